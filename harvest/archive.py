@@ -1,0 +1,184 @@
+"""The raw archive: one WARC file per run and source, holding every response and failure.
+
+`harvest rebuild` replays these files, so the corpus can always be re-derived from the exact
+bytes that were fetched, with no network.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from . import __version__
+
+FAILURE_TYPE = "application/vnd.harvest.failure+json"
+DROPPED_HEADERS = ("content-encoding", "transfer-encoding", "content-length")
+
+
+@dataclass
+class ArchivedRecord:
+    """One record read back from the archive, with what a parser needs."""
+
+    file: str
+    record_id: str
+    type: str  # response, resource, failure
+    uri: str
+    date: str
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    meta: dict | None = None  # warcinfo fields, or what a failure record says
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    source: str
+    started: str
+    parameters: dict
+    file: str
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class RunArchive:
+    """Appends WARC records for one run; each record is its own gzip member, flushed at once,
+    so a crash loses at most the record being written."""
+
+    def __init__(self, directory: Path, source: str, run_id: str, parameters: dict,
+                 started: datetime | None = None):
+        started = started or utc_now()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / f"{started:%Y%m%dT%H%M%S%f}Z-{source}-{run_id}.warc.gz"
+        self._file = open(self.path, "ab")
+        self._writer = WARCWriter(self._file, gzip=True)
+        info = {"software": f"llm-mh-evidence harvest {__version__}", "format": "WARC/1.1",
+                "run-id": run_id, "source": source, "started": iso(started),
+                "parameters": json.dumps(parameters, sort_keys=True)}
+        self._write(self._writer.create_warcinfo_record(self.path.name, info))
+
+    def _write(self, record) -> str:
+        self._writer.write_record(record)
+        self._file.flush()
+        return record.rec_headers.get_header("WARC-Record-ID")
+
+    def _archived(self, record_id: str, kind: str, uri: str, date: str, **rest) -> ArchivedRecord:
+        return ArchivedRecord(file=self.path.name, record_id=record_id, type=kind, uri=uri,
+                              date=date, **rest)
+
+    def write_response(self, url: str, status: int, reason: str, headers: dict, body: bytes,
+                       fetched_at: str) -> ArchivedRecord:
+        """Archive a response; the body is stored decoded, so encoding headers are dropped."""
+        http_headers = [(k, v) for k, v in headers.items() if k.lower() not in DROPPED_HEADERS]
+        http_headers.append(("Content-Length", str(len(body))))
+        status_line = f"{status} {reason}".strip()
+        record = self._writer.create_warc_record(
+            url, "response", payload=io.BytesIO(body), length=len(body),
+            warc_headers_dict={"WARC-Date": fetched_at},
+            http_headers=StatusAndHeaders(status_line, http_headers, protocol="HTTP/1.1"))
+        return self._archived(self._write(record), "response", url, fetched_at, status=status,
+                              headers={k.lower(): v for k, v in http_headers}, body=body)
+
+    def write_failure(self, url: str, kind: str, message: str, at: str, status: int | None = None,
+                      final: bool = True) -> ArchivedRecord:
+        meta = {"kind": kind, "message": message, "status": status, "final": final}
+        payload = json.dumps(meta).encode()
+        record = self._writer.create_warc_record(
+            url, "metadata", payload=io.BytesIO(payload), length=len(payload),
+            warc_content_type=FAILURE_TYPE, warc_headers_dict={"WARC-Date": at})
+        return self._archived(self._write(record), "failure", url, at, meta=meta)
+
+    def write_resource(self, uri: str, content_type: str, body: bytes) -> ArchivedRecord:
+        """Archive bytes that did not come over HTTP (a loaded file, the seed list)."""
+        at = iso(utc_now())
+        record = self._writer.create_warc_record(
+            uri, "resource", payload=io.BytesIO(body), length=len(body),
+            warc_content_type=content_type, warc_headers_dict={"WARC-Date": at})
+        return self._archived(self._write(record), "resource", uri, at,
+                              headers={"content-type": content_type}, body=body)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class ArchiveDamaged(Exception):
+    """The end of an archive file is damaged (a crash mid-write); earlier records were read."""
+
+
+def archive_files(directory: Path) -> list[Path]:
+    """The run files in replay order (their names start with the run's start time)."""
+    return sorted(Path(directory).glob("*.warc.gz"))
+
+
+def read_run(path: Path) -> tuple[RunInfo | None, Iterator[ArchivedRecord]]:
+    """The run's metadata and an iterator over its records. The iterator raises ArchiveDamaged
+    at a damaged tail after yielding every complete record before it."""
+    records = _iter_records(Path(path))
+    first = next(records, None)
+    if first is None or first.type != "warcinfo":
+        return None, iter(())
+    info = first.meta or {}
+    run = RunInfo(run_id=info.get("run-id", ""), source=info.get("source", ""),
+                  started=info.get("started", first.date),
+                  parameters=json.loads(info.get("parameters") or "{}"), file=Path(path).name)
+    return run, records
+
+
+def _iter_records(path: Path) -> Iterator[ArchivedRecord]:
+    with open(path, "rb") as stream:
+        try:
+            for record in ArchiveIterator(stream):
+                yield _convert(record, path.name)
+        except (ArchiveLoadFailed, EOFError, OSError, zlib.error, gzip.BadGzipFile, ValueError) as exc:
+            raise ArchiveDamaged(f"{path.name}: damaged after the last complete record ({exc})") from exc
+
+
+def _convert(record, file_name: str) -> ArchivedRecord:
+    headers = record.rec_headers
+    kind = record.rec_type
+    body = record.content_stream().read()
+    result = ArchivedRecord(file=file_name, record_id=headers.get_header("WARC-Record-ID"),
+                            type=kind, uri=headers.get_header("WARC-Target-URI") or "",
+                            date=headers.get_header("WARC-Date") or "")
+    if kind == "warcinfo":
+        result.meta = dict(line.split(": ", 1) for line in body.decode().splitlines() if ": " in line)
+    elif kind == "response":
+        result.status = int(record.http_headers.get_statuscode())
+        result.headers = {k.lower(): v for k, v in record.http_headers.headers}
+        result.body = body
+    elif kind == "metadata" and headers.get_header("Content-Type") == FAILURE_TYPE:
+        result.type = "failure"
+        result.meta = json.loads(body)
+    else:
+        result.headers = {"content-type": headers.get_header("Content-Type") or ""}
+        result.body = body
+    return result

@@ -1,0 +1,176 @@
+"""The `harvest` command: wires the modules together, holds no logic of its own."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+import yaml
+
+from . import db as database
+from . import pubmed, rebuild as rebuilding, seed as seeding, serve as serving
+from .http import Client
+from .runs import EXIT_CODES, Run, mark_interrupted
+
+ANNOTATIONS = Path(__file__).resolve().parent.parent / "annotations"
+log = logging.getLogger("harvest")
+
+
+def _archive_dir(db_path: Path, archive: Path | None) -> Path:
+    return archive or db_path.resolve().parent / "archive"
+
+
+def _open(db_path: Path, archive_dir: Path):
+    archive_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(archive_dir / "harvest.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    db = database.connect(db_path)
+    stale = mark_interrupted(db)
+    if stale:
+        log.warning("marked %d run(s) left running by an earlier crash as interrupted", stale)
+    return db
+
+
+def _progress(quiet: bool):
+    if quiet or not sys.stderr.isatty():
+        return None
+
+    def show(run: Run) -> None:
+        c = run.counts
+        done = c["added"] + c["updated"] + c["unchanged"] + c["failed"]
+        click.echo(f"\r{run.source}: {done}/{c['found']} records, {c['added']} new, "
+                   f"{c['updated']} updated, {c['failed']} failed ", nl=False, err=True)
+    return show
+
+
+def _finish(run: Run, quiet: bool) -> None:
+    c = run.counts
+    lines = [f"{run.source} run {run.run_id}: {run.status}",
+             f"  found {c['found']}, added {c['added']}, updated {c['updated']}, "
+             f"unchanged {c['unchanged']}, failed {c['failed']}",
+             f"  archive: {run.archive_file}"]
+    if run.errors:
+        lines.append(f"  {len(run.errors)} error(s):")
+        lines += [f"    - {e}" for e in run.errors[:10]]
+        if len(run.errors) > 10:
+            lines.append(f"    ... and {len(run.errors) - 10} more in harvest_runs.error")
+        lines.append("  Failed parts are retried by the next run over the same window.")
+    for line in lines:
+        log.info(line)
+    if sys.stderr.isatty() and not quiet:
+        click.echo("", err=True)
+    if not quiet or run.errors:
+        click.echo("\n".join(lines))
+    sys.exit(EXIT_CODES[run.status])
+
+
+database_argument = click.argument("db_path", metavar="DATABASE", type=click.Path(path_type=Path))
+archive_option = click.option("--archive", type=click.Path(path_type=Path), default=None,
+                              help="Folder of WARC files (default: archive/ beside the database).")
+quiet_option = click.option("--quiet", is_flag=True,
+                            help="No progress or summary unless something failed (for cron).")
+
+
+@click.group()
+@click.version_option(package_name="llm-mental-health-evidence")
+def main():
+    """LLMs & Mental Health Evidence Base: harvest, store and serve the evidence."""
+
+
+@main.command("pubmed")
+@database_argument
+@click.option("--query", help="Entrez query (default: annotations/pubmed.yaml).")
+@click.option("--since", help="Entrez date from, YYYY-MM-DD (default: where the last run ended).")
+@click.option("--until", help="Entrez date to, YYYY-MM-DD (default: today).")
+@click.option("--load", "load_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Ingest a saved efetch XML file instead of searching (no network).")
+@click.option("--contact", envvar="HARVEST_CONTACT", help="E-mail for the User-Agent and NCBI "
+              "(env HARVEST_CONTACT).")
+@archive_option
+@quiet_option
+def pubmed_command(db_path, query, since, until, load_file, contact, archive, quiet):
+    """Harvest PubMed through E-utilities into DATABASE.
+
+    Exit status: 0 everything landed, 3 part of it did, 1 nothing did.
+    """
+    archive_dir = _archive_dir(db_path, archive)
+    db = _open(db_path, archive_dir)
+    if load_file:
+        run = pubmed.load_pubmed_file(db, archive_dir, load_file)
+    else:
+        config = yaml.safe_load((ANNOTATIONS / "pubmed.yaml").read_text())
+        client = Client(contact=contact)
+        run = pubmed.harvest_pubmed(db, archive_dir, client, query or config["query"], since, until,
+                                    api_key=os.environ.get("NCBI_API_KEY"),
+                                    start=config.get("start"), progress=_progress(quiet))
+    _finish(run, quiet)
+
+
+@main.command("seed")
+@database_argument
+@click.option("--file", "seed_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=seeding.DEFAULT_SEED, show_default=True, help="The seed list.")
+@archive_option
+@quiet_option
+def seed_command(db_path, seed_file, archive, quiet):
+    """Load the seed list (the founding article and its references) into DATABASE."""
+    archive_dir = _archive_dir(db_path, archive)
+    _finish(seeding.load_seed(_open(db_path, archive_dir), archive_dir, seed_file), quiet)
+
+
+@main.command("parse")
+@click.option("--format", "fmt", type=click.Choice(["pubmed"]), required=True)
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def parse_command(fmt, files):
+    """Print the records in FILES (.xml, .xml.gz, MEDLINE .txt) as JSON Lines."""
+    failed = False
+    for name in files:
+        try:
+            with open(name, "rb") as stream:
+                for record in pubmed.parse_pubmed(stream, name):
+                    click.echo(json.dumps(record, ensure_ascii=False))
+        except pubmed.PubmedParseError as error:
+            click.echo(f"error: {error}", err=True)
+            failed = True
+    sys.exit(1 if failed else 0)
+
+
+@main.command("rebuild")
+@database_argument
+@click.option("--archive", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              required=True, help="Folder of WARC files to replay.")
+@quiet_option
+def rebuild_command(db_path, archive, quiet):
+    """Re-derive DATABASE from the WARC archive, with no network."""
+    if db_path.exists():
+        raise click.ClickException(f"{db_path} exists; rebuild writes a fresh database. "
+                                   "Give a new path, or move the old one aside first.")
+    db = database.connect(db_path)
+    runs = rebuilding.rebuild(db, archive)
+    for run in runs:
+        if not quiet or run.errors:
+            click.echo(f"{run.archive_file}: "
+                       f"{run.source} {run.status}, added {run.counts['added']}, "
+                       f"updated {run.counts['updated']}, failed {run.counts['failed']}")
+    documents = db.execute("SELECT count(*) FROM documents").fetchone()[0]
+    if not quiet:
+        click.echo(f"rebuilt {db_path} from {len(runs)} run(s): {documents} documents")
+
+
+@main.command("serve")
+@database_argument
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8001, show_default=True, type=int)
+def serve_command(db_path, host, port):
+    """Serve DATABASE in Datasette with the project's plugins and metadata."""
+    if not db_path.exists():
+        raise click.ClickException(f"{db_path} does not exist; build it first with "
+                                   f"`harvest seed {db_path}` (or `make serve`).")
+    database.connect(db_path).conn.close()  # bring an older schema up to date first
+    serving.serve(db_path, host, port)

@@ -1,0 +1,188 @@
+"""The database schema and its explicit, versioned migrations.
+
+`PRAGMA user_version` holds the number of migrations applied; opening a database applies the
+missing ones in order, each in its own transaction, so an older database is upgraded in place.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+
+
+def _core(db: sqlite_utils.Database) -> None:
+    """Documents and their identity: permanent ids, identifiers, redirects, authors."""
+    db.execute("""
+        CREATE TABLE documents (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            title TEXT,
+            abstract TEXT,
+            body TEXT,
+            url TEXT,
+            venue TEXT,
+            venue_abbrev TEXT,
+            volume TEXT,
+            issue TEXT,
+            pages TEXT,
+            publisher TEXT,
+            published TEXT,
+            year INTEGER,
+            language TEXT,
+            licence TEXT,
+            publication_types TEXT,
+            keywords TEXT,
+            study_design TEXT,
+            relevance TEXT,
+            retracted INTEGER NOT NULL DEFAULT 0,
+            unverified_fields TEXT,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            content_hash TEXT
+        )""")
+    db.execute("""
+        CREATE TABLE identifiers (
+            scheme TEXT NOT NULL,
+            value TEXT NOT NULL,
+            document_id TEXT NOT NULL REFERENCES documents(id),
+            PRIMARY KEY (scheme, value)
+        )""")
+    db.execute("CREATE INDEX identifiers_document ON identifiers(document_id)")
+    db.execute("""
+        CREATE TABLE redirects (
+            old_id TEXT PRIMARY KEY,
+            new_id TEXT NOT NULL REFERENCES documents(id),
+            reason TEXT,
+            merged_at TEXT
+        )""")
+    db.execute("""
+        CREATE TABLE authors (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            last_name TEXT,
+            fore_name TEXT,
+            initials TEXT,
+            collective_name TEXT,
+            orcid TEXT
+        )""")
+    db.execute("""
+        CREATE TABLE document_authors (
+            document_id TEXT NOT NULL REFERENCES documents(id),
+            position INTEGER NOT NULL,
+            author_id TEXT NOT NULL REFERENCES authors(id),
+            role TEXT NOT NULL DEFAULT 'author',
+            affiliations TEXT,
+            PRIMARY KEY (document_id, role, position)
+        )""")
+    db.execute("CREATE INDEX document_authors_author ON document_authors(author_id)")
+    db.execute("""
+        CREATE TABLE document_mesh (
+            document_id TEXT NOT NULL REFERENCES documents(id),
+            descriptor TEXT NOT NULL,
+            descriptor_ui TEXT,
+            major INTEGER NOT NULL DEFAULT 0,
+            qualifiers TEXT,
+            PRIMARY KEY (document_id, descriptor)
+        )""")
+    db.execute("""
+        CREATE TABLE citations (
+            citing_id TEXT NOT NULL REFERENCES documents(id),
+            cited_id TEXT NOT NULL REFERENCES documents(id),
+            method TEXT NOT NULL,
+            context TEXT,
+            PRIMARY KEY (citing_id, cited_id)
+        )""")
+
+
+def _provenance(db: sqlite_utils.Database) -> None:
+    """Where each document was seen, and what each harvest run did."""
+    db.execute("""
+        CREATE TABLE document_sources (
+            document_id TEXT NOT NULL REFERENCES documents(id),
+            source TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            url TEXT,
+            first_fetched TEXT NOT NULL,
+            last_fetched TEXT NOT NULL,
+            archive_file TEXT,
+            archive_record_id TEXT,
+            content_hash TEXT,
+            PRIMARY KEY (document_id, source, source_id)
+        )""")
+    db.execute("""
+        CREATE TABLE harvest_runs (
+            id TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            started TEXT NOT NULL,
+            finished TEXT,
+            status TEXT NOT NULL,
+            parameters TEXT,
+            found INTEGER NOT NULL DEFAULT 0,
+            added INTEGER NOT NULL DEFAULT 0,
+            updated INTEGER NOT NULL DEFAULT 0,
+            unchanged INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            cursor TEXT,
+            archive_file TEXT,
+            error TEXT
+        )""")
+
+
+def _search(db: sqlite_utils.Database) -> None:
+    """Full-text search over titles and abstracts, kept in step by triggers."""
+    db["documents"].enable_fts(["title", "abstract"], fts_version="FTS5", create_triggers=True,
+                               tokenize="porter unicode61 remove_diacritics 2", replace=True)
+    db["documents_fts"].rebuild_fts()
+
+
+MIGRATIONS = [_core, _provenance, _search]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: str | Path, migrate: bool = True, upto: int | None = None) -> sqlite_utils.Database:
+    """Open (creating if needed) the corpus database in WAL mode and bring its schema up to date."""
+    conn = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+    db = sqlite_utils.Database(conn)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    if migrate:
+        apply_migrations(db, upto)
+    return db
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def apply_migrations(db: sqlite_utils.Database, upto: int | None = None) -> list[str]:
+    """Apply the missing migrations in order; returns the names of those applied."""
+    target = SCHEMA_VERSION if upto is None else upto
+    current = schema_version(db)
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(f"database schema version {current} is newer than this program "
+                           f"understands ({SCHEMA_VERSION}); upgrade the harvest package")
+    applied = []
+    for number in range(current, target):
+        migration = MIGRATIONS[number]
+        with transaction(db):
+            migration(db)
+            db.execute(f"PRAGMA user_version = {number + 1}")
+        applied.append(migration.__name__.strip("_"))
+    return applied
+
+
+class transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error: nothing half-written survives."""
+
+    def __init__(self, db: sqlite_utils.Database):
+        self.conn = db.conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        return False

@@ -1,0 +1,95 @@
+"""Identifier normalisation and derivation: one spelling per DOI, PMID, PMCID, arXiv id and URL."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+DOI_PATTERN = re.compile(r"10\.\d{4,9}/\S+")
+ARXIV_PATTERN = re.compile(r"(\d{4}\.\d{4,5}|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?$")
+TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid)$", re.I)
+JMIR_HOST = re.compile(r"(^|\.)jmir\.org$")
+
+
+def normalise_doi(value: str | None) -> str | None:
+    """Lower-cased bare DOI ('10.1000/xyz'), from a DOI, a doi: form or a doi.org URL."""
+    if not value:
+        return None
+    match = DOI_PATTERN.search(unquote(value.strip()))
+    if not match:
+        return None
+    return match.group(0).rstrip(".,;").lower()
+
+
+def normalise_pmcid(value: str | None) -> str | None:
+    if not value:
+        return None
+    match = re.search(r"(?:PMC)?(\d+)", value.strip(), re.I)
+    return f"PMC{match.group(1)}" if match else None
+
+
+def normalise_pmid(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = str(value).strip()
+    return value if value.isdigit() and value != "0" else None
+
+
+def canonical_url(url: str | None) -> str | None:
+    """A stable spelling of a URL: lower-case scheme and host, no fragment, default port,
+    tracking parameters or trailing slash."""
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname.lower()
+    if parts.port and parts.port not in (80, 443):
+        host = f"{host}:{parts.port}"
+    path = parts.path.rstrip("/") or "/"
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                       if not TRACKING_PARAMS.match(k)])
+    return urlunsplit(("https" if parts.scheme == "https" else "http", host, path, query, ""))
+
+
+def identifiers_from_url(url: str) -> dict[str, str]:
+    """Identifiers that a URL states outright: DOIs in doi.org, ACM, Springer, Nature and JMIR
+    links, PMC ids, PubMed ids and arXiv ids. Nothing is guessed beyond the URL's own text."""
+    found: dict[str, str] = {}
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    path = unquote(parts.path)
+    if host in ("doi.org", "dx.doi.org") or host.endswith("dl.acm.org") or host == "link.springer.com":
+        doi = normalise_doi(path)
+        if doi:
+            found["doi"] = doi
+    elif host in ("www.nature.com", "nature.com"):
+        match = re.match(r"/articles/(s\d{5}-\d{3}-\d{5}-\w)", path)
+        if match:
+            found["doi"] = f"10.1038/{match.group(1)}".lower()
+    elif JMIR_HOST.search(host):
+        match = re.match(r"/\d{4}/\d+/e(\d+)/?$", path)
+        if match:
+            found["doi"] = f"10.2196/{match.group(1)}"
+    if host in ("pmc.ncbi.nlm.nih.gov", "www.ncbi.nlm.nih.gov") and "PMC" in path:
+        pmcid = normalise_pmcid(re.search(r"PMC\d+", path).group(0))
+        found["pmcid"] = pmcid
+    if host == "pubmed.ncbi.nlm.nih.gov":
+        pmid = normalise_pmid(path.strip("/").split("/")[0])
+        if pmid:
+            found["pmid"] = pmid
+    if host in ("arxiv.org", "www.arxiv.org", "export.arxiv.org"):
+        match = re.match(r"/(?:abs|pdf)/(.+?)(?:\.pdf)?$", path)
+        if match and ARXIV_PATTERN.match(match.group(1)):
+            found["arxiv"] = ARXIV_PATTERN.match(match.group(1)).group(1)
+    canonical = canonical_url(url)
+    if canonical:
+        found["url"] = canonical
+    return found
+
+
+def stable_id(prefix: str, *parts: str) -> str:
+    """A short id derived from content, so a rebuild gives every row the same id again."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return f"{prefix}{digest[:12]}"

@@ -1,0 +1,606 @@
+"""PubMed: E-utilities search and fetch, efetch XML and MEDLINE parsing, and saving.
+
+fetch_pubmed   esearch (usehistory) then efetch XML in batches, through harvest.http
+parse_pubmed   bytes (XML, gzipped XML or MEDLINE text) -> normalised record dicts
+save_pubmed    records -> documents, identifiers, authors, MeSH, provenance
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from datetime import date
+from typing import IO, Iterable, Iterator
+
+from lxml import etree
+
+from .db import transaction
+from .http import Client, HttpError, redact_url
+from .identifiers import normalise_doi, normalise_pmcid
+from .runs import Run, last_cursor, recorded_run
+from .store import DocumentRecord, Provenance, save_document
+
+EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+EUTILS_HOST = "eutils.ncbi.nlm.nih.gov"
+BATCH_SIZE = 200
+SOURCE = "pubmed"
+
+MONTHS = {m: i for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
+WHITESPACE = re.compile(r"[ \t\n\r]+")
+MEDLINE_DATE = re.compile(r"(\d{4})(?:[\s-]+([A-Za-z]{3})[a-z]*\.?(?:\s+(\d{1,2})\b)?)?")
+MATHML_SKIP = {"{http://www.w3.org/1998/Math/MathML}annotation",
+               "{http://www.w3.org/1998/Math/MathML}annotation-xml"}
+
+
+RECORD_FIELDS = (
+    "pmid", "doi", "pmcid", "title", "abstract", "abstract_sections", "authors", "journal",
+    "journal_abbrev", "volume", "issue", "pages", "published", "year", "publication_types", "mesh",
+    "keywords", "language", "retracted", "retraction_notices", "record_type", "book_title",
+    "editors", "publisher",
+)
+
+
+class PubmedParseError(ValueError):
+    """Input that is not (or not wholly) a PubMed record set; the message says where."""
+
+
+# ---------------------------------------------------------------------------------------------
+# parse
+# ---------------------------------------------------------------------------------------------
+
+def parse_pubmed(data: bytes | IO[bytes], name: str = "input") -> Iterator[dict]:
+    """Records from efetch XML, gzipped XML or MEDLINE text, whichever `data` holds."""
+    stream = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
+    head = stream.read(2)
+    stream.seek(0)
+    if head == b"\x1f\x8b":
+        stream = gzip.GzipFile(fileobj=stream)
+    first = _first_text(stream)
+    if first.startswith(b"<"):
+        return parse_pubmed_xml(stream, name)
+    if first.startswith(b"PMID-") or first[:4].isupper():
+        return parse_medline(stream, name)
+    raise PubmedParseError(f"{name}: neither PubMed XML nor MEDLINE text (starts with {first[:40]!r})")
+
+
+def _first_text(stream) -> bytes:
+    peeked = stream.peek(512) if hasattr(stream, "peek") else b""
+    if not peeked:
+        position = stream.tell()
+        peeked = stream.read(512)
+        stream.seek(position)
+    return peeked.lstrip(b"\xef\xbb\xbf \t\r\n")
+
+
+def parse_pubmed_xml(source: IO[bytes], name: str = "input") -> Iterator[dict]:
+    """Stream records out of a PubmedArticleSet with lxml's iterparse, in constant memory.
+
+    The parser loads no DTD, resolves no external entities and never touches the network.
+    """
+    context = etree.iterparse(
+        source, events=("end",), tag=("PubmedArticle", "PubmedBookArticle", "ERROR"),
+        load_dtd=False, no_network=True, resolve_entities=False, huge_tree=True,
+        remove_comments=True, remove_pis=True)
+    count = 0
+    try:
+        for _, element in context:
+            if element.tag == "ERROR":
+                raise PubmedParseError(f"{name}: E-utilities returned an error: {_text(element)}")
+            record = _article(element) if element.tag == "PubmedArticle" else _book(element)
+            count += 1
+            element.clear(keep_tail=False)
+            parent = element.getparent()
+            while element.getprevious() is not None:
+                del parent[0]
+            yield record
+    except etree.XMLSyntaxError as exc:
+        raise PubmedParseError(f"{name}: malformed XML after {count} complete records: {exc}") from exc
+    root = context.root
+    if root is None or root.tag not in ("PubmedArticleSet", "PubmedArticle", "PubmedBookArticle"):
+        raise PubmedParseError(f"{name}: not a PubMed efetch document (root element "
+                               f"<{getattr(root, 'tag', '?')}>, expected <PubmedArticleSet>)")
+
+
+def _text(element) -> str | None:
+    """The element's text with inline markup flattened and white space folded."""
+    if element is None:
+        return None
+    if len(element) == 0:
+        text = element.text or ""
+    else:
+        text = "".join(_walk_text(element))
+    text = WHITESPACE.sub(" ", text).strip()
+    return text or None
+
+
+def _walk_text(element) -> Iterator[str]:
+    if element.text:
+        yield element.text
+    for child in element:
+        if child.tag not in MATHML_SKIP:
+            yield from _walk_text(child)
+        if child.tail:
+            yield child.tail
+
+
+def _find_text(element, path: str) -> str | None:
+    return _text(element.find(path))
+
+
+def _article(node) -> dict:
+    citation = node.find("MedlineCitation")
+    article = citation.find("Article")
+    journal = article.find("Journal")
+    issue = journal.find("JournalIssue") if journal is not None else None
+    published = _pub_date(issue.find("PubDate") if issue is not None else None)
+    if published is None:
+        published = _ymd(article.find("ArticleDate"))
+    record = _common(citation, article, node.find("PubmedData"))
+    abbrev = _find_text(citation, "MedlineJournalInfo/MedlineTA")
+    if abbrev is None and journal is not None:
+        abbrev = _find_text(journal, "ISOAbbreviation")
+    record.update({
+        "record_type": "PubmedArticle",
+        "title": _find_text(article, "ArticleTitle") or _find_text(article, "VernacularTitle"),
+        "authors": _people(article.find("AuthorList")),
+        "journal": _find_text(journal, "Title") if journal is not None else None,
+        "journal_abbrev": abbrev,
+        "volume": _find_text(issue, "Volume") if issue is not None else None,
+        "issue": _find_text(issue, "Issue") if issue is not None else None,
+        "pages": _pages(article.find("Pagination")),
+        "published": published,
+        "year": int(published[:4]) if published else None,
+        "publication_types": [_text(p) for p in article.iterfind("PublicationTypeList/PublicationType")],
+        "language": _find_text(article, "Language"),
+    })
+    if not record["doi"]:
+        for eloc in article.iterfind("ELocationID"):
+            if eloc.get("EIdType") == "doi":
+                record["doi"] = normalise_doi(eloc.text)
+                break
+    return _finish(record)
+
+
+def _book(node) -> dict:
+    document = node.find("BookDocument")
+    book = document.find("Book")
+    published = _pub_date(book.find("PubDate") if book is not None else None)
+    record = _common(document, document, node.find("PubmedBookData"))
+    authors = None
+    for author_list in document.iterfind("AuthorList"):
+        if author_list.get("Type", "authors") == "authors":
+            authors = author_list
+    record.update({
+        "record_type": "PubmedBookArticle",
+        "title": _find_text(document, "ArticleTitle") or _find_text(book, "BookTitle"),
+        "book_title": _find_text(book, "BookTitle"),
+        "authors": _people(authors),
+        "editors": _people(book.find("AuthorList[@Type='editors']")),
+        "publisher": _find_text(book, "Publisher/PublisherName"),
+        "journal": None, "journal_abbrev": None, "volume": _find_text(book, "Volume"),
+        "issue": None, "pages": None,
+        "published": published,
+        "year": int(published[:4]) if published else None,
+        "publication_types": [_text(p) for p in document.iterfind("PublicationType")],
+        "language": _find_text(document, "Language"),
+    })
+    return _finish(record)
+
+
+def _common(citation, article, pubmed_data) -> dict:
+    """Fields that articles and book chapters spell alike."""
+    ids = {}
+    if pubmed_data is not None:
+        for article_id in pubmed_data.iterfind("ArticleIdList/ArticleId"):
+            ids.setdefault(article_id.get("IdType"), (article_id.text or "").strip())
+    sections = [{"label": a.get("Label"), "text": _text(a)}
+                for a in article.iterfind("Abstract/AbstractText") if _text(a)]
+    corrections = citation.findall("CommentsCorrectionsList/CommentsCorrections")
+    retraction_notices = [c.findtext("PMID") for c in corrections
+                          if c.get("RefType") == "RetractionIn" and c.findtext("PMID")]
+    return {
+        "pmid": (citation.findtext("PMID") or "").strip() or None,
+        "doi": normalise_doi(ids.get("doi")),
+        "pmcid": normalise_pmcid(ids.get("pmc")),
+        "abstract_sections": sections,
+        "abstract": "\n".join(f"{s['label']}: {s['text']}" if s["label"] else s["text"]
+                              for s in sections) or None,
+        "mesh": [_mesh(h) for h in citation.iterfind("MeshHeadingList/MeshHeading")],
+        "keywords": [_text(k) for k in citation.iterfind("KeywordList/Keyword") if _text(k)],
+        "retracted": bool(retraction_notices) or any(
+            c.get("RefType") == "RetractionIn" for c in corrections),
+        "retraction_notices": retraction_notices,
+    }
+
+
+def _finish(record: dict) -> dict:
+    """The record with every documented field, in the documented order."""
+    if "Retracted Publication" in record["publication_types"]:
+        record["retracted"] = True
+    record.setdefault("editors", [])
+    return {name: record.get(name) for name in RECORD_FIELDS}
+
+
+def _people(author_list) -> list[dict]:
+    if author_list is None:
+        return []
+    people = []
+    for author in author_list.iterfind("Author"):
+        if author.get("ValidYN") == "N":
+            continue
+        orcid = None
+        for identifier in author.iterfind("Identifier"):
+            if identifier.get("Source") == "ORCID" and identifier.text:
+                orcid = re.sub(r"^(https?://orcid\.org/)", "", identifier.text.strip())
+        people.append({
+            "last_name": _find_text(author, "LastName"),
+            "fore_name": _find_text(author, "ForeName"),
+            "initials": _find_text(author, "Initials"),
+            "collective_name": _find_text(author, "CollectiveName"),
+            "orcid": orcid,
+            "affiliations": [_text(a) for a in author.iterfind("AffiliationInfo/Affiliation") if _text(a)],
+        })
+    return people
+
+
+def _mesh(heading) -> dict:
+    descriptor = heading.find("DescriptorName")
+    return {
+        "descriptor": _text(descriptor),
+        "ui": descriptor.get("UI"),
+        "major": descriptor.get("MajorTopicYN") == "Y",
+        "qualifiers": [{"name": _text(q), "ui": q.get("UI"), "major": q.get("MajorTopicYN") == "Y"}
+                       for q in heading.iterfind("QualifierName")],
+    }
+
+
+def _pages(pagination) -> str | None:
+    if pagination is None:
+        return None
+    pages = _find_text(pagination, "MedlinePgn")
+    if pages:
+        return pages
+    start, end = _find_text(pagination, "StartPage"), _find_text(pagination, "EndPage")
+    return f"{start}-{end}" if start and end else start
+
+
+def _ymd(node) -> str | None:
+    if node is None:
+        return None
+    return _iso_date(node.findtext("Year"), node.findtext("Month"), node.findtext("Day"))
+
+
+def _pub_date(node) -> str | None:
+    """ISO date as precise as the record: '2023', '2023-01' or '2023-01-15'.
+
+    MedlineDate ranges ('2023 Jan-Feb', '1998 Dec 15-31') give their start; seasons give the year.
+    """
+    if node is None:
+        return None
+    if node.find("Year") is not None:
+        return _ymd(node)
+    medline = node.findtext("MedlineDate")
+    if medline:
+        match = MEDLINE_DATE.search(medline)
+        if match:
+            return _iso_date(*match.groups())
+    return None
+
+
+def _iso_date(year, month=None, day=None) -> str | None:
+    if not year or not year.strip().isdigit():
+        return None
+    year = year.strip()
+    number = None
+    if month:
+        month = month.strip()
+        number = int(month) if month.isdigit() else MONTHS.get(month[:3].lower())
+    if not number or not 1 <= number <= 12:
+        return year
+    if day and day.strip().isdigit():
+        try:
+            return date(int(year), number, int(day)).isoformat()
+        except ValueError:
+            pass
+    return f"{year}-{number:02d}"
+
+
+# MEDLINE text ------------------------------------------------------------------------------
+
+def parse_medline(source: IO[bytes], name: str = "input") -> Iterator[dict]:
+    """Records from PubMed's MEDLINE (.nbib / .txt) export."""
+    lines = io.TextIOWrapper(source, encoding="utf-8", errors="replace")
+    fields: list[tuple[str, str]] = []
+    for raw in lines:
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            if fields:
+                yield _medline_record(fields, name)
+                fields = []
+            continue
+        if line.startswith("      ") and fields:
+            tag, value = fields[-1]
+            fields[-1] = (tag, f"{value} {line.strip()}")
+        elif len(line) > 4 and line[4] == "-":
+            fields.append((line[:4].strip(), line[6:].strip()))
+        else:
+            raise PubmedParseError(f"{name}: line {line[:40]!r} is not a MEDLINE field")
+    if fields:
+        yield _medline_record(fields, name)
+
+
+def _medline_record(fields: list[tuple[str, str]], name: str) -> dict:
+    record = dict.fromkeys(RECORD_FIELDS)
+    record.update(record_type="PubmedArticle", abstract_sections=[], authors=[], editors=[],
+                  publication_types=[], mesh=[], keywords=[], retracted=False, retraction_notices=[])
+    simple = {"PMID": "pmid", "TI": "title", "JT": "journal", "TA": "journal_abbrev",
+              "VI": "volume", "IP": "issue", "PG": "pages"}
+    author = None
+    for tag, value in fields:
+        if tag in simple:
+            record[simple[tag]] = record[simple[tag]] or value
+        elif tag == "AB":
+            record["abstract"] = value
+            record["abstract_sections"] = [{"label": None, "text": value}]
+        elif tag in ("FAU", "CN") or (tag == "AU" and (author is None or author.get("_au"))):
+            author = _medline_person(tag, value)
+            record["authors"].append(author)
+        elif tag == "AU" and author is not None:
+            author["_au"] = True
+            author["initials"] = value.rsplit(" ", 1)[-1] if " " in value else None
+        elif tag == "AD" and author is not None:
+            author["affiliations"].append(value)
+        elif tag == "AUID" and author is not None and value.startswith("ORCID:"):
+            author["orcid"] = value.split(":", 1)[1].strip().removeprefix("https://orcid.org/")
+        elif tag in ("AID", "LID") and value.endswith("[doi]") and not record["doi"]:
+            record["doi"] = normalise_doi(value[:-5])
+        elif tag == "PMC":
+            record["pmcid"] = normalise_pmcid(value)
+        elif tag == "DP":
+            match = MEDLINE_DATE.search(value)
+            record["published"] = _iso_date(*match.groups()) if match else None
+        elif tag == "PT":
+            record["publication_types"].append(value)
+        elif tag == "LA" and not record["language"]:
+            record["language"] = value
+        elif tag == "OT":
+            record["keywords"].append(value)
+        elif tag == "MH":
+            record["mesh"].append(_medline_mesh(value))
+        elif tag == "RIN":
+            record["retracted"] = True
+            record["retraction_notices"] += re.findall(r"PMID:\s*(\d+)", value)
+    for person in record["authors"]:
+        person.pop("_au", None)
+    if not record["pmid"]:
+        raise PubmedParseError(f"{name}: MEDLINE record without a PMID field")
+    record["year"] = int(record["published"][:4]) if record["published"] else None
+    return _finish(record)
+
+
+def _medline_person(tag: str, value: str) -> dict:
+    person = {"last_name": None, "fore_name": None, "initials": None, "collective_name": None,
+              "orcid": None, "affiliations": []}
+    if tag == "CN":
+        person["collective_name"] = value
+        person["_au"] = True
+    elif "," in value:
+        person["last_name"], person["fore_name"] = (p.strip() for p in value.split(",", 1))
+    else:
+        parts = value.rsplit(" ", 1)
+        person["last_name"] = parts[0]
+        person["initials"] = parts[1] if len(parts) > 1 else None
+        person["_au"] = True
+    return person
+
+
+def _medline_mesh(value: str) -> dict:
+    descriptor, *qualifiers = value.split("/")
+    return {
+        "descriptor": descriptor.lstrip("*"), "ui": None, "major": descriptor.startswith("*"),
+        "qualifiers": [{"name": q.lstrip("*"), "ui": None, "major": q.startswith("*")}
+                       for q in qualifiers],
+    }
+
+
+# E-utilities responses ----------------------------------------------------------------------
+
+@dataclass
+class SearchResult:
+    count: int
+    webenv: str | None
+    query_key: str | None
+    ids: list[str]
+    warnings: list[str]
+
+
+def parse_esearch(data: bytes, name: str = "esearch") -> SearchResult:
+    """Count, history handle and ids from an esearch XML response; errors raise."""
+    try:
+        root = etree.fromstring(data, etree.XMLParser(load_dtd=False, no_network=True,
+                                                      resolve_entities=False))
+    except etree.XMLSyntaxError as exc:
+        raise PubmedParseError(f"{name}: malformed esearch XML: {exc}") from exc
+    if root.tag != "eSearchResult":
+        raise PubmedParseError(f"{name}: expected <eSearchResult>, got <{root.tag}>")
+    error = root.findtext("ERROR")
+    if error:
+        raise PubmedParseError(f"{name}: E-utilities error: {error}")
+    warnings = [_text(w) for w in root.iterfind("WarningList/*") if _text(w)]
+    warnings += [f"phrase not found: {_text(p)}" for p in root.iterfind("ErrorList/PhraseNotFound")]
+    return SearchResult(count=int(root.findtext("Count") or 0), webenv=root.findtext("WebEnv"),
+                        query_key=root.findtext("QueryKey"),
+                        ids=[i.text for i in root.iterfind("IdList/Id")], warnings=warnings)
+
+
+# ---------------------------------------------------------------------------------------------
+# fetch
+# ---------------------------------------------------------------------------------------------
+
+def fetch_pubmed(client: Client, query: str, since: str | None, until: str | None,
+                 api_key: str | None = None, contact: str | None = None,
+                 batch_size: int = BATCH_SIZE, base: str = EUTILS) -> Iterator[tuple[str, object]]:
+    """Yield ('esearch', Response) then ('efetch', Response) per batch, or ('failure', HttpError).
+
+    A failed batch is reported and skipped; the search itself failing ends the generator.
+    """
+    client.set_rate_limit(_host(base), 10.0 if api_key else 3.0)
+    common = {"db": "pubmed", "tool": "llm-mh-evidence"}
+    if contact and "@" in contact:
+        common["email"] = contact
+    if api_key:
+        common["api_key"] = api_key
+    search = {**common, "term": query, "usehistory": "y", "retmax": 0, "datetype": "edat"}
+    if since or until:
+        search["mindate"] = (since or "1900/01/01").replace("-", "/")
+        search["maxdate"] = (until or date.today().isoformat()).replace("-", "/")
+    try:
+        response = client.get(base + "esearch.fcgi", search)
+    except HttpError as error:
+        yield "failure", error
+        return
+    yield "esearch", response
+    try:
+        result = parse_esearch(response.body, redact_url(response.url))
+    except PubmedParseError:
+        return  # ingest records the failure from the archived response
+    for start in range(0, result.count, batch_size):
+        params = {**common, "query_key": result.query_key, "WebEnv": result.webenv,
+                  "retstart": start, "retmax": batch_size, "retmode": "xml"}
+        try:
+            yield "efetch", client.get(base + "efetch.fcgi", params)
+        except HttpError as error:
+            error.batch = f"records {start + 1}-{min(start + batch_size, result.count)}"
+            yield "failure", error
+
+
+def _host(base: str) -> str:
+    return re.sub(r"^\w+://([^/:]+).*$", r"\1", base)
+
+
+# ---------------------------------------------------------------------------------------------
+# save
+# ---------------------------------------------------------------------------------------------
+
+def to_document(record: dict) -> DocumentRecord:
+    """A parsed PubMed record as the store's document."""
+    identifiers = [("pmid", record["pmid"])]
+    if record["doi"]:
+        identifiers.append(("doi", record["doi"]))
+    if record["pmcid"]:
+        identifiers.append(("pmcid", record["pmcid"]))
+    kind = "paper"
+    fields = {
+        "kind": kind, "title": record["title"], "abstract": record["abstract"],
+        "url": f"https://doi.org/{record['doi']}" if record["doi"]
+        else f"https://pubmed.ncbi.nlm.nih.gov/{record['pmid']}/",
+        "venue": record["journal"] or record["book_title"], "venue_abbrev": record["journal_abbrev"],
+        "volume": record["volume"], "issue": record["issue"], "pages": record["pages"],
+        "publisher": record["publisher"], "published": record["published"], "year": record["year"],
+        "language": record["language"], "publication_types": record["publication_types"],
+        "keywords": record["keywords"], "retracted": record["retracted"],
+    }
+    return DocumentRecord(fields=fields, identifiers=identifiers, authors=record["authors"],
+                          editors=record["editors"], mesh=record["mesh"])
+
+
+def save_pubmed(db, records: Iterable[dict], provenance: Provenance, run: Run) -> None:
+    """Save a batch of records in one transaction: all land, or (on error) none do."""
+    with transaction(db):
+        for record in records:
+            source = Provenance(**{**provenance.__dict__, "source_id": record["pmid"],
+                                   "url": f"https://pubmed.ncbi.nlm.nih.gov/{record['pmid']}/"})
+            _, action = save_document(db, to_document(record), source)
+            run.count(action)
+
+
+def ingest(db, archived, run: Run) -> None:
+    """Turn one archived record of a PubMed run into rows (shared by harvest and rebuild)."""
+    if archived.type == "failure":
+        if archived.meta.get("final"):
+            run.fail(f"{archived.uri}: {archived.meta.get('message')}")
+        return
+    if archived.type == "response" and "esearch.fcgi" in archived.uri:
+        if archived.status == 200:
+            try:
+                run.count("found", parse_esearch(archived.body, archived.uri).count)
+            except PubmedParseError as error:
+                run.fail(str(error))
+        return
+    if archived.type == "response" and ("efetch.fcgi" not in archived.uri or archived.status != 200):
+        return
+    provenance = Provenance(source=SOURCE, source_id="", fetched_at=archived.date,
+                            archive_file=archived.file, archive_record_id=archived.record_id)
+    where = _describe_batch(archived.uri)
+    batch: list[dict] = []
+    try:
+        for record in parse_pubmed(archived.body, where):
+            batch.append(record)
+            if len(batch) == BATCH_SIZE:
+                _save_batch(db, batch, provenance, run, archived)
+                batch = []
+    except PubmedParseError as error:
+        run.fail(str(error), n=_batch_size(archived.uri) if archived.type == "response" else 1)
+        return
+    if batch:
+        _save_batch(db, batch, provenance, run, archived)
+
+
+def _save_batch(db, batch, provenance, run, archived) -> None:
+    if archived.type == "resource":
+        run.count("found", len(batch))
+    save_pubmed(db, batch, provenance, run)
+
+
+def harvest_pubmed(db, archive_dir, client: Client, query: str, since: str | None = None,
+                   until: str | None = None, api_key: str | None = None, base: str = EUTILS,
+                   start: str | None = None, progress=None) -> Run:
+    """One PubMed run: search, fetch in batches, archive everything, save what parses.
+
+    Without `since` the window starts where the last successful run with this query ended
+    (or at `start` on a first run), so a nightly run is incremental and a failed night is retried.
+    """
+    until = until or date.today().isoformat()
+    if since is None:
+        previous = last_cursor(db, SOURCE, query)
+        since = previous["until"] if previous else start
+    parameters = {"query": query, "since": since, "until": until}
+    with recorded_run(db, archive_dir, SOURCE, parameters, cursor_for(parameters)) as (run, archive):
+        client.archive = archive
+        for _, item in fetch_pubmed(client, query, since, until, api_key=api_key,
+                                    contact=client.contact, base=base):
+            ingest(db, item.archived, run)
+            if progress:
+                progress(run)
+    return run
+
+
+def cursor_for(parameters: dict) -> dict | None:
+    """Where the next incremental run starts: the end of this run's date window."""
+    return {"until": parameters["until"]} if parameters.get("until") else None
+
+
+def load_pubmed_file(db, archive_dir, path: Path) -> Run:
+    """Ingest a saved efetch XML (or MEDLINE) file; the file is archived like a response."""
+    with recorded_run(db, archive_dir, SOURCE, {"load": path.name}) as (run, archive):
+        archived = archive.write_resource(f"urn:harvest:file:{path.name}", "application/xml",
+                                          path.read_bytes())
+        ingest(db, archived, run)
+    return run
+
+
+def _describe_batch(uri: str) -> str:
+    match = re.search(r"retstart=(\d+).*?retmax=(\d+)", uri)
+    if match:
+        start, size = int(match.group(1)), int(match.group(2))
+        return f"efetch batch of records {start + 1}-{start + size} ({uri})"
+    return uri
+
+
+def _batch_size(uri: str) -> int:
+    match = re.search(r"retmax=(\d+)", uri)
+    return int(match.group(1)) if match else 1

@@ -1,0 +1,92 @@
+"""Harvest run bookkeeping: one `harvest_runs` row per run, with counts, cursor and errors."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlite_utils
+
+from .archive import RunArchive, iso, new_run_id, utc_now
+
+EXIT_CODES = {"ok": 0, "partial": 3, "failed": 1}
+
+
+@dataclass
+class Run:
+    db: sqlite_utils.Database
+    run_id: str
+    source: str
+    parameters: dict
+    started: str
+    archive_file: str | None = None
+    counts: dict = field(default_factory=lambda: {"found": 0, "added": 0, "updated": 0,
+                                                  "unchanged": 0, "failed": 0})
+    errors: list[str] = field(default_factory=list)
+    cursor: dict | None = None
+
+    def start(self) -> "Run":
+        self.db["harvest_runs"].insert({
+            "id": self.run_id, "source": self.source, "started": self.started, "status": "running",
+            "parameters": json.dumps(self.parameters, sort_keys=True),
+            "archive_file": self.archive_file}, replace=True)
+        return self
+
+    def count(self, action: str, n: int = 1) -> None:
+        self.counts[action] += n
+
+    def fail(self, message: str, n: int = 1) -> None:
+        """Record a failure (n items lost from this run); the run goes on."""
+        self.errors.append(message)
+        self.counts["failed"] += n
+
+    @property
+    def status(self) -> str:
+        if not self.errors:
+            return "ok"
+        succeeded = self.counts["added"] + self.counts["updated"] + self.counts["unchanged"]
+        return "partial" if succeeded else "failed"
+
+    def finish(self, finished: str | None = None) -> str:
+        self.db["harvest_runs"].update(self.run_id, {
+            **self.counts, "status": self.status, "finished": finished or iso(utc_now()),
+            "cursor": json.dumps(self.cursor, sort_keys=True) if self.cursor else None,
+            "error": "\n".join(self.errors) or None})
+        return self.status
+
+
+def mark_interrupted(db: sqlite_utils.Database) -> int:
+    """Runs left 'running' by a crash are marked 'interrupted' so nobody mistakes them for live."""
+    cursor = db.execute("UPDATE harvest_runs SET status = 'interrupted' WHERE status = 'running'")
+    return cursor.rowcount
+
+
+def last_cursor(db: sqlite_utils.Database, source: str, query_key: str) -> dict | None:
+    """The cursor of the newest successful run of `source` with the same query."""
+    for row in db.execute("SELECT parameters, cursor FROM harvest_runs WHERE source = ? AND "
+                          "status = 'ok' AND cursor IS NOT NULL ORDER BY started DESC", [source]):
+        if json.loads(row[0] or "{}").get("query") == query_key:
+            return json.loads(row[1])
+    return None
+
+
+@contextmanager
+def recorded_run(db: sqlite_utils.Database, archive_dir: Path, source: str, parameters: dict,
+                 cursor: dict | None = None):
+    """A run with its WARC file and its `harvest_runs` row, closed properly whatever happens:
+    an exception is recorded as the run's last error before it propagates."""
+    run_id, started = new_run_id(), utc_now()
+    archive = RunArchive(archive_dir, source, run_id, parameters, started)
+    run = Run(db, run_id, source, parameters, iso(started), archive.path.name, cursor=cursor).start()
+    try:
+        yield run, archive
+    except BaseException as exc:
+        run.fail(f"run stopped: {exc.__class__.__name__}: {exc}", n=0)
+        run.finish()
+        raise
+    else:
+        run.finish()
+    finally:
+        archive.close()

@@ -1,0 +1,118 @@
+"""The seed list: the article the project grew from, and everything it links to.
+
+parse_seed  YAML bytes -> (article, references), identifiers derived from each URL
+save_seed   -> documents with their unverified fields marked, and the article's citation links
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .db import transaction
+from .identifiers import canonical_url, identifiers_from_url, normalise_doi, normalise_pmcid
+from .runs import Run, recorded_run
+from .store import DocumentRecord, Provenance, save_citation, save_document
+
+SOURCE = "seed"
+CONTENT_TYPE = "application/yaml"
+DEFAULT_SEED = Path(__file__).resolve().parent.parent / "annotations" / "seed.yaml"
+NORMALISERS = {"doi": normalise_doi, "pmcid": normalise_pmcid, "arxiv": str.strip, "pmid": str.strip}
+
+
+class SeedError(ValueError):
+    """The seed file is not what the loader expects; the message says which entry."""
+
+
+def parse_seed(data: bytes, name: str = "seed.yaml") -> tuple[DocumentRecord, list[tuple[DocumentRecord, str]]]:
+    """The article and its references as store records; each reference comes with its
+    citation context (link texts and sections)."""
+    try:
+        spec = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        raise SeedError(f"{name}: not valid YAML: {exc}") from exc
+    if not isinstance(spec, dict) or "article" not in spec or "references" not in spec:
+        raise SeedError(f"{name}: expected the keys 'article' and 'references'")
+    article = spec["article"]
+    published = str(article.get("published") or "") or None
+    article_record = DocumentRecord(
+        fields={"kind": article.get("kind", "blog"), "title": article["title"], "published": published,
+                "year": int(published[:4]) if published else None, "url": article.get("url"),
+                "keywords": article.get("tags")},
+        identifiers=[("seed", article["key"])] + (
+            [("url", canonical_url(article["url"]))] if article.get("url") else []))
+    references = []
+    for position, entry in enumerate(spec["references"], start=1):
+        references.append(_reference(entry, f"{name} reference {position}"))
+    return article_record, references
+
+
+def _reference(entry: dict, where: str) -> tuple[DocumentRecord, str]:
+    if not isinstance(entry, dict) or not entry.get("url"):
+        raise SeedError(f"{where}: every reference needs a url")
+    derived = identifiers_from_url(entry["url"])
+    for scheme, value in (entry.get("identifiers") or {}).items():
+        normalised = NORMALISERS.get(scheme, str.strip)(str(value))
+        if scheme in derived and derived[scheme] != normalised:
+            raise SeedError(f"{where}: {scheme} {normalised} disagrees with the URL ({derived[scheme]})")
+        derived[scheme] = normalised
+    order = ("doi", "pmid", "pmcid", "arxiv", "url")
+    identifiers = [(s, derived[s]) for s in order if s in derived]
+    link_texts = entry.get("link_text") or []
+    title = entry.get("title") or (link_texts[0] if link_texts else None)
+    published = str(entry["published"]) if entry.get("published") else None
+    unverified = ["title"] if title else []
+    if published:
+        unverified.append("published")
+    record = DocumentRecord(
+        fields={"kind": entry.get("kind", "paper"), "title": title, "url": entry["url"],
+                "venue": entry.get("outlet"), "published": published,
+                "year": int(published[:4]) if published else None},
+        identifiers=identifiers, unverified=unverified)
+    context = "; ".join(part for part in (
+        ("linked as " + ", ".join(f"“{t}”" for t in link_texts)) if link_texts else "",
+        ("cited as " + entry["cited_as"]) if entry.get("cited_as") else "",
+        ("in " + ", ".join(entry.get("sections") or [])) if entry.get("sections") else "",
+    ) if part)
+    return record, context
+
+
+def save_seed(db, article: DocumentRecord, references, provenance: Provenance, run: Run) -> None:
+    """Save the article, its references and a citation link to each, in one transaction."""
+    with transaction(db):
+        article_id, action = save_document(db, article, _provenance(provenance, article))
+        run.count(action)
+        for record, context in references:
+            document_id, action = save_document(db, record, _provenance(provenance, record))
+            run.count(action)
+            save_citation(db, article_id, document_id, method="seed list", context=context)
+
+
+def _provenance(provenance: Provenance, record: DocumentRecord) -> Provenance:
+    scheme, value = record.identifiers[0]
+    return Provenance(**{**provenance.__dict__, "source_id": f"{scheme}:{value}",
+                         "url": record.fields.get("url")})
+
+
+def ingest(db, archived, run: Run) -> None:
+    """Turn the archived seed file into rows (shared by `harvest seed` and rebuild)."""
+    if archived.type != "resource":
+        return
+    try:
+        article, references = parse_seed(archived.body, archived.uri)
+    except SeedError as error:
+        run.fail(str(error))
+        return
+    run.count("found", 1 + len(references))
+    provenance = Provenance(source=SOURCE, source_id="", fetched_at=archived.date,
+                            archive_file=archived.file, archive_record_id=archived.record_id)
+    save_seed(db, article, references, provenance, run)
+
+
+def load_seed(db, archive_dir: Path, path: Path = DEFAULT_SEED) -> Run:
+    """`harvest seed`: archive the seed file, then save what it lists."""
+    with recorded_run(db, archive_dir, SOURCE, {"file": path.name}) as (run, archive):
+        ingest(db, archive.write_resource(f"urn:harvest:file:{path.name}", CONTENT_TYPE,
+                                          path.read_bytes()), run)
+    return run

@@ -1,0 +1,33 @@
+"""Serving: Datasette over the corpus, with the project's plugins, templates and metadata."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+PLUGINS_DIR = Path(__file__).resolve().parent.parent / "datasette-plugins"
+
+
+def datasette_command(database: Path, host: str = "127.0.0.1", port: int = 8001,
+                      plugins_dir: Path = PLUGINS_DIR) -> list[str]:
+    """The `datasette serve` command line for the corpus."""
+    command = [sys.executable, "-m", "datasette", "serve", str(database),
+               "--host", host, "--port", str(port), "--plugins-dir", str(plugins_dir),
+               "--setting", "sql_time_limit_ms", "3000", "--setting", "facet_time_limit_ms", "500"]
+    metadata = plugins_dir / "metadata.yml"
+    if metadata.exists():
+        command += ["--metadata", str(metadata)]
+    templates = plugins_dir / "templates"
+    if templates.is_dir():
+        command += ["--template-dir", str(templates)]
+    static = plugins_dir / "static"
+    if static.is_dir():
+        command += ["--static", f"static:{static}"]
+    return command
+
+
+def serve(database: Path, host: str = "127.0.0.1", port: int = 8001) -> None:
+    """Replace this process with Datasette (so signals and exit codes are Datasette's own)."""
+    command = datasette_command(database, host, port)
+    os.execv(command[0], command)
