@@ -1,0 +1,35 @@
+# Two set-up commands: `make serve` (build the seed corpus and browse it) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DB ?= corpus.db
+
+.PHONY: install serve test harvest bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(DB): $(VENV)/.installed annotations/seed.yaml
+	$(BIN)/harvest seed $(DB)
+	touch $(DB)
+
+serve: $(DB)
+	$(BIN)/harvest serve $(DB) --host 127.0.0.1 --port 8001
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+harvest: $(DB)
+	$(BIN)/harvest pubmed $(DB)
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/bench_pubmed_parse.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,0 +1,115 @@
+"""Shared test helpers: a scripted HTTP server on 127.0.0.1 and the shared fixtures folder."""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from harvest import db as database
+from harvest.http import Client
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+FIXTURES = HERE.parents[1] / "shared" / "fixtures"
+LOOPBACK_ONLY = ("127.0.0.1/32",)
+
+
+class Reply:
+    """One scripted answer: status, headers, body; `truncate_to` cuts the body short on the wire,
+    `delay` stalls before answering."""
+
+    def __init__(self, status=200, body=b"", headers=None, delay=0.0, truncate_to=None):
+        self.status, self.body, self.headers = status, body, dict(headers or {})
+        self.delay, self.truncate_to = delay, truncate_to
+
+
+class ScriptedServer:
+    """A real HTTP server on 127.0.0.1 answering each path from a script of replies.
+
+    `routes[path]` is a list of Reply (used in turn, the last one repeats) or a function of the
+    query string returning a Reply. Every request is logged as (path, query, headers).
+    """
+
+    def __init__(self):
+        self.routes: dict = {}
+        self.requests: list = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                parts = urlsplit(self.path)
+                server.requests.append((parts.path, parts.query, dict(self.headers)))
+                route = server.routes.get(parts.path)
+                if route is None:
+                    reply = Reply(404, b"not found")
+                elif callable(route):
+                    reply = route(parts.query)
+                else:
+                    reply = route.pop(0) if len(route) > 1 else route[0]
+                if reply.delay:
+                    time.sleep(reply.delay)
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                body = reply.body if reply.truncate_to is None else reply.body[:reply.truncate_to]
+                self.wfile.write(body)
+                if reply.truncate_to is not None:
+                    self.close_connection = True
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    scripted = ScriptedServer()
+    scripted.routes["/robots.txt"] = [Reply(404)]
+    yield scripted
+    scripted.close()
+
+
+@pytest.fixture
+def make_client():
+    """A Client that may reach loopback only, with short waits so tests stay quick."""
+    def make(**options):
+        defaults = dict(allowed_networks=LOOPBACK_ONLY, backoff=0.01, read_timeout=2.0,
+                        connect_timeout=2.0, rate_limits={"127.0.0.1": 1000.0})
+        return Client(**{**defaults, **options})
+    return make
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    db = database.connect(tmp_path / "corpus.db")
+    yield db
+    db.conn.close()
+
+
+def table_rows(db, skip=("harvest_runs",)) -> dict:
+    """Every row of every content table, for comparing two databases."""
+    result = {}
+    for table in db.table_names():
+        if table in skip or table.startswith("documents_fts"):
+            continue
+        result[table] = sorted(map(tuple, db.execute(f"SELECT * FROM [{table}]").fetchall()), key=repr)
+    return result
