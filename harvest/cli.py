@@ -92,9 +92,14 @@ def main():
               help="Ingest a saved efetch XML file instead of searching (no network).")
 @click.option("--contact", envvar="HARVEST_CONTACT", help="E-mail for the User-Agent and NCBI "
               "(env HARVEST_CONTACT).")
+@click.option("--eutils", default=pubmed.EUTILS, show_default=True,
+              help="E-utilities base URL (a mirror, or a test server).")
+@click.option("--allow-network", multiple=True, metavar="CIDR",
+              help="Allow this non-public network (e.g. 127.0.0.1/32 for a local test server).")
 @archive_option
 @quiet_option
-def pubmed_command(db_path, query, since, until, load_file, contact, archive, quiet):
+def pubmed_command(db_path, query, since, until, load_file, contact, eutils, allow_network,
+                   archive, quiet):
     """Harvest PubMed through E-utilities into DATABASE.
 
     Exit status: 0 everything landed, 3 part of it did, 1 nothing did.
@@ -105,9 +110,9 @@ def pubmed_command(db_path, query, since, until, load_file, contact, archive, qu
         run = pubmed.load_pubmed_file(db, archive_dir, load_file)
     else:
         config = yaml.safe_load((ANNOTATIONS / "pubmed.yaml").read_text())
-        client = Client(contact=contact)
+        client = Client(contact=contact, allowed_networks=allow_network)
         run = pubmed.harvest_pubmed(db, archive_dir, client, query or config["query"], since, until,
-                                    api_key=os.environ.get("NCBI_API_KEY"),
+                                    api_key=os.environ.get("NCBI_API_KEY"), base=eutils,
                                     start=config.get("start"), progress=_progress(quiet))
     _finish(run, quiet)
 

@@ -20,7 +20,7 @@ from lxml import etree
 from .db import transaction
 from .http import Client, HttpError, redact_url
 from .identifiers import normalise_doi, normalise_pmcid
-from .runs import Run, last_cursor, recorded_run
+from .runs import Run, recorded_run, resume_point
 from .store import DocumentRecord, Provenance, save_document
 
 EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
@@ -83,7 +83,7 @@ def parse_pubmed_xml(source: IO[bytes], name: str = "input") -> Iterator[dict]:
     """
     context = etree.iterparse(
         source, events=("end",), tag=("PubmedArticle", "PubmedBookArticle", "ERROR"),
-        load_dtd=False, no_network=True, resolve_entities=False, huge_tree=True,
+        load_dtd=False, no_network=True, resolve_entities=False,
         remove_comments=True, remove_pis=True)
     count = 0
     try:
@@ -561,13 +561,13 @@ def harvest_pubmed(db, archive_dir, client: Client, query: str, since: str | Non
                    start: str | None = None, progress=None) -> Run:
     """One PubMed run: search, fetch in batches, archive everything, save what parses.
 
-    Without `since` the window starts where the last successful run with this query ended
-    (or at `start` on a first run), so a nightly run is incremental and a failed night is retried.
+    Without `since` the window starts where the last successful run with this query ended,
+    or earlier if a later run failed (or at `start` on a first run), so a nightly run is
+    incremental and a failed night is retried.
     """
     until = until or date.today().isoformat()
     if since is None:
-        previous = last_cursor(db, SOURCE, query)
-        since = previous["until"] if previous else start
+        since = resume_point(db, SOURCE, query) or start
     parameters = {"query": query, "since": since, "until": until}
     with recorded_run(db, archive_dir, SOURCE, parameters, cursor_for(parameters)) as (run, archive):
         client.archive = archive

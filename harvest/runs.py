@@ -63,13 +63,23 @@ def mark_interrupted(db: sqlite_utils.Database) -> int:
     return cursor.rowcount
 
 
-def last_cursor(db: sqlite_utils.Database, source: str, query_key: str) -> dict | None:
-    """The cursor of the newest successful run of `source` with the same query."""
-    for row in db.execute("SELECT parameters, cursor FROM harvest_runs WHERE source = ? AND "
-                          "status = 'ok' AND cursor IS NOT NULL ORDER BY started DESC", [source]):
-        if json.loads(row[0] or "{}").get("query") == query_key:
-            return json.loads(row[1])
-    return None
+def resume_point(db: sqlite_utils.Database, source: str, query: str) -> str | None:
+    """Where an incremental run of `query` starts: the end of the last successful run, or the
+    start of any later run that did not succeed, whichever is earlier, so nothing is skipped.
+    None means from the very beginning."""
+    pending: list[str | None] = []
+    for row in db.execute("SELECT parameters, cursor, status FROM harvest_runs WHERE source = ? "
+                          "ORDER BY started DESC", [source]):
+        parameters = json.loads(row[0] or "{}")
+        if parameters.get("query") != query:
+            continue
+        if row[2] == "ok" and row[1]:
+            pending.append(json.loads(row[1]).get("until"))
+            break
+        pending.append(parameters.get("since"))
+    if not pending or None in pending:
+        return None
+    return min(pending)
 
 
 @contextmanager
