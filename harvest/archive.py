@@ -156,8 +156,12 @@ def read_run(path: Path) -> tuple[RunInfo | None, Iterator[ArchivedRecord]]:
 def _iter_records(path: Path) -> Iterator[ArchivedRecord]:
     with open(path, "rb") as stream:
         try:
-            for record in ArchiveIterator(stream):
-                yield _convert(record, path.name)
+            for record in ArchiveIterator(stream, check_digests="raise"):
+                converted = _convert(record, path.name)
+                if record.digest_checker.passed is not True:
+                    raise ArchiveDamaged(f"{path.name}: damaged after the last complete record "
+                                         f"(record {converted.record_id} is cut short)")
+                yield converted
         except (ArchiveLoadFailed, EOFError, OSError, zlib.error, gzip.BadGzipFile, ValueError) as exc:
             raise ArchiveDamaged(f"{path.name}: damaged after the last complete record ({exc})") from exc
 
