@@ -1,0 +1,71 @@
+"""`harvest serve` starts real Datasette on 127.0.0.1 over the seed corpus."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from harvest.seed import load_seed
+from harvest import db as database
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path):
+    path = tmp_path / "corpus.db"
+    db = database.connect(path)
+    load_seed(db, tmp_path / "archive")
+    db.conn.close()
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "harvest", "serve", str(path), "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            requests.get(base + "/-/versions.json", timeout=1)
+            break
+        except requests.ConnectionError:
+            if process.poll() is not None:
+                pytest.fail(process.stdout.read().decode())
+            time.sleep(0.2)
+    yield base
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=10)
+
+
+def test_serves_the_seed_corpus_with_metadata(served):
+    home = requests.get(served + "/", timeout=5).text
+    assert "LLMs &amp; Mental Health Evidence Base" in home
+    documents = requests.get(served + "/corpus/documents.json?_shape=array&_size=max", timeout=5).json()
+    assert len(documents) == 23
+    assert any(d["title"] == "LLMs and Mental Health" for d in documents)
+    page = requests.get(served + "/corpus/documents", timeout=5).text
+    assert "One row per work" in page  # table description from metadata.yml
+
+
+def test_full_text_search_and_identifier_links(served):
+    hits = requests.get(served + "/corpus/documents.json?_search=stigma&_shape=array", timeout=5).json()
+    assert [h["title"][:19] for h in hits] == ["Expressing stigma a"]
+    page = requests.get(served + "/corpus/identifiers?scheme=doi", timeout=5).text
+    assert '<a href="https://doi.org/10.2196/59479" rel="nofollow">10.2196/59479</a>' in page
+
+
+def test_plugins_directory_is_loaded(served):
+    plugins = requests.get(served + "/-/plugins.json", timeout=5).json()
+    assert "identifier_links.py" in [p["name"] for p in plugins]
+
+
+def test_serve_refuses_a_missing_database(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "harvest", "serve", str(tmp_path / "none.db")],
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "harvest seed" in result.stderr
