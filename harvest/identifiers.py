@@ -6,7 +6,7 @@ import hashlib
 import re
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-DOI_PATTERN = re.compile(r"10\.\d{4,9}/\S+")
+DOI_PATTERN = re.compile(r"10\.\d{3,9}/\S+")
 ARXIV_PATTERN = re.compile(r"(\d{4}\.\d{4,5}|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?$")
 TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid)$", re.I)
 JMIR_HOST = re.compile(r"(^|\.)jmir\.org$")

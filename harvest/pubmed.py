@@ -11,14 +11,15 @@ import gzip
 import io
 import re
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from datetime import date
 from typing import IO, Iterable, Iterator
+from urllib.parse import parse_qs, urlsplit
 
 from lxml import etree
 
 from .db import transaction
-from .http import Client, HttpError, redact_url
+from .http import Client, HttpError, Response, redact_url
 from .identifiers import normalise_doi, normalise_pmcid
 from .runs import Run, recorded_run, resume_point
 from .store import DocumentRecord, Provenance, save_document
@@ -26,6 +27,8 @@ from .store import DocumentRecord, Provenance, save_document
 EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 EUTILS_HOST = "eutils.ncbi.nlm.nih.gov"
 BATCH_SIZE = 200
+MAX_RESULTS = 9999  # E-utilities pages through no more of one PubMed search
+EARLIEST = "1900-01-01"
 SOURCE = "pubmed"
 
 MONTHS = {m: i for i, m in enumerate(
@@ -474,10 +477,11 @@ def parse_esearch(data: bytes, name: str = "esearch") -> SearchResult:
 
 def fetch_pubmed(client: Client, query: str, since: str | None, until: str | None,
                  api_key: str | None = None, contact: str | None = None,
-                 batch_size: int = BATCH_SIZE, base: str = EUTILS) -> Iterator[tuple[str, object]]:
-    """Yield ('esearch', Response) then ('efetch', Response) per batch, or ('failure', HttpError).
+                 batch_size: int = BATCH_SIZE, base: str = EUTILS) -> Iterator[Response | HttpError]:
+    """Yield each esearch and efetch Response, or the HttpError of a request that failed.
 
-    A failed batch is reported and skipped; the search itself failing ends the generator.
+    A failed batch is reported and skipped; a failed search ends its window. A window with more
+    results than E-utilities will page through is split in two, and each half searched again.
     """
     client.set_rate_limit(_host(base), 10.0 if api_key else 3.0)
     common = {"db": "pubmed", "tool": "llm-mh-evidence"}
@@ -485,28 +489,53 @@ def fetch_pubmed(client: Client, query: str, since: str | None, until: str | Non
         common["email"] = contact
     if api_key:
         common["api_key"] = api_key
-    search = {**common, "term": query, "usehistory": "y", "retmax": 0, "datetype": "edat"}
-    if since or until:
-        search["mindate"] = (since or "1900/01/01").replace("-", "/")
-        search["maxdate"] = (until or date.today().isoformat()).replace("-", "/")
+    window = (date.fromisoformat(since or EARLIEST), date.fromisoformat(until or date.today().isoformat()))
+    yield from _fetch_window(client, base, common, query, window, batch_size)
+
+
+def _fetch_window(client, base, common, query, window, batch_size) -> Iterator[Response | HttpError]:
+    search = {**common, "term": query, "usehistory": "y", "retmax": 0, "datetype": "edat",
+              "mindate": window[0].strftime("%Y/%m/%d"), "maxdate": window[1].strftime("%Y/%m/%d")}
     try:
         response = client.get(base + "esearch.fcgi", search)
     except HttpError as error:
-        yield "failure", error
+        yield error
         return
-    yield "esearch", response
+    yield response
     try:
         result = parse_esearch(response.body, redact_url(response.url))
     except PubmedParseError:
         return  # ingest records the failure from the archived response
-    for start in range(0, result.count, batch_size):
+    halves = split_window(window, result.count)
+    if halves:
+        for half in halves:
+            yield from _fetch_window(client, base, common, query, half, batch_size)
+        return
+    for start in range(0, min(result.count, MAX_RESULTS), batch_size):
         params = {**common, "query_key": result.query_key, "WebEnv": result.webenv,
                   "retstart": start, "retmax": batch_size, "retmode": "xml"}
         try:
-            yield "efetch", client.get(base + "efetch.fcgi", params)
+            yield client.get(base + "efetch.fcgi", params)
         except HttpError as error:
-            error.batch = f"records {start + 1}-{min(start + batch_size, result.count)}"
-            yield "failure", error
+            yield error
+
+
+def split_window(window: tuple[date, date], count: int) -> tuple | None:
+    """Two halves of a date window whose results E-utilities would not page through in full."""
+    first, last = window
+    if count <= MAX_RESULTS or first >= last:
+        return None
+    middle = first + (last - first) // 2
+    return (first, middle), (middle + timedelta(days=1), last)
+
+
+def _window_of(uri: str) -> tuple[date, date] | None:
+    query = parse_qs(urlsplit(uri).query)
+    try:
+        return (datetime.strptime(query["mindate"][0], "%Y/%m/%d").date(),
+                datetime.strptime(query["maxdate"][0], "%Y/%m/%d").date())
+    except (KeyError, ValueError):
+        return None
 
 
 def _host(base: str) -> str:
@@ -551,25 +580,30 @@ def save_pubmed(db, records: Iterable[dict], provenance: Provenance, run: Run) -
 
 def ingest(db, archived, run: Run) -> None:
     """Turn one archived record of a PubMed run into rows (shared by harvest and rebuild)."""
+    label = _batch_label(archived.uri)
     if archived.type == "failure":
         if archived.meta.get("final"):
-            run.fail(f"{archived.uri}: {archived.meta.get('message')}")
+            message = archived.meta.get("message")
+            run.fail(f"{label}: {message}" if label else message, n=_batch_size(archived.uri))
         return
     if archived.type == "response" and "esearch.fcgi" in archived.uri:
         if archived.status == 200:
             try:
-                run.count("found", parse_esearch(archived.body, archived.uri).count)
+                result = parse_esearch(archived.body, archived.uri)
             except PubmedParseError as error:
                 run.fail(str(error))
+                return
+            window = _window_of(archived.uri)
+            if not (window and split_window(window, result.count)):
+                run.count("found", result.count)  # a split window is counted by its halves
         return
     if archived.type == "response" and ("efetch.fcgi" not in archived.uri or archived.status != 200):
         return
     provenance = Provenance(source=SOURCE, source_id="", fetched_at=archived.date,
                             archive_file=archived.file, archive_record_id=archived.record_id)
-    where = _describe_batch(archived.uri)
     batch: list[dict] = []
     try:
-        for record in parse_pubmed(archived.body, where):
+        for record in parse_pubmed(archived.body, f"{label} ({archived.uri})" if label else archived.uri):
             batch.append(record)
             if len(batch) == BATCH_SIZE:
                 _save_batch(db, batch, provenance, run, archived)
@@ -602,8 +636,8 @@ def harvest_pubmed(db, archive_dir, client: Client, query: str, since: str | Non
     parameters = {"query": query, "since": since, "until": until}
     with recorded_run(db, archive_dir, SOURCE, parameters, cursor_for(parameters)) as (run, archive):
         client.archive = archive
-        for _, item in fetch_pubmed(client, query, since, until, api_key=api_key,
-                                    contact=client.contact, base=base):
+        for item in fetch_pubmed(client, query, since, until, api_key=api_key,
+                                 contact=client.contact, base=base):
             ingest(db, item.archived, run)
             if progress:
                 progress(run)
@@ -624,14 +658,16 @@ def load_pubmed_file(db, archive_dir, path: Path) -> Run:
     return run
 
 
-def _describe_batch(uri: str) -> str:
+def _batch_label(uri: str) -> str | None:
+    """'efetch batch of records 201-400' for an efetch URL, else None."""
     match = re.search(r"retstart=(\d+).*?retmax=(\d+)", uri)
-    if match:
+    if match and "efetch.fcgi" in uri:
         start, size = int(match.group(1)), int(match.group(2))
-        return f"efetch batch of records {start + 1}-{start + size} ({uri})"
-    return uri
+        return f"efetch batch of records {start + 1}-{start + size}"
+    return None
 
 
 def _batch_size(uri: str) -> int:
+    """Records an efetch request stood for (lost, if it failed); other requests lose none."""
     match = re.search(r"retmax=(\d+)", uri)
-    return int(match.group(1)) if match else 1
+    return int(match.group(1)) if match and "efetch.fcgi" in uri else 0

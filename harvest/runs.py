@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,8 +59,36 @@ class Run:
         return self.status
 
 
+class HarvestBusy(RuntimeError):
+    """Another harvest holds the database's lock."""
+
+
+@contextmanager
+def harvest_lock(db_path: Path):
+    """One harvest at a time per database (a lock file beside it, released even on a crash),
+    so runs still marked 'running' while we hold it are known to be dead."""
+    lock_path = Path(f"{db_path}.lock")
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise HarvestBusy(f"another harvest (pid {handle.read().strip() or '?'}) is writing "
+                              f"{db_path}; wait for it to finish, or remove {lock_path} if no "
+                              "harvest process is left") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def mark_interrupted(db: sqlite_utils.Database) -> int:
-    """Runs left 'running' by a crash are marked 'interrupted' so nobody mistakes them for live."""
+    """Runs left 'running' by a crash are marked 'interrupted' so nobody mistakes them for live.
+    Call only while holding `harvest_lock`."""
     cursor = db.execute("UPDATE harvest_runs SET status = 'interrupted' WHERE status = 'running'")
     return cursor.rowcount
 

@@ -168,3 +168,55 @@ def test_command_line_exit_status_says_all_part_or_nothing(tmp_path, server):
     quiet = subprocess.run(command[:4] + ["--quiet"] + command[4:], capture_output=True, text=True)
     assert quiet.returncode == 1 and quiet.stdout  # failures are never silent
     assert (tmp_path / "archive" / "harvest.log").read_text().count("pubmed run") == 4
+
+
+def test_window_with_too_many_results_is_split_until_each_half_fits(tmp_path, server, make_client, corpus,
+                                                                     monkeypatch):
+    from datetime import date
+    from harvest import pubmed
+    monkeypatch.setattr(pubmed, "MAX_RESULTS", 250)
+    per_day = {date(2024, 1, d): 100 for d in range(1, 5)}  # 400 records over four days
+
+    def esearch(query):
+        params = parse_qs(query)
+        first = date(*map(int, params["mindate"][0].split("/")))
+        last = date(*map(int, params["maxdate"][0].split("/")))
+        count = sum(n for day, n in per_day.items() if first <= day <= last)
+        return Reply(200, f"<eSearchResult><Count>{count}</Count><QueryKey>1</QueryKey>"
+                          f"<WebEnv>{first}_{last}</WebEnv></eSearchResult>".encode())
+
+    def efetch(query):
+        params = parse_qs(query)
+        first, last = (date.fromisoformat(d) for d in params["WebEnv"][0].split("_"))
+        days = sorted(d for d in per_day if first <= d <= last)
+        pmids = [31000000 + (d.day - 1) * 100 + i for d in days for i in range(100)]
+        start, size = int(params["retstart"][0]), int(params["retmax"][0])
+        body = "<PubmedArticleSet>" + "".join(article(p) for p in pmids[start:start + size]) + "</PubmedArticleSet>"
+        return Reply(200, body.encode())
+
+    server.routes["/eutils/esearch.fcgi"] = esearch
+    server.routes["/eutils/efetch.fcgi"] = efetch
+    archive = tmp_path / "archive"
+    run = harvest_pubmed(corpus, archive, make_client(), "q", "2024-01-01", "2024-01-04",
+                         base=server.url + "/eutils/")
+    assert run.status == "ok" and run.counts["added"] == 400 and run.counts["found"] == 400
+    windows = [(parse_qs(q)["mindate"][0], parse_qs(q)["maxdate"][0])
+               for p, q, _ in server.requests if p.endswith("esearch.fcgi")]
+    assert windows == [("2024/01/01", "2024/01/04"), ("2024/01/01", "2024/01/02"), ("2024/01/03", "2024/01/04")]
+    rebuilt = database.connect(tmp_path / "rebuilt.db")
+    assert rebuild(rebuilt, archive)[0].counts == run.counts
+
+
+def test_one_harvest_at_a_time(tmp_path):
+    import pytest
+    from harvest.runs import HarvestBusy, harvest_lock
+    db_path = tmp_path / "corpus.db"
+    with harvest_lock(db_path):
+        with pytest.raises(HarvestBusy, match="another harvest"):
+            with harvest_lock(db_path):
+                pass
+        busy = subprocess.run([sys.executable, "-m", "harvest", "seed", str(db_path)],
+                              capture_output=True, text=True)
+        assert busy.returncode == 1 and "another harvest" in busy.stderr
+    with harvest_lock(db_path):
+        pass  # released
