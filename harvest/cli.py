@@ -149,16 +149,20 @@ def seed_command(db_path, seed_file, archive, quiet):
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 def parse_command(fmt, files):
     """Print the records in FILES (.xml, .xml.gz, MEDLINE .txt) as JSON Lines."""
-    failed = False
+    errors = []
+
+    def report(error):
+        errors.append(error)
+        click.echo(f"error: {error}", err=True)
+
     for name in files:
         try:
             with open(name, "rb") as stream:
-                for record in pubmed.parse_pubmed(stream, name):
+                for record in pubmed.parse_pubmed(stream, name, on_error=report):
                     click.echo(json.dumps(record, ensure_ascii=False))
         except pubmed.PubmedParseError as error:
-            click.echo(f"error: {error}", err=True)
-            failed = True
-    sys.exit(1 if failed else 0)
+            report(error)
+    sys.exit(1 if errors else 0)
 
 
 @main.command("rebuild")

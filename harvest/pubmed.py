@@ -25,7 +25,6 @@ from .runs import Run, recorded_run, resume_point
 from .store import DocumentRecord, Provenance, save_document
 
 EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
-EUTILS_HOST = "eutils.ncbi.nlm.nih.gov"
 BATCH_SIZE = 200
 MAX_RESULTS = 9999  # E-utilities pages through no more of one PubMed search
 EARLIEST = "1900-01-01"
@@ -37,18 +36,14 @@ WHITESPACE = re.compile(r"[ \t\n\r]+")
 MEDLINE_DATE = re.compile(r"(\d{4})(?:[\s-]+([A-Za-z]{3})[a-z]*\.?(?:\s+(\d{1,2})\b)?)?")
 MATHML_SKIP = {"{http://www.w3.org/1998/Math/MathML}annotation",
                "{http://www.w3.org/1998/Math/MathML}annotation-xml"}
-
-
+NAME_FIELDS = {"LastName": "last_name", "ForeName": "fore_name", "Initials": "initials"}
+ORCID_PREFIX = re.compile(r"^https?://orcid\.org/")
 RECORD_FIELDS = (
     "pmid", "doi", "pmcid", "title", "abstract", "abstract_sections", "authors", "journal",
     "journal_abbrev", "volume", "issue", "pages", "published", "year", "publication_types", "mesh",
     "keywords", "language", "retracted", "retraction_notices", "record_type", "book_title",
     "editors", "publisher",
 )
-
-
-NAME_FIELDS = {"LastName": "last_name", "ForeName": "fore_name", "Initials": "initials"}
-ORCID_PREFIX = re.compile(r"^https?://orcid\.org/")
 
 
 class PubmedParseError(ValueError):
@@ -59,8 +54,13 @@ class PubmedParseError(ValueError):
 # parse
 # ---------------------------------------------------------------------------------------------
 
-def parse_pubmed(data: bytes | IO[bytes], name: str = "input") -> Iterator[dict]:
-    """Records from efetch XML, gzipped XML or MEDLINE text, whichever `data` holds."""
+def parse_pubmed(data: bytes | IO[bytes], name: str = "input", on_error=None) -> Iterator[dict]:
+    """Records from efetch XML, gzipped XML or MEDLINE text, whichever `data` holds.
+
+    A record that is well-formed but unusable (no PMID, no Article) raises PubmedParseError,
+    or, given `on_error`, is handed to it as that error and skipped, so one odd record does not
+    hold back its batch. Malformed XML always raises: nothing after the damage can be trusted.
+    """
     stream = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
     head = stream.read(2)
     stream.seek(0)
@@ -68,9 +68,9 @@ def parse_pubmed(data: bytes | IO[bytes], name: str = "input") -> Iterator[dict]
         stream = gzip.GzipFile(fileobj=stream)
     first = _first_text(stream)
     if first.startswith(b"<"):
-        return parse_pubmed_xml(stream, name)
+        return parse_pubmed_xml(stream, name, on_error)
     if first.startswith(b"PMID-") or first[:4].isupper():
-        return parse_medline(stream, name)
+        return parse_medline(stream, name, on_error)
     raise PubmedParseError(f"{name}: neither PubMed XML nor MEDLINE text (starts with {first[:40]!r})")
 
 
@@ -83,7 +83,7 @@ def _first_text(stream) -> bytes:
     return peeked.lstrip(b"\xef\xbb\xbf \t\r\n")
 
 
-def parse_pubmed_xml(source: IO[bytes], name: str = "input") -> Iterator[dict]:
+def parse_pubmed_xml(source: IO[bytes], name: str = "input", on_error=None) -> Iterator[dict]:
     """Stream records out of a PubmedArticleSet with lxml's iterparse, in constant memory.
 
     The parser loads no DTD, resolves no external entities and never touches the network.
@@ -97,19 +97,31 @@ def parse_pubmed_xml(source: IO[bytes], name: str = "input") -> Iterator[dict]:
         for _, element in context:
             if element.tag == "ERROR":
                 raise PubmedParseError(f"{name}: E-utilities returned an error: {_text(element)}")
-            record = _article(element) if element.tag == "PubmedArticle" else _book(element)
             count += 1
+            try:
+                record = _article(element) if element.tag == "PubmedArticle" else _book(element)
+            except (AttributeError, ValueError) as exc:
+                pmid = _clean(element.findtext(".//PMID")) or "unknown"
+                record = _unusable(f"{name}: record {count} (PMID {pmid}) is unusable: {exc}", on_error)
             element.clear(keep_tail=False)
             parent = element.getparent()
             while element.getprevious() is not None:
                 del parent[0]
-            yield record
+            if record is not None:
+                yield record
     except etree.XMLSyntaxError as exc:
         raise PubmedParseError(f"{name}: malformed XML after {count} complete records: {exc}") from exc
     root = context.root
     if root is None or root.tag not in ("PubmedArticleSet", "PubmedArticle", "PubmedBookArticle"):
         raise PubmedParseError(f"{name}: not a PubMed efetch document (root element "
                                f"<{getattr(root, 'tag', '?')}>, expected <PubmedArticleSet>)")
+
+
+def _unusable(message: str, on_error) -> None:
+    error = PubmedParseError(message)
+    if on_error is None:
+        raise error
+    on_error(error)
 
 
 def _clean(text: str | None) -> str | None:
@@ -163,6 +175,8 @@ def _grandchildren(element, child: str, grandchild: str) -> Iterator:
 
 def _article(node) -> dict:
     citation = node.find("MedlineCitation")
+    if citation is None or citation.find("Article") is None:
+        raise ValueError("no MedlineCitation/Article element")
     article = citation.find("Article")
     journal = article.find("Journal")
     issue = journal.find("JournalIssue") if journal is not None else None
@@ -241,14 +255,15 @@ def _common(citation, article, pubmed_data) -> dict:
                               for s in sections) or None,
         "mesh": [_mesh(h) for h in _grandchildren(citation, "MeshHeadingList", "MeshHeading")],
         "keywords": _texts(_grandchildren(citation, "KeywordList", "Keyword")),
-        "retracted": bool(retraction_notices) or any(
-            c.get("RefType") == "RetractionIn" for c in corrections),
+        "retracted": any(c.get("RefType") == "RetractionIn" for c in corrections),
         "retraction_notices": retraction_notices,
     }
 
 
 def _finish(record: dict) -> dict:
     """The record with every documented field, in the documented order."""
+    if not record["pmid"] or not record["pmid"].isdigit():
+        raise ValueError(f"no usable PMID ({record['pmid']!r})")
     if "Retracted Publication" in record["publication_types"]:
         record["retracted"] = True
     record.setdefault("editors", [])
@@ -263,8 +278,7 @@ def _people(author_list) -> list[dict]:
     for author in author_list.iterfind("Author"):
         if author.get("ValidYN") == "N":
             continue
-        person = {"last_name": None, "fore_name": None, "initials": None, "collective_name": None,
-                  "orcid": None, "affiliations": []}
+        person = _person()
         for child in author:  # one pass over the children beats a find() per field
             tag = child.tag
             if tag in NAME_FIELDS:  # plain text in PubMed's DTD: no markup to flatten
@@ -283,6 +297,8 @@ def _people(author_list) -> list[dict]:
 
 def _mesh(heading) -> dict:
     descriptor = heading.find("DescriptorName")
+    if descriptor is None:
+        raise ValueError("MeshHeading without DescriptorName")
     return {
         "descriptor": _text(descriptor),
         "ui": descriptor.get("UI"),
@@ -345,51 +361,71 @@ def _iso_date(year, month=None, day=None) -> str | None:
 
 # MEDLINE text ------------------------------------------------------------------------------
 
-def parse_medline(source: IO[bytes], name: str = "input") -> Iterator[dict]:
-    """Records from PubMed's MEDLINE (.nbib / .txt) export."""
+def parse_medline(source: IO[bytes], name: str = "input", on_error=None) -> Iterator[dict]:
+    """Records from PubMed's MEDLINE (.nbib / .txt) export: `TAG - value` lines, continuation
+    lines indented by six spaces, records separated by blank lines."""
     lines = io.TextIOWrapper(source, encoding="utf-8", errors="replace")
     fields: list[tuple[str, str]] = []
-    for raw in lines:
+    count = 0
+    for number, raw in enumerate(lines, start=1):
         line = raw.rstrip("\r\n")
-        if not line.strip():
-            if fields:
-                yield _medline_record(fields, name)
-                fields = []
-            continue
-        if line.startswith("      ") and fields:
+        if line.strip() and line.startswith("      ") and fields:
             tag, value = fields[-1]
             fields[-1] = (tag, f"{value} {line.strip()}")
-        elif len(line) > 4 and line[4] == "-":
+        elif line.strip() and len(line) > 4 and line[4] == "-":
             fields.append((line[:4].strip(), line[6:].strip()))
-        else:
-            raise PubmedParseError(f"{name}: line {line[:40]!r} is not a MEDLINE field")
+        elif line.strip():
+            raise PubmedParseError(f"{name}: line {number} is not a MEDLINE field: {line[:40]!r}")
+        elif fields:
+            count += 1
+            record = _medline_or_error(fields, f"{name}: record {count}", on_error)
+            fields = []
+            if record is not None:
+                yield record
     if fields:
-        yield _medline_record(fields, name)
+        record = _medline_or_error(fields, f"{name}: record {count + 1}", on_error)
+        if record is not None:
+            yield record
 
 
-def _medline_record(fields: list[tuple[str, str]], name: str) -> dict:
+def _medline_or_error(fields, where: str, on_error) -> dict | None:
+    try:
+        return _medline_record(fields)
+    except ValueError as exc:
+        return _unusable(f"{where} is unusable: {exc}", on_error)
+
+
+def _medline_record(fields: list[tuple[str, str]]) -> dict:
     record = dict.fromkeys(RECORD_FIELDS)
     record.update(record_type="PubmedArticle", abstract_sections=[], authors=[], editors=[],
                   publication_types=[], mesh=[], keywords=[], retracted=False, retraction_notices=[])
     simple = {"PMID": "pmid", "TI": "title", "JT": "journal", "TA": "journal_abbrev",
-              "VI": "volume", "IP": "issue", "PG": "pages"}
-    author = None
+              "VI": "volume", "IP": "issue", "PG": "pages", "LA": "language"}
+    author, short_form_seen = None, True  # FAU (full name) comes before its AU (short form)
     for tag, value in fields:
         if tag in simple:
             record[simple[tag]] = record[simple[tag]] or value
         elif tag == "AB":
             record["abstract"] = value
             record["abstract_sections"] = [{"label": None, "text": value}]
-        elif tag in ("FAU", "CN") or (tag == "AU" and (author is None or author.get("_au"))):
-            author = _medline_person(tag, value)
+        elif tag == "FAU":
+            last, _, fore = value.partition(",")
+            author = _person(last_name=last.strip(), fore_name=fore.strip() or None)
             record["authors"].append(author)
-        elif tag == "AU" and author is not None:
-            author["_au"] = True
-            author["initials"] = value.rsplit(" ", 1)[-1] if " " in value else None
+            short_form_seen = False
+        elif tag == "AU" and not short_form_seen:
+            author["initials"] = value.rsplit(" ", 1)[1] if " " in value else None
+            short_form_seen = True
+        elif tag in ("AU", "CN"):
+            last, _, initials = value.rpartition(" ") if tag == "AU" else ("", "", "")
+            author = (_person(last_name=last or initials, initials=initials if last else None)
+                      if tag == "AU" else _person(collective_name=value))
+            record["authors"].append(author)
+            short_form_seen = True
         elif tag == "AD" and author is not None:
             author["affiliations"].append(value)
         elif tag == "AUID" and author is not None and value.startswith("ORCID:"):
-            author["orcid"] = value.split(":", 1)[1].strip().removeprefix("https://orcid.org/")
+            author["orcid"] = ORCID_PREFIX.sub("", value.split(":", 1)[1].strip())
         elif tag in ("AID", "LID") and value.endswith("[doi]") and not record["doi"]:
             record["doi"] = normalise_doi(value[:-5])
         elif tag == "PMC":
@@ -399,8 +435,6 @@ def _medline_record(fields: list[tuple[str, str]], name: str) -> dict:
             record["published"] = _iso_date(*match.groups()) if match else None
         elif tag == "PT":
             record["publication_types"].append(value)
-        elif tag == "LA" and not record["language"]:
-            record["language"] = value
         elif tag == "OT":
             record["keywords"].append(value)
         elif tag == "MH":
@@ -408,27 +442,14 @@ def _medline_record(fields: list[tuple[str, str]], name: str) -> dict:
         elif tag == "RIN":
             record["retracted"] = True
             record["retraction_notices"] += re.findall(r"PMID:\s*(\d+)", value)
-    for person in record["authors"]:
-        person.pop("_au", None)
-    if not record["pmid"]:
-        raise PubmedParseError(f"{name}: MEDLINE record without a PMID field")
     record["year"] = int(record["published"][:4]) if record["published"] else None
     return _finish(record)
 
 
-def _medline_person(tag: str, value: str) -> dict:
+def _person(**fields) -> dict:
     person = {"last_name": None, "fore_name": None, "initials": None, "collective_name": None,
               "orcid": None, "affiliations": []}
-    if tag == "CN":
-        person["collective_name"] = value
-        person["_au"] = True
-    elif "," in value:
-        person["last_name"], person["fore_name"] = (p.strip() for p in value.split(",", 1))
-    else:
-        parts = value.rsplit(" ", 1)
-        person["last_name"] = parts[0]
-        person["initials"] = parts[1] if len(parts) > 1 else None
-        person["_au"] = True
+    person.update(fields)
     return person
 
 
@@ -602,8 +623,9 @@ def ingest(db, archived, run: Run) -> None:
     provenance = Provenance(source=SOURCE, source_id="", fetched_at=archived.date,
                             archive_file=archived.file, archive_record_id=archived.record_id)
     batch: list[dict] = []
+    name = f"{label} ({archived.uri})" if label else archived.uri
     try:
-        for record in parse_pubmed(archived.body, f"{label} ({archived.uri})" if label else archived.uri):
+        for record in parse_pubmed(archived.body, name, on_error=lambda error: run.fail(str(error))):
             batch.append(record)
             if len(batch) == BATCH_SIZE:
                 _save_batch(db, batch, provenance, run, archived)

@@ -220,3 +220,13 @@ def test_one_harvest_at_a_time(tmp_path):
         assert busy.returncode == 1 and "another harvest" in busy.stderr
     with harvest_lock(db_path):
         pass  # released
+
+
+def test_unusable_record_costs_only_itself(tmp_path, corpus):
+    from conftest import DATA
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes((DATA / "pubmed_sample.xml").read_bytes().replace(
+        b'<PMID Version="1">90000002</PMID>', b"", 1))
+    run = load_pubmed_file(corpus, tmp_path / "archive", broken)
+    assert run.status == "partial" and run.counts["added"] == 2
+    assert "record 2 (PMID unknown) is unusable" in corpus["harvest_runs"].get(run.run_id)["error"]

@@ -165,3 +165,27 @@ def test_parser_memory_stays_flat_on_a_long_stream():
     big = b"<PubmedArticleSet>" + article * 3000 + b"</PubmedArticleSet>"
     stream = parse_pubmed(io.BytesIO(big), "big")
     assert sum(1 for _ in stream) == 3000
+
+
+def test_unusable_record_is_skipped_with_an_error_and_the_rest_kept():
+    broken = SAMPLE.replace(b'<PMID Version="1">90000002</PMID>', b"", 1)
+    with pytest.raises(PubmedParseError, match=r"record 2 \(PMID unknown\) is unusable: no usable PMID"):
+        records(broken)
+    errors = []
+    kept = list(parse_pubmed(broken, "sample", on_error=errors.append))
+    assert [r["pmid"] for r in kept] == ["90000001", "90000003"]
+    assert len(errors) == 1 and "record 2" in str(errors[0])
+    no_article = b"<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID>5</PMID></MedlineCitation>" \
+                 b"</PubmedArticle></PubmedArticleSet>"
+    with pytest.raises(PubmedParseError, match=r"PMID 5\) is unusable: no MedlineCitation/Article"):
+        records(no_article)
+
+
+def test_medline_record_without_pmid_is_reported():
+    errors = []
+    kept = list(parse_pubmed(b"PMID- 1\nTI  - One.\n\nTI  - No id.\n\nPMID- 3\nTI  - Three.\n",
+                             "m", on_error=errors.append))
+    assert [r["pmid"] for r in kept] == ["1", "3"]
+    assert "m: record 2 is unusable" in str(errors[0])
+    with pytest.raises(PubmedParseError, match="line 2 is not a MEDLINE field"):
+        records(b"PMID- 1\n<html>\n")
