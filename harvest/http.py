@@ -125,6 +125,7 @@ class Client:
         self._networks = [ipaddress.ip_network(n) for n in self.allowed_networks]
         self._last_request: dict[str, float] = {}
         self._robots: dict[str, Protego | None] = {}
+        self._api_hosts: set[str] = set()
 
     @property
     def user_agent(self) -> str:
@@ -132,6 +133,12 @@ class Client:
 
     def set_rate_limit(self, host: str, per_second: float) -> None:
         self.rate_limits[host.lower()] = per_second
+
+    def treat_as_api(self, host: str) -> None:
+        """Skip robots.txt for a documented API whose own usage policy the caller follows
+        (rate limits, identification): robots.txt is written for crawlers of pages, and an API
+        host may disallow everything to keep search engines out of its result URLs."""
+        self._api_hosts.add(host.lower())
 
     def get(self, url: str, params: dict | None = None, *, etag: str | None = None,
             last_modified: str | None = None) -> Response:
@@ -146,7 +153,7 @@ class Client:
         try:
             for _ in range(MAX_REDIRECTS + 1):
                 self._check_target(url)
-                if self.respect_robots:
+                if self.respect_robots and urlsplit(url).hostname.lower() not in self._api_hosts:
                     self._check_robots(url)
                 response = self._get_with_retries(url, headers)
                 if response.status in REDIRECT_STATUSES and "location" in response.headers:

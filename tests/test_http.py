@@ -130,6 +130,15 @@ def test_robots_disallow_is_respected(server, make_client):
     assert [r[0] for r in server.requests].count("/robots.txt") == 1
 
 
+def test_documented_api_hosts_skip_robots(server, make_client):
+    server.routes["/robots.txt"] = [Reply(200, b"User-agent: *\nDisallow: /\n")]
+    server.routes["/api"] = [Reply(200, b"data")]
+    client = make_client()
+    client.treat_as_api("127.0.0.1")
+    assert client.get(server.url + "/api").body == b"data"
+    assert "/robots.txt" not in [r[0] for r in server.requests]
+
+
 def test_robots_server_error_means_stay_out(server, make_client):
     server.routes["/robots.txt"] = [Reply(503)]
     with pytest.raises(HttpError, match="robots.txt disallows"):
