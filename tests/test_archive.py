@@ -53,3 +53,13 @@ def test_rebuild_command_refuses_to_overwrite_and_rebuilds_equal(tmp_path):
                           capture_output=True, text=True, check=True)
     assert "26 documents" in done.stdout
     assert table_rows(database.connect(target)) == table_rows(database.connect(db_path))
+
+
+def test_unexpected_storage_error_stops_with_a_clear_message(tmp_path):
+    db_path = tmp_path / "corpus.db"
+    db_path.write_bytes(b"this is not a database" * 100)
+    result = subprocess.run([sys.executable, "-m", "harvest", "seed", str(db_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "harvest stopped: DatabaseError" in result.stderr and "run the same command again" in result.stderr
+    assert "Traceback" not in result.stderr
