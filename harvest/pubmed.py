@@ -11,7 +11,6 @@ import gzip
 import io
 import re
 from dataclasses import dataclass
-from itertools import chain
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Iterable, Iterator
@@ -19,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from lxml import etree
 
-from .chunked import parse_in_parallel, split_at_records
+from .chunked import parse_pieces, split_at_records
 from .db import transaction
 from .http import Client, HttpError, Response, redact_url
 from .identifiers import normalise_doi, normalise_pmcid
@@ -94,13 +93,7 @@ def _first_text(stream) -> bytes:
 def _parse_xml_pieces(stream, name: str, on_error, workers: int | None) -> Iterator[dict]:
     """Records of a PubmedArticleSet parsed piece by piece, on several cores when it is large."""
     pieces = split_at_records(stream, RECORD_END_TAGS, b"PubmedArticleSet")
-    first = next(pieces)
-    second = next(pieces, None)
-    if second is None:  # it all fits in one piece: no processes needed
-        yield from parse_pubmed_xml(io.BytesIO(first.data), name, on_error)
-        return
-    for records, errors, fatal in parse_in_parallel(chain((first, second), pieces), _parse_piece,
-                                                    name, workers):
+    for records, errors, fatal in parse_pieces(pieces, _parse_piece, name, workers):
         for error in errors:
             _unusable(error, on_error)
         yield from records

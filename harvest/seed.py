@@ -35,6 +35,8 @@ def parse_seed(data: bytes, name: str = "seed.yaml") -> tuple[DocumentRecord, li
     if not isinstance(spec, dict) or "article" not in spec or "references" not in spec:
         raise SeedError(f"{name}: expected the keys 'article' and 'references'")
     article = spec["article"]
+    if not isinstance(article, dict) or not article.get("key") or not article.get("title"):
+        raise SeedError(f"{name}: the article needs a key and a title")
     published = str(article.get("published") or "") or None
     article_record = DocumentRecord(
         fields={"kind": article.get("kind", "blog"), "title": article["title"], "published": published,

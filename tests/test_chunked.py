@@ -25,6 +25,13 @@ def big_file(copies: int, damage: bytes | None = None) -> bytes:
 @pytest.fixture(autouse=True)
 def small_pieces(monkeypatch):
     monkeypatch.setattr(chunked, "PIECE_BYTES", 20_000)
+    monkeypatch.setattr(chunked, "PARALLEL_AFTER", 2)
+
+
+def test_small_input_stays_in_this_process(monkeypatch):
+    monkeypatch.setattr(chunked, "PARALLEL_AFTER", 1000)
+    monkeypatch.setattr(chunked, "ProcessPoolExecutor", None)  # would fail if used
+    assert len(list(parse_pubmed(big_file(10), "small", workers=2))) == 30
 
 
 def test_pieces_give_the_same_records_in_the_same_order():

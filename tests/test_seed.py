@@ -64,6 +64,8 @@ def test_seed_loads_article_references_and_citations(tmp_path, corpus):
 def test_seed_errors_are_clear():
     with pytest.raises(SeedError, match="not valid YAML"):
         parse_seed(b"article: [unclosed")
+    with pytest.raises(SeedError, match="the article needs a key and a title"):
+        parse_seed(b"article: {title: t}\nreferences: []\n")
     with pytest.raises(SeedError, match="reference 1: every reference needs a url"):
         parse_seed(b"article: {key: a, title: t}\nreferences:\n  - kind: paper\n")
     with pytest.raises(SeedError, match="disagrees with the URL"):
