@@ -61,7 +61,10 @@ class ScriptedServer:
                 self.send_header("Content-Length", str(len(reply.body)))
                 self.end_headers()
                 body = reply.body if reply.truncate_to is None else reply.body[:reply.truncate_to]
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up on purpose (size caps)
                 if reply.truncate_to is not None:
                     self.close_connection = True
 

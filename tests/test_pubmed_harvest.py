@@ -230,3 +230,24 @@ def test_unusable_record_costs_only_itself(tmp_path, corpus):
     run = load_pubmed_file(corpus, tmp_path / "archive", broken)
     assert run.status == "partial" and run.counts["added"] == 2
     assert "record 2 (PMID unknown) is unusable" in corpus["harvest_runs"].get(run.run_id)["error"]
+
+
+def test_http_failures_of_a_batch_name_the_batch_and_spare_the_others(tmp_path, server, make_client, corpus):
+    eutils = Eutils(server)
+    fetch = eutils.efetch
+
+    def efetch(query):
+        reply = fetch(query)
+        if "retstart=200" in query:
+            return Reply(200, reply.body * 40)  # far over the client's cap below
+        if "retstart=400" in query:
+            return Reply(503, b"busy")
+        return reply
+    server.routes["/eutils/efetch.fcgi"] = efetch
+    run = harvest_pubmed(corpus, tmp_path / "archive", make_client(max_bytes=2_000_000, retries=1),
+                         "q", "2024-01-01", "2024-01-31", base=eutils.base)
+    assert run.status == "partial" and run.counts["added"] == 200 and run.counts["failed"] == 400
+    errors = corpus["harvest_runs"].get(run.run_id)["error"].splitlines()
+    assert errors[0].startswith("efetch batch of records 201-400: body of ")
+    assert "bytes is over the 2000000-byte cap" in errors[0]
+    assert errors[1].startswith("efetch batch of records 401-600: HTTP 503")
