@@ -44,6 +44,11 @@ def _harvest_session(db_path: Path, archive_dir: Path):
     except HarvestBusy as busy:
         log.error(str(busy))
         raise click.ClickException(str(busy)) from None
+    except KeyboardInterrupt:
+        log.warning("interrupted by the user")
+        click.echo("\ninterrupted: what was saved stays saved; run the same command again to "
+                   "continue.", err=True)
+        sys.exit(130)
     except (sqlite3.Error, OSError, RuntimeError) as exc:
         log.exception("harvest stopped")
         raise click.ClickException(

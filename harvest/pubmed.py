@@ -707,8 +707,9 @@ def cursor_for(parameters: dict) -> dict | None:
 def load_pubmed_file(db, archive_dir, path: Path) -> Run:
     """Ingest a saved efetch XML (or MEDLINE) file; the file is archived like a response."""
     with recorded_run(db, archive_dir, SOURCE, {"load": path.name}) as (run, archive):
-        archived = archive.write_resource(f"urn:harvest:file:{path.name}", "application/xml",
-                                          path.read_bytes())
+        kind = "application/gzip" if path.suffix == ".gz" else (
+            "application/xml" if path.suffix == ".xml" else "text/plain")
+        archived = archive.write_resource(f"urn:harvest:file:{path.name}", kind, path.read_bytes())
         ingest(db, archived, run)
     return run
 
