@@ -67,3 +67,21 @@ def test_damage_in_a_late_piece_keeps_every_record_before_it():
         for record in parse_pubmed(cut, "big", workers=2):
             seen.append(record["pmid"])
     assert len(seen) == 119
+
+
+def test_only_a_few_pieces_are_in_flight():
+    pulled, done = [], []
+
+    def pieces():
+        for n in range(30):
+            pulled.append(n)
+            yield chunked.Piece(b"x", n, 1)
+
+    for result in chunked.parse_pieces(pieces(), _echo, "t", workers=2):
+        done.append(result)
+        assert len(pulled) - len(done) <= 4  # 2 pieces per worker at most
+    assert done == list(range(30))
+
+
+def _echo(data, name, first_record):
+    return first_record

@@ -159,12 +159,22 @@ def test_parse_command_reports_bad_files_and_fails(tmp_path):
     assert "bad.xml: malformed XML" in run.stderr
 
 
-def test_parser_memory_stays_flat_on_a_long_stream():
-    """iterparse frees each article: a stream of many records never holds them all."""
+def test_parser_frees_each_article_so_memory_stays_flat(monkeypatch):
+    """iterparse keeps building the tree; the parser must drop what it has read."""
+    from harvest import pubmed
     article = SAMPLE[SAMPLE.index(b"<PubmedArticle>"):SAMPLE.index(b"</PubmedArticle>") + 16]
     big = b"<PubmedArticleSet>" + article * 3000 + b"</PubmedArticleSet>"
-    stream = parse_pubmed(io.BytesIO(big), "big")
-    assert sum(1 for _ in stream) == 3000
+    siblings = []
+    real = pubmed._article
+
+    def watching(element):
+        before = list(element.itersiblings(preceding=True))
+        siblings.append((len(before), sum(len(b) for b in before)))
+        return real(element)
+    monkeypatch.setattr(pubmed, "_article", watching)
+    assert sum(1 for _ in parse_pubmed(io.BytesIO(big), "big")) == 3000
+    # at most the previous article's empty shell is left; everything read before is gone
+    assert max(count for count, _ in siblings) == 1 and max(size for _, size in siblings) == 0
 
 
 def test_unusable_record_is_skipped_with_an_error_and_the_rest_kept():
