@@ -75,7 +75,7 @@ class RunArchive:
         self.path = directory / f"{started:%Y%m%dT%H%M%S%f}Z-{source}-{run_id}.warc.gz"
         self._file = open(self.path, "ab")
         self._writer = WARCWriter(self._file, gzip=True)
-        info = {"software": f"llm-mh-evidence harvest {__version__}", "format": "WARC/1.1",
+        info = {"software": f"llm-mh-evidence harvest {__version__}",
                 "run-id": run_id, "source": source, "started": iso(started),
                 "parameters": json.dumps(parameters, sort_keys=True)}
         self._write(self._writer.create_warcinfo_record(self.path.name, info))
