@@ -1,0 +1,166 @@
+"""From texts to tags: relevance, themes with their evidence sentences, entities, study design.
+
+Pure: a document's fields in, a JSON-ready result out. Field weights make a title hit count more
+than an abstract hit, and an abstract hit more than one in the body.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Iterable, Iterator
+
+from spacy.language import Language
+
+from .pipeline import AI, MENTAL_HEALTH
+from .vocab import Taxonomy
+
+FIELD_WEIGHTS = {"title": 3.0, "abstract": 1.0, "body": 0.5}
+LAST_FIELD = "body"
+WEAK_FACTOR = 0.5
+THEME_THRESHOLD = 1.0
+MAX_FIELD_CHARS = 50_000  # longer fields are cut here (and the result says so)
+MAX_EVIDENCE = 5  # sentences kept per theme
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+TAG = re.compile(r"<[^<>]{0,300}>")
+COMMON_ENGLISH = frozenset("the of and to in is for with that on are as by this from be an or".split())
+DESIGN_KINDS = ("paper", "preprint")
+
+
+@dataclass
+class TextInput:
+    id: str
+    title: str = ""
+    abstract: str = ""
+    body: str = ""
+    kind: str | None = None
+    publication_types: list[str] = field(default_factory=list)
+
+
+def clean(text: str | None) -> tuple[str, list[str]]:
+    """Text safe to tag: HTML remnants and control characters removed, length capped."""
+    notes = []
+    text = text or ""
+    if "<" in text or "&" in text:
+        stripped = html.unescape(TAG.sub(" ", text))
+        if stripped != text:
+            notes.append("HTML remnants removed")
+        text = stripped
+    if CONTROL.search(text):
+        text = CONTROL.sub(" ", text)
+        notes.append("control characters removed")
+    if len(text) > MAX_FIELD_CHARS:
+        text = text[:MAX_FIELD_CHARS]
+        notes.append(f"text cut to its first {MAX_FIELD_CHARS} characters")
+    return text, notes
+
+
+def tag_documents(nlp: Language, taxonomy: Taxonomy, inputs: Iterable[TextInput],
+                  batch_size: int = 64) -> Iterator[dict]:
+    """Tag each input, in order; one result dict per input."""
+    def fields() -> Iterator[tuple[str, tuple]]:
+        for item in inputs:
+            for name in FIELD_WEIGHTS:
+                text, notes = clean(getattr(item, name))
+                yield text, (item, name, notes)
+
+    docs: dict = {}
+    notes: list[str] = []
+    for doc, (item, name, field_notes) in nlp.pipe(fields(), as_tuples=True, batch_size=batch_size):
+        docs[name] = doc
+        notes += [f"{name}: {note}" for note in field_notes]
+        if name == LAST_FIELD:
+            yield _result(item, docs, notes, taxonomy)
+            docs, notes = {}, []
+
+
+def _result(item: TextInput, docs: dict, notes: list[str], taxonomy: Taxonomy) -> dict:
+    scores: dict[str, float] = {}
+    evidence: dict[str, list] = {}
+    negated: dict[str, list] = {}
+    for name, doc in docs.items():
+        weight = FIELD_WEIGHTS[name]
+        for hit in doc._.hits:
+            span = doc[hit.start:hit.end]
+            record = {"field": name, "sentence": span.sent.text.strip(), "text": span.text,
+                      "start": span.start_char, "end": span.end_char, "rule": hit.rule,
+                      "negated": hit.negated, "hedged": hit.hedged}
+            if hit.negated:
+                negated.setdefault(hit.theme, []).append(record)
+                continue
+            scores[hit.theme] = scores.get(hit.theme, 0.0) + weight * (WEAK_FACTOR if hit.weak else 1.0)
+            evidence.setdefault(hit.theme, []).append(record)
+    relevant, reason = _relevance(scores, docs, notes)
+    themes = []
+    if relevant:
+        for theme in taxonomy.themes:
+            score = scores.get(theme, 0.0)
+            if score >= THEME_THRESHOLD:
+                themes.append({"theme": theme, "score": round(score, 2),
+                               "evidence": _distinct(evidence[theme])[:MAX_EVIDENCE],
+                               "negated": _distinct(negated.get(theme, []))[:MAX_EVIDENCE]})
+    design, design_source = study_design(item, docs, taxonomy)
+    return {"id": item.id, "relevant": relevant, "relevance_reason": reason, "themes": themes,
+            "entities": _entities(docs), "study_design": design,
+            "study_design_source": design_source, "notes": notes}
+
+
+def _relevance(scores: dict, docs: dict, notes: list[str]) -> tuple[bool, str]:
+    """In scope when the text is about AI/LLMs/chatbots and about mental health."""
+    words = [t.lower_ for doc in docs.values() for t in doc if t.is_alpha]
+    if not words:
+        return False, "no text to judge"
+    if len(words) >= 30 and sum(w in COMMON_ENGLISH for w in words) / len(words) < 0.03:
+        return False, "not English text (the tagger reads English only)"
+    ai, mental = scores.get(AI, 0.0), scores.get(MENTAL_HEALTH, 0.0)
+    if ai < 1.0 and mental < 1.0:
+        return False, "neither AI nor mental health is mentioned"
+    if ai < 1.0:
+        return False, "about mental health, but no AI, LLM or chatbot term"
+    if mental < 1.0:
+        return False, "about AI, but no mental-health term"
+    return True, f"AI terms (score {ai:g}) and mental-health terms (score {mental:g})"
+
+
+def _distinct(records: list[dict]) -> list[dict]:
+    seen, kept = set(), []
+    for record in records:
+        key = (record["field"], record["sentence"])
+        if key not in seen:
+            seen.add(key)
+            kept.append(record)
+    return kept
+
+
+def _entities(docs: dict) -> list[dict]:
+    found: dict[str, dict] = {}
+    for doc in docs.values():
+        for ent in doc.ents:
+            entry = found.setdefault(ent.ent_id_, {"id": ent.ent_id_, "type": ent.label_,
+                                                   "mentions": 0, "first": ent.text})
+            entry["mentions"] += 1
+    return sorted(found.values(), key=lambda e: (-e["mentions"], e["id"]))
+
+
+def study_design(item: TextInput, docs: dict, taxonomy: Taxonomy) -> tuple[str | None, str | None]:
+    """PubMed publication types win; otherwise the first design whose cue appears in the title
+    or abstract. Only papers and preprints (or inputs of unknown kind) get a design."""
+    if item.kind and item.kind not in DESIGN_KINDS:
+        return None, None
+    for publication_type in item.publication_types:
+        if publication_type in taxonomy.publication_types:
+            return taxonomy.publication_types[publication_type], f"publication type: {publication_type}"
+    text = " ".join(docs[name].text.lower() for name in ("title", "abstract") if name in docs)
+    text = " " + re.sub(r"\s+", " ", text) + " "
+    for design, patterns in taxonomy.study_designs:
+        for pattern in patterns:
+            if _cue(pattern).search(text):
+                return design, f"rule: {pattern}"
+    return None, None
+
+
+@lru_cache(maxsize=None)
+def _cue(pattern: str) -> re.Pattern:
+    return re.compile(r"(?<![a-z])" + re.escape(pattern) + r"(?![a-z])")

@@ -1,0 +1,75 @@
+"""The tagger's knowledge as data: themes, relevance vocabularies, study designs and entities,
+read from annotations/taxonomy.yaml and annotations/entities.yaml."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ANNOTATIONS = Path(__file__).resolve().parents[2] / "annotations"
+TAXONOMY = ANNOTATIONS / "taxonomy.yaml"
+ENTITIES = ANNOTATIONS / "entities.yaml"
+ENTITY_TYPES = ("products", "organisations", "jurisdictions", "populations", "conditions")
+
+
+@dataclass
+class Theme:
+    id: str
+    label: str
+    definition: str
+    terms: list[str]
+    weak: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    ai_context: bool = False  # hits count only in sentences that also speak of AI
+
+
+@dataclass
+class Taxonomy:
+    version: str
+    themes: dict[str, Theme]
+    ai_terms: list[str]
+    mental_health_terms: list[str]
+    study_designs: list[tuple[str, list[str]]]
+    publication_types: dict[str, str]
+    digest: str
+
+
+@dataclass
+class Entity:
+    id: str
+    type: str
+    name: str
+    aliases: list[str]
+    exact_case: bool
+
+
+def load_taxonomy(path: Path = TAXONOMY) -> Taxonomy:
+    raw = path.read_bytes()
+    spec = yaml.safe_load(raw)
+    themes = {key: Theme(id=key, label=value["label"], definition=value["definition"],
+                         terms=value.get("terms") or [], weak=value.get("weak") or [],
+                         exclude=value.get("exclude") or [],
+                         ai_context=bool(value.get("ai_context")))
+              for key, value in spec["themes"].items()}
+    return Taxonomy(
+        version=str(spec["version"]), themes=themes,
+        ai_terms=spec["relevance"]["ai"], mental_health_terms=spec["relevance"]["mental_health"],
+        study_designs=[(d["design"], d["patterns"]) for d in spec["study_designs"]],
+        publication_types=spec.get("publication_types") or {},
+        digest=hashlib.sha256(raw).hexdigest()[:12])
+
+
+def load_entities(path: Path = ENTITIES) -> list[Entity]:
+    spec = yaml.safe_load(path.read_bytes())
+    entities = []
+    for entity_type in ENTITY_TYPES:
+        for entry in spec.get(entity_type) or []:
+            name = entry["name"]
+            entities.append(Entity(
+                id=f"{entity_type[:-1]}:{name.lower()}", type=entity_type[:-1], name=name,
+                aliases=list(dict.fromkeys(entry.get("aliases") or [name])),
+                exact_case=entry.get("case") == "exact"))
+    return entities
