@@ -16,6 +16,11 @@ import yaml
 from . import db as database
 from . import pubmed, rebuild as rebuilding, seed as seeding, serve as serving
 from .http import Client
+from .nlp import corpus as tagging
+from .nlp import evaluate as evaluation
+from .nlp.pipeline import build_pipeline
+from .nlp.tagger import TextInput, tag_documents
+from .nlp.vocab import load_taxonomy
 from .runs import EXIT_CODES, HarvestBusy, Run, harvest_lock, mark_interrupted
 
 ANNOTATIONS = Path(__file__).resolve().parent.parent / "annotations"
@@ -211,3 +216,75 @@ def serve_command(db_path, host, port):
                                    f"`harvest seed {db_path}` (or `make serve`).")
     database.connect(db_path).conn.close()  # bring an older schema up to date first
     serving.serve(db_path, host, port)
+
+
+@main.command("tag")
+@database_argument
+@click.option("--all", "everything", is_flag=True,
+              help="Tag every document, not only new, changed or older-pipeline ones.")
+@quiet_option
+def tag_command(db_path, everything, quiet):
+    """Tag DATABASE's documents by theme, with evidence, entities and study design."""
+    if not db_path.exists():
+        raise click.ClickException(f"{db_path} does not exist; build it with `harvest seed {db_path}`.")
+    db = database.connect(db_path)
+    show = None
+    if not quiet and sys.stderr.isatty():
+        def show(done, total):
+            click.echo(f"\rtagged {done}/{total}", nl=False, err=True)
+    summary = tagging.tag_corpus(db, everything=everything, progress=show)
+    if show:
+        click.echo("", err=True)
+    if not quiet or summary.problems:
+        themes = ", ".join(f"{k} {v}" for k, v in sorted(summary.themes.items(), key=lambda x: -x[1]))
+        click.echo(f"tagged {summary.tagged} document(s): {summary.relevant} relevant; "
+                   f"themes: {themes or 'none'}; {summary.corrections} curated correction(s) applied")
+        for problem in summary.problems:
+            click.echo(f"  correction problem: {problem}")
+    sys.exit(1 if summary.problems else 0)
+
+
+@main.command("tag-text")
+def tag_text_command():
+    """Tag JSON Lines {"id", "title", "text"} from standard input; JSON Lines out.
+
+    Optional input fields: "kind" (paper, news, ...) and "publication_types" (PubMed's).
+    """
+    nlp, taxonomy = build_pipeline(), load_taxonomy()
+    problems = []
+
+    def inputs():
+        for number, line in enumerate(sys.stdin, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise ValueError("not an object")
+            except ValueError as exc:
+                problems.append(number)
+                click.echo(f"line {number}: not a JSON object ({exc}); skipped", err=True)
+                continue
+            yield TextInput(id=str(row.get("id", number)), title=str(row.get("title") or ""),
+                            abstract=str(row.get("text") or ""), kind=row.get("kind"),
+                            publication_types=list(row.get("publication_types") or []))
+
+    for result in tag_documents(nlp, taxonomy, inputs()):
+        click.echo(json.dumps(result, ensure_ascii=False))
+    sys.exit(1 if problems else 0)
+
+
+@main.command("evaluate")
+@click.option("--gold", "gold_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="Gold JSON Lines: id, title, text, kind, relevant, themes, study_design.")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+def evaluate_command(gold_path, as_json):
+    """Precision, recall and F1 per theme, micro and macro averages, against a gold set."""
+    try:
+        gold = evaluation.load_gold(gold_path)
+    except (ValueError, KeyError) as exc:
+        raise click.ClickException(f"cannot read the gold set: {exc}") from None
+    taxonomy = load_taxonomy()
+    predictions = {r["id"]: r for r in tag_documents(build_pipeline(), taxonomy, [g.input for g in gold])}
+    scores = evaluation.score(gold, predictions, list(taxonomy.themes))
+    click.echo(json.dumps(scores, indent=2) if as_json else evaluation.report(scores))

@@ -137,7 +137,72 @@ def _search(db: sqlite_utils.Database) -> None:
     db["documents_fts"].rebuild_fts()
 
 
-MIGRATIONS = [_core, _provenance, _search]
+def _tags(db: sqlite_utils.Database) -> None:
+    """Themes, entities and the evidence sentences behind them; curators' corrections."""
+    db.execute("""
+        CREATE TABLE themes (
+            id TEXT PRIMARY KEY,
+            label TEXT NOT NULL,
+            definition TEXT
+        )""")
+    db.execute("""
+        CREATE TABLE document_themes (
+            document_id TEXT NOT NULL REFERENCES documents(id),
+            theme TEXT NOT NULL REFERENCES themes(id),
+            score REAL,
+            method TEXT NOT NULL,
+            pipeline_version TEXT,
+            curator TEXT,
+            reason TEXT,
+            PRIMARY KEY (document_id, theme)
+        )""")
+    db.execute("CREATE INDEX document_themes_theme ON document_themes(theme)")
+    db.execute("""
+        CREATE TABLE entities (
+            id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            name TEXT NOT NULL,
+            aliases TEXT
+        )""")
+    db.execute("""
+        CREATE TABLE document_entities (
+            document_id TEXT NOT NULL REFERENCES documents(id),
+            entity_id TEXT NOT NULL REFERENCES entities(id),
+            mentions INTEGER NOT NULL,
+            PRIMARY KEY (document_id, entity_id)
+        )""")
+    db.execute("CREATE INDEX document_entities_entity ON document_entities(entity_id)")
+    db.execute("""
+        CREATE TABLE evidence (
+            id INTEGER PRIMARY KEY,
+            document_id TEXT NOT NULL REFERENCES documents(id),
+            theme TEXT REFERENCES themes(id),
+            entity_id TEXT REFERENCES entities(id),
+            field TEXT NOT NULL,
+            sentence TEXT NOT NULL,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            matched TEXT,
+            rule TEXT NOT NULL,
+            negated INTEGER NOT NULL DEFAULT 0,
+            hedged INTEGER NOT NULL DEFAULT 0,
+            pipeline_version TEXT
+        )""")
+    db.execute("CREATE INDEX evidence_document ON evidence(document_id)")
+    db.execute("""
+        CREATE TABLE theme_curations (
+            document_id TEXT NOT NULL REFERENCES documents(id),
+            theme TEXT NOT NULL,
+            action TEXT NOT NULL,
+            curator TEXT,
+            reason TEXT,
+            PRIMARY KEY (document_id, theme)
+        )""")
+    for column in ("relevance_reason", "study_design_source", "tagged_version", "tagged_hash"):
+        db.execute(f"ALTER TABLE documents ADD COLUMN {column} TEXT")
+
+
+MIGRATIONS = [_core, _provenance, _search, _tags]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -23,6 +23,8 @@ WEAK_FACTOR = 0.5
 THEME_THRESHOLD = 1.0
 MAX_FIELD_CHARS = 50_000  # longer fields are cut here (and the result says so)
 MAX_EVIDENCE = 5  # sentences kept per theme
+MIN_WORDS = 8  # fewer words than this (a bare title from a link) cannot be judged
+TOO_LITTLE_TEXT = "too little text to judge (a title alone, or nothing)"
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 TAG = re.compile(r"<[^<>]{0,300}>")
 COMMON_ENGLISH = frozenset("the of and to in is for with that on are as by this from be an or".split())
@@ -92,7 +94,7 @@ def _result(item: TextInput, docs: dict, notes: list[str], taxonomy: Taxonomy) -
                 continue
             scores[hit.theme] = scores.get(hit.theme, 0.0) + weight * (WEAK_FACTOR if hit.weak else 1.0)
             evidence.setdefault(hit.theme, []).append(record)
-    relevant, reason = _relevance(scores, docs, notes)
+    relevant, reason = _relevance(scores, docs)
     themes = []
     if relevant:
         for theme in taxonomy.themes:
@@ -107,11 +109,11 @@ def _result(item: TextInput, docs: dict, notes: list[str], taxonomy: Taxonomy) -
             "study_design_source": design_source, "notes": notes}
 
 
-def _relevance(scores: dict, docs: dict, notes: list[str]) -> tuple[bool, str]:
+def _relevance(scores: dict, docs: dict) -> tuple[bool, str]:
     """In scope when the text is about AI/LLMs/chatbots and about mental health."""
     words = [t.lower_ for doc in docs.values() for t in doc if t.is_alpha]
-    if not words:
-        return False, "no text to judge"
+    if len(words) < MIN_WORDS:
+        return False, TOO_LITTLE_TEXT
     if len(words) >= 30 and sum(w in COMMON_ENGLISH for w in words) / len(words) < 0.03:
         return False, "not English text (the tagger reads English only)"
     ai, mental = scores.get(AI, 0.0), scores.get(MENTAL_HEALTH, 0.0)
@@ -135,12 +137,17 @@ def _distinct(records: list[dict]) -> list[dict]:
 
 
 def _entities(docs: dict) -> list[dict]:
+    """Entities with their mention counts and the sentence of their first mention."""
     found: dict[str, dict] = {}
-    for doc in docs.values():
+    for name, doc in docs.items():
         for ent in doc.ents:
-            entry = found.setdefault(ent.ent_id_, {"id": ent.ent_id_, "type": ent.label_,
-                                                   "mentions": 0, "first": ent.text})
-            entry["mentions"] += 1
+            if ent.ent_id_ not in found:
+                found[ent.ent_id_] = {"id": ent.ent_id_, "type": ent.label_, "mentions": 0,
+                                      "evidence": {"field": name, "sentence": ent.sent.text.strip(),
+                                                   "text": ent.text, "start": ent.start_char,
+                                                   "end": ent.end_char, "rule": f"entity:{ent.ent_id_}",
+                                                   "negated": False, "hedged": False}}
+            found[ent.ent_id_]["mentions"] += 1
     return sorted(found.values(), key=lambda e: (-e["mentions"], e["id"]))
 
 

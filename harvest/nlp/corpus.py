@@ -1,0 +1,189 @@
+"""Tagging the corpus: pick what is new or changed, tag it, write themes, entities, evidence and
+study design as rows, then apply the curators' corrections, which always win."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import sqlite_utils
+import yaml
+
+from .. import __version__
+from ..db import transaction
+from ..store import current_id
+from .pipeline import build_pipeline
+from .tagger import TOO_LITTLE_TEXT, TextInput, tag_documents
+from .vocab import ANNOTATIONS, ENTITIES, TAXONOMY, load_entities, load_taxonomy
+
+CORRECTIONS = ANNOTATIONS / "corrections.yaml"
+BATCH = 200
+
+
+def pipeline_version(taxonomy_path: Path = TAXONOMY, entities_path: Path = ENTITIES) -> str:
+    """Changes whenever the code or a vocabulary changes, so every document is tagged again."""
+    digest = hashlib.sha256(taxonomy_path.read_bytes() + entities_path.read_bytes()).hexdigest()
+    return f"{__version__}+{digest[:10]}"
+
+
+@dataclass
+class TagSummary:
+    tagged: int = 0
+    relevant: int = 0
+    themes: dict = field(default_factory=dict)
+    corrections: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def tag_corpus(db: sqlite_utils.Database, everything: bool = False, progress: Callable | None = None,
+               corrections_path: Path = CORRECTIONS) -> TagSummary:
+    """Tag documents that are new, changed, or tagged by an older pipeline (all with
+    `everything`), in transactions of 200, then apply corrections."""
+    taxonomy, version = load_taxonomy(), pipeline_version()
+    _write_vocabulary(db, taxonomy)
+    where = "" if everything else \
+        "WHERE tagged_version IS NOT ? OR tagged_hash IS NOT content_hash"
+    rows = db.execute(f"SELECT id, kind, title, abstract, body, publication_types, content_hash "
+                      f"FROM documents {where} ORDER BY id", [] if everything else [version]).fetchall()
+    summary = TagSummary()
+    nlp = build_pipeline()
+    inputs = [TextInput(id=r[0], kind=r[1], title=r[2] or "", abstract=r[3] or "", body=r[4] or "",
+                        publication_types=json.loads(r[5] or "[]")) for r in rows]
+    hashes = {r[0]: r[6] for r in rows}
+    for start in range(0, len(inputs), BATCH):
+        chunk = inputs[start:start + BATCH]
+        results = list(tag_documents(nlp, taxonomy, chunk))
+        with transaction(db):
+            for result in results:
+                save_tags(db, result, version, hashes[result["id"]])
+                summary.tagged += 1
+                summary.relevant += result["relevant"]
+                for theme in result["themes"]:
+                    summary.themes[theme["theme"]] = summary.themes.get(theme["theme"], 0) + 1
+        if progress:
+            progress(summary.tagged, len(inputs))
+    applied, problems = apply_corrections(db, corrections_path)
+    summary.corrections, summary.problems = applied, problems
+    return summary
+
+
+def _write_vocabulary(db, taxonomy) -> None:
+    with transaction(db):
+        db["themes"].insert_all(({"id": t.id, "label": t.label, "definition": t.definition}
+                                 for t in taxonomy.themes.values()), replace=True)
+        db["entities"].insert_all(({"id": e.id, "type": e.type, "name": e.name,
+                                    "aliases": json.dumps(e.aliases, ensure_ascii=False)}
+                                   for e in load_entities()), replace=True)
+
+
+def save_tags(db, result: dict, version: str, content_hash: str | None) -> None:
+    """Replace one document's machine-made tags with `result`. Curated rows are left alone."""
+    document_id = result["id"]
+    db.execute("DELETE FROM document_themes WHERE document_id = ? AND method = 'rules'", [document_id])
+    db.execute("DELETE FROM evidence WHERE document_id = ?", [document_id])
+    db.execute("DELETE FROM document_entities WHERE document_id = ?", [document_id])
+    curated = {r[0] for r in db.execute("SELECT theme FROM theme_curations WHERE document_id = ?",
+                                        [document_id])}
+    evidence = []
+    for theme in result["themes"]:
+        if theme["theme"] not in curated:
+            db["document_themes"].insert({
+                "document_id": document_id, "theme": theme["theme"], "score": theme["score"],
+                "method": "rules", "pipeline_version": version})
+        for record in theme["evidence"] + theme["negated"]:
+            evidence.append(_evidence_row(document_id, record, version, theme=theme["theme"]))
+    for entity in result["entities"]:
+        db["document_entities"].insert({"document_id": document_id, "entity_id": entity["id"],
+                                        "mentions": entity["mentions"]})
+        evidence.append(_evidence_row(document_id, entity["evidence"], version, entity_id=entity["id"]))
+    db["evidence"].insert_all(evidence)
+    db["documents"].update(document_id, {
+        "relevance": "relevant" if result["relevant"] else (
+            "undetermined" if result["relevance_reason"] == TOO_LITTLE_TEXT else "off-topic"),
+        "relevance_reason": result["relevance_reason"], "study_design": result["study_design"],
+        "study_design_source": result["study_design_source"], "tagged_version": version,
+        "tagged_hash": content_hash})
+
+
+def _evidence_row(document_id, record, version, theme=None, entity_id=None) -> dict:
+    return {"document_id": document_id, "theme": theme, "entity_id": entity_id,
+            "field": record["field"], "sentence": record["sentence"], "start": record["start"],
+            "end": record["end"], "matched": record["text"], "rule": record["rule"],
+            "negated": int(record["negated"]), "hedged": int(record["hedged"]),
+            "pipeline_version": version}
+
+
+def load_corrections(path: Path = CORRECTIONS) -> list[dict]:
+    if not path.exists():
+        return []
+    spec = yaml.safe_load(path.read_bytes()) or {}
+    return spec.get("corrections") or []
+
+
+def apply_corrections(db, path: Path = CORRECTIONS) -> tuple[int, list[str]]:
+    """Curators' additions and removals of themes (and relevance), recorded as curated."""
+    applied, problems = 0, []
+    known_themes = {r[0] for r in db.execute("SELECT id FROM themes")}
+    listed: set[tuple[str, str]] = set()
+    with transaction(db):
+        for number, entry in enumerate(load_corrections(path), start=1):
+            where = f"{path.name} entry {number}"
+            document_id = _find_document(db, str(entry.get("document", "")))
+            if document_id is None:
+                problems.append(f"{where}: no document {entry.get('document')!r} in the corpus")
+                continue
+            curator, reason = entry.get("by"), entry.get("why")
+            if not curator or not reason:
+                problems.append(f"{where}: a correction needs `by` and `why`")
+                continue
+            for action in ("add", "remove"):
+                for theme in entry.get(action) or []:
+                    if theme not in known_themes:
+                        problems.append(f"{where}: unknown theme {theme!r}")
+                        continue
+                    listed.add((document_id, theme))
+                    db["theme_curations"].insert({"document_id": document_id, "theme": theme,
+                                                  "action": action, "curator": curator,
+                                                  "reason": reason}, replace=True)
+                    db.execute("DELETE FROM document_themes WHERE document_id = ? AND theme = ?",
+                               [document_id, theme])
+                    if action == "add":
+                        db["document_themes"].insert({
+                            "document_id": document_id, "theme": theme, "method": "curated",
+                            "curator": curator, "reason": reason})
+                    applied += 1
+            if "relevant" in entry:
+                db["documents"].update(document_id, {
+                    "relevance": "relevant" if entry["relevant"] else "off-topic",
+                    "relevance_reason": f"curated by {curator}: {reason}"})
+                applied += 1
+        _forget_withdrawn(db, listed)
+    return applied, problems
+
+
+def _forget_withdrawn(db, listed: set[tuple[str, str]]) -> None:
+    """Curations no longer in the file stop applying: their rows go, and the document is tagged
+    again on the next run so the machine's view comes back."""
+    for document_id, theme in db.execute("SELECT document_id, theme FROM theme_curations").fetchall():
+        if (document_id, theme) in listed:
+            continue
+        db.execute("DELETE FROM theme_curations WHERE document_id = ? AND theme = ?", [document_id, theme])
+        db.execute("DELETE FROM document_themes WHERE document_id = ? AND theme = ? AND method = 'curated'",
+                   [document_id, theme])
+        db.execute("UPDATE documents SET tagged_version = NULL WHERE id = ?", [document_id])
+
+
+def _find_document(db, reference: str) -> str | None:
+    """A document by its id or by an identifier written scheme:value (doi:10.1/x, pmid:123)."""
+    if db.execute("SELECT 1 FROM documents WHERE id = ?", [reference]).fetchone():
+        return reference
+    scheme, _, value = reference.partition(":")
+    row = db.execute("SELECT document_id FROM identifiers WHERE scheme = ? AND value = ?",
+                     [scheme, value.lower() if scheme == "doi" else value]).fetchone()
+    if row:
+        return current_id(db, row[0])
+    redirected = current_id(db, reference)
+    return redirected if redirected != reference else None
