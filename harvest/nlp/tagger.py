@@ -152,22 +152,24 @@ def _entities(docs: dict) -> list[dict]:
 
 
 def study_design(item: TextInput, docs: dict, taxonomy: Taxonomy) -> tuple[str | None, str | None]:
-    """PubMed publication types win; otherwise the first design whose cue appears in the title
-    or abstract. Only papers and preprints (or inputs of unknown kind) get a design."""
+    """PubMed publication types win; otherwise the design with most cues in the title and
+    abstract. Only papers and preprints (or inputs of unknown kind) get a design."""
     if item.kind and item.kind not in DESIGN_KINDS:
         return None, None
     for publication_type in item.publication_types:
         if publication_type in taxonomy.publication_types:
             return taxonomy.publication_types[publication_type], f"publication type: {publication_type}"
     text = " ".join(docs[name].text.lower() for name in ("title", "abstract") if name in docs)
-    text = " " + re.sub(r"\s+", " ", text) + " "
+    best, best_cues = None, []
     for design, patterns in taxonomy.study_designs:
-        for pattern in patterns:
-            if _cue(pattern).search(text):
-                return design, f"rule: {pattern}"
-    return None, None
+        cues = [pattern for pattern in patterns if _cue(pattern).search(text)]
+        if len(cues) > len(best_cues):
+            best, best_cues = design, cues
+    if best is None:
+        return None, None
+    return best, "rules: " + ", ".join(best_cues)
 
 
 @lru_cache(maxsize=None)
 def _cue(pattern: str) -> re.Pattern:
-    return re.compile(r"(?<![a-z])" + re.escape(pattern) + r"(?![a-z])")
+    return re.compile(r"(?<![a-z])" + re.escape(pattern) + r"[a-z]{0,3}(?![a-z])")

@@ -1,0 +1,123 @@
+"""The tagging pipeline: lemmas, negation, hedging, exclusions, relevance, entities, designs,
+and bad input that must never sink a batch."""
+
+import pytest
+
+from harvest.nlp.pipeline import build_pipeline
+from harvest.nlp.tagger import MAX_FIELD_CHARS, TOO_LITTLE_TEXT, TextInput, tag_documents
+from harvest.nlp.vocab import load_taxonomy
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    nlp, taxonomy = build_pipeline(), load_taxonomy()
+
+    def tag(*inputs):
+        return list(tag_documents(nlp, taxonomy, inputs))
+    tag.nlp = nlp
+    return tag
+
+
+def one(tagger, title="", text="", **fields):
+    return tagger(TextInput(id="x", title=title, abstract=text, **fields))[0]
+
+
+def themes(result):
+    return {t["theme"] for t in result["themes"]}
+
+
+def test_lemmas_are_lower_case_and_plurals_fold(tagger):
+    doc = tagger.nlp("Chatbots gave Therapists advice. AI was here.")
+    assert [t.lemma_ for t in doc][:3] == ["chatbot", "give", "therapist"]
+    assert doc[5].lemma_ == "ai"  # short words are not sent through the table ("ai" -> "have")
+
+
+def test_a_statement_tags_its_theme_with_the_sentence_as_evidence(tagger):
+    result = one(tagger, "Chatbots and AI psychosis",
+                 "Several users of an AI chatbot developed delusions after long conversations. "
+                 "Psychiatrists now ask patients about chatbot use.")
+    assert result["relevant"]
+    symptoms = next(t for t in result["themes"] if t["theme"] == "symptoms")
+    assert symptoms["score"] >= 3  # a title hit weighs three times an abstract hit
+    sentences = {e["sentence"] for e in symptoms["evidence"]}
+    assert "Several users of an AI chatbot developed delusions after long conversations." in sentences
+    evidence = symptoms["evidence"][0]
+    assert evidence["field"] == "title" and evidence["text"] == "AI psychosis"
+    assert (evidence["start"], evidence["end"]) == (13, 25)
+
+
+def test_negated_mentions_are_not_evidence(tagger):
+    result = one(tagger, "", "In this chatbot therapy trial for depression there was no evidence of psychosis. "
+                             "The study did not assess privacy of the users.")
+    assert "symptoms" not in themes(result) and "privacy" not in themes(result)
+    assert "treatment" in themes(result)
+
+
+def test_hedged_statements_count_and_are_marked(tagger):
+    result = one(tagger, "", "Heavy use of AI companions may increase loneliness and emotional dependence "
+                             "among people with depression.")
+    symptoms = next(t for t in result["themes"] if t["theme"] == "symptoms")
+    assert all(e["hedged"] for e in symptoms["evidence"])
+
+
+def test_excluded_phrases_do_not_count(tagger):
+    result = one(tagger, "", "\"AI psychosis\" is not an official diagnosis, psychiatrists say, but chatbots "
+                             "can reinforce delusions in vulnerable users.")
+    assert "diagnosis" not in themes(result) and "symptoms" in themes(result)
+
+
+@pytest.mark.parametrize("title, text, relevant, reason", [
+    ("Hospital AI reads X-rays", "An artificial intelligence system flags pneumonia on chest X-rays "
+     "for radiologists to review before reports go out.", False, "no mental-health term"),
+    ("Group therapy for anxiety", "Group cognitive behavioural therapy delivered by nurses reduced "
+     "anxiety compared with usual care in primary care clinics.", False, "no AI, LLM or chatbot term"),
+    ("Chatbot therapy for anxiety", "A chatbot delivering therapy exercises reduced anxiety in adults "
+     "over four weeks compared with a waitlist.", True, "AI terms"),
+])
+def test_relevance_needs_both_ai_and_mental_health(tagger, title, text, relevant, reason):
+    result = one(tagger, title, text)
+    assert result["relevant"] is relevant and reason in result["relevance_reason"]
+    if not relevant:
+        assert result["themes"] == []
+
+
+def test_entities_respect_case_rules(tagger):
+    result = one(tagger, "", "Users compared ChatGPT, Claude and Character.AI; a claude-like tone "
+                             "was noted by the FDA in Illinois among teens with depression.")
+    ids = {e["id"] for e in result["entities"]}
+    assert {"product:chatgpt", "product:claude", "product:character.ai", "organisation:fda",
+            "jurisdiction:illinois", "population:adolescents", "condition:depression"} <= ids
+    claude = next(e for e in result["entities"] if e["id"] == "product:claude")
+    assert claude["mentions"] == 1  # "claude-like" in lower case is not the product
+
+
+def test_study_design_from_publication_types_then_cues(tagger):
+    text = ("We conducted semi-structured interviews with 20 users of a mental health chatbot "
+            "and used thematic analysis.")
+    assert one(tagger, "", text, kind="paper")["study_design"] == "qualitative"
+    typed = one(tagger, "", text, kind="paper", publication_types=["Randomized Controlled Trial"])
+    assert typed["study_design"] == "rct"
+    assert typed["study_design_source"] == "publication type: Randomized Controlled Trial"
+    assert one(tagger, "", text, kind="news")["study_design"] is None
+
+
+def test_bad_input_gets_a_clear_result_and_never_sinks_the_batch(tagger):
+    huge = "Chatbot therapy helps anxiety. " * (MAX_FIELD_CHARS // 10)
+    results = tagger(
+        TextInput(id="empty"),
+        TextInput(id="german", title="Chatbots und psychische Gesundheit",
+                  abstract="Die Studie untersucht, wie junge Menschen mit Depressionen einen Chatbot "
+                           "nutzen und welche Erfahrungen sie dabei mit der Beratung machen. " * 3),
+        TextInput(id="huge", abstract=huge),
+        TextInput(id="html", abstract="<p>A <b>chatbot</b> gave &quot;harmful&quot; advice to users "
+                                      "with an eating disorder.</p><script>x</script>"),
+        TextInput(id="control", abstract="A chatbot\x00 helped\x07 many people with anxiety\x1b cope at night."),
+    )
+    by_id = {r["id"]: r for r in results}
+    assert list(by_id) == ["empty", "german", "huge", "html", "control"]
+    assert by_id["empty"]["relevance_reason"] == TOO_LITTLE_TEXT
+    assert "not English" in by_id["german"]["relevance_reason"]
+    assert any("cut to its first" in n for n in by_id["huge"]["notes"])
+    assert by_id["html"]["relevant"] and "HTML remnants removed" in " ".join(by_id["html"]["notes"])
+    assert "<b>" not in " ".join(e["sentence"] for t in by_id["html"]["themes"] for e in t["evidence"])
+    assert by_id["control"]["relevant"] and any("control characters" in n for n in by_id["control"]["notes"])
