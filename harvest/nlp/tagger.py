@@ -19,7 +19,7 @@ from .vocab import Taxonomy
 
 FIELD_WEIGHTS = {"title": 3.0, "abstract": 1.0, "body": 0.5}
 LAST_FIELD = "body"
-WEAK_FACTOR = 0.5
+WEAK_FACTOR = 0.5  # a weak term counts this much wherever it stands: two are needed
 THEME_THRESHOLD = 1.0
 MAX_FIELD_CHARS = 50_000  # longer fields are cut here (and the result says so)
 MAX_EVIDENCE = 5  # sentences kept per theme
@@ -82,6 +82,7 @@ def _result(item: TextInput, docs: dict, notes: list[str], taxonomy: Taxonomy) -
     scores: dict[str, float] = {}
     evidence: dict[str, list] = {}
     negated: dict[str, list] = {}
+    counted: set[tuple[str, str, str]] = set()  # a sentence repeated (a title echoed in the text) counts once
     for name, doc in docs.items():
         weight = FIELD_WEIGHTS[name]
         for hit in doc._.hits:
@@ -92,7 +93,10 @@ def _result(item: TextInput, docs: dict, notes: list[str], taxonomy: Taxonomy) -
             if hit.negated:
                 negated.setdefault(hit.theme, []).append(record)
                 continue
-            scores[hit.theme] = scores.get(hit.theme, 0.0) + weight * (WEAK_FACTOR if hit.weak else 1.0)
+            key = (hit.theme, hit.rule, record["sentence"])
+            if key not in counted:
+                counted.add(key)
+                scores[hit.theme] = scores.get(hit.theme, 0.0) + (WEAK_FACTOR if hit.weak else weight)
             evidence.setdefault(hit.theme, []).append(record)
     relevant, reason = _relevance(scores, docs)
     themes = []
