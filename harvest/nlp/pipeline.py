@@ -1,6 +1,6 @@
 """The spaCy pipeline: no downloaded model, only registered components built from annotations/.
 
-    sentencizer -> lowercase_lemmatizer -> entity_ruler -> theme_matcher
+    sentencizer -> lowercase_lemmatizer -> entities, exact_entities (entity rulers) -> theme_matcher
 
 `build_pipeline()` assembles it. The theme matcher leaves `doc._.hits`: one Hit per vocabulary
 match, with its theme (or the relevance pseudo-themes `_ai` and `_mh`), whether it is weak,
@@ -9,10 +9,13 @@ negated ("no evidence of psychosis", "did not assess privacy") or hedged ("may w
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy
 import spacy
+from spacy.attrs import IDX, LEMMA, LOWER, SENT_START
 from spacy.language import Language
 from spacy.lookups import load_lookups
 from spacy.matcher import PhraseMatcher
@@ -33,6 +36,22 @@ AI, MENTAL_HEALTH = "_ai", "_mh"
 
 if not Doc.has_extension("hits"):
     Doc.set_extension("hits", default=None)
+if not Doc.has_extension("sentences"):
+    Doc.set_extension("sentences", default=None)
+
+
+@dataclass
+class Sentence:
+    start: int  # token offsets
+    end: int
+    text: str
+
+
+def sentence_of(doc: Doc, token: int) -> Sentence:
+    """The sentence holding token `token`. (Span.sent walks the tokens at every call; this
+    bisects the table the theme matcher builds once per doc.)"""
+    sentences = doc._.sentences
+    return sentences[bisect_right(sentences, token, key=lambda s: s.start) - 1]
 
 
 @dataclass
@@ -55,6 +74,7 @@ class LowercaseLemmatizer:
 
     def __init__(self):
         self.table = load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
+        self.cache: dict[int, int] = {}  # LOWER string id -> LEMMA string id
 
     def lemma(self, lower: str) -> str:
         if len(lower) < 4:
@@ -67,9 +87,17 @@ class LowercaseLemmatizer:
         return lower
 
     def __call__(self, doc: Doc) -> Doc:
-        lemma = self.lemma
-        for token in doc:
-            token.lemma_ = lemma(token.lower_)
+        """Set every token's lemma through arrays of string ids, not Token objects (faster by
+        an order of magnitude on abstracts)."""
+        strings, cache = doc.vocab.strings, self.cache
+        lemmas = []
+        for lower in doc.to_array(LOWER).tolist():
+            lemma = cache.get(lower)
+            if lemma is None:
+                lemma = cache[lower] = strings.add(self.lemma(strings[lower]))
+            lemmas.append(lemma)
+        if lemmas:
+            doc.from_array([LEMMA], numpy.array(lemmas, dtype="uint64").reshape(-1, 1))
         return doc
 
 
@@ -87,6 +115,7 @@ class ThemeMatcher:
         lemmatizer = nlp.get_pipe("lowercase_lemmatizer")
         self.matcher = PhraseMatcher(nlp.vocab, attr="LEMMA")
         self.vocab = nlp.vocab
+        self.hedge_ids = {nlp.vocab.strings.add(cue) for cue in HEDGE_CUES}
 
         def add(key: str, terms: list[str]) -> None:
             if terms:
@@ -100,6 +129,9 @@ class ThemeMatcher:
         add(f"{MENTAL_HEALTH}|term", taxonomy.mental_health_terms)
 
     def __call__(self, doc: Doc) -> Doc:
+        doc._.sentences = _sentences(doc)
+        hedge_ids = self.hedge_ids
+        hedges = [i for i, lower in enumerate(doc.to_array(LOWER).tolist()) if lower in hedge_ids]
         found: dict[str, list] = {}
         excluded: dict[str, list] = {}
         for match_id, start, end in self.matcher(doc):
@@ -113,17 +145,29 @@ class ThemeMatcher:
             for span in filter_spans([s for s, _ in matches]):
                 if any(a < span.end and span.start < b for a, b in blocked):
                     continue
-                negated, hedged = _negated(span), _hedged(span)
+                negated, hedged = _negated(span), _hedged(span, hedges)
                 hits.append(Hit(theme, f"{theme}:{span.text.lower()}", span.start, span.end,
                                 weak_of[(span.start, span.end)], negated, hedged))
         doc._.hits = sorted(hits, key=lambda h: (h.start, h.theme))
         return doc
 
 
+def _sentences(doc: Doc) -> list[Sentence]:
+    """The doc's sentences from its arrays (Doc.sents makes a Token object per token)."""
+    if not len(doc):
+        return [Sentence(0, 0, "")]
+    text = doc.text  # built from the tokens at every access: read it once
+    starts = [i for i, flag in enumerate(doc.to_array(SENT_START).tolist()) if flag == 1 or i == 0]
+    offsets = doc.to_array(IDX).tolist()
+    bounds = starts + [len(doc)]
+    chars = [offsets[i] for i in starts] + [len(text)]
+    return [Sentence(bounds[k], bounds[k + 1], text[chars[k]:chars[k + 1]]) for k in range(len(starts))]
+
+
 def _negated(span) -> bool:
     """A negation cue shortly before the hit, in its sentence: "no", "without", ..., or "not"
     followed by a verb of finding or studying ("did not assess", "was not associated with")."""
-    window = span.doc[max(span.sent.start, span.start - NEGATION_WINDOW):span.start]
+    window = span.doc[max(sentence_of(span.doc, span.start).start, span.start - NEGATION_WINDOW):span.start]
     for position, token in enumerate(window):
         if token.lower_ in NEGATION_CUES:
             return True
@@ -132,8 +176,11 @@ def _negated(span) -> bool:
     return False
 
 
-def _hedged(span) -> bool:
-    return any(t.lower_ in HEDGE_CUES for t in span.doc[span.sent.start:span.start])
+def _hedged(span, hedges: list[int]) -> bool:
+    """A hedge ("may", "could", "suggest", ...) earlier in the hit's sentence; `hedges` holds
+    the token offsets of the doc's hedge words, in order."""
+    before = bisect_right(hedges, span.start - 1)
+    return before > 0 and hedges[before - 1] >= sentence_of(span.doc, span.start).start
 
 
 @Language.factory("theme_matcher", default_config={"taxonomy_path": str(TAXONOMY)})
@@ -141,16 +188,11 @@ def make_theme_matcher(nlp: Language, name: str, taxonomy_path: str) -> ThemeMat
     return ThemeMatcher(nlp, taxonomy_path)
 
 
-def entity_patterns(nlp: Language, entities_path: Path = ENTITIES) -> list[dict]:
-    """EntityRuler patterns: case-insensitive token patterns unless an entity says `case: exact`."""
-    patterns = []
-    for entity in load_entities(entities_path):
-        key = "ORTH" if entity.exact_case else "LOWER"
-        for alias in entity.aliases:
-            tokens = [t.text if entity.exact_case else t.lower_ for t in nlp.make_doc(alias)]
-            patterns.append({"label": entity.type, "id": entity.id,
-                             "pattern": [{key: text} for text in tokens]})
-    return patterns
+def entity_patterns(entities_path: Path = ENTITIES, exact_case: bool = False) -> list[dict]:
+    """Phrase patterns for the entities that ignore case, or for those that say `case: exact`."""
+    return [{"label": entity.type, "id": entity.id, "pattern": alias}
+            for entity in load_entities(entities_path) if entity.exact_case == exact_case
+            for alias in entity.aliases]
 
 
 def build_pipeline(taxonomy_path: Path = TAXONOMY, entities_path: Path = ENTITIES) -> Language:
@@ -158,7 +200,11 @@ def build_pipeline(taxonomy_path: Path = TAXONOMY, entities_path: Path = ENTITIE
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
     nlp.add_pipe("lowercase_lemmatizer")
-    ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": None})
-    ruler.add_patterns(entity_patterns(nlp, entities_path))
+    # two phrase rulers (a token-pattern ruler is several times slower): names that ignore case,
+    # and names that are also ordinary words ("Claude", "Pi"), matched exactly
+    nlp.add_pipe("entity_ruler", name="entities", config={"phrase_matcher_attr": "LOWER"}
+                 ).add_patterns(entity_patterns(entities_path))
+    nlp.add_pipe("entity_ruler", name="exact_entities", config={"phrase_matcher_attr": "ORTH"}
+                 ).add_patterns(entity_patterns(entities_path, exact_case=True))
     nlp.add_pipe("theme_matcher", config={"taxonomy_path": str(taxonomy_path)})
     return nlp

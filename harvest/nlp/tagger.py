@@ -14,7 +14,9 @@ from typing import Iterable, Iterator
 
 from spacy.language import Language
 
-from .pipeline import AI, MENTAL_HEALTH
+from spacy.attrs import IS_ALPHA, LOWER
+
+from .pipeline import AI, MENTAL_HEALTH, sentence_of
 from .vocab import Taxonomy
 
 FIELD_WEIGHTS = {"title": 3.0, "abstract": 1.0, "body": 0.5}
@@ -87,7 +89,7 @@ def _result(item: TextInput, docs: dict, notes: list[str], taxonomy: Taxonomy) -
         weight = FIELD_WEIGHTS[name]
         for hit in doc._.hits:
             span = doc[hit.start:hit.end]
-            record = {"field": name, "sentence": span.sent.text.strip(), "text": span.text,
+            record = {"field": name, "sentence": sentence_of(doc, hit.start).text.strip(), "text": span.text,
                       "start": span.start_char, "end": span.end_char, "rule": hit.rule,
                       "negated": hit.negated, "hedged": hit.hedged}
             if hit.negated:
@@ -115,10 +117,14 @@ def _result(item: TextInput, docs: dict, notes: list[str], taxonomy: Taxonomy) -
 
 def _relevance(scores: dict, docs: dict) -> tuple[bool, str]:
     """In scope when the text is about AI/LLMs/chatbots and about mental health."""
-    words = [t.lower_ for doc in docs.values() for t in doc if t.is_alpha]
-    if len(words) < MIN_WORDS:
+    words = sum(doc.count_by(IS_ALPHA).get(1, 0) for doc in docs.values())
+    if words < MIN_WORDS:
         return False, TOO_LITTLE_TEXT
-    if len(words) >= 30 and sum(w in COMMON_ENGLISH for w in words) / len(words) < 0.03:
+    common = 0
+    for doc in docs.values():
+        counts = doc.count_by(LOWER)
+        common += sum(counts.get(doc.vocab.strings[word], 0) for word in COMMON_ENGLISH)
+    if words >= 30 and common / words < 0.03:
         return False, "not English text (the tagger reads English only)"
     ai, mental = scores.get(AI, 0.0), scores.get(MENTAL_HEALTH, 0.0)
     if ai < 1.0 and mental < 1.0:
@@ -147,7 +153,8 @@ def _entities(docs: dict) -> list[dict]:
         for ent in doc.ents:
             if ent.ent_id_ not in found:
                 found[ent.ent_id_] = {"id": ent.ent_id_, "type": ent.label_, "mentions": 0,
-                                      "evidence": {"field": name, "sentence": ent.sent.text.strip(),
+                                      "evidence": {"field": name,
+                                                   "sentence": sentence_of(doc, ent.start).text.strip(),
                                                    "text": ent.text, "start": ent.start_char,
                                                    "end": ent.end_char, "rule": f"entity:{ent.ent_id_}",
                                                    "negated": False, "hedged": False}}
@@ -166,7 +173,7 @@ def study_design(item: TextInput, docs: dict, taxonomy: Taxonomy) -> tuple[str |
     text = " ".join(docs[name].text.lower() for name in ("title", "abstract") if name in docs)
     best, best_cues = None, []
     for design, patterns in taxonomy.study_designs:
-        cues = [pattern for pattern in patterns if _cue(pattern).search(text)]
+        cues = sorted({match.group(1) for match in _cues(tuple(patterns)).finditer(text)})
         if len(cues) > len(best_cues):
             best, best_cues = design, cues
     if best is None:
@@ -175,5 +182,8 @@ def study_design(item: TextInput, docs: dict, taxonomy: Taxonomy) -> tuple[str |
 
 
 @lru_cache(maxsize=None)
-def _cue(pattern: str) -> re.Pattern:
-    return re.compile(r"(?<![a-z])" + re.escape(pattern) + r"[a-z]{0,3}(?![a-z])")
+def _cues(patterns: tuple[str, ...]) -> re.Pattern:
+    """One regex for a design's cues; group 1 names the cue found. A cue may take up to three
+    more letters ("survey" finds "surveyed")."""
+    alternatives = "|".join(re.escape(p) for p in sorted(patterns, key=len, reverse=True))
+    return re.compile(r"(?<![a-z])(" + alternatives + r")[a-z]{0,3}(?![a-z])")

@@ -1,0 +1,49 @@
+"""Benchmark: tagging throughput on title+abstract-sized texts, one process.
+
+Uses the real texts of ../shared/gold when present (about 1,700 characters each), else the
+team's own gold texts, cycled to 3,000 documents. Writes benchmarks/results/tagging.json.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import platform
+import time
+from pathlib import Path
+
+from harvest.nlp.evaluate import load_gold
+from harvest.nlp.pipeline import build_pipeline
+from harvest.nlp.tagger import tag_documents
+from harvest.nlp.vocab import load_taxonomy
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parents[1] / "shared" / "gold" / "gold.jsonl"
+OWN = HERE.parent / "annotations" / "gold" / "gold.jsonl"
+DOCUMENTS = 3000
+
+
+def main() -> None:
+    source = SHARED if SHARED.exists() else OWN
+    gold = load_gold(source)
+    inputs = [g.input for g in itertools.islice(itertools.cycle(gold), DOCUMENTS)]
+    characters = sum(len(i.title) + len(i.abstract) for i in inputs) / len(inputs)
+    started = time.perf_counter()
+    nlp, taxonomy = build_pipeline(), load_taxonomy()
+    built = time.perf_counter() - started
+    started = time.perf_counter()
+    count = sum(1 for _ in tag_documents(nlp, taxonomy, inputs))
+    seconds = time.perf_counter() - started
+    result = {"date": time.strftime("%Y-%m-%d"),
+              "machine": f"{platform.machine()}, CPython {platform.python_version()}",
+              "texts": str(source.relative_to(source.parents[2])) if source == SHARED else "annotations/gold",
+              "documents": count, "mean_characters": round(characters),
+              "pipeline_build_seconds": round(built, 2), "seconds": round(seconds, 2),
+              "documents_per_second": round(count / seconds)}
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "tagging.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
