@@ -20,7 +20,6 @@ from spacy.language import Language
 from spacy.lookups import load_lookups
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
-from spacy.util import filter_spans
 
 from .vocab import ENTITIES, TAXONOMY, load_entities, load_taxonomy
 
@@ -44,7 +43,8 @@ if not Doc.has_extension("sentences"):
 class Sentence:
     start: int  # token offsets
     end: int
-    text: str
+    start_char: int  # character offsets in the doc's text
+    end_char: int
 
 
 def sentence_of(doc: Doc, token: int) -> Sentence:
@@ -52,6 +52,7 @@ def sentence_of(doc: Doc, token: int) -> Sentence:
     bisects the table the theme matcher builds once per doc.)"""
     sentences = doc._.sentences
     return sentences[bisect_right(sentences, token, key=lambda s: s.start) - 1]
+
 
 
 @dataclass
@@ -115,7 +116,11 @@ class ThemeMatcher:
         lemmatizer = nlp.get_pipe("lowercase_lemmatizer")
         self.matcher = PhraseMatcher(nlp.vocab, attr="LEMMA")
         self.vocab = nlp.vocab
-        self.hedge_ids = {nlp.vocab.strings.add(cue) for cue in HEDGE_CUES}
+        ids = nlp.vocab.strings.add
+        self.hedge_ids = {ids(cue) for cue in HEDGE_CUES}
+        self.negation_ids = {ids(cue) for cue in NEGATION_CUES}
+        self.not_ids = {ids("not"), ids("n't")}
+        self.negated_verb_ids = {ids(verb) for verb in NEGATED_VERBS}
 
         def add(key: str, terms: list[str]) -> None:
             if terms:
@@ -129,58 +134,66 @@ class ThemeMatcher:
         add(f"{MENTAL_HEALTH}|term", taxonomy.mental_health_terms)
 
     def __call__(self, doc: Doc) -> Doc:
-        doc._.sentences = _sentences(doc)
-        hedge_ids = self.hedge_ids
-        hedges = [i for i, lower in enumerate(doc.to_array(LOWER).tolist()) if lower in hedge_ids]
+        """Works on arrays of string ids: a Token object per token would cost more than the
+        matching itself."""
+        sentences = doc._.sentences = _sentences(doc)
+        starts = [sentence.start for sentence in sentences]
+        lowers = doc.to_array(LOWER).tolist()
+        lemmas = doc.to_array(LEMMA).tolist()
         found: dict[str, list] = {}
         excluded: dict[str, list] = {}
         for match_id, start, end in self.matcher(doc):
             theme, strength = self.vocab.strings[match_id].split("|")
             target = excluded if strength == "exclude" else found
-            target.setdefault(theme, []).append((doc[start:end], strength == "weak"))
+            target.setdefault(theme, []).append((start, end, strength == "weak"))
         hits = []
         for theme, matches in found.items():
-            blocked = [(s.start, s.end) for s, _ in excluded.get(theme, [])]
-            weak_of = {(s.start, s.end): weak for s, weak in matches}
-            for span in filter_spans([s for s, _ in matches]):
-                if any(a < span.end and span.start < b for a, b in blocked):
+            blocked = excluded.get(theme, [])
+            for start, end, weak in _longest_first(matches):
+                if any(a < end and start < b for a, b, _ in blocked):
                     continue
-                negated, hedged = _negated(span), _hedged(span, hedges)
-                hits.append(Hit(theme, f"{theme}:{span.text.lower()}", span.start, span.end,
-                                weak_of[(span.start, span.end)], negated, hedged))
+                sentence_start = starts[bisect_right(starts, start) - 1]
+                before = range(max(sentence_start, start - NEGATION_WINDOW), start)
+                hits.append(Hit(theme, f"{theme}:{doc[start:end].text.lower()}", start, end, weak,
+                                self._negated(lowers, lemmas, before),
+                                any(lowers[i] in self.hedge_ids for i in range(sentence_start, start))))
         doc._.hits = sorted(hits, key=lambda h: (h.start, h.theme))
         return doc
 
+    def _negated(self, lowers: list[int], lemmas: list[int], window: range) -> bool:
+        """A negation cue shortly before the hit, in its sentence: "no", "without", ..., or
+        "not" followed by a verb of finding or studying ("did not assess", "not associated")."""
+        for i in window:
+            if lowers[i] in self.negation_ids:
+                return True
+            if lowers[i] in self.not_ids and any(lemmas[j] in self.negated_verb_ids
+                                                 for j in range(i + 1, window.stop)):
+                return True
+        return False
+
+
+def _longest_first(matches: list[tuple[int, int, bool]]) -> list[tuple[int, int, bool]]:
+    """Overlapping matches of one theme reduced to the longest ("AI psychosis", not also
+    "psychosis"), as spacy.util.filter_spans does for spans."""
+    kept, taken = [], set()
+    for start, end, weak in sorted(matches, key=lambda m: (m[0] - m[1], m[0])):
+        if not taken.intersection(range(start, end)):
+            kept.append((start, end, weak))
+            taken.update(range(start, end))
+    return sorted(kept)
+
 
 def _sentences(doc: Doc) -> list[Sentence]:
-    """The doc's sentences from its arrays (Doc.sents makes a Token object per token)."""
+    """The doc's sentences from its arrays (Doc.sents makes a Token object per token, and
+    Doc.text rebuilds the text from them at every access: slice the caller's own string)."""
     if not len(doc):
-        return [Sentence(0, 0, "")]
-    text = doc.text  # built from the tokens at every access: read it once
+        return [Sentence(0, 0, 0, 0)]
     starts = [i for i, flag in enumerate(doc.to_array(SENT_START).tolist()) if flag == 1 or i == 0]
     offsets = doc.to_array(IDX).tolist()
+    last = doc[-1]
     bounds = starts + [len(doc)]
-    chars = [offsets[i] for i in starts] + [len(text)]
-    return [Sentence(bounds[k], bounds[k + 1], text[chars[k]:chars[k + 1]]) for k in range(len(starts))]
-
-
-def _negated(span) -> bool:
-    """A negation cue shortly before the hit, in its sentence: "no", "without", ..., or "not"
-    followed by a verb of finding or studying ("did not assess", "was not associated with")."""
-    window = span.doc[max(sentence_of(span.doc, span.start).start, span.start - NEGATION_WINDOW):span.start]
-    for position, token in enumerate(window):
-        if token.lower_ in NEGATION_CUES:
-            return True
-        if token.lower_ in ("not", "n't") and any(t.lemma_ in NEGATED_VERBS for t in window[position + 1:]):
-            return True
-    return False
-
-
-def _hedged(span, hedges: list[int]) -> bool:
-    """A hedge ("may", "could", "suggest", ...) earlier in the hit's sentence; `hedges` holds
-    the token offsets of the doc's hedge words, in order."""
-    before = bisect_right(hedges, span.start - 1)
-    return before > 0 and hedges[before - 1] >= sentence_of(span.doc, span.start).start
+    chars = [offsets[i] for i in starts] + [last.idx + len(last.text_with_ws)]
+    return [Sentence(bounds[k], bounds[k + 1], chars[k], chars[k + 1]) for k in range(len(starts))]
 
 
 @Language.factory("theme_matcher", default_config={"taxonomy_path": str(TAXONOMY)})

@@ -68,19 +68,21 @@ def tag_documents(nlp: Language, taxonomy: Taxonomy, inputs: Iterable[TextInput]
         for item in inputs:
             for name in FIELD_WEIGHTS:
                 text, notes = clean(getattr(item, name))
-                yield text, (item, name, notes)
+                yield text, (item, name, text, notes)
 
     docs: dict = {}
+    texts: dict = {}
     notes: list[str] = []
-    for doc, (item, name, field_notes) in nlp.pipe(fields(), as_tuples=True, batch_size=batch_size):
-        docs[name] = doc
+    for doc, (item, name, text, field_notes) in nlp.pipe(fields(), as_tuples=True, batch_size=batch_size):
+        docs[name], texts[name] = doc, text
         notes += [f"{name}: {note}" for note in field_notes]
         if name == LAST_FIELD:
-            yield _result(item, docs, notes, taxonomy)
-            docs, notes = {}, []
+            yield _result(item, docs, texts, notes, taxonomy)
+            docs, texts, notes = {}, {}, []
 
 
-def _result(item: TextInput, docs: dict, notes: list[str], taxonomy: Taxonomy) -> dict:
+def _result(item: TextInput, docs: dict, texts: dict, notes: list[str], taxonomy: Taxonomy) -> dict:
+    """`texts` holds each field's string (the docs' own text, without rebuilding it)."""
     scores: dict[str, float] = {}
     evidence: dict[str, list] = {}
     negated: dict[str, list] = {}
@@ -89,8 +91,8 @@ def _result(item: TextInput, docs: dict, notes: list[str], taxonomy: Taxonomy) -
         weight = FIELD_WEIGHTS[name]
         for hit in doc._.hits:
             span = doc[hit.start:hit.end]
-            record = {"field": name, "sentence": sentence_of(doc, hit.start).text.strip(), "text": span.text,
-                      "start": span.start_char, "end": span.end_char, "rule": hit.rule,
+            record = {"field": name, "sentence": _sentence_text(doc, texts[name], hit.start),
+                      "text": span.text, "start": span.start_char, "end": span.end_char, "rule": hit.rule,
                       "negated": hit.negated, "hedged": hit.hedged}
             if hit.negated:
                 negated.setdefault(hit.theme, []).append(record)
@@ -109,9 +111,9 @@ def _result(item: TextInput, docs: dict, notes: list[str], taxonomy: Taxonomy) -
                 themes.append({"theme": theme, "score": round(score, 2),
                                "evidence": _distinct(evidence[theme])[:MAX_EVIDENCE],
                                "negated": _distinct(negated.get(theme, []))[:MAX_EVIDENCE]})
-    design, design_source = study_design(item, docs, taxonomy)
+    design, design_source = study_design(item, texts, taxonomy)
     return {"id": item.id, "relevant": relevant, "relevance_reason": reason, "themes": themes,
-            "entities": _entities(docs), "study_design": design,
+            "entities": _entities(docs, texts), "study_design": design,
             "study_design_source": design_source, "notes": notes}
 
 
@@ -146,7 +148,12 @@ def _distinct(records: list[dict]) -> list[dict]:
     return kept
 
 
-def _entities(docs: dict) -> list[dict]:
+def _sentence_text(doc, text: str, token: int) -> str:
+    sentence = sentence_of(doc, token)
+    return text[sentence.start_char:sentence.end_char].strip()
+
+
+def _entities(docs: dict, texts: dict) -> list[dict]:
     """Entities with their mention counts and the sentence of their first mention."""
     found: dict[str, dict] = {}
     for name, doc in docs.items():
@@ -154,7 +161,7 @@ def _entities(docs: dict) -> list[dict]:
             if ent.ent_id_ not in found:
                 found[ent.ent_id_] = {"id": ent.ent_id_, "type": ent.label_, "mentions": 0,
                                       "evidence": {"field": name,
-                                                   "sentence": sentence_of(doc, ent.start).text.strip(),
+                                                   "sentence": _sentence_text(doc, texts[name], ent.start),
                                                    "text": ent.text, "start": ent.start_char,
                                                    "end": ent.end_char, "rule": f"entity:{ent.ent_id_}",
                                                    "negated": False, "hedged": False}}
@@ -162,7 +169,7 @@ def _entities(docs: dict) -> list[dict]:
     return sorted(found.values(), key=lambda e: (-e["mentions"], e["id"]))
 
 
-def study_design(item: TextInput, docs: dict, taxonomy: Taxonomy) -> tuple[str | None, str | None]:
+def study_design(item: TextInput, texts: dict, taxonomy: Taxonomy) -> tuple[str | None, str | None]:
     """PubMed publication types win; otherwise the design with most cues in the title and
     abstract. Only papers and preprints (or inputs of unknown kind) get a design."""
     if item.kind and item.kind not in DESIGN_KINDS:
@@ -170,7 +177,7 @@ def study_design(item: TextInput, docs: dict, taxonomy: Taxonomy) -> tuple[str |
     for publication_type in item.publication_types:
         if publication_type in taxonomy.publication_types:
             return taxonomy.publication_types[publication_type], f"publication type: {publication_type}"
-    text = " ".join(docs[name].text.lower() for name in ("title", "abstract") if name in docs)
+    text = " ".join(texts[name].lower() for name in ("title", "abstract") if name in texts)
     best, best_cues = None, []
     for design, patterns in taxonomy.study_designs:
         cues = sorted({match.group(1) for match in _cues(tuple(patterns)).finditer(text)})
