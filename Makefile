@@ -14,8 +14,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-$(DB): $(VENV)/.installed annotations/seed.yaml
+$(DB): $(VENV)/.installed annotations/seed.yaml annotations/taxonomy.yaml annotations/entities.yaml annotations/corrections.yaml
 	$(BIN)/harvest seed $(DB)
+	$(BIN)/harvest tag $(DB)
 	touch $(DB)
 
 serve: $(DB)
@@ -26,10 +27,12 @@ test: $(VENV)/.installed
 
 harvest: $(DB)
 	$(BIN)/harvest pubmed $(DB)
+	$(BIN)/harvest tag $(DB)
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench_pubmed_parse.py
+	$(BIN)/python benchmarks/bench_tagging.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
