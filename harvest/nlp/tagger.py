@@ -23,6 +23,8 @@ FIELD_WEIGHTS = {"title": 3.0, "abstract": 1.0, "body": 0.5}
 LAST_FIELD = "body"
 WEAK_FACTOR = 0.5  # a weak term counts this much wherever it stands: two are needed
 THEME_THRESHOLD = 1.0
+RELEVANT_MENTAL_HEALTH = 2.0  # in a long text one passing mention of mental health is not enough
+LONG_TEXT_WORDS = 150  # (in a short abstract one mention is the topic; a title hit always is)
 MAX_FIELD_CHARS = 50_000  # longer fields are cut here (and the result says so)
 MAX_EVIDENCE = 5  # sentences kept per theme
 MIN_WORDS = 8  # fewer words than this (a bare title from a link) cannot be judged
@@ -133,8 +135,9 @@ def _relevance(scores: dict, docs: dict) -> tuple[bool, str]:
         return False, "neither AI nor mental health is mentioned"
     if ai < 1.0:
         return False, "about mental health, but no AI, LLM or chatbot term"
-    if mental < 1.0:
-        return False, "about AI, but no mental-health term"
+    if mental < (RELEVANT_MENTAL_HEALTH if words > LONG_TEXT_WORDS else 1.0):
+        return False, ("about AI, but no mental-health term" if not mental else
+                       "about AI; mental health is mentioned only in passing")
     return True, f"AI terms (score {ai:g}) and mental-health terms (score {mental:g})"
 
 
