@@ -121,3 +121,17 @@ def test_evaluate_command_prints_per_theme_and_averages(tmp_path):
     failed = subprocess.run([sys.executable, "-m", "harvest", "evaluate", "--gold", str(bad)],
                             capture_output=True, text=True)
     assert failed.returncode == 1 and "line 1 is not JSON" in failed.stderr
+
+
+def test_tag_command_summarises_and_is_incremental(tmp_path):
+    db_path = tmp_path / "corpus.db"
+    harvest = [sys.executable, "-m", "harvest"]
+    subprocess.run(harvest + ["seed", str(db_path), "--quiet"], check=True)
+    first = subprocess.run(harvest + ["tag", str(db_path)], capture_output=True, text=True, check=True)
+    assert "tagged 23 document(s)" in first.stdout and "curated correction(s) applied" in first.stdout
+    again = subprocess.run(harvest + ["tag", str(db_path), "--quiet"], capture_output=True, text=True, check=True)
+    assert again.stdout == ""
+    everything = subprocess.run(harvest + ["tag", str(db_path), "--all"], capture_output=True, text=True, check=True)
+    assert "tagged 23 document(s)" in everything.stdout
+    missing = subprocess.run(harvest + ["tag", str(tmp_path / "none.db")], capture_output=True, text=True)
+    assert missing.returncode == 1 and "harvest seed" in missing.stderr
