@@ -14,7 +14,7 @@ import click
 import yaml
 
 from . import db as database
-from . import pubmed, rebuild as rebuilding, seed as seeding, serve as serving
+from . import jats, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
 from .http import Client
 from .nlp import corpus as tagging
 from .nlp import evaluate as evaluation
@@ -163,10 +163,11 @@ def seed_command(db_path, seed_file, archive, quiet):
 
 
 @main.command("parse")
-@click.option("--format", "fmt", type=click.Choice(["pubmed"]), required=True)
+@click.option("--format", "fmt", type=click.Choice(["pubmed", "jats"]), required=True,
+              help="pubmed: efetch XML or MEDLINE text; jats: JATS articles or a pmc-articleset.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 def parse_command(fmt, files):
-    """Print the records in FILES (.xml, .xml.gz, MEDLINE .txt) as JSON Lines."""
+    """Print the records in FILES (plain or .gz) as JSON Lines."""
     errors = []
 
     def report(error):
@@ -176,9 +177,13 @@ def parse_command(fmt, files):
     for name in files:
         try:
             with open(name, "rb") as stream:
-                for record in pubmed.parse_pubmed(stream, name, on_error=report, workers=None):
+                if fmt == "pubmed":
+                    records = pubmed.parse_pubmed(stream, name, on_error=report, workers=None)
+                else:
+                    records = jats.parse_jats(stream.read(), name)
+                for record in records:
                     click.echo(json.dumps(record, ensure_ascii=False))
-        except pubmed.PubmedParseError as error:
+        except (pubmed.PubmedParseError, jats.JatsParseError) as error:
             report(error)
     sys.exit(1 if errors else 0)
 
