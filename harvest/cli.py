@@ -8,13 +8,14 @@ import os
 import sqlite3
 import sys
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 import yaml
 
 from . import db as database
-from . import jats, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
+from . import arxiv, jats, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
 from .http import Client
 from .nlp import corpus as tagging
 from .nlp import evaluate as evaluation
@@ -147,6 +148,37 @@ def pubmed_command(db_path, query, since, until, load_file, contact, eutils, all
     sys.exit(EXIT_CODES[run.status])
 
 
+@main.command("arxiv")
+@database_argument
+@click.option("--query", help="arXiv search query (default: annotations/arxiv.yaml).")
+@click.option("--max", "max_results", default=2000, show_default=True, help="Most results to read.")
+@click.option("--load", "load_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Ingest a saved API response instead of searching (no network).")
+@click.option("--contact", envvar="HARVEST_CONTACT", help="Contact for the User-Agent (env HARVEST_CONTACT).")
+@click.option("--api", default=arxiv.API, show_default=True, help="API address (a mirror, or a test server).")
+@click.option("--allow-network", multiple=True, metavar="CIDR",
+              help="Allow this non-public network (e.g. 127.0.0.1/32 for a local test server).")
+@archive_option
+@quiet_option
+def arxiv_command(db_path, query, max_results, load_file, contact, api, allow_network, archive, quiet):
+    """Harvest arXiv preprints into DATABASE (newest updates first, incremental).
+
+    Exit status: 0 everything landed, 3 part of it did, 1 nothing did.
+    """
+    archive_dir = _archive_dir(db_path, archive)
+    with _harvest_session(db_path, archive_dir) as db:
+        if load_file:
+            run = arxiv.load_arxiv_file(db, archive_dir, load_file)
+        else:
+            config = yaml.safe_load((ANNOTATIONS / "arxiv.yaml").read_text())
+            client = Client(contact=contact, allowed_networks=allow_network)
+            until = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            run = arxiv.harvest_arxiv(db, archive_dir, client, query or config["query"], until,
+                                      max_results=max_results, base=api)
+        _report(run, quiet)
+    sys.exit(EXIT_CODES[run.status])
+
+
 @main.command("seed")
 @database_argument
 @click.option("--file", "seed_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -163,8 +195,9 @@ def seed_command(db_path, seed_file, archive, quiet):
 
 
 @main.command("parse")
-@click.option("--format", "fmt", type=click.Choice(["pubmed", "jats"]), required=True,
-              help="pubmed: efetch XML or MEDLINE text; jats: JATS articles or a pmc-articleset.")
+@click.option("--format", "fmt", type=click.Choice(["pubmed", "jats", "arxiv"]), required=True,
+              help="pubmed: efetch XML or MEDLINE text; jats: JATS articles or a pmc-articleset; "
+                   "arxiv: an arXiv API Atom response.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 def parse_command(fmt, files):
     """Print the records in FILES (plain or .gz) as JSON Lines."""
@@ -179,11 +212,16 @@ def parse_command(fmt, files):
             with open(name, "rb") as stream:
                 if fmt == "pubmed":
                     records = pubmed.parse_pubmed(stream, name, on_error=report, workers=None)
-                else:
+                elif fmt == "jats":
                     records = jats.parse_jats(stream.read(), name)
+                else:
+                    page = arxiv.parse_arxiv(stream.read(), name)
+                    for message in page.errors:
+                        report(message)
+                    records = page.entries
                 for record in records:
                     click.echo(json.dumps(record, ensure_ascii=False))
-        except (pubmed.PubmedParseError, jats.JatsParseError) as error:
+        except (pubmed.PubmedParseError, jats.JatsParseError, arxiv.ArxivParseError) as error:
             report(error)
     sys.exit(1 if errors else 0)
 

@@ -209,12 +209,14 @@ def _write_people_and_mesh(db, document_id, record: DocumentRecord) -> None:
 
 
 def save_author(db, person: dict) -> str:
-    """One row per person: keyed by ORCID when known, else by the name as printed."""
+    """One row per person: keyed by ORCID when known, else by the name as printed. A source
+    that gives only a full name (arXiv) passes it as `name`."""
     name = person.get("collective_name") or " ".join(
-        p for p in (person.get("fore_name"), person.get("last_name")) if p) or person.get("initials") or "?"
+        p for p in (person.get("fore_name"), person.get("last_name")) if p) or person.get("name") \
+        or person.get("initials") or "?"
     key = person.get("orcid") or "|".join(
         (person.get("last_name") or "", person.get("fore_name") or person.get("initials") or "",
-         person.get("collective_name") or "")).lower()
+         person.get("collective_name") or "", "" if person.get("last_name") else person.get("name") or "")).lower()
     author_id = stable_id("a", key)
     db["authors"].insert({
         "id": author_id, "name": name, "last_name": person.get("last_name"),

@@ -1,0 +1,205 @@
+"""arXiv: the Atom API, paged politely; each preprint is one document whatever its version.
+
+fetch_arxiv   export.arxiv.org/api/query, newest updates first, one request every 3 seconds
+parse_arxiv   Atom bytes -> ArxivPage (total, entries as record dicts, error entries)
+save_arxiv    records -> documents (kind preprint), one provenance row per version seen
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+from lxml import etree
+
+from .db import transaction
+from .http import Client, HttpError, Response
+from .identifiers import normalise_doi
+from .runs import Run, recorded_run, resume_point
+from .store import DocumentRecord, Provenance, save_document
+
+API = "https://export.arxiv.org/api/query"
+SOURCE = "arxiv"
+PAGE_SIZE = 100
+ATOM = "{http://www.w3.org/2005/Atom}"
+ARXIV = "{http://arxiv.org/schemas/atom}"
+OPENSEARCH = "{http://a9.com/-/spec/opensearch/1.1/}"
+ABS_ID = re.compile(r"arxiv\.org/abs/(?P<id>.+?)(?P<version>v\d+)?$")
+WHITESPACE = re.compile(r"\s+")
+
+
+class ArxivParseError(ValueError):
+    """Not an arXiv Atom response, or a damaged one."""
+
+
+@dataclass
+class ArxivPage:
+    total: int
+    start: int
+    entries: list[dict] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def parse_arxiv(data: bytes, name: str = "input") -> ArxivPage:
+    """One page of API results. Error entries (arXiv answers a bad query with one) are
+    returned as messages, not records."""
+    try:
+        root = etree.fromstring(data, etree.XMLParser(load_dtd=False, no_network=True,
+                                                      resolve_entities=False))
+    except etree.XMLSyntaxError as exc:
+        raise ArxivParseError(f"{name}: malformed Atom: {exc}") from exc
+    if root.tag != f"{ATOM}feed":
+        raise ArxivParseError(f"{name}: not an Atom feed (root <{etree.QName(root).localname}>)")
+    page = ArxivPage(total=int(root.findtext(f"{OPENSEARCH}totalResults") or 0),
+                     start=int(root.findtext(f"{OPENSEARCH}startIndex") or 0))
+    for entry in root.iterfind(f"{ATOM}entry"):
+        entry_id = (entry.findtext(f"{ATOM}id") or "").strip()
+        if "/api/errors" in entry_id:
+            page.errors.append(f"{name}: arXiv says: {_clean(entry.findtext(f'{ATOM}summary'))}")
+            continue
+        match = ABS_ID.search(entry_id)
+        if not match:
+            page.errors.append(f"{name}: entry with an id that is not an arXiv abstract URL: {entry_id!r}")
+            continue
+        page.entries.append(_entry(entry, match.group("id"), match.group("version")))
+    return page
+
+
+def _clean(text: str | None) -> str | None:
+    text = WHITESPACE.sub(" ", text or "").strip()
+    return text or None
+
+
+def _entry(entry, arxiv_id: str, version: str | None) -> dict:
+    primary = entry.find(f"{ARXIV}primary_category")
+    pdf = next((link.get("href") for link in entry.iterfind(f"{ATOM}link")
+                if link.get("title") == "pdf" or link.get("type") == "application/pdf"), None)
+    return {
+        "arxiv_id": arxiv_id,
+        "version": version,
+        "id": (entry.findtext(f"{ATOM}id") or "").strip(),
+        "title": _clean(entry.findtext(f"{ATOM}title")),
+        "abstract": _clean(entry.findtext(f"{ATOM}summary")),
+        "authors": [{"name": _clean(a.findtext(f"{ATOM}name")),
+                     "affiliations": [t for t in (_clean(x.text) for x in a.iterfind(f"{ARXIV}affiliation")) if t]}
+                    for a in entry.iterfind(f"{ATOM}author")],
+        "published": (entry.findtext(f"{ATOM}published") or "").strip() or None,
+        "updated": (entry.findtext(f"{ATOM}updated") or "").strip() or None,
+        "primary_category": primary.get("term") if primary is not None else None,
+        "categories": [c.get("term") for c in entry.iterfind(f"{ATOM}category") if c.get("term")],
+        "doi": normalise_doi(entry.findtext(f"{ARXIV}doi")),
+        "journal_ref": _clean(entry.findtext(f"{ARXIV}journal_ref")),
+        "comment": _clean(entry.findtext(f"{ARXIV}comment")),
+        "pdf_url": pdf,
+    }
+
+
+# -- fetch ----------------------------------------------------------------------------------
+
+def fetch_arxiv(client: Client, query: str, since: str | None = None, max_results: int = 2000,
+                page_size: int = PAGE_SIZE, base: str = API) -> Iterator[Response | HttpError]:
+    """Pages of results, most recently updated first, until a page reaches back past `since`
+    (an ISO timestamp), the results run out, or `max_results` have been read."""
+    host = urlsplit(base).hostname
+    client.rate_limits.setdefault(host, 1 / 3)  # arXiv asks for one request every three seconds
+    client.treat_as_api(host)
+    start = 0
+    while start < max_results:
+        params = {"search_query": query, "start": start, "max_results": min(page_size, max_results - start),
+                  "sortBy": "lastUpdatedDate", "sortOrder": "descending"}
+        try:
+            response = client.get(base, params)
+        except HttpError as error:
+            yield error
+            return
+        yield response
+        try:
+            page = parse_arxiv(response.body)
+        except ArxivParseError:
+            return  # ingest records the failure from the archived response
+        if not page.entries or start + len(page.entries) >= page.total:
+            return
+        if since and all((e["updated"] or "") < since for e in page.entries):
+            return
+        start += len(page.entries)
+
+
+# -- save -----------------------------------------------------------------------------------
+
+def to_document(record: dict) -> DocumentRecord:
+    """The preprint as a document. Its journal DOI (if any) names the published version, a
+    different document, so only arXiv's own DataCite DOI joins the identifiers."""
+    published = (record["published"] or "")[:10] or None
+    return DocumentRecord(
+        fields={"kind": "preprint", "title": record["title"], "abstract": record["abstract"],
+                "url": f"https://arxiv.org/abs/{record['arxiv_id']}", "venue": "arXiv",
+                "published": published, "year": int(published[:4]) if published else None,
+                "keywords": record["categories"] or None, "language": "eng"},
+        identifiers=[("arxiv", record["arxiv_id"]),
+                     ("doi", f"10.48550/arxiv.{record['arxiv_id']}".lower())],
+        authors=[{"name": a["name"], "affiliations": a["affiliations"]} for a in record["authors"] if a["name"]])
+
+
+def save_arxiv(db, records: list[dict], provenance: Provenance, run: Run) -> None:
+    with transaction(db):
+        for record in records:
+            version_id = f"{record['arxiv_id']}{record['version'] or ''}"
+            source = Provenance(**{**provenance.__dict__, "source_id": version_id, "url": record["id"]})
+            _, action = save_document(db, to_document(record), source)
+            run.count(action)
+
+
+def ingest(db, archived, run: Run) -> None:
+    """One archived arXiv response (or loaded file) into rows; shared by harvest and rebuild."""
+    if archived.type == "failure":
+        if archived.meta.get("final"):
+            run.fail(archived.meta.get("message"), n=0)
+        return
+    if archived.type == "response" and archived.status != 200:
+        return
+    try:
+        page = parse_arxiv(archived.body, archived.uri)
+    except ArxivParseError as error:
+        run.fail(str(error), n=0)
+        return
+    for message in page.errors:
+        run.fail(message, n=0)
+    if _first_page(archived.uri):
+        run.count("found", page.total)
+    elif archived.type == "resource":
+        run.count("found", len(page.entries))
+    provenance = Provenance(source=SOURCE, source_id="", fetched_at=archived.date,
+                            archive_file=archived.file, archive_record_id=archived.record_id)
+    save_arxiv(db, page.entries, provenance, run)
+
+
+def _first_page(uri: str) -> bool:
+    query = parse_qs(urlsplit(uri).query)
+    return "search_query" in query and query.get("start", ["0"])[0] == "0"
+
+
+def cursor_for(parameters: dict) -> dict | None:
+    return {"until": parameters["until"]} if parameters.get("until") else None
+
+
+def harvest_arxiv(db, archive_dir, client: Client, query: str, until: str, max_results: int = 2000,
+                  base: str = API) -> Run:
+    """One arXiv run: newest updates first, back to where the last good run of this query began."""
+    since = resume_point(db, SOURCE, query)
+    parameters = {"query": query, "since": since, "until": until}
+    with recorded_run(db, archive_dir, SOURCE, parameters, cursor_for(parameters)) as (run, archive):
+        client.archive = archive
+        for item in fetch_arxiv(client, query, since, max_results, base=base):
+            ingest(db, item.archived, run)
+    return run
+
+
+def load_arxiv_file(db, archive_dir, path: Path) -> Run:
+    """Ingest a saved API response without the network; archived like a response."""
+    with recorded_run(db, archive_dir, SOURCE, {"load": path.name}) as (run, archive):
+        ingest(db, archive.write_resource(f"urn:harvest:file:{path.name}", "application/atom+xml",
+                                          path.read_bytes()), run)
+    return run
