@@ -15,7 +15,7 @@ import click
 import yaml
 
 from . import db as database
-from . import arxiv, jats, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
+from . import arxiv, crossref, jats, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
 from .http import Client
 from .nlp import corpus as tagging
 from .nlp import evaluate as evaluation
@@ -85,6 +85,8 @@ def _report(run: Run, quiet: bool) -> None:
              f"  found {c['found']}, added {c['added']}, updated {c['updated']}, "
              f"unchanged {c['unchanged']}, failed {c['failed']}",
              f"  archive: {run.archive_file}"]
+    if run.notes:
+        lines.append(f"  {len(run.notes)} note(s), e.g. {run.notes[0]}")
     if run.errors:
         lines.append(f"  {len(run.errors)} error(s):")
         lines += [f"    - {e}" for e in run.errors[:10]]
@@ -179,6 +181,33 @@ def arxiv_command(db_path, query, max_results, load_file, contact, api, allow_ne
     sys.exit(EXIT_CODES[run.status])
 
 
+@main.command("crossref")
+@database_argument
+@click.option("--all", "everything", is_flag=True, help="Ask again for DOIs Crossref has answered before.")
+@click.option("--load", "load_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Ingest a saved Crossref response instead (no network).")
+@click.option("--contact", envvar="HARVEST_CONTACT", help="E-mail for Crossref's polite pool (env HARVEST_CONTACT).")
+@click.option("--api", default=crossref.API, show_default=True, help="API address (a mirror, or a test server).")
+@click.option("--allow-network", multiple=True, metavar="CIDR",
+              help="Allow this non-public network (e.g. 127.0.0.1/32 for a local test server).")
+@archive_option
+@quiet_option
+def crossref_command(db_path, everything, load_file, contact, api, allow_network, archive, quiet):
+    """Fill DATABASE's DOIs from Crossref: metadata, references, licences, retractions.
+
+    Exit status: 0 everything landed, 3 part of it did, 1 nothing did.
+    """
+    archive_dir = _archive_dir(db_path, archive)
+    with _harvest_session(db_path, archive_dir) as db:
+        if load_file:
+            run = crossref.load_crossref_file(db, archive_dir, load_file)
+        else:
+            client = Client(contact=contact, allowed_networks=allow_network)
+            run = crossref.harvest_crossref(db, archive_dir, client, everything, base=api)
+        _report(run, quiet)
+    sys.exit(EXIT_CODES[run.status])
+
+
 @main.command("seed")
 @database_argument
 @click.option("--file", "seed_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -195,9 +224,9 @@ def seed_command(db_path, seed_file, archive, quiet):
 
 
 @main.command("parse")
-@click.option("--format", "fmt", type=click.Choice(["pubmed", "jats", "arxiv"]), required=True,
+@click.option("--format", "fmt", type=click.Choice(["pubmed", "jats", "arxiv", "crossref"]), required=True,
               help="pubmed: efetch XML or MEDLINE text; jats: JATS articles or a pmc-articleset; "
-                   "arxiv: an arXiv API Atom response.")
+                   "arxiv: an arXiv API Atom response; crossref: a Crossref REST API JSON response.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 def parse_command(fmt, files):
     """Print the records in FILES (plain or .gz) as JSON Lines."""
@@ -214,14 +243,20 @@ def parse_command(fmt, files):
                     records = pubmed.parse_pubmed(stream, name, on_error=report, workers=None)
                 elif fmt == "jats":
                     records = jats.parse_jats(stream.read(), name)
-                else:
+                elif fmt == "arxiv":
                     page = arxiv.parse_arxiv(stream.read(), name)
                     for message in page.errors:
                         report(message)
                     records = page.entries
+                else:
+                    answer = crossref.parse_crossref(stream.read(), name)
+                    if answer.error:
+                        report(answer.error)
+                    records = answer.works
                 for record in records:
                     click.echo(json.dumps(record, ensure_ascii=False))
-        except (pubmed.PubmedParseError, jats.JatsParseError, arxiv.ArxivParseError) as error:
+        except (pubmed.PubmedParseError, jats.JatsParseError, arxiv.ArxivParseError,
+                crossref.CrossrefParseError) as error:
             report(error)
     sys.exit(1 if errors else 0)
 

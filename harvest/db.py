@@ -202,7 +202,25 @@ def _tags(db: sqlite_utils.Database) -> None:
         db.execute(f"ALTER TABLE documents ADD COLUMN {column} TEXT")
 
 
-MIGRATIONS = [_core, _provenance, _search, _tags]
+def _references(db: sqlite_utils.Database) -> None:
+    """Reference lists (resolved or not), which source set each field, and run notes."""
+    db.execute("""
+        CREATE TABLE work_references (
+            citing_id TEXT NOT NULL REFERENCES documents(id),
+            source TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            doi TEXT,
+            title TEXT,
+            year TEXT,
+            cited_id TEXT REFERENCES documents(id),
+            PRIMARY KEY (citing_id, source, position)
+        )""")
+    db.execute("CREATE INDEX work_references_doi ON work_references(doi)")
+    db.execute("ALTER TABLE documents ADD COLUMN field_sources TEXT")
+    db.execute("ALTER TABLE harvest_runs ADD COLUMN notes TEXT")
+
+
+MIGRATIONS = [_core, _provenance, _search, _tags, _references]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

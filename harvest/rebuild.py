@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import arxiv, pubmed, seed
+from . import arxiv, crossref, pubmed, seed
 from .archive import ArchiveDamaged, archive_files, read_run
 from .runs import Run
 
-SOURCES = {module.SOURCE: module for module in (pubmed, seed, arxiv)}
+SOURCES = {module.SOURCE: module for module in (pubmed, seed, arxiv, crossref)}
 
 
 def rebuild(db, archive_dir: Path, progress=None) -> list[Run]:

@@ -27,6 +27,7 @@ class Run:
     counts: dict = field(default_factory=lambda: {"found": 0, "added": 0, "updated": 0,
                                                   "unchanged": 0, "failed": 0})
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     cursor: dict | None = None
 
     def start(self) -> "Run":
@@ -44,6 +45,10 @@ class Run:
         self.errors.append(message)
         self.counts["failed"] += n
 
+    def note(self, message: str) -> None:
+        """Record an outcome worth knowing that is not a failure (a DOI Crossref does not know)."""
+        self.notes.append(message)
+
     @property
     def status(self) -> str:
         if not self.errors:
@@ -55,7 +60,7 @@ class Run:
         self.db["harvest_runs"].update(self.run_id, {
             **self.counts, "status": self.status, "finished": finished or iso(utc_now()),
             "cursor": json.dumps(self.cursor, sort_keys=True) if self.cursor else None,
-            "error": "\n".join(self.errors) or None})
+            "error": "\n".join(self.errors) or None, "notes": "\n".join(self.notes) or None})
         return self.status
 
 

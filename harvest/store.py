@@ -22,6 +22,20 @@ DOCUMENT_FIELDS = (
 )
 KEPT_ONCE_SET = ("kind", "url")  # the first source to set these keeps them
 JSON_FIELDS = ("publication_types", "keywords")
+# Which source wins a field, best first; a source not listed ranks below those listed. A value
+# from a better source is never replaced by one from a worse source, and `field_sources` on the
+# document says where each value came from.
+SOURCE_RANK = {
+    "default": ("pubmed", "jmir", "europepmc", "crossref", "arxiv", "seed"),
+    "licence": ("crossref", "jmir", "europepmc", "pubmed", "arxiv", "seed"),
+    "publisher": ("crossref", "jmir", "europepmc", "pubmed", "arxiv", "seed"),
+    "abstract": ("pubmed", "jmir", "europepmc", "arxiv", "crossref", "seed"),
+}
+
+
+def _rank(field_name: str, source: str | None) -> int:
+    order = SOURCE_RANK.get(field_name, SOURCE_RANK["default"])
+    return order.index(source) if source in order else len(order)
 
 
 @dataclass
@@ -129,7 +143,9 @@ def _row_values(record: DocumentRecord) -> dict:
 def _insert(db, document_id, record, provenance, digest) -> None:
     row = _row_values(record)
     row.update(id=document_id, first_seen=provenance.fetched_at, last_seen=provenance.fetched_at,
-               unverified_fields=json.dumps(sorted(record.unverified)) if record.unverified else None)
+               unverified_fields=json.dumps(sorted(record.unverified)) if record.unverified else None,
+               field_sources=json.dumps({k: provenance.source for k in DOCUMENT_FIELDS
+                                         if row[k] is not None and k != "retracted"}, sort_keys=True))
     row["content_hash"] = _document_hash(row)
     db["documents"].insert(row)
     _write_identifiers(db, document_id, record.identifiers)
@@ -140,6 +156,7 @@ def _insert(db, document_id, record, provenance, digest) -> None:
 def _update(db, document_id, record, provenance, digest) -> None:
     current = db["documents"].get(document_id)
     old_unverified = set(json.loads(current["unverified_fields"] or "[]"))
+    sources = json.loads(current["field_sources"] or "{}")
     new_values = _row_values(record)
     changes = {}
     for name, value in new_values.items():
@@ -149,7 +166,13 @@ def _update(db, document_id, record, provenance, digest) -> None:
             continue
         if name in record.unverified and current[name] is not None and name not in old_unverified:
             continue  # an unverified value never replaces a verified one
+        if current[name] is not None and name not in old_unverified and \
+                _rank(name, provenance.source) > _rank(name, sources.get(name)):
+            continue  # a better source set this field
         changes[name] = value
+        if name != "retracted":
+            sources[name] = provenance.source
+    changes["field_sources"] = json.dumps(sources, sort_keys=True) if sources else None
     verified_now = {n for n, v in new_values.items() if v is not None} - set(record.unverified)
     unverified = (old_unverified - verified_now) | (set(record.unverified) & set(changes))
     changes["unverified_fields"] = json.dumps(sorted(unverified)) if unverified else None

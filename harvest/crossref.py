@@ -1,0 +1,240 @@
+"""Crossref: DOI metadata, reference lists, licences, funders, retractions and updates.
+
+fetch_crossref   api.crossref.org/works/{doi} for the corpus's DOIs, politely (mailto, 2/s)
+parse_crossref   JSON bytes (a work, a work list, or an error) -> CrossrefResponse
+save_crossref    fills documents, marks retractions, records references (citations when they
+                 resolve to the corpus)
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import quote, urlsplit
+
+from .db import transaction
+from .http import Client, HttpError, Response
+from .identifiers import normalise_doi
+from .runs import Run, recorded_run
+from .store import DocumentRecord, Provenance, current_id, save_citation, save_document
+
+API = "https://api.crossref.org/"
+SOURCE = "crossref"
+TAG = re.compile(r"<[^<>]{1,200}>")
+WHITESPACE = re.compile(r"\s+")
+KINDS = {"journal-article": "paper", "proceedings-article": "paper", "book-chapter": "paper",
+         "posted-content": "preprint", "report": "report", "book": "report", "monograph": "report"}
+RETRACTION_TYPES = {"retraction", "removal", "withdrawal"}
+NOT_IN_CROSSREF = ("10.48550/",)  # arXiv's DataCite DOIs
+
+
+class CrossrefParseError(ValueError):
+    """Not a Crossref API response; the message says where."""
+
+
+@dataclass
+class CrossrefResponse:
+    kind: str  # work, work-list, error
+    works: list[dict] = field(default_factory=list)
+    total: int = 0
+    error: str | None = None
+
+
+def parse_crossref(data: bytes, name: str = "input") -> CrossrefResponse:
+    try:
+        payload = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CrossrefParseError(f"{name}: not JSON: {exc}") from exc
+    if not isinstance(payload, dict) or "message-type" not in payload:
+        raise CrossrefParseError(f"{name}: not a Crossref API response (no message-type)")
+    message = payload.get("message")
+    if payload.get("status") != "ok":
+        problems = message if isinstance(message, list) else [message]
+        text = "; ".join(f"{p.get('type')}: {p.get('message')}" if isinstance(p, dict) else str(p)
+                         for p in problems)
+        return CrossrefResponse(kind="error", error=f"{name}: Crossref says {text}")
+    if payload["message-type"] == "work":
+        return CrossrefResponse(kind="work", works=[parse_work(message)], total=1)
+    if payload["message-type"] == "work-list":
+        return CrossrefResponse(kind="work-list", works=[parse_work(w) for w in message.get("items", [])],
+                                total=int(message.get("total-results") or 0))
+    return CrossrefResponse(kind=payload["message-type"])
+
+
+def _text(value) -> str | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if not value:
+        return None
+    text = WHITESPACE.sub(" ", html.unescape(TAG.sub("", str(value)))).strip()
+    return text or None
+
+
+def _date(work: dict) -> str | None:
+    for key in ("published", "published-print", "published-online", "issued", "posted", "created"):
+        parts = (work.get(key) or {}).get("date-parts") or [[]]
+        parts = [p for p in parts[0] if p is not None] if parts and parts[0] else []
+        if parts and str(parts[0]).isdigit():
+            return "-".join(f"{int(p):02d}" if i else str(int(p)) for i, p in enumerate(parts[:3]))
+    return None
+
+
+def parse_work(work: dict) -> dict:
+    """One Crossref work as a record."""
+    published = _date(work)
+    authors = []
+    for person in work.get("author") or []:
+        orcid = person.get("ORCID")
+        authors.append({
+            "last_name": _text(person.get("family")), "fore_name": _text(person.get("given")),
+            "initials": None, "collective_name": _text(person.get("name")),
+            "orcid": re.sub(r"^https?://orcid\.org/", "", orcid) if orcid else None,
+            "affiliations": [a for a in (_text(x.get("name")) for x in person.get("affiliation") or []) if a]})
+    references = []
+    for reference in work.get("reference") or []:
+        year = str(reference.get("year") or "")[:4]
+        references.append({"doi": normalise_doi(reference.get("DOI")), "key": reference.get("key"),
+                           "title": _text(reference.get("article-title") or reference.get("unstructured")),
+                           "year": year if year.isdigit() else None})
+    return {
+        "doi": normalise_doi(work.get("DOI")),
+        "type": work.get("type"),
+        "title": _text(work.get("title")),
+        "subtitle": _text(work.get("subtitle")),
+        "container_title": _text(work.get("container-title")),
+        "publisher": _text(work.get("publisher")),
+        "authors": authors,
+        "published": published,
+        "year": int(published[:4]) if published else None,
+        "volume": _text(work.get("volume")), "issue": _text(work.get("issue")),
+        "pages": _text(work.get("page")),
+        "license": next((lic.get("URL") for lic in work.get("license") or [] if lic.get("URL")), None),
+        "funders": [f["name"] for f in work.get("funder") or [] if f.get("name")],
+        "reference_count": work.get("reference-count", work.get("references-count")),
+        "references": references,
+        "update_to": [{"doi": normalise_doi(u.get("DOI")), "type": u.get("type")} for u in work.get("update-to") or []],
+        "updated_by": [{"doi": normalise_doi(u.get("DOI")), "type": u.get("type")} for u in work.get("updated-by") or []],
+        "relation": {kind: [normalise_doi(r.get("id")) or r.get("id") for r in rels]
+                     for kind, rels in (work.get("relation") or {}).items()},
+    }
+
+
+# -- fetch ----------------------------------------------------------------------------------
+
+def dois_to_look_up(db, everything: bool = False) -> list[str]:
+    """The corpus's DOIs, less those Crossref has already answered for (unless `everything`)."""
+    rows = db.execute("SELECT i.value FROM identifiers i WHERE i.scheme = 'doi' ORDER BY i.value").fetchall()
+    done = set() if everything else {r[0] for r in db.execute(
+        "SELECT source_id FROM document_sources WHERE source = ?", [SOURCE])}
+    return [doi for (doi,) in rows if doi not in done and not doi.startswith(NOT_IN_CROSSREF)]
+
+
+def fetch_crossref(client: Client, dois: list[str], contact: str | None = None,
+                   base: str = API) -> Iterator[Response | HttpError]:
+    host = urlsplit(base).hostname
+    client.rate_limits.setdefault(host, 2.0)  # well inside Crossref's public limits
+    client.treat_as_api(host)
+    params = {"mailto": contact} if contact and "@" in contact else None
+    for doi in dois:
+        try:
+            yield client.get(f"{base}works/{quote(doi, safe='/')}", params)
+        except HttpError as error:
+            yield error
+
+
+# -- save -----------------------------------------------------------------------------------
+
+def to_document(work: dict) -> DocumentRecord:
+    fields = {"kind": KINDS.get(work["type"] or "", "paper"), "title": work["title"],
+              "venue": work["container_title"], "publisher": work["publisher"],
+              "published": work["published"], "year": work["year"], "volume": work["volume"],
+              "issue": work["issue"], "pages": work["pages"], "licence": work["license"],
+              "url": f"https://doi.org/{work['doi']}",
+              "retracted": any(u["type"] in RETRACTION_TYPES for u in work["updated_by"])}
+    return DocumentRecord(fields=fields, identifiers=[("doi", work["doi"])], authors=work["authors"])
+
+
+def save_crossref(db, works: list[dict], provenance: Provenance, run: Run) -> None:
+    """Metadata into documents (the written rules in store decide which source wins), then
+    references and retraction notices."""
+    with transaction(db):
+        for work in works:
+            if not work["doi"]:
+                run.fail("a Crossref work without a DOI", n=1)
+                continue
+            source = Provenance(**{**provenance.__dict__, "source_id": work["doi"],
+                                   "url": f"https://doi.org/{work['doi']}"})
+            document_id, action = save_document(db, to_document(work), source)
+            run.count(action)
+            save_references(db, document_id, work["references"], SOURCE)
+            for update in work["update_to"]:
+                if update["type"] in RETRACTION_TYPES and update["doi"]:
+                    _mark_retracted(db, update["doi"])
+
+
+def save_references(db, citing_id: str, references: list[dict], source: str) -> None:
+    """Every reference as a row; those that resolve to a corpus document also as a citation."""
+    db.execute("DELETE FROM work_references WHERE citing_id = ? AND source = ?", [citing_id, source])
+    for position, reference in enumerate(references, start=1):
+        cited = None
+        if reference["doi"]:
+            row = db.execute("SELECT document_id FROM identifiers WHERE scheme = 'doi' AND value = ?",
+                             [reference["doi"]]).fetchone()
+            cited = current_id(db, row[0]) if row else None
+        db["work_references"].insert({
+            "citing_id": citing_id, "source": source, "position": position, "doi": reference["doi"],
+            "title": reference["title"], "year": reference["year"], "cited_id": cited})
+        if cited and cited != citing_id:
+            save_citation(db, citing_id, cited, method=f"{source} reference list")
+
+
+def _mark_retracted(db, doi: str) -> None:
+    row = db.execute("SELECT document_id FROM identifiers WHERE scheme = 'doi' AND value = ?", [doi]).fetchone()
+    if row:
+        db.execute("UPDATE documents SET retracted = 1 WHERE id = ?", [current_id(db, row[0])])
+
+
+def ingest(db, archived, run: Run) -> None:
+    """One archived Crossref response into rows; shared by harvest and rebuild."""
+    if archived.type == "failure":
+        if archived.meta.get("final"):
+            if archived.meta.get("status") == 404:
+                run.note(f"{archived.uri}: Crossref does not know this DOI (404)")
+            else:
+                run.fail(archived.meta.get("message"))
+        return
+    if archived.type == "response" and archived.status != 200:
+        return
+    try:
+        response = parse_crossref(archived.body, archived.uri)
+    except CrossrefParseError as error:
+        run.fail(str(error))
+        return
+    if response.error:
+        run.fail(response.error)
+        return
+    run.count("found", len(response.works))
+    provenance = Provenance(source=SOURCE, source_id="", fetched_at=archived.date,
+                            archive_file=archived.file, archive_record_id=archived.record_id)
+    save_crossref(db, response.works, provenance, run)
+
+
+def harvest_crossref(db, archive_dir, client: Client, everything: bool = False, base: str = API) -> Run:
+    """Look up the corpus's DOIs that Crossref has not answered for yet (all with `everything`)."""
+    dois = dois_to_look_up(db, everything)
+    with recorded_run(db, archive_dir, SOURCE, {"dois": len(dois), "all": everything}) as (run, archive):
+        client.archive = archive
+        for item in fetch_crossref(client, dois, client.contact, base):
+            ingest(db, item.archived, run)
+    return run
+
+
+def load_crossref_file(db, archive_dir, path: Path) -> Run:
+    with recorded_run(db, archive_dir, SOURCE, {"load": path.name}) as (run, archive):
+        ingest(db, archive.write_resource(f"urn:harvest:file:{path.name}", "application/json",
+                                          path.read_bytes()), run)
+    return run
