@@ -15,7 +15,7 @@ import click
 import yaml
 
 from . import db as database
-from . import arxiv, crossref, jats, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
+from . import arxiv, crossref, europepmc, jats, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
 from .http import Client
 from .nlp import corpus as tagging
 from .nlp import evaluate as evaluation
@@ -204,6 +204,36 @@ def crossref_command(db_path, everything, load_file, contact, api, allow_network
         else:
             client = Client(contact=contact, allowed_networks=allow_network)
             run = crossref.harvest_crossref(db, archive_dir, client, everything, base=api)
+        _report(run, quiet)
+    sys.exit(EXIT_CODES[run.status])
+
+
+@main.command("europepmc")
+@database_argument
+@click.option("--query", help="Europe PMC query (default: annotations/europepmc.yaml).")
+@click.option("--max", "max_results", default=5000, show_default=True, help="Most results to read.")
+@click.option("--load", "load_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Ingest a saved search response instead (no network).")
+@click.option("--contact", envvar="HARVEST_CONTACT", help="Contact for the User-Agent (env HARVEST_CONTACT).")
+@click.option("--api", default=europepmc.API, show_default=True, help="API address (a mirror, or a test server).")
+@click.option("--allow-network", multiple=True, metavar="CIDR",
+              help="Allow this non-public network (e.g. 127.0.0.1/32 for a local test server).")
+@archive_option
+@quiet_option
+def europepmc_command(db_path, query, max_results, load_file, contact, api, allow_network, archive, quiet):
+    """Harvest Europe PMC into DATABASE: search results, and full text where it is open.
+
+    Exit status: 0 everything landed, 3 part of it did, 1 nothing did.
+    """
+    archive_dir = _archive_dir(db_path, archive)
+    with _harvest_session(db_path, archive_dir) as db:
+        if load_file:
+            run = europepmc.load_europepmc_file(db, archive_dir, load_file)
+        else:
+            config = yaml.safe_load((ANNOTATIONS / "europepmc.yaml").read_text())
+            client = Client(contact=contact, allowed_networks=allow_network)
+            run = europepmc.harvest_europepmc(db, archive_dir, client, query or config["query"],
+                                              max_results, base=api)
         _report(run, quiet)
     sys.exit(EXIT_CODES[run.status])
 

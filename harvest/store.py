@@ -296,3 +296,15 @@ def save_citation(db, citing_id: str, cited_id: str, method: str, context: str |
     db["citations"].insert({"citing_id": citing_id, "cited_id": cited_id, "method": method,
                             "context": context}, replace=True)
     return before is None
+
+
+def set_body(db, document_id: str, body: str, source: str) -> None:
+    """Store a document's full text (from an open-access source), keeping its hash and field
+    sources true, so the tagger reads it on its next run."""
+    current = db["documents"].get(document_id)
+    if current["body"] == body:
+        return
+    sources = json.loads(current["field_sources"] or "{}")
+    sources["body"] = source
+    db["documents"].update(document_id, {"body": body, "field_sources": json.dumps(sources, sort_keys=True),
+                                         "content_hash": _document_hash({**current, "body": body})})

@@ -1,0 +1,237 @@
+"""Europe PMC: REST search with cursor paging, and JATS full text for open-access articles.
+
+fetch_europepmc   search (JSON, resultType=core, cursorMark) then fullTextXML per open article
+parse_search      JSON (or Dublin Core XML) search bytes -> SearchPage
+save_europepmc    records -> documents; full text -> body, sections' text and references
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+from lxml import etree
+
+from .crossref import save_references
+from .db import transaction
+from .http import Client, HttpError, Response
+from .identifiers import normalise_doi, normalise_pmcid
+from .jats import JatsParseError, parse_jats
+from .runs import Run, recorded_run
+from .store import DocumentRecord, Provenance, current_id, save_document, set_body
+
+API = "https://www.ebi.ac.uk/europepmc/webservices/rest/"
+SOURCE = "europepmc"
+PAGE_SIZE = 100
+TAG = re.compile(r"<[^<>]{1,100}>")
+WHITESPACE = re.compile(r"\s+")
+DC = "{http://purl.org/dc/elements/1.1/}"
+RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+
+
+class EuropePmcParseError(ValueError):
+    """Not a Europe PMC search response; the message says where."""
+
+
+@dataclass
+class SearchPage:
+    hit_count: int
+    next_cursor: str | None
+    results: list[dict] = field(default_factory=list)
+
+
+def _clean(value) -> str | None:
+    text = WHITESPACE.sub(" ", TAG.sub(" ", str(value or ""))).strip()
+    return text or None
+
+
+def parse_search(data: bytes, name: str = "input") -> SearchPage:
+    """A search response in JSON (any result type) or Dublin Core XML."""
+    if data.lstrip()[:1] == b"<":
+        return _parse_dublin_core(data, name)
+    try:
+        payload = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EuropePmcParseError(f"{name}: not JSON: {exc}") from exc
+    if not isinstance(payload, dict) or "hitCount" not in payload:
+        raise EuropePmcParseError(f"{name}: not a Europe PMC search response (no hitCount)")
+    results = [_result(r) for r in (payload.get("resultList") or {}).get("result") or []]
+    return SearchPage(hit_count=int(payload["hitCount"]), next_cursor=payload.get("nextCursorMark"),
+                      results=results)
+
+
+def _result(r: dict) -> dict:
+    journal_info = r.get("journalInfo") or {}
+    journal = journal_info.get("journal") or {}
+    authors = []
+    for person in (r.get("authorList") or {}).get("author") or []:
+        affiliations = [a.get("affiliation") for a in
+                        (person.get("authorAffiliationDetailsList") or {}).get("authorAffiliation") or []
+                        if a.get("affiliation")]
+        orcid = (person.get("authorId") or {})
+        authors.append({"last_name": person.get("lastName"), "fore_name": person.get("firstName"),
+                        "initials": person.get("initials"), "collective_name": person.get("collectiveName"),
+                        "orcid": orcid.get("value") if orcid.get("type") == "ORCID" else None,
+                        "affiliations": affiliations})
+    published = r.get("firstPublicationDate") or r.get("pubYear")
+    return {
+        "id": r.get("id"), "source": r.get("source"),
+        "pmid": r.get("pmid"), "pmcid": normalise_pmcid(r.get("pmcid")), "doi": normalise_doi(r.get("doi")),
+        "title": _clean(r.get("title")), "abstract": _clean(r.get("abstractText")),
+        "authors": authors, "author_string": r.get("authorString"),
+        "journal": journal.get("title") or r.get("journalTitle"),
+        "volume": journal_info.get("volume") or r.get("journalVolume"),
+        "issue": journal_info.get("issue") or r.get("issue"), "pages": r.get("pageInfo"),
+        "published": published, "year": int(str(published)[:4]) if published and str(published)[:4].isdigit() else None,
+        "publication_types": (r.get("pubTypeList") or {}).get("pubType") or ([r["pubType"]] if r.get("pubType") else []),
+        "keywords": (r.get("keywordList") or {}).get("keyword") or [],
+        "language": r.get("language"), "license": r.get("license"),
+        "open_access": r.get("isOpenAccess") == "Y", "in_epmc": r.get("inEPMC") == "Y",
+    }
+
+
+def _parse_dublin_core(data: bytes, name: str) -> SearchPage:
+    try:
+        root = etree.fromstring(data, etree.XMLParser(load_dtd=False, no_network=True, resolve_entities=False))
+    except etree.XMLSyntaxError as exc:
+        raise EuropePmcParseError(f"{name}: malformed XML: {exc}") from exc
+    if root.findtext("hitCount") is None:
+        raise EuropePmcParseError(f"{name}: not a Europe PMC search response (no hitCount)")
+    results = []
+    for description in root.iter(f"{RDF}Description"):
+        identifiers = [i.text for i in description.iterfind(f"{DC}identifier") if i.text]
+        doi = next((normalise_doi(i) for i in identifiers if "doi.org/" in i), None)
+        results.append({"id": description.get(f"{RDF}about"), "title": _clean(description.findtext(f"{DC}title")),
+                        "identifiers": identifiers, "doi": doi})
+    return SearchPage(hit_count=int(root.findtext("hitCount")), next_cursor=root.findtext("nextCursorMark"),
+                      results=results)
+
+
+# -- fetch ----------------------------------------------------------------------------------
+
+def fetch_europepmc(client: Client, query: str, max_results: int = 5000, page_size: int = PAGE_SIZE,
+                    base: str = API) -> Iterator[Response | HttpError]:
+    """Search pages by cursor; after each page, the full text of its open-access articles."""
+    host = urlsplit(base).hostname
+    client.rate_limits.setdefault(host, 5.0)
+    client.treat_as_api(host)
+    cursor, read = "*", 0
+    while read < max_results:
+        params = {"query": query, "format": "json", "resultType": "core", "pageSize": page_size,
+                  "cursorMark": cursor}
+        try:
+            response = client.get(base + "search", params)
+        except HttpError as error:
+            yield error
+            return
+        yield response
+        try:
+            page = parse_search(response.body)
+        except EuropePmcParseError:
+            return
+        for result in page.results:
+            if result["open_access"] and result["in_epmc"] and result["pmcid"]:
+                try:
+                    yield client.get(f"{base}{result['pmcid']}/fullTextXML")
+                except HttpError as error:
+                    yield error
+        read += len(page.results)
+        if not page.results or not page.next_cursor or page.next_cursor == cursor:
+            return
+        cursor = page.next_cursor
+
+
+# -- save -----------------------------------------------------------------------------------
+
+def to_document(result: dict) -> DocumentRecord:
+    identifiers = [(s, result[s]) for s in ("pmid", "doi", "pmcid") if result.get(s)]
+    if not identifiers:
+        identifiers = [("europepmc", f"{result['source']}:{result['id']}")]
+    kind = "preprint" if result.get("source") == "PPR" else "paper"
+    return DocumentRecord(
+        fields={"kind": kind, "title": result["title"], "abstract": result["abstract"],
+                "venue": result["journal"], "volume": result["volume"], "issue": result["issue"],
+                "pages": result["pages"], "published": result["published"], "year": result["year"],
+                "language": result["language"], "licence": result["license"],
+                "publication_types": result["publication_types"] or None,
+                "keywords": result["keywords"] or None,
+                "url": f"https://europepmc.org/article/{result['source']}/{result['id']}"},
+        identifiers=identifiers, authors=result["authors"])
+
+
+def save_results(db, results: list[dict], provenance: Provenance, run: Run) -> None:
+    with transaction(db):
+        for result in results:
+            source = Provenance(**{**provenance.__dict__, "source_id": f"{result['source']}:{result['id']}",
+                                   "url": f"https://europepmc.org/article/{result['source']}/{result['id']}"})
+            _, action = save_document(db, to_document(result), source)
+            run.count(action)
+
+
+def save_full_text(db, article: dict, provenance: Provenance, run: Run) -> None:
+    """Body text and references of an open-access article, onto the document it belongs to."""
+    identifiers = [(s, article[s]) for s in ("pmcid", "pmid", "doi") if article.get(s)]
+    rows = [db.execute("SELECT document_id FROM identifiers WHERE scheme = ? AND value = ?", i).fetchone()
+            for i in identifiers]
+    document_id = next((current_id(db, r[0]) for r in rows if r), None)
+    if document_id is None:
+        run.fail(f"full text for {identifiers} matches no document", n=0)
+        return
+    body = "\n\n".join(f"{s['title']}\n{s['text']}" if s["title"] else s["text"]
+                       for s in article["sections"] if s["text"]) or None
+    with transaction(db):
+        if body:
+            set_body(db, document_id, body, SOURCE)
+        save_references(db, document_id, article["references"], SOURCE)
+        db["document_sources"].insert({
+            "document_id": document_id, "source": SOURCE, "source_id": f"fulltext:{article['pmcid']}",
+            "url": provenance.url, "first_fetched": provenance.fetched_at, "last_fetched": provenance.fetched_at,
+            "archive_file": provenance.archive_file, "archive_record_id": provenance.archive_record_id},
+            replace=True)
+
+
+def ingest(db, archived, run: Run) -> None:
+    """One archived Europe PMC response (a search page or a full text) into rows."""
+    if archived.type == "failure":
+        if archived.meta.get("final"):
+            run.fail(archived.meta.get("message"), n=0)
+        return
+    if archived.type == "response" and archived.status != 200:
+        return
+    provenance = Provenance(source=SOURCE, source_id="", fetched_at=archived.date, url=archived.uri,
+                            archive_file=archived.file, archive_record_id=archived.record_id)
+    if archived.uri.endswith("/fullTextXML"):
+        try:
+            for article in parse_jats(archived.body, archived.uri):
+                save_full_text(db, article, provenance, run)
+        except JatsParseError as error:
+            run.fail(str(error), n=0)
+        return
+    try:
+        page = parse_search(archived.body, archived.uri)
+    except EuropePmcParseError as error:
+        run.fail(str(error), n=0)
+        return
+    if parse_qs(urlsplit(archived.uri).query).get("cursorMark", ["*"])[0] == "*":
+        run.count("found", page.hit_count)
+    save_results(db, page.results, provenance, run)
+
+
+def harvest_europepmc(db, archive_dir, client: Client, query: str, max_results: int = 5000,
+                      base: str = API) -> Run:
+    with recorded_run(db, archive_dir, SOURCE, {"query": query, "max": max_results}) as (run, archive):
+        client.archive = archive
+        for item in fetch_europepmc(client, query, max_results, base=base):
+            ingest(db, item.archived, run)
+    return run
+
+
+def load_europepmc_file(db, archive_dir, path: Path) -> Run:
+    with recorded_run(db, archive_dir, SOURCE, {"load": path.name}) as (run, archive):
+        ingest(db, archive.write_resource(f"urn:harvest:file:{path.name}", "application/json",
+                                          path.read_bytes()), run)
+    return run
