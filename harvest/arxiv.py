@@ -19,7 +19,7 @@ from .db import transaction
 from .http import Client, HttpError, Response
 from .identifiers import normalise_doi
 from .runs import Run, recorded_run, resume_point
-from .store import DocumentRecord, Provenance, save_document
+from .store import DocumentRecord, Provenance, link_documents, save_document
 
 API = "https://export.arxiv.org/api/query"
 SOURCE = "arxiv"
@@ -148,7 +148,9 @@ def save_arxiv(db, records: list[dict], provenance: Provenance, run: Run) -> Non
         for record in records:
             version_id = f"{record['arxiv_id']}{record['version'] or ''}"
             source = Provenance(**{**provenance.__dict__, "source_id": version_id, "url": record["id"]})
-            _, action = save_document(db, to_document(record), source)
+            document_id, action = save_document(db, to_document(record), source)
+            if record["doi"]:
+                link_documents(db, document_id, "published-as", record["doi"], SOURCE)
             run.count(action)
 
 

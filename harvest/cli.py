@@ -15,7 +15,7 @@ import click
 import yaml
 
 from . import db as database
-from . import arxiv, crossref, europepmc, jats, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
+from . import arxiv, crossref, europepmc, jats, jmir, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
 from .http import Client
 from .nlp import corpus as tagging
 from .nlp import evaluate as evaluation
@@ -234,6 +234,35 @@ def europepmc_command(db_path, query, max_results, load_file, contact, api, allo
             client = Client(contact=contact, allowed_networks=allow_network)
             run = europepmc.harvest_europepmc(db, archive_dir, client, query or config["query"],
                                               max_results, base=api)
+        _report(run, quiet)
+    sys.exit(EXIT_CODES[run.status])
+
+
+@main.command("jmir")
+@database_argument
+@click.option("--feed", "feeds", multiple=True, help="A feed to read (default: annotations/jmir.yaml).")
+@click.option("--load", "load_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Ingest a saved article XML instead (no network); needs --url.")
+@click.option("--url", help="The article's address, for --load.")
+@click.option("--contact", envvar="HARVEST_CONTACT", help="Contact for the User-Agent (env HARVEST_CONTACT).")
+@click.option("--allow-network", multiple=True, metavar="CIDR",
+              help="Allow this non-public network (e.g. 127.0.0.1/32 for a local test server).")
+@archive_option
+@quiet_option
+def jmir_command(db_path, feeds, load_file, url, contact, allow_network, archive, quiet):
+    """Harvest JMIR journals into DATABASE: feeds, then the JATS XML of relevant articles.
+
+    Exit status: 0 everything landed, 3 part of it did, 1 nothing did.
+    """
+    if load_file and not url:
+        raise click.ClickException("--load needs --url, the article's address (for its identity and links)")
+    archive_dir = _archive_dir(db_path, archive)
+    with _harvest_session(db_path, archive_dir) as db:
+        if load_file:
+            run = jmir.load_jmir_file(db, archive_dir, load_file, url)
+        else:
+            client = Client(contact=contact, allowed_networks=allow_network)
+            run = jmir.harvest_jmir(db, archive_dir, client, list(feeds) or None)
         _report(run, quiet)
     sys.exit(EXIT_CODES[run.status])
 

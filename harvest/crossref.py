@@ -20,7 +20,7 @@ from .db import transaction
 from .http import Client, HttpError, Response
 from .identifiers import normalise_doi
 from .runs import Run, recorded_run
-from .store import DocumentRecord, Provenance, current_id, save_citation, save_document
+from .store import DocumentRecord, Provenance, current_id, link_documents, save_citation, save_document
 
 API = "https://api.crossref.org/"
 SOURCE = "crossref"
@@ -30,6 +30,8 @@ KINDS = {"journal-article": "paper", "proceedings-article": "paper", "book-chapt
          "posted-content": "preprint", "report": "report", "book": "report", "monograph": "report"}
 RETRACTION_TYPES = {"retraction", "removal", "withdrawal"}
 NOT_IN_CROSSREF = ("10.48550/",)  # arXiv's DataCite DOIs
+LINKED_RELATIONS = {"is-preprint-of": "published-as", "has-preprint": "has-preprint",
+                    "is-version-of": "version-of", "has-version": "has-version"}
 
 
 class CrossrefParseError(ValueError):
@@ -171,6 +173,11 @@ def save_crossref(db, works: list[dict], provenance: Provenance, run: Run) -> No
             document_id, action = save_document(db, to_document(work), source)
             run.count(action)
             save_references(db, document_id, work["references"], SOURCE)
+            for relation, targets in work["relation"].items():
+                if relation in LINKED_RELATIONS:
+                    for target in targets:
+                        if target and target.startswith("10."):
+                            link_documents(db, document_id, LINKED_RELATIONS[relation], target, SOURCE)
             for update in work["update_to"]:
                 if update["type"] in RETRACTION_TYPES and update["doi"]:
                     _mark_retracted(db, update["doi"])

@@ -203,7 +203,8 @@ def _tags(db: sqlite_utils.Database) -> None:
 
 
 def _references(db: sqlite_utils.Database) -> None:
-    """Reference lists (resolved or not), which source set each field, and run notes."""
+    """Reference lists (resolved or not), typed links between works (a preprint and its
+    published version stay two documents), which source set each field, and run notes."""
     db.execute("""
         CREATE TABLE work_references (
             citing_id TEXT NOT NULL REFERENCES documents(id),
@@ -216,6 +217,16 @@ def _references(db: sqlite_utils.Database) -> None:
             PRIMARY KEY (citing_id, source, position)
         )""")
     db.execute("CREATE INDEX work_references_doi ON work_references(doi)")
+    db.execute("""
+        CREATE TABLE document_links (
+            from_id TEXT NOT NULL REFERENCES documents(id),
+            relation TEXT NOT NULL,
+            to_doi TEXT NOT NULL,
+            to_id TEXT REFERENCES documents(id),
+            source TEXT NOT NULL,
+            PRIMARY KEY (from_id, relation, to_doi)
+        )""")
+    db.execute("CREATE INDEX document_links_doi ON document_links(to_doi)")
     db.execute("ALTER TABLE documents ADD COLUMN field_sources TEXT")
     db.execute("ALTER TABLE harvest_runs ADD COLUMN notes TEXT")
 

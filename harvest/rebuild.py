@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import arxiv, crossref, europepmc, pubmed, seed
+from . import arxiv, crossref, europepmc, jmir, pubmed, seed
 from .archive import ArchiveDamaged, archive_files, read_run
 from .runs import Run
 
-SOURCES = {module.SOURCE: module for module in (pubmed, seed, arxiv, crossref, europepmc)}
+SOURCES = {module.SOURCE: module for module in (pubmed, seed, arxiv, crossref, europepmc, jmir)}
 
 
 def rebuild(db, archive_dir: Path, progress=None) -> list[Run]:

@@ -208,6 +208,18 @@ def _write_identifiers(db, document_id, identifiers) -> None:
     for scheme, value in identifiers:
         db.execute("INSERT OR IGNORE INTO identifiers (scheme, value, document_id) VALUES (?, ?, ?)",
                    [scheme, value, document_id])
+        if scheme == "doi":  # links waiting for this work now reach it
+            db.execute("UPDATE document_links SET to_id = ? WHERE to_doi = ? AND to_id IS NULL",
+                       [document_id, value])
+
+
+def link_documents(db, from_id: str, relation: str, to_doi: str, source: str) -> None:
+    """A typed link to the work with DOI `to_doi` ("published-as" from a preprint to its journal
+    version, say), resolved now if that work is in the corpus, or when it arrives."""
+    row = db.execute("SELECT document_id FROM identifiers WHERE scheme = 'doi' AND value = ?", [to_doi]).fetchone()
+    db["document_links"].insert({"from_id": from_id, "relation": relation, "to_doi": to_doi,
+                                 "to_id": current_id(db, row[0]) if row else None, "source": source},
+                                replace=True)
 
 
 def _write_people_and_mesh(db, document_id, record: DocumentRecord) -> None:
@@ -265,14 +277,18 @@ def _write_source(db, document_id, provenance: Provenance, digest: str) -> None:
 def merge_documents(db, old_id: str, new_id: str, at: str, reason: str) -> None:
     """Fold document `old_id` into `new_id`; the old id lives on as a redirect."""
     for table, column in (("identifiers", "document_id"), ("document_sources", "document_id"),
-                          ("citations", "citing_id"),
-                          ("citations", "cited_id")):
+                          ("citations", "citing_id"), ("citations", "cited_id"),
+                          ("document_links", "from_id")):
         db.execute(f"UPDATE OR IGNORE {table} SET {column} = ? WHERE {column} = ?", [new_id, old_id])
         db.execute(f"DELETE FROM {table} WHERE {column} = ?", [old_id])
     has_authors = db.execute("SELECT 1 FROM document_authors WHERE document_id = ?", [new_id]).fetchone()
     if not has_authors:
         db.execute("UPDATE document_authors SET document_id = ? WHERE document_id = ?", [new_id, old_id])
     db.execute("DELETE FROM document_authors WHERE document_id = ?", [old_id])
+    db.execute("UPDATE document_links SET to_id = ? WHERE to_id = ?", [new_id, old_id])
+    db.execute("UPDATE work_references SET cited_id = ? WHERE cited_id = ?", [new_id, old_id])
+    db.execute("UPDATE OR IGNORE work_references SET citing_id = ? WHERE citing_id = ?", [new_id, old_id])
+    db.execute("DELETE FROM work_references WHERE citing_id = ?", [old_id])
     db.execute("UPDATE OR IGNORE document_mesh SET document_id = ? WHERE document_id = ?", [new_id, old_id])
     db.execute("DELETE FROM document_mesh WHERE document_id = ?", [old_id])
     old = db["documents"].get(old_id)

@@ -116,3 +116,18 @@ def test_error_response_is_recorded(tmp_path, server, make_client, corpus):
     run = harvest_arxiv(corpus, tmp_path / "archive", make_client(), "(((", "2026-01-01T00:00:00Z",
                         base=server.url + "/api/query")
     assert run.status == "failed" and "HTTP 400" in run.errors[0]
+
+
+def test_preprint_links_to_its_published_version_without_merging(tmp_path, corpus):
+    from harvest.arxiv import load_arxiv_file
+    from harvest.pubmed import load_pubmed_file
+    from conftest import DATA
+    atom = tmp_path / "one.xml"
+    atom.write_bytes(feed([entry(1).replace("10.1000/journal.1", "10.9999/invented.2023.001")], total=1))
+    load_arxiv_file(corpus, tmp_path / "archive", atom)
+    link = corpus.execute("SELECT relation, to_doi, to_id FROM document_links").fetchone()
+    assert link == ("published-as", "10.9999/invented.2023.001", None)  # not in the corpus yet
+    load_pubmed_file(corpus, tmp_path / "archive", DATA / "pubmed_sample.xml")
+    journal = corpus.execute("SELECT document_id FROM identifiers WHERE value = '10.9999/invented.2023.001'").fetchone()[0]
+    assert corpus.execute("SELECT to_id FROM document_links").fetchone() == (journal,)
+    assert corpus.execute("SELECT count(DISTINCT kind) FROM documents").fetchone()[0] == 2  # two documents

@@ -1,0 +1,155 @@
+"""JMIR journals: their RSS/Atom feeds, then each relevant article's JATS XML.
+
+fetch_jmir   every feed in annotations/jmir.yaml, then `<article url>/XML` for entries that
+             speak of AI and of mental health (the tagger decides relevance for good later)
+parse_feed   feed bytes -> entries (feedparser copes with the feeds' many dialects)
+save_jmir    JATS records -> documents with body text when the licence is open, and references
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+import feedparser
+import yaml
+
+from .crossref import save_references
+from .db import transaction
+from .http import Client, HttpError, Response
+from .jats import JatsParseError, parse_jats
+from .nlp.vocab import ANNOTATIONS, load_taxonomy
+from .runs import Run, recorded_run
+from .store import DocumentRecord, Provenance, save_document
+
+SOURCE = "jmir"
+CONFIG = ANNOTATIONS / "jmir.yaml"
+OPEN_LICENCES = ("creativecommons.org",)
+
+
+class FeedError(ValueError):
+    """A feed that is not a feed (an HTML page, say); the message says which."""
+
+
+def parse_feed(data: bytes, name: str = "feed") -> list[dict]:
+    """Entries with title, link, summary and date; a document that is not a feed raises."""
+    parsed = feedparser.parse(data)
+    if not parsed.entries and (parsed.bozo or not parsed.get("version")):
+        reason = parsed.get("bozo_exception") or "no feed elements"
+        raise FeedError(f"{name}: not an RSS or Atom feed ({reason})")
+    return [{"title": (entry.get("title") or "").strip(), "link": (entry.get("link") or "").strip(),
+             "summary": re.sub(r"<[^<>]+>", " ", entry.get("summary") or "").strip(),
+             "published": entry.get("published") or entry.get("updated")} for entry in parsed.entries]
+
+
+@lru_cache(maxsize=1)
+def _vocabulary() -> tuple[re.Pattern, re.Pattern]:
+    taxonomy = load_taxonomy()
+
+    def pattern(terms):
+        return re.compile(r"(?<![a-z])(" + "|".join(re.escape(t.lower()) for t in terms) + r")", re.I)
+    return pattern(taxonomy.ai_terms), pattern(taxonomy.mental_health_terms)
+
+
+def looks_relevant(entry: dict) -> bool:
+    """A cheap first look: does the title or summary name AI and mental health? (JMIR journals
+    are all about health, so most entries fail on AI.)"""
+    ai, mental = _vocabulary()
+    text = f"{entry['title']} {entry['summary']}"
+    return bool(ai.search(text) and mental.search(text))
+
+
+def article_xml_url(link: str) -> str:
+    return link.rstrip("/") + "/XML"
+
+
+# -- fetch ----------------------------------------------------------------------------------
+
+def fetch_jmir(client: Client, feeds: list[str], seen: set[str]) -> Iterator[Response | HttpError]:
+    """Each feed, then the XML of each relevant entry not `seen` before."""
+    for feed in feeds:
+        try:
+            response = client.get(feed)
+        except HttpError as error:
+            yield error
+            continue
+        yield response
+        try:
+            entries = parse_feed(response.body, feed)
+        except FeedError:
+            continue  # ingest records it from the archived response
+        for entry in entries:
+            if entry["link"] and looks_relevant(entry) and entry["link"] not in seen:
+                try:
+                    yield client.get(article_xml_url(entry["link"]))
+                except HttpError as error:
+                    yield error
+
+
+# -- save -----------------------------------------------------------------------------------
+
+def to_document(article: dict, url: str) -> DocumentRecord:
+    open_licence = bool(article["license"]) and any(host in article["license"] for host in OPEN_LICENCES)
+    body = "\n\n".join(f"{s['title']}\n{s['text']}" if s["title"] else s["text"]
+                       for s in article["sections"] if s["text"]) if open_licence else None
+    identifiers = [(s, article[s]) for s in ("doi", "pmid", "pmcid") if article.get(s)] or [("url", url)]
+    return DocumentRecord(
+        fields={"kind": "paper", "title": article["title"], "abstract": article["abstract"], "body": body or None,
+                "venue": article["journal"], "publisher": article["publisher"], "volume": article["volume"],
+                "issue": article["issue"], "pages": article["pages"], "published": article["published"],
+                "year": article["year"], "licence": article["license"], "keywords": article["keywords"] or None,
+                "url": url},
+        identifiers=identifiers, authors=article["authors"])
+
+
+def ingest(db, archived, run: Run) -> None:
+    """One archived feed or article XML into rows; shared by harvest and rebuild."""
+    if archived.type == "failure":
+        if archived.meta.get("final"):
+            run.fail(archived.meta.get("message"), n=0 if not archived.uri.endswith("/XML") else 1)
+        return
+    if archived.type == "response" and archived.status != 200:
+        return
+    if not archived.uri.endswith("/XML"):
+        try:
+            entries = parse_feed(archived.body, archived.uri)
+        except FeedError as error:
+            run.fail(str(error), n=0)
+            return
+        relevant = sum(looks_relevant(e) for e in entries)
+        run.count("found", relevant)
+        run.note(f"{archived.uri}: {len(entries)} entries, {relevant} about AI and mental health")
+        return
+    try:
+        articles = list(parse_jats(archived.body, archived.uri))
+    except JatsParseError as error:
+        run.fail(str(error))
+        return
+    url = archived.uri[: -len("/XML")]
+    with transaction(db):
+        for article in articles:
+            source = Provenance(source=SOURCE, source_id=article["doi"] or url, fetched_at=archived.date,
+                                url=url, archive_file=archived.file, archive_record_id=archived.record_id)
+            document_id, action = save_document(db, to_document(article, url), source)
+            save_references(db, document_id, article["references"], SOURCE)
+            run.count(action)
+
+
+def harvest_jmir(db, archive_dir, client: Client, feeds: list[str] | None = None) -> Run:
+    """All configured feeds; articles already harvested are not fetched again."""
+    feeds = feeds or yaml.safe_load(CONFIG.read_text())["feeds"]
+    seen = {r[0] for r in db.execute("SELECT url FROM document_sources WHERE source = ?", [SOURCE])}
+    with recorded_run(db, archive_dir, SOURCE, {"feeds": feeds}) as (run, archive):
+        client.archive = archive
+        for item in fetch_jmir(client, feeds, seen):
+            ingest(db, item.archived, run)
+    return run
+
+
+def load_jmir_file(db, archive_dir, path: Path, url: str) -> Run:
+    """Ingest a saved article XML as if fetched from `url` (no network)."""
+    with recorded_run(db, archive_dir, SOURCE, {"load": path.name}) as (run, archive):
+        ingest(db, archive.write_resource(article_xml_url(url), "application/xml", path.read_bytes()), run)
+    return run
