@@ -26,6 +26,7 @@ from .store import DocumentRecord, Provenance, current_id, save_document, set_bo
 
 API = "https://www.ebi.ac.uk/europepmc/webservices/rest/"
 SOURCE = "europepmc"
+FULL_TEXT = "europepmc full text"  # references read from the JATS, kept apart from the endpoint's
 PAGE_SIZE = 100
 TAG = re.compile(r"<[^<>]{1,100}>")
 WHITESPACE = re.compile(r"\s+")
@@ -47,6 +48,18 @@ class SearchPage:
 def _clean(value) -> str | None:
     text = WHITESPACE.sub(" ", TAG.sub(" ", str(value or ""))).strip()
     return text or None
+
+
+def parse_references(data: bytes, name: str = "input") -> list[dict]:
+    """A `references` endpoint answer: the article's reference list."""
+    try:
+        payload = json.loads(data)
+        items = payload["referenceList"]["reference"] if payload.get("hitCount") else []
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise EuropePmcParseError(f"{name}: not a Europe PMC reference list: {exc}") from exc
+    return [{"doi": normalise_doi(r.get("doi")), "pmid": r.get("id") if r.get("source") == "MED" else None,
+             "title": _clean(r.get("title")), "year": str(r["pubYear"]) if r.get("pubYear") else None}
+            for r in items]
 
 
 def parse_search(data: bytes, name: str = "input") -> SearchPage:
@@ -91,6 +104,7 @@ def _result(r: dict) -> dict:
         "keywords": (r.get("keywordList") or {}).get("keyword") or [],
         "language": r.get("language"), "license": r.get("license"),
         "open_access": r.get("isOpenAccess") == "Y", "in_epmc": r.get("inEPMC") == "Y",
+        "has_references": r.get("hasReferences") == "Y",
     }
 
 
@@ -134,9 +148,15 @@ def fetch_europepmc(client: Client, query: str, max_results: int = 5000, page_si
         except EuropePmcParseError:
             return
         for result in page.results:
+            wanted = []
             if result["open_access"] and result["in_epmc"] and result["pmcid"]:
+                wanted.append((f"{base}{result['pmcid']}/fullTextXML", None))
+            if result["has_references"]:
+                wanted.append((f"{base}{result['source']}/{result['id']}/references",
+                               {"format": "json", "pageSize": 1000}))
+            for url, params in wanted:
                 try:
-                    yield client.get(f"{base}{result['pmcid']}/fullTextXML")
+                    yield client.get(url, params)
                 except HttpError as error:
                     yield error
         read += len(page.results)
@@ -186,12 +206,25 @@ def save_full_text(db, article: dict, provenance: Provenance, run: Run) -> None:
     with transaction(db):
         if body:
             set_body(db, document_id, body, SOURCE)
-        save_references(db, document_id, article["references"], SOURCE)
+        save_references(db, document_id, _resolve_pmids(db, article["references"]), FULL_TEXT)
         db["document_sources"].insert({
             "document_id": document_id, "source": SOURCE, "source_id": f"fulltext:{article['pmcid']}",
             "url": provenance.url, "first_fetched": provenance.fetched_at, "last_fetched": provenance.fetched_at,
             "archive_file": provenance.archive_file, "archive_record_id": provenance.archive_record_id},
             replace=True)
+
+
+def _resolve_pmids(db, references: list[dict]) -> list[dict]:
+    """References with a PMID but no DOI get the DOI of the corpus document with that PMID."""
+    resolved = []
+    for reference in references:
+        if not reference["doi"] and reference.get("pmid"):
+            row = db.execute("SELECT i2.value FROM identifiers i JOIN identifiers i2 ON i2.document_id = "
+                             "i.document_id AND i2.scheme = 'doi' WHERE i.scheme = 'pmid' AND i.value = ?",
+                             [reference["pmid"]]).fetchone()
+            reference = {**reference, "doi": row[0] if row else None}
+        resolved.append(reference)
+    return resolved
 
 
 def ingest(db, archived, run: Run) -> None:
@@ -204,6 +237,20 @@ def ingest(db, archived, run: Run) -> None:
         return
     provenance = Provenance(source=SOURCE, source_id="", fetched_at=archived.date, url=archived.uri,
                             archive_file=archived.file, archive_record_id=archived.record_id)
+    path = urlsplit(archived.uri).path
+    if path.endswith("/references"):
+        citing = path.rsplit("/", 3)[-3:-1]  # .../{source}/{id}/references
+        try:
+            references = parse_references(archived.body, archived.uri)
+        except EuropePmcParseError as error:
+            run.fail(str(error), n=0)
+            return
+        row = db.execute("SELECT document_id FROM document_sources WHERE source = ? AND source_id = ?",
+                         [SOURCE, ":".join(citing)]).fetchone()
+        if row:
+            with transaction(db):
+                save_references(db, row[0], _resolve_pmids(db, references), SOURCE)
+        return
     if archived.uri.endswith("/fullTextXML"):
         try:
             for article in parse_jats(archived.body, archived.uri):

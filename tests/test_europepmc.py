@@ -58,7 +58,11 @@ def test_europepmc_fixture(name):
 
 def test_harvest_pages_by_cursor_fetches_open_full_text_and_keeps_one_record_per_work(
         tmp_path, server, make_client, corpus):
-    open_one = result(5, pmcid="PMC11000001", pmid="39000001", doi="10.2196/12345", isOpenAccess="Y", inEPMC="Y")
+    open_one = result(5, pmcid="PMC11000001", pmid="39000001", doi="10.2196/12345", isOpenAccess="Y", inEPMC="Y",
+                      hasReferences="Y", id="39000001")
+    server.routes["/rest/MED/39000001/references"] = [Reply(200, json.dumps({"hitCount": 2, "referenceList": {
+        "reference": [{"id": "39000002", "source": "MED", "title": "Chatbot study 2", "pubYear": 2024},
+                      {"doi": "10.5555/elsewhere", "title": "Elsewhere"}]}}).encode())]
 
     def search(query):
         params = parse_qs(query)
@@ -74,10 +78,15 @@ def test_harvest_pages_by_cursor_fetches_open_full_text_and_keeps_one_record_per
     doc = corpus.execute("SELECT d.id, d.body FROM documents d JOIN identifiers i ON i.document_id = d.id "
                          "WHERE i.scheme = 'pmcid' AND i.value = 'PMC11000001'").fetchone()
     assert doc[1].startswith("Introduction\nIntro text.")
-    refs = corpus.execute("SELECT doi FROM work_references WHERE citing_id = ? ORDER BY position", [doc[0]]).fetchall()
-    assert refs == [("10.1000/earlier",), (None,)]
+    refs = corpus.execute("SELECT source, doi, cited_id FROM work_references WHERE citing_id = ? ORDER BY source, "
+                          "position", [doc[0]]).fetchall()
+    cited = corpus.execute("SELECT document_id FROM identifiers WHERE value = '39000002'").fetchone()[0]
+    assert refs == [("europepmc", "10.2196/12342", cited), ("europepmc", "10.5555/elsewhere", None),
+                    ("europepmc full text", "10.1000/earlier", None), ("europepmc full text", None, None)]
+    assert corpus.execute("SELECT count(*) FROM citations WHERE citing_id = ? AND cited_id = ?",
+                          [doc[0], cited]).fetchone()[0] == 1
     sources = {r[0] for r in corpus.execute("SELECT source_id FROM document_sources WHERE document_id = ?", [doc[0]])}
-    assert sources == {"MED:39000005", "fulltext:PMC11000001"}
+    assert sources == {"MED:39000001", "fulltext:PMC11000001"}
     rebuilt = database.connect(tmp_path / "rebuilt.db")
     rebuild(rebuilt, archive)
     assert table_rows(rebuilt) == table_rows(corpus)
