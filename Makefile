@@ -25,8 +25,13 @@ serve: $(DB)
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
 
+# every source in turn (a source that fails in part does not stop the others), then tags
 harvest: $(DB)
-	$(BIN)/harvest pubmed $(DB)
+	-$(BIN)/harvest pubmed $(DB)
+	-$(BIN)/harvest europepmc $(DB)
+	-$(BIN)/harvest jmir $(DB)
+	-$(BIN)/harvest arxiv $(DB)
+	-$(BIN)/harvest crossref $(DB)
 	$(BIN)/harvest tag $(DB)
 
 bench: $(VENV)/.installed
