@@ -18,7 +18,7 @@ from lxml import etree
 from .db import transaction
 from .http import Client, HttpError, Response
 from .identifiers import normalise_doi
-from .runs import Run, recorded_run, resume_point
+from .runs import Run, load_saved, recorded_run, resume_point
 from .store import DocumentRecord, Provenance, link_documents, save_document
 
 API = "https://export.arxiv.org/api/query"
@@ -200,8 +200,5 @@ def harvest_arxiv(db, archive_dir, client: Client, query: str, until: str, max_r
 
 
 def load_arxiv_file(db, archive_dir, path: Path) -> Run:
-    """Ingest a saved API response without the network; archived like a response."""
-    with recorded_run(db, archive_dir, SOURCE, {"load": path.name}) as (run, archive):
-        ingest(db, archive.write_resource(f"urn:harvest:file:{path.name}", "application/atom+xml",
-                                          path.read_bytes()), run)
-    return run
+    """Ingest a saved API response without the network."""
+    return load_saved(db, archive_dir, SOURCE, ingest, path, "application/atom+xml")

@@ -102,11 +102,32 @@ def _report(run: Run, quiet: bool) -> None:
         click.echo("\n".join(lines))
 
 
+def _harvest(db_path: Path, archive: Path | None, quiet: bool, work) -> None:
+    """Run `work(db, archive_dir)` -> Run under the harvest session, report, exit 0/3/1."""
+    archive_dir = _archive_dir(db_path, archive)
+    with _harvest_session(db_path, archive_dir) as db:
+        run = work(db, archive_dir)
+        _report(run, quiet)
+    sys.exit(EXIT_CODES[run.status])
+
+
+def _client(contact: str | None, allow_network: tuple[str, ...]) -> Client:
+    return Client(contact=contact, allowed_networks=allow_network)
+
+
+def _config(name: str) -> dict:
+    return yaml.safe_load((ANNOTATIONS / f"{name}.yaml").read_text())
+
+
 database_argument = click.argument("db_path", metavar="DATABASE", type=click.Path(path_type=Path))
 archive_option = click.option("--archive", type=click.Path(path_type=Path), default=None,
                               help="Folder of WARC files (default: archive/ beside the database).")
 quiet_option = click.option("--quiet", is_flag=True,
                             help="No progress or summary unless something failed (for cron).")
+contact_option = click.option("--contact", envvar="HARVEST_CONTACT",
+                              help="E-mail for the User-Agent and the APIs' polite pools (env HARVEST_CONTACT).")
+allow_network_option = click.option("--allow-network", multiple=True, metavar="CIDR",
+                                    help="Allow this non-public network (e.g. 127.0.0.1/32 for a local test server).")
 
 
 @click.group()
@@ -122,12 +143,10 @@ def main():
 @click.option("--until", help="Entrez date to, YYYY-MM-DD (default: today).")
 @click.option("--load", "load_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Ingest a saved efetch XML file instead of searching (no network).")
-@click.option("--contact", envvar="HARVEST_CONTACT", help="E-mail for the User-Agent and NCBI "
-              "(env HARVEST_CONTACT).")
+@contact_option
 @click.option("--eutils", default=pubmed.EUTILS, show_default=True,
               help="E-utilities base URL (a mirror, or a test server).")
-@click.option("--allow-network", multiple=True, metavar="CIDR",
-              help="Allow this non-public network (e.g. 127.0.0.1/32 for a local test server).")
+@allow_network_option
 @archive_option
 @quiet_option
 def pubmed_command(db_path, query, since, until, load_file, contact, eutils, allow_network,
@@ -136,18 +155,14 @@ def pubmed_command(db_path, query, since, until, load_file, contact, eutils, all
 
     Exit status: 0 everything landed, 3 part of it did, 1 nothing did.
     """
-    archive_dir = _archive_dir(db_path, archive)
-    with _harvest_session(db_path, archive_dir) as db:
+    def work(db, archive_dir):
         if load_file:
-            run = pubmed.load_pubmed_file(db, archive_dir, load_file)
-        else:
-            config = yaml.safe_load((ANNOTATIONS / "pubmed.yaml").read_text())
-            client = Client(contact=contact, allowed_networks=allow_network)
-            run = pubmed.harvest_pubmed(db, archive_dir, client, query or config["query"], since,
-                                        until, api_key=os.environ.get("NCBI_API_KEY"), base=eutils,
-                                        start=config.get("start"), progress=_progress(quiet))
-        _report(run, quiet)
-    sys.exit(EXIT_CODES[run.status])
+            return pubmed.load_pubmed_file(db, archive_dir, load_file)
+        config = _config("pubmed")
+        return pubmed.harvest_pubmed(db, archive_dir, _client(contact, allow_network), query or config["query"],
+                                     since, until, api_key=os.environ.get("NCBI_API_KEY"), base=eutils,
+                                     start=config.get("start"), progress=_progress(quiet))
+    _harvest(db_path, archive, quiet, work)
 
 
 @main.command("arxiv")
@@ -156,10 +171,9 @@ def pubmed_command(db_path, query, since, until, load_file, contact, eutils, all
 @click.option("--max", "max_results", default=2000, show_default=True, help="Most results to read.")
 @click.option("--load", "load_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Ingest a saved API response instead of searching (no network).")
-@click.option("--contact", envvar="HARVEST_CONTACT", help="Contact for the User-Agent (env HARVEST_CONTACT).")
+@contact_option
 @click.option("--api", default=arxiv.API, show_default=True, help="API address (a mirror, or a test server).")
-@click.option("--allow-network", multiple=True, metavar="CIDR",
-              help="Allow this non-public network (e.g. 127.0.0.1/32 for a local test server).")
+@allow_network_option
 @archive_option
 @quiet_option
 def arxiv_command(db_path, query, max_results, load_file, contact, api, allow_network, archive, quiet):
@@ -167,18 +181,13 @@ def arxiv_command(db_path, query, max_results, load_file, contact, api, allow_ne
 
     Exit status: 0 everything landed, 3 part of it did, 1 nothing did.
     """
-    archive_dir = _archive_dir(db_path, archive)
-    with _harvest_session(db_path, archive_dir) as db:
+    def work(db, archive_dir):
         if load_file:
-            run = arxiv.load_arxiv_file(db, archive_dir, load_file)
-        else:
-            config = yaml.safe_load((ANNOTATIONS / "arxiv.yaml").read_text())
-            client = Client(contact=contact, allowed_networks=allow_network)
-            until = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            run = arxiv.harvest_arxiv(db, archive_dir, client, query or config["query"], until,
-                                      max_results=max_results, base=api)
-        _report(run, quiet)
-    sys.exit(EXIT_CODES[run.status])
+            return arxiv.load_arxiv_file(db, archive_dir, load_file)
+        until = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return arxiv.harvest_arxiv(db, archive_dir, _client(contact, allow_network),
+                                   query or _config("arxiv")["query"], until, max_results=max_results, base=api)
+    _harvest(db_path, archive, quiet, work)
 
 
 @main.command("crossref")
@@ -186,10 +195,9 @@ def arxiv_command(db_path, query, max_results, load_file, contact, api, allow_ne
 @click.option("--all", "everything", is_flag=True, help="Ask again for DOIs Crossref has answered before.")
 @click.option("--load", "load_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Ingest a saved Crossref response instead (no network).")
-@click.option("--contact", envvar="HARVEST_CONTACT", help="E-mail for Crossref's polite pool (env HARVEST_CONTACT).")
+@contact_option
 @click.option("--api", default=crossref.API, show_default=True, help="API address (a mirror, or a test server).")
-@click.option("--allow-network", multiple=True, metavar="CIDR",
-              help="Allow this non-public network (e.g. 127.0.0.1/32 for a local test server).")
+@allow_network_option
 @archive_option
 @quiet_option
 def crossref_command(db_path, everything, load_file, contact, api, allow_network, archive, quiet):
@@ -197,15 +205,11 @@ def crossref_command(db_path, everything, load_file, contact, api, allow_network
 
     Exit status: 0 everything landed, 3 part of it did, 1 nothing did.
     """
-    archive_dir = _archive_dir(db_path, archive)
-    with _harvest_session(db_path, archive_dir) as db:
+    def work(db, archive_dir):
         if load_file:
-            run = crossref.load_crossref_file(db, archive_dir, load_file)
-        else:
-            client = Client(contact=contact, allowed_networks=allow_network)
-            run = crossref.harvest_crossref(db, archive_dir, client, everything, base=api)
-        _report(run, quiet)
-    sys.exit(EXIT_CODES[run.status])
+            return crossref.load_crossref_file(db, archive_dir, load_file)
+        return crossref.harvest_crossref(db, archive_dir, _client(contact, allow_network), everything, base=api)
+    _harvest(db_path, archive, quiet, work)
 
 
 @main.command("europepmc")
@@ -214,10 +218,9 @@ def crossref_command(db_path, everything, load_file, contact, api, allow_network
 @click.option("--max", "max_results", default=5000, show_default=True, help="Most results to read.")
 @click.option("--load", "load_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Ingest a saved search response instead (no network).")
-@click.option("--contact", envvar="HARVEST_CONTACT", help="Contact for the User-Agent (env HARVEST_CONTACT).")
+@contact_option
 @click.option("--api", default=europepmc.API, show_default=True, help="API address (a mirror, or a test server).")
-@click.option("--allow-network", multiple=True, metavar="CIDR",
-              help="Allow this non-public network (e.g. 127.0.0.1/32 for a local test server).")
+@allow_network_option
 @archive_option
 @quiet_option
 def europepmc_command(db_path, query, max_results, load_file, contact, api, allow_network, archive, quiet):
@@ -225,17 +228,12 @@ def europepmc_command(db_path, query, max_results, load_file, contact, api, allo
 
     Exit status: 0 everything landed, 3 part of it did, 1 nothing did.
     """
-    archive_dir = _archive_dir(db_path, archive)
-    with _harvest_session(db_path, archive_dir) as db:
+    def work(db, archive_dir):
         if load_file:
-            run = europepmc.load_europepmc_file(db, archive_dir, load_file)
-        else:
-            config = yaml.safe_load((ANNOTATIONS / "europepmc.yaml").read_text())
-            client = Client(contact=contact, allowed_networks=allow_network)
-            run = europepmc.harvest_europepmc(db, archive_dir, client, query or config["query"],
-                                              max_results, base=api)
-        _report(run, quiet)
-    sys.exit(EXIT_CODES[run.status])
+            return europepmc.load_europepmc_file(db, archive_dir, load_file)
+        return europepmc.harvest_europepmc(db, archive_dir, _client(contact, allow_network),
+                                           query or _config("europepmc")["query"], max_results, base=api)
+    _harvest(db_path, archive, quiet, work)
 
 
 @main.command("jmir")
@@ -244,9 +242,8 @@ def europepmc_command(db_path, query, max_results, load_file, contact, api, allo
 @click.option("--load", "load_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Ingest a saved article XML instead (no network); needs --url.")
 @click.option("--url", help="The article's address, for --load.")
-@click.option("--contact", envvar="HARVEST_CONTACT", help="Contact for the User-Agent (env HARVEST_CONTACT).")
-@click.option("--allow-network", multiple=True, metavar="CIDR",
-              help="Allow this non-public network (e.g. 127.0.0.1/32 for a local test server).")
+@contact_option
+@allow_network_option
 @archive_option
 @quiet_option
 def jmir_command(db_path, feeds, load_file, url, contact, allow_network, archive, quiet):
@@ -256,15 +253,12 @@ def jmir_command(db_path, feeds, load_file, url, contact, allow_network, archive
     """
     if load_file and not url:
         raise click.ClickException("--load needs --url, the article's address (for its identity and links)")
-    archive_dir = _archive_dir(db_path, archive)
-    with _harvest_session(db_path, archive_dir) as db:
+
+    def work(db, archive_dir):
         if load_file:
-            run = jmir.load_jmir_file(db, archive_dir, load_file, url)
-        else:
-            client = Client(contact=contact, allowed_networks=allow_network)
-            run = jmir.harvest_jmir(db, archive_dir, client, list(feeds) or None)
-        _report(run, quiet)
-    sys.exit(EXIT_CODES[run.status])
+            return jmir.load_jmir_file(db, archive_dir, load_file, url)
+        return jmir.harvest_jmir(db, archive_dir, _client(contact, allow_network), list(feeds) or None)
+    _harvest(db_path, archive, quiet, work)
 
 
 @main.command("seed")
@@ -275,11 +269,7 @@ def jmir_command(db_path, feeds, load_file, url, contact, allow_network, archive
 @quiet_option
 def seed_command(db_path, seed_file, archive, quiet):
     """Load the seed list (the founding article and its references) into DATABASE."""
-    archive_dir = _archive_dir(db_path, archive)
-    with _harvest_session(db_path, archive_dir) as db:
-        run = seeding.load_seed(db, archive_dir, seed_file)
-        _report(run, quiet)
-    sys.exit(EXIT_CODES[run.status])
+    _harvest(db_path, archive, quiet, lambda db, archive_dir: seeding.load_seed(db, archive_dir, seed_file))
 
 
 @main.command("parse")

@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 from .db import transaction
 from .http import Client, HttpError, Response
 from .identifiers import normalise_doi
-from .runs import Run, recorded_run
+from .runs import Run, load_saved, recorded_run
 from .store import DocumentRecord, Provenance, current_id, link_documents, save_citation, save_document
 
 API = "https://api.crossref.org/"
@@ -241,7 +241,5 @@ def harvest_crossref(db, archive_dir, client: Client, everything: bool = False, 
 
 
 def load_crossref_file(db, archive_dir, path: Path) -> Run:
-    with recorded_run(db, archive_dir, SOURCE, {"load": path.name}) as (run, archive):
-        ingest(db, archive.write_resource(f"urn:harvest:file:{path.name}", "application/json",
-                                          path.read_bytes()), run)
-    return run
+    """Ingest a saved Crossref response without the network."""
+    return load_saved(db, archive_dir, SOURCE, ingest, path, "application/json")

@@ -21,7 +21,7 @@ from .db import transaction
 from .http import Client, HttpError, Response
 from .identifiers import normalise_doi, normalise_pmcid
 from .jats import JatsParseError, parse_jats
-from .runs import Run, recorded_run
+from .runs import Run, load_saved, recorded_run
 from .store import DocumentRecord, Provenance, current_id, save_document, set_body
 
 API = "https://www.ebi.ac.uk/europepmc/webservices/rest/"
@@ -278,7 +278,5 @@ def harvest_europepmc(db, archive_dir, client: Client, query: str, max_results: 
 
 
 def load_europepmc_file(db, archive_dir, path: Path) -> Run:
-    with recorded_run(db, archive_dir, SOURCE, {"load": path.name}) as (run, archive):
-        ingest(db, archive.write_resource(f"urn:harvest:file:{path.name}", "application/json",
-                                          path.read_bytes()), run)
-    return run
+    """Ingest a saved search response without the network."""
+    return load_saved(db, archive_dir, SOURCE, ingest, path, "application/json")

@@ -21,7 +21,7 @@ from .db import transaction
 from .http import Client, HttpError, Response
 from .jats import JatsParseError, parse_jats
 from .nlp.vocab import ANNOTATIONS, load_taxonomy
-from .runs import Run, recorded_run
+from .runs import Run, load_saved, recorded_run
 from .store import DocumentRecord, Provenance, save_document
 
 SOURCE = "jmir"
@@ -150,6 +150,4 @@ def harvest_jmir(db, archive_dir, client: Client, feeds: list[str] | None = None
 
 def load_jmir_file(db, archive_dir, path: Path, url: str) -> Run:
     """Ingest a saved article XML as if fetched from `url` (no network)."""
-    with recorded_run(db, archive_dir, SOURCE, {"load": path.name}) as (run, archive):
-        ingest(db, archive.write_resource(article_xml_url(url), "application/xml", path.read_bytes()), run)
-    return run
+    return load_saved(db, archive_dir, SOURCE, ingest, path, "application/xml", uri=article_xml_url(url))

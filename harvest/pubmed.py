@@ -22,7 +22,7 @@ from .chunked import parse_pieces, split_at_records
 from .db import transaction
 from .http import Client, HttpError, Response, redact_url
 from .identifiers import normalise_doi, normalise_pmcid
-from .runs import Run, recorded_run, resume_point
+from .runs import Run, load_saved, recorded_run, resume_point
 from .store import DocumentRecord, Provenance, save_document
 
 EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
@@ -705,13 +705,10 @@ def cursor_for(parameters: dict) -> dict | None:
 
 
 def load_pubmed_file(db, archive_dir, path: Path) -> Run:
-    """Ingest a saved efetch XML (or MEDLINE) file; the file is archived like a response."""
-    with recorded_run(db, archive_dir, SOURCE, {"load": path.name}) as (run, archive):
-        kind = "application/gzip" if path.suffix == ".gz" else (
-            "application/xml" if path.suffix == ".xml" else "text/plain")
-        archived = archive.write_resource(f"urn:harvest:file:{path.name}", kind, path.read_bytes())
-        ingest(db, archived, run)
-    return run
+    """Ingest a saved efetch XML (or MEDLINE) file without the network."""
+    kind = "application/gzip" if path.suffix == ".gz" else (
+        "application/xml" if path.suffix == ".xml" else "text/plain")
+    return load_saved(db, archive_dir, SOURCE, ingest, path, kind)
 
 
 def _batch_label(uri: str) -> str | None:

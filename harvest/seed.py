@@ -12,7 +12,7 @@ import yaml
 
 from .db import transaction
 from .identifiers import canonical_url, identifiers_from_url, normalise_doi, normalise_pmcid
-from .runs import Run, recorded_run
+from .runs import Run, load_saved
 from .store import DocumentRecord, Provenance, save_citation, save_document
 
 SOURCE = "seed"
@@ -114,7 +114,4 @@ def ingest(db, archived, run: Run) -> None:
 
 def load_seed(db, archive_dir: Path, path: Path = DEFAULT_SEED) -> Run:
     """`harvest seed`: archive the seed file, then save what it lists."""
-    with recorded_run(db, archive_dir, SOURCE, {"file": path.name}) as (run, archive):
-        ingest(db, archive.write_resource(f"urn:harvest:file:{path.name}", CONTENT_TYPE,
-                                          path.read_bytes()), run)
-    return run
+    return load_saved(db, archive_dir, SOURCE, ingest, path, CONTENT_TYPE)

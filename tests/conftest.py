@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -116,3 +117,12 @@ def table_rows(db, skip=("harvest_runs",)) -> dict:
             continue
         result[table] = sorted(map(tuple, db.execute(f"SELECT * FROM [{table}]").fetchall()), key=repr)
     return result
+
+
+def normalised(value):
+    """The shared fixtures' convention for comparing text: white space folded."""
+    if isinstance(value, str):
+        return re.sub(r"\s+", " ", value).strip()
+    if isinstance(value, list):
+        return [normalised(v) for v in value]
+    return value

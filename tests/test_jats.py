@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import DATA, FIXTURES
+from conftest import DATA, FIXTURES, normalised
 from harvest.jats import JatsParseError, parse_jats
 
 SAMPLE = (DATA / "jats_sample.xml").read_bytes()
@@ -57,14 +57,6 @@ def test_parse_command_reads_jats():
     run = subprocess.run([sys.executable, "-m", "harvest", "parse", "--format", "jats", str(DATA / "jats_sample.xml")],
                          capture_output=True, text=True, check=True)
     assert json.loads(run.stdout)["doi"] == "10.2196/12345"
-
-
-def normalised(value):
-    if isinstance(value, str):
-        return re.sub(r"\s+", " ", value).strip()
-    if isinstance(value, list):
-        return [normalised(v) for v in value]
-    return value
 
 
 @pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures not present")

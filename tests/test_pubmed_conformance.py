@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, normalised
 from harvest.pubmed import PubmedParseError, parse_pubmed
 
 pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures not present")
@@ -14,15 +14,6 @@ EXPECTED = (json.loads((FIXTURES / "expected" / "pubmed.json").read_text())["fil
             if FIXTURES.is_dir() else {})
 # Expected values that describe the file rather than our output (the raw title with its tags).
 NOT_OUR_FIELDS = {"title_with_inline_markup"}
-
-
-def normalised(value):
-    """The expected file's own convention: white space folded (any Unicode space), case kept."""
-    if isinstance(value, str):
-        return re.sub(r"\s+", " ", value).strip()
-    if isinstance(value, list):
-        return [normalised(v) for v in value]
-    return value
 
 
 def observed(record: dict) -> dict:
