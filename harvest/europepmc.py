@@ -1,6 +1,7 @@
 """Europe PMC: REST search with cursor paging, and JATS full text for open-access articles.
 
-fetch_europepmc   search (JSON, resultType=core, cursorMark) then fullTextXML per open article
+fetch_europepmc   search (JSON, resultType=core, cursorMark), then per article its open full text
+                  (fullTextXML), reference list and citing works
 parse_search      JSON (or Dublin Core XML) search bytes -> SearchPage
 save_europepmc    records -> documents; full text -> body, sections' text and references
 """
@@ -22,7 +23,7 @@ from .http import Client, HttpError, Response
 from .identifiers import normalise_doi, normalise_pmcid
 from .jats import JatsParseError, parse_jats
 from .runs import Run, load_saved, recorded_run
-from .store import DocumentRecord, Provenance, current_id, save_document, set_body
+from .store import DocumentRecord, Provenance, current_id, save_citation, save_document, set_body
 
 API = "https://www.ebi.ac.uk/europepmc/webservices/rest/"
 SOURCE = "europepmc"
@@ -60,6 +61,16 @@ def parse_references(data: bytes, name: str = "input") -> list[dict]:
     return [{"doi": normalise_doi(r.get("doi")), "pmid": r.get("id") if r.get("source") == "MED" else None,
              "title": _clean(r.get("title")), "year": str(r["pubYear"]) if r.get("pubYear") else None}
             for r in items]
+
+
+def parse_citations(data: bytes, name: str = "input") -> list[dict]:
+    """A `citations` endpoint answer: the works that cite an article."""
+    try:
+        payload = json.loads(data)
+        items = payload["citationList"]["citation"] if payload.get("hitCount") else []
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise EuropePmcParseError(f"{name}: not a Europe PMC citation list: {exc}") from exc
+    return [{"source": c.get("source"), "id": c.get("id"), "title": _clean(c.get("title"))} for c in items]
 
 
 def parse_search(data: bytes, name: str = "input") -> SearchPage:
@@ -105,6 +116,7 @@ def _result(r: dict) -> dict:
         "language": r.get("language"), "license": r.get("license"),
         "open_access": r.get("isOpenAccess") == "Y", "in_epmc": r.get("inEPMC") == "Y",
         "has_references": r.get("hasReferences") == "Y",
+        "cited_by": int(r.get("citedByCount") or 0),
     }
 
 
@@ -134,6 +146,7 @@ def fetch_europepmc(client: Client, query: str, max_results: int = 5000, page_si
     client.rate_limits.setdefault(host, 5.0)
     client.treat_as_api(host)
     cursor, read = "*", 0
+    citing_lists = []  # asked for last, when every article of this run is in the corpus
     while read < max_results:
         params = {"query": query, "format": "json", "resultType": "core", "pageSize": page_size,
                   "cursorMark": cursor}
@@ -154,6 +167,8 @@ def fetch_europepmc(client: Client, query: str, max_results: int = 5000, page_si
             if result["has_references"]:
                 wanted.append((f"{base}{result['source']}/{result['id']}/references",
                                {"format": "json", "pageSize": 1000}))
+            if result["cited_by"]:
+                citing_lists.append(f"{base}{result['source']}/{result['id']}/citations")
             for url, params in wanted:
                 try:
                     yield client.get(url, params)
@@ -161,8 +176,13 @@ def fetch_europepmc(client: Client, query: str, max_results: int = 5000, page_si
                     yield error
         read += len(page.results)
         if not page.results or not page.next_cursor or page.next_cursor == cursor:
-            return
+            break
         cursor = page.next_cursor
+    for url in citing_lists:
+        try:
+            yield client.get(url, {"format": "json", "pageSize": 1000})
+        except HttpError as error:
+            yield error
 
 
 # -- save -----------------------------------------------------------------------------------
@@ -214,6 +234,21 @@ def save_full_text(db, article: dict, provenance: Provenance, run: Run) -> None:
             replace=True)
 
 
+def _save_cited_by(db, cited: str, citing_works: list[dict]) -> None:
+    """Citation edges from corpus documents that cite `cited` (a source:id Europe PMC saw)."""
+    row = db.execute("SELECT document_id FROM document_sources WHERE source = ? AND source_id = ?",
+                     [SOURCE, cited]).fetchone()
+    if not row:
+        return
+    for work in citing_works:
+        scheme = "pmid" if work["source"] == "MED" else "europepmc"
+        value = work["id"] if scheme == "pmid" else f"{work['source']}:{work['id']}"
+        citing = db.execute("SELECT document_id FROM identifiers WHERE scheme = ? AND value = ?",
+                            [scheme, value]).fetchone()
+        if citing and current_id(db, citing[0]) != row[0]:
+            save_citation(db, current_id(db, citing[0]), row[0], method=f"{SOURCE} citations")
+
+
 def _resolve_pmids(db, references: list[dict]) -> list[dict]:
     """References with a PMID but no DOI get the DOI of the corpus document with that PMID."""
     resolved = []
@@ -238,6 +273,16 @@ def ingest(db, archived, run: Run) -> None:
     provenance = Provenance(source=SOURCE, source_id="", fetched_at=archived.date, url=archived.uri,
                             archive_file=archived.file, archive_record_id=archived.record_id)
     path = urlsplit(archived.uri).path
+    if path.endswith("/citations"):
+        cited = ":".join(path.rsplit("/", 3)[-3:-1])
+        try:
+            citing_works = parse_citations(archived.body, archived.uri)
+        except EuropePmcParseError as error:
+            run.fail(str(error), n=0)
+            return
+        with transaction(db):
+            _save_cited_by(db, cited, citing_works)
+        return
     if path.endswith("/references"):
         citing = path.rsplit("/", 3)[-3:-1]  # .../{source}/{id}/references
         try:

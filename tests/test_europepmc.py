@@ -59,7 +59,10 @@ def test_europepmc_fixture(name):
 def test_harvest_pages_by_cursor_fetches_open_full_text_and_keeps_one_record_per_work(
         tmp_path, server, make_client, corpus):
     open_one = result(5, pmcid="PMC11000001", pmid="39000001", doi="10.2196/12345", isOpenAccess="Y", inEPMC="Y",
-                      hasReferences="Y", id="39000001")
+                      hasReferences="Y", id="39000001", citedByCount=2)
+    server.routes["/rest/MED/39000001/citations"] = [Reply(200, json.dumps({"hitCount": 2, "citationList": {
+        "citation": [{"id": "39000003", "source": "MED", "title": "Chatbot study 3"},
+                     {"id": "PPR1", "source": "PPR", "title": "Not in the corpus"}]}}).encode())]
     server.routes["/rest/MED/39000001/references"] = [Reply(200, json.dumps({"hitCount": 2, "referenceList": {
         "reference": [{"id": "39000002", "source": "MED", "title": "Chatbot study 2", "pubYear": 2024},
                       {"doi": "10.5555/elsewhere", "title": "Elsewhere"}]}}).encode())]
@@ -85,6 +88,9 @@ def test_harvest_pages_by_cursor_fetches_open_full_text_and_keeps_one_record_per
                     ("europepmc full text", "10.1000/earlier", None), ("europepmc full text", None, None)]
     assert corpus.execute("SELECT count(*) FROM citations WHERE citing_id = ? AND cited_id = ?",
                           [doc[0], cited]).fetchone()[0] == 1
+    citing = corpus.execute("SELECT document_id FROM identifiers WHERE value = '39000003'").fetchone()[0]
+    assert corpus.execute("SELECT method FROM citations WHERE citing_id = ? AND cited_id = ?",
+                          [citing, doc[0]]).fetchone() == ("europepmc citations",)
     sources = {r[0] for r in corpus.execute("SELECT source_id FROM document_sources WHERE document_id = ?", [doc[0]])}
     assert sources == {"MED:39000001", "fulltext:PMC11000001"}
     rebuilt = database.connect(tmp_path / "rebuilt.db")
