@@ -18,7 +18,7 @@ from lxml import etree
 from .db import transaction
 from .http import Client, HttpError, Response
 from .identifiers import normalise_doi
-from .runs import Run, load_saved, recorded_run, resume_point
+from .runs import Run, load_saved, recorded_run, resume_point, settled
 from .store import DocumentRecord, Provenance, link_documents, save_document
 
 API = "https://export.arxiv.org/api/query"
@@ -156,11 +156,7 @@ def save_arxiv(db, records: list[dict], provenance: Provenance, run: Run) -> Non
 
 def ingest(db, archived, run: Run) -> None:
     """One archived arXiv response (or loaded file) into rows; shared by harvest and rebuild."""
-    if archived.type == "failure":
-        if archived.meta.get("final"):
-            run.fail(archived.meta.get("message"), n=0)
-        return
-    if archived.type == "response" and archived.status != 200:
+    if settled(archived, run):
         return
     try:
         page = parse_arxiv(archived.body, archived.uri)

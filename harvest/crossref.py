@@ -19,8 +19,9 @@ from urllib.parse import quote, urlsplit
 from .db import transaction
 from .http import Client, HttpError, Response
 from .identifiers import normalise_doi
-from .runs import Run, load_saved, recorded_run
-from .store import DocumentRecord, Provenance, current_id, link_documents, save_citation, save_document
+from .runs import Run, load_saved, recorded_run, settled
+from .store import (DocumentRecord, Provenance, find_document, link_documents, save_document,
+                    save_references)
 
 API = "https://api.crossref.org/"
 SOURCE = "crossref"
@@ -183,38 +184,18 @@ def save_crossref(db, works: list[dict], provenance: Provenance, run: Run) -> No
                     _mark_retracted(db, update["doi"])
 
 
-def save_references(db, citing_id: str, references: list[dict], source: str) -> None:
-    """Every reference as a row; those that resolve to a corpus document also as a citation."""
-    db.execute("DELETE FROM work_references WHERE citing_id = ? AND source = ?", [citing_id, source])
-    for position, reference in enumerate(references, start=1):
-        cited = None
-        if reference["doi"]:
-            row = db.execute("SELECT document_id FROM identifiers WHERE scheme = 'doi' AND value = ?",
-                             [reference["doi"]]).fetchone()
-            cited = current_id(db, row[0]) if row else None
-        db["work_references"].insert({
-            "citing_id": citing_id, "source": source, "position": position, "doi": reference["doi"],
-            "title": reference["title"], "year": reference["year"], "cited_id": cited})
-        if cited and cited != citing_id:
-            save_citation(db, citing_id, cited, method=f"{source} reference list")
-
-
 def _mark_retracted(db, doi: str) -> None:
-    row = db.execute("SELECT document_id FROM identifiers WHERE scheme = 'doi' AND value = ?", [doi]).fetchone()
-    if row:
-        db.execute("UPDATE documents SET retracted = 1 WHERE id = ?", [current_id(db, row[0])])
+    document_id = find_document(db, "doi", doi)
+    if document_id:
+        db.execute("UPDATE documents SET retracted = 1 WHERE id = ?", [document_id])
 
 
 def ingest(db, archived, run: Run) -> None:
     """One archived Crossref response into rows; shared by harvest and rebuild."""
-    if archived.type == "failure":
-        if archived.meta.get("final"):
-            if archived.meta.get("status") == 404:
-                run.note(f"{archived.uri}: Crossref does not know this DOI (404)")
-            else:
-                run.fail(archived.meta.get("message"))
+    if archived.type == "failure" and archived.meta.get("final") and archived.meta.get("status") == 404:
+        run.note(f"{archived.uri}: Crossref does not know this DOI (404)")
         return
-    if archived.type == "response" and archived.status != 200:
+    if settled(archived, run, lost=1):
         return
     try:
         response = parse_crossref(archived.body, archived.uri)

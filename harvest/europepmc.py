@@ -17,13 +17,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from lxml import etree
 
-from .crossref import save_references
 from .db import transaction
 from .http import Client, HttpError, Response
 from .identifiers import normalise_doi, normalise_pmcid
-from .jats import JatsParseError, parse_jats
-from .runs import Run, load_saved, recorded_run
-from .store import DocumentRecord, Provenance, current_id, save_citation, save_document, set_body
+from .jats import JatsParseError, body_text, parse_jats
+from .runs import Run, load_saved, recorded_run, settled
+from .store import (DocumentRecord, Provenance, find_document, save_citation, save_document,
+                    save_references, set_body)
 
 API = "https://www.ebi.ac.uk/europepmc/webservices/rest/"
 SOURCE = "europepmc"
@@ -51,13 +51,18 @@ def _clean(value) -> str | None:
     return text or None
 
 
-def parse_references(data: bytes, name: str = "input") -> list[dict]:
-    """A `references` endpoint answer: the article's reference list."""
+def _listed(data: bytes, name: str, list_key: str, item_key: str) -> list[dict]:
+    """The items of a references or citations answer ({hitCount, referenceList: {reference}})."""
     try:
         payload = json.loads(data)
-        items = payload["referenceList"]["reference"] if payload.get("hitCount") else []
+        return payload[list_key][item_key] if payload.get("hitCount") else []
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
-        raise EuropePmcParseError(f"{name}: not a Europe PMC reference list: {exc}") from exc
+        raise EuropePmcParseError(f"{name}: not a Europe PMC {list_key}: {exc}") from exc
+
+
+def parse_references(data: bytes, name: str = "input") -> list[dict]:
+    """A `references` endpoint answer: the article's reference list."""
+    items = _listed(data, name, "referenceList", "reference")
     return [{"doi": normalise_doi(r.get("doi")), "pmid": r.get("id") if r.get("source") == "MED" else None,
              "title": _clean(r.get("title")), "year": str(r["pubYear"]) if r.get("pubYear") else None}
             for r in items]
@@ -65,11 +70,7 @@ def parse_references(data: bytes, name: str = "input") -> list[dict]:
 
 def parse_citations(data: bytes, name: str = "input") -> list[dict]:
     """A `citations` endpoint answer: the works that cite an article."""
-    try:
-        payload = json.loads(data)
-        items = payload["citationList"]["citation"] if payload.get("hitCount") else []
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
-        raise EuropePmcParseError(f"{name}: not a Europe PMC citation list: {exc}") from exc
+    items = _listed(data, name, "citationList", "citation")
     return [{"source": c.get("source"), "id": c.get("id"), "title": _clean(c.get("title"))} for c in items]
 
 
@@ -215,14 +216,11 @@ def save_results(db, results: list[dict], provenance: Provenance, run: Run) -> N
 def save_full_text(db, article: dict, provenance: Provenance, run: Run) -> None:
     """Body text and references of an open-access article, onto the document it belongs to."""
     identifiers = [(s, article[s]) for s in ("pmcid", "pmid", "doi") if article.get(s)]
-    rows = [db.execute("SELECT document_id FROM identifiers WHERE scheme = ? AND value = ?", i).fetchone()
-            for i in identifiers]
-    document_id = next((current_id(db, r[0]) for r in rows if r), None)
+    document_id = next(filter(None, (find_document(db, *i) for i in identifiers)), None)
     if document_id is None:
         run.fail(f"full text for {identifiers} matches no document", n=0)
         return
-    body = "\n\n".join(f"{s['title']}\n{s['text']}" if s["title"] else s["text"]
-                       for s in article["sections"] if s["text"]) or None
+    body = body_text(article)
     with transaction(db):
         if body:
             set_body(db, document_id, body, SOURCE)
@@ -243,10 +241,9 @@ def _save_cited_by(db, cited: str, citing_works: list[dict]) -> None:
     for work in citing_works:
         scheme = "pmid" if work["source"] == "MED" else "europepmc"
         value = work["id"] if scheme == "pmid" else f"{work['source']}:{work['id']}"
-        citing = db.execute("SELECT document_id FROM identifiers WHERE scheme = ? AND value = ?",
-                            [scheme, value]).fetchone()
-        if citing and current_id(db, citing[0]) != row[0]:
-            save_citation(db, current_id(db, citing[0]), row[0], method=f"{SOURCE} citations")
+        citing = find_document(db, scheme, value)
+        if citing and citing != row[0]:
+            save_citation(db, citing, row[0], method=f"{SOURCE} citations")
 
 
 def _resolve_pmids(db, references: list[dict]) -> list[dict]:
@@ -264,11 +261,7 @@ def _resolve_pmids(db, references: list[dict]) -> list[dict]:
 
 def ingest(db, archived, run: Run) -> None:
     """One archived Europe PMC response (a search page or a full text) into rows."""
-    if archived.type == "failure":
-        if archived.meta.get("final"):
-            run.fail(archived.meta.get("message"), n=0)
-        return
-    if archived.type == "response" and archived.status != 200:
+    if settled(archived, run):
         return
     provenance = Provenance(source=SOURCE, source_id="", fetched_at=archived.date, url=archived.uri,
                             archive_file=archived.file, archive_record_id=archived.record_id)

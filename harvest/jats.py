@@ -54,6 +54,12 @@ def parse_jats(data: bytes, name: str = "input") -> Iterator[dict]:
         yield _article(article, front, meta)
 
 
+def body_text(article: dict) -> str | None:
+    """An article's sections as one text: each section's title on its own line, then its text."""
+    return "\n\n".join(f"{s['title']}\n{s['text']}" if s["title"] else s["text"]
+                       for s in article["sections"] if s["text"]) or None
+
+
 def _local(tag) -> str:
     return etree.QName(tag).localname if isinstance(tag, str) else ""
 

@@ -16,13 +16,12 @@ from typing import Iterator
 import feedparser
 import yaml
 
-from .crossref import save_references
 from .db import transaction
 from .http import Client, HttpError, Response
-from .jats import JatsParseError, parse_jats
+from .jats import JatsParseError, body_text, parse_jats
 from .nlp.vocab import ANNOTATIONS, load_taxonomy
-from .runs import Run, load_saved, recorded_run
-from .store import DocumentRecord, Provenance, save_document
+from .runs import Run, load_saved, recorded_run, settled
+from .store import DocumentRecord, Provenance, save_document, save_references
 
 SOURCE = "jmir"
 CONFIG = ANNOTATIONS / "jmir.yaml"
@@ -92,8 +91,7 @@ def fetch_jmir(client: Client, feeds: list[str], seen: set[str]) -> Iterator[Res
 
 def to_document(article: dict, url: str) -> DocumentRecord:
     open_licence = bool(article["license"]) and any(host in article["license"] for host in OPEN_LICENCES)
-    body = "\n\n".join(f"{s['title']}\n{s['text']}" if s["title"] else s["text"]
-                       for s in article["sections"] if s["text"]) if open_licence else None
+    body = body_text(article) if open_licence else None
     identifiers = [(s, article[s]) for s in ("doi", "pmid", "pmcid") if article.get(s)] or [("url", url)]
     return DocumentRecord(
         fields={"kind": "paper", "title": article["title"], "abstract": article["abstract"], "body": body or None,
@@ -106,11 +104,7 @@ def to_document(article: dict, url: str) -> DocumentRecord:
 
 def ingest(db, archived, run: Run) -> None:
     """One archived feed or article XML into rows; shared by harvest and rebuild."""
-    if archived.type == "failure":
-        if archived.meta.get("final"):
-            run.fail(archived.meta.get("message"), n=0 if not archived.uri.endswith("/XML") else 1)
-        return
-    if archived.type == "response" and archived.status != 200:
+    if settled(archived, run, lost=1 if archived.uri.endswith("/XML") else 0):
         return
     if not archived.uri.endswith("/XML"):
         try:

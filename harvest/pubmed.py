@@ -22,7 +22,7 @@ from .chunked import parse_pieces, split_at_records
 from .db import transaction
 from .http import Client, HttpError, Response, redact_url
 from .identifiers import normalise_doi, normalise_pmcid
-from .runs import Run, load_saved, recorded_run, resume_point
+from .runs import Run, load_saved, recorded_run, resume_point, settled
 from .store import DocumentRecord, Provenance, save_document
 
 EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
@@ -634,23 +634,19 @@ def save_pubmed(db, records: Iterable[dict], provenance: Provenance, run: Run) -
 def ingest(db, archived, run: Run) -> None:
     """Turn one archived record of a PubMed run into rows (shared by harvest and rebuild)."""
     label = _batch_label(archived.uri)
-    if archived.type == "failure":
-        if archived.meta.get("final"):
-            message = archived.meta.get("message")
-            run.fail(f"{label}: {message}" if label else message, n=_batch_size(archived.uri))
+    if settled(archived, run, lost=_batch_size(archived.uri), label=label):
         return
     if archived.type == "response" and "esearch.fcgi" in archived.uri:
-        if archived.status == 200:
-            try:
-                result = parse_esearch(archived.body, archived.uri)
-            except PubmedParseError as error:
-                run.fail(str(error))
-                return
-            window = _window_of(archived.uri)
-            if not (window and split_window(window, result.count)):
-                run.count("found", result.count)  # a split window is counted by its halves
+        try:
+            result = parse_esearch(archived.body, archived.uri)
+        except PubmedParseError as error:
+            run.fail(str(error))
+            return
+        window = _window_of(archived.uri)
+        if not (window and split_window(window, result.count)):
+            run.count("found", result.count)  # a split window is counted by its halves
         return
-    if archived.type == "response" and ("efetch.fcgi" not in archived.uri or archived.status != 200):
+    if archived.type == "response" and "efetch.fcgi" not in archived.uri:
         return
     provenance = Provenance(source=SOURCE, source_id="", fetched_at=archived.date,
                             archive_file=archived.file, archive_record_id=archived.record_id)

@@ -98,6 +98,18 @@ def mark_interrupted(db: sqlite_utils.Database) -> int:
     return cursor.rowcount
 
 
+def settled(archived, run: Run, lost: int = 0, label: str | None = None) -> bool:
+    """True when an archived record holds nothing to parse: a failure (recorded on the run when
+    it was final, as `lost` items named by `label`) or an HTTP error response, whose failure
+    record follows it. Every source's `ingest` starts here."""
+    if archived.type == "failure":
+        if archived.meta.get("final"):
+            message = archived.meta.get("message")
+            run.fail(f"{label}: {message}" if label else message, n=lost)
+        return True
+    return archived.type == "response" and archived.status != 200
+
+
 def resume_point(db: sqlite_utils.Database, source: str, query: str) -> str | None:
     """Where an incremental run of `query` starts: the end of the last successful run, or the
     start of any later run that did not succeed, whichever is earlier, so nothing is skipped.

@@ -216,9 +216,8 @@ def _write_identifiers(db, document_id, identifiers) -> None:
 def link_documents(db, from_id: str, relation: str, to_doi: str, source: str) -> None:
     """A typed link to the work with DOI `to_doi` ("published-as" from a preprint to its journal
     version, say), resolved now if that work is in the corpus, or when it arrives."""
-    row = db.execute("SELECT document_id FROM identifiers WHERE scheme = 'doi' AND value = ?", [to_doi]).fetchone()
     db["document_links"].insert({"from_id": from_id, "relation": relation, "to_doi": to_doi,
-                                 "to_id": current_id(db, row[0]) if row else None, "source": source},
+                                 "to_id": find_document(db, "doi", to_doi), "source": source},
                                 replace=True)
 
 
@@ -301,6 +300,26 @@ def merge_documents(db, old_id: str, new_id: str, at: str, reason: str) -> None:
     db.execute("UPDATE redirects SET new_id = ? WHERE new_id = ?", [new_id, old_id])
     db["redirects"].insert({"old_id": old_id, "new_id": new_id, "reason": reason, "merged_at": at},
                            replace=True)
+
+
+def find_document(db, scheme: str, value: str) -> str | None:
+    """The present id of the document holding identifier scheme:value, if any."""
+    row = db.execute("SELECT document_id FROM identifiers WHERE scheme = ? AND value = ?",
+                     [scheme, value]).fetchone()
+    return current_id(db, row[0]) if row else None
+
+
+def save_references(db, citing_id: str, references: list[dict], source: str) -> None:
+    """A work's reference list from one source, every reference a row; those that resolve to a
+    corpus document are citations too."""
+    db.execute("DELETE FROM work_references WHERE citing_id = ? AND source = ?", [citing_id, source])
+    for position, reference in enumerate(references, start=1):
+        cited = find_document(db, "doi", reference["doi"]) if reference["doi"] else None
+        db["work_references"].insert({
+            "citing_id": citing_id, "source": source, "position": position, "doi": reference["doi"],
+            "title": reference["title"], "year": reference["year"], "cited_id": cited})
+        if cited and cited != citing_id:
+            save_citation(db, citing_id, cited, method=f"{source} reference list")
 
 
 def save_citation(db, citing_id: str, cited_id: str, method: str, context: str | None = None) -> bool:

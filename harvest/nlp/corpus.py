@@ -14,7 +14,7 @@ import yaml
 
 from .. import __version__
 from ..db import transaction
-from ..store import current_id
+from ..store import current_id, find_document
 from .pipeline import build_pipeline
 from .tagger import TOO_LITTLE_TEXT, TextInput, tag_documents
 from .vocab import ANNOTATIONS, ENTITIES, TAXONOMY, load_entities, load_taxonomy
@@ -181,9 +181,8 @@ def _find_document(db, reference: str) -> str | None:
     if db.execute("SELECT 1 FROM documents WHERE id = ?", [reference]).fetchone():
         return reference
     scheme, _, value = reference.partition(":")
-    row = db.execute("SELECT document_id FROM identifiers WHERE scheme = ? AND value = ?",
-                     [scheme, value.lower() if scheme == "doi" else value]).fetchone()
-    if row:
-        return current_id(db, row[0])
+    found = find_document(db, scheme, value.lower() if scheme == "doi" else value)
+    if found:
+        return found
     redirected = current_id(db, reference)
     return redirected if redirected != reference else None
