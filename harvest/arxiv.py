@@ -104,7 +104,7 @@ def fetch_arxiv(client: Client, query: str, since: str | None = None, max_result
     """Pages of results, most recently updated first, until a page reaches back past `since`
     (an ISO timestamp), the results run out, or `max_results` have been read."""
     host = urlsplit(base).hostname
-    client.rate_limits.setdefault(host, 1 / 3)  # arXiv asks for one request every three seconds
+    client.default_rate_limit(host, 1 / 3)  # arXiv asks for one request every three seconds
     client.treat_as_api(host)
     start = 0
     while start < max_results:

@@ -139,7 +139,7 @@ def dois_to_look_up(db, everything: bool = False) -> list[str]:
 def fetch_crossref(client: Client, dois: list[str], contact: str | None = None,
                    base: str = API) -> Iterator[Response | HttpError]:
     host = urlsplit(base).hostname
-    client.rate_limits.setdefault(host, 2.0)  # well inside Crossref's public limits
+    client.default_rate_limit(host, 2.0)  # well inside Crossref's public limits
     client.treat_as_api(host)
     params = {"mailto": contact} if contact and "@" in contact else None
     for doi in dois:

@@ -144,7 +144,7 @@ def fetch_europepmc(client: Client, query: str, max_results: int = 5000, page_si
                     base: str = API) -> Iterator[Response | HttpError]:
     """Search pages by cursor; after each page, the full text of its open-access articles."""
     host = urlsplit(base).hostname
-    client.rate_limits.setdefault(host, 5.0)
+    client.default_rate_limit(host, 5.0)
     client.treat_as_api(host)
     cursor, read = "*", 0
     citing_lists = []  # asked for last, when every article of this run is in the corpus

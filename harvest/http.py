@@ -131,8 +131,9 @@ class Client:
     def user_agent(self) -> str:
         return self.session.headers["User-Agent"]
 
-    def set_rate_limit(self, host: str, per_second: float) -> None:
-        self.rate_limits[host.lower()] = per_second
+    def default_rate_limit(self, host: str, per_second: float) -> None:
+        """A source's published limit for its host, unless the caller configured one."""
+        self.rate_limits.setdefault(host.lower(), per_second)
 
     def treat_as_api(self, host: str) -> None:
         """Skip robots.txt for a documented API whose own usage policy the caller follows

@@ -535,7 +535,7 @@ def fetch_pubmed(client: Client, query: str, since: str | None, until: str | Non
     A failed batch is reported and skipped; a failed search ends its window. A window with more
     results than E-utilities will page through is split in two, and each half searched again.
     """
-    client.set_rate_limit(_host(base), 10.0 if api_key else 3.0)  # NCBI's published limits
+    client.default_rate_limit(_host(base), 10.0 if api_key else 3.0)  # NCBI's published limits
     client.treat_as_api(_host(base))  # E-utilities' usage policy, not robots.txt, governs it
     common = {"db": "pubmed", "tool": "llm-mh-evidence"}
     if contact and "@" in contact:

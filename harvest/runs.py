@@ -115,8 +115,9 @@ def resume_point(db: sqlite_utils.Database, source: str, query: str) -> str | No
     start of any later run that did not succeed, whichever is earlier, so nothing is skipped.
     None means from the very beginning."""
     pending: list[str | None] = []
+    # `started` has whole seconds; runs in one second keep their order by insertion (rowid)
     for row in db.execute("SELECT parameters, cursor, status FROM harvest_runs WHERE source = ? "
-                          "ORDER BY started DESC", [source]):
+                          "ORDER BY started DESC, rowid DESC", [source]):
         parameters = json.loads(row[0] or "{}")
         if parameters.get("query") != query:
             continue
