@@ -6,12 +6,11 @@ import sys
 
 import pytest
 
-from conftest import DATA, FIXTURES
+from conftest import DATA
 from harvest.nlp import corpus as tagging
 from harvest.pubmed import load_pubmed_file
 from harvest.seed import load_seed
 
-GOLD = FIXTURES.parent / "gold" / "gold.jsonl"
 
 
 @pytest.fixture

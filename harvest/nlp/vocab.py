@@ -23,7 +23,6 @@ class Theme:
     terms: list[str]
     weak: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
-    ai_context: bool = False  # hits count only in sentences that also speak of AI
 
 
 @dataclass
@@ -51,8 +50,7 @@ def load_taxonomy(path: Path = TAXONOMY) -> Taxonomy:
     spec = yaml.safe_load(raw)
     themes = {key: Theme(id=key, label=value["label"], definition=value["definition"],
                          terms=value.get("terms") or [], weak=value.get("weak") or [],
-                         exclude=value.get("exclude") or [],
-                         ai_context=bool(value.get("ai_context")))
+                         exclude=value.get("exclude") or [])
               for key, value in spec["themes"].items()}
     return Taxonomy(
         version=str(spec["version"]), themes=themes,
