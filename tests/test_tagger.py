@@ -121,3 +121,11 @@ def test_bad_input_gets_a_clear_result_and_never_sinks_the_batch(tagger):
     assert by_id["html"]["relevant"] and "HTML remnants removed" in " ".join(by_id["html"]["notes"])
     assert "<b>" not in " ".join(e["sentence"] for t in by_id["html"]["themes"] for e in t["evidence"])
     assert by_id["control"]["relevant"] and any("control characters" in n for n in by_id["control"]["notes"])
+
+
+def test_pipeline_is_built_from_registered_factories_without_a_model():
+    from spacy.language import Language
+    nlp = build_pipeline()
+    assert nlp.pipe_names == ["sentencizer", "lowercase_lemmatizer", "entities", "exact_entities", "theme_matcher"]
+    assert {"lowercase_lemmatizer", "theme_matcher"} <= set(Language.factories)
+    assert nlp.meta["name"] == "pipeline" and not nlp.meta.get("vectors", {}).get("width")
