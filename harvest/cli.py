@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import os
@@ -15,7 +16,7 @@ import click
 import yaml
 
 from . import db as database
-from . import arxiv, crossref, europepmc, jats, jmir, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
+from . import arxiv, crossref, europepmc, feeds, jats, jmir, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
 from .http import Client
 from .nlp import corpus as tagging
 from .nlp import evaluate as evaluation
@@ -273,9 +274,10 @@ def seed_command(db_path, seed_file, archive, quiet):
 
 
 @main.command("parse")
-@click.option("--format", "fmt", type=click.Choice(["pubmed", "jats", "arxiv", "crossref"]), required=True,
+@click.option("--format", "fmt", type=click.Choice(["pubmed", "jats", "arxiv", "crossref", "feed"]), required=True,
               help="pubmed: efetch XML or MEDLINE text; jats: JATS articles or a pmc-articleset; "
-                   "arxiv: an arXiv API Atom response; crossref: a Crossref REST API JSON response.")
+                   "arxiv: an arXiv API Atom response; crossref: a Crossref REST API JSON response; "
+                   "feed: RSS, Atom, RDF or JSON Feed (one line per entry).")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 def parse_command(fmt, files):
     """Print the records in FILES (plain or .gz) as JSON Lines."""
@@ -292,6 +294,8 @@ def parse_command(fmt, files):
                     records = pubmed.parse_pubmed(stream, name, on_error=report, workers=None)
                 elif fmt == "jats":
                     records = jats.parse_jats(stream.read(), name)
+                elif fmt == "feed":
+                    records = _feed_lines(_gunzipped(stream.read()), name)
                 elif fmt == "arxiv":
                     page = arxiv.parse_arxiv(stream.read(), name)
                     for message in page.errors:
@@ -305,9 +309,20 @@ def parse_command(fmt, files):
                 for record in records:
                     click.echo(json.dumps(record, ensure_ascii=False))
         except (pubmed.PubmedParseError, jats.JatsParseError, arxiv.ArxivParseError,
-                crossref.CrossrefParseError) as error:
+                crossref.CrossrefParseError, feeds.FeedError) as error:
             report(error)
     sys.exit(1 if errors else 0)
+
+
+def _gunzipped(data: bytes) -> bytes:
+    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
+def _feed_lines(data: bytes, name: str) -> list[dict]:
+    feed = feeds.parse_feed(data, name)
+    for warning in feed.warnings:
+        click.echo(f"warning: {name}: read despite {warning}", err=True)
+    return feeds.entry_records(feed)
 
 
 @main.command("rebuild")

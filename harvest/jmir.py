@@ -2,7 +2,7 @@
 
 fetch_jmir   every feed in annotations/jmir.yaml, then `<article url>/XML` for entries that
              speak of AI and of mental health (the tagger decides relevance for good later)
-parse_feed   feed bytes -> entries (feedparser copes with the feeds' many dialects)
+(the feeds themselves are read by harvest/feeds.py)
 save_jmir    JATS records -> documents with body text when the licence is open, and references
 """
 
@@ -13,10 +13,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
-import feedparser
 import yaml
 
 from .db import transaction
+from .feeds import FeedEntry, FeedError, parse_feed
 from .http import Client, HttpError, Response
 from .jats import JatsParseError, body_text, parse_jats
 from .nlp.vocab import ANNOTATIONS, load_taxonomy
@@ -28,21 +28,6 @@ CONFIG = ANNOTATIONS / "jmir.yaml"
 OPEN_LICENCES = ("creativecommons.org",)
 
 
-class FeedError(ValueError):
-    """A feed that is not a feed (an HTML page, say); the message says which."""
-
-
-def parse_feed(data: bytes, name: str = "feed") -> list[dict]:
-    """Entries with title, link, summary and date; a document that is not a feed raises."""
-    parsed = feedparser.parse(data)
-    if not parsed.entries and (parsed.bozo or not parsed.get("version")):
-        reason = parsed.get("bozo_exception") or "no feed elements"
-        raise FeedError(f"{name}: not an RSS or Atom feed ({reason})")
-    return [{"title": (entry.get("title") or "").strip(), "link": (entry.get("link") or "").strip(),
-             "summary": re.sub(r"<[^<>]+>", " ", entry.get("summary") or "").strip(),
-             "published": entry.get("published") or entry.get("updated")} for entry in parsed.entries]
-
-
 @lru_cache(maxsize=1)
 def _vocabulary() -> tuple[re.Pattern, re.Pattern]:
     taxonomy = load_taxonomy()
@@ -52,11 +37,11 @@ def _vocabulary() -> tuple[re.Pattern, re.Pattern]:
     return pattern(taxonomy.ai_terms), pattern(taxonomy.mental_health_terms)
 
 
-def looks_relevant(entry: dict) -> bool:
+def looks_relevant(entry: FeedEntry) -> bool:
     """A cheap first look: does the title or summary name AI and mental health? (JMIR journals
     are all about health, so most entries fail on AI.)"""
     ai, mental = _vocabulary()
-    text = f"{entry['title']} {entry['summary']}"
+    text = f"{entry.title} {entry.summary}"
     return bool(ai.search(text) and mental.search(text))
 
 
@@ -76,13 +61,13 @@ def fetch_jmir(client: Client, feeds: list[str], seen: set[str]) -> Iterator[Res
             continue
         yield response
         try:
-            entries = parse_feed(response.body, feed)
+            entries = parse_feed(response.body, feed, response.headers.get("content-type")).entries
         except FeedError:
             continue  # ingest records it from the archived response
         for entry in entries:
-            if entry["link"] and looks_relevant(entry) and entry["link"] not in seen:
+            if entry.link and looks_relevant(entry) and entry.link not in seen:
                 try:
-                    yield client.get(article_xml_url(entry["link"]))
+                    yield client.get(article_xml_url(entry.link))
                 except HttpError as error:
                     yield error
 
@@ -108,13 +93,14 @@ def ingest(db, archived, run: Run) -> None:
         return
     if not archived.uri.endswith("/XML"):
         try:
-            entries = parse_feed(archived.body, archived.uri)
+            feed = parse_feed(archived.body, archived.uri, archived.headers.get("content-type"))
         except FeedError as error:
             run.fail(str(error), n=0)
             return
-        relevant = sum(looks_relevant(e) for e in entries)
+        relevant = sum(looks_relevant(e) for e in feed.entries)
         run.count("found", relevant)
-        run.note(f"{archived.uri}: {len(entries)} entries, {relevant} about AI and mental health")
+        repaired = f" (read despite: {feed.warnings[0]})" if feed.warnings else ""
+        run.note(f"{archived.uri}: {len(feed.entries)} entries, {relevant} about AI and mental health{repaired}")
         return
     try:
         articles = list(parse_jats(archived.body, archived.uri))

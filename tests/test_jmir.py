@@ -7,7 +7,8 @@ import pytest
 from conftest import DATA, Reply, table_rows
 from harvest import db as database
 from harvest.crossref import load_crossref_file
-from harvest.jmir import FeedError, harvest_jmir, load_jmir_file, looks_relevant, parse_feed
+from harvest.feeds import FeedError, parse_feed
+from harvest.jmir import harvest_jmir, load_jmir_file, looks_relevant
 from harvest.pubmed import load_pubmed_file
 from harvest.rebuild import rebuild
 
@@ -27,10 +28,10 @@ def atom(base: str) -> bytes:
 
 
 def test_feed_entries_and_first_look():
-    entries = parse_feed(atom("https://mental.jmir.org"))
-    assert [e["title"] for e in entries] == ["A chatbot for low mood: a pilot", "Step counts in older adults"]
+    entries = parse_feed(atom("https://mental.jmir.org")).entries
+    assert [e.title for e in entries] == ["A chatbot for low mood: a pilot", "Step counts in older adults"]
     assert [looks_relevant(e) for e in entries] == [True, False]
-    with pytest.raises(FeedError, match="not an RSS or Atom feed"):
+    with pytest.raises(FeedError, match="an HTML page, not a feed"):
         parse_feed(b"<html><head><title>Sign in</title></head><body><p>Please log in</p></body></html>", "page")
 
 
@@ -41,7 +42,7 @@ def test_harvest_reads_feeds_and_relevant_articles_only(tmp_path, server, make_c
     archive = tmp_path / "archive"
     run = harvest_jmir(corpus, archive, make_client(), [server.url + "/feed/atom", server.url + "/broken/feed"])
     assert run.counts["added"] == 1 and run.status == "partial"
-    assert "not an RSS or Atom feed" in run.errors[0]
+    assert "an HTML page, not a feed" in run.errors[0]
     assert not any(p.endswith("e99999/XML") for p, _, _ in server.requests)
     doc = corpus.execute("SELECT title, body, licence, field_sources FROM documents").fetchone()
     assert doc[0] == "A chatbot for low mood: a pilot" and doc[1].startswith("Introduction")
