@@ -293,16 +293,16 @@ def parse_command(fmt, files):
                 if fmt == "pubmed":
                     records = pubmed.parse_pubmed(stream, name, on_error=report, workers=None)
                 elif fmt == "jats":
-                    records = jats.parse_jats(stream.read(), name)
+                    records = jats.parse_jats(_gunzipped(stream.read()), name)
                 elif fmt == "feed":
                     records = _feed_lines(_gunzipped(stream.read()), name)
                 elif fmt == "arxiv":
-                    page = arxiv.parse_arxiv(stream.read(), name)
+                    page = arxiv.parse_arxiv(_gunzipped(stream.read()), name)
                     for message in page.errors:
                         report(message)
                     records = page.entries
                 else:
-                    answer = crossref.parse_crossref(stream.read(), name)
+                    answer = crossref.parse_crossref(_gunzipped(stream.read()), name)
                     if answer.error:
                         report(answer.error)
                     records = answer.works
