@@ -83,6 +83,7 @@ def to_document(article: dict, url: str) -> DocumentRecord:
                 "venue": article["journal"], "publisher": article["publisher"], "volume": article["volume"],
                 "issue": article["issue"], "pages": article["pages"], "published": article["published"],
                 "year": article["year"], "licence": article["license"], "keywords": article["keywords"] or None,
+                "publication_types": [article["article_type"]] if article.get("article_type") else None,
                 "url": url},
         identifiers=identifiers, authors=article["authors"])
 

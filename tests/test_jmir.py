@@ -44,7 +44,8 @@ def test_harvest_reads_feeds_and_relevant_articles_only(tmp_path, server, make_c
     assert run.counts["added"] == 1 and run.status == "partial"
     assert "an HTML page, not a feed" in run.errors[0]
     assert not any(p.endswith("e99999/XML") for p, _, _ in server.requests)
-    doc = corpus.execute("SELECT title, body, licence, field_sources FROM documents").fetchone()
+    doc = corpus.execute("SELECT title, body, licence, field_sources, publication_types FROM documents").fetchone()
+    assert json.loads(doc[4]) == ["research-article"]
     assert doc[0] == "A chatbot for low mood: a pilot" and doc[1].startswith("Introduction")
     assert "creativecommons" in doc[2] and json.loads(doc[3])["body"] == "jmir"
     again = harvest_jmir(corpus, archive, make_client(), [server.url + "/feed/atom"])
