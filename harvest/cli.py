@@ -16,7 +16,7 @@ import click
 import yaml
 
 from . import db as database
-from . import arxiv, crossref, europepmc, feeds, jats, jmir, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
+from . import arxiv, crossref, europepmc, feeds, jats, jmir, news, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
 from .http import Client
 from .nlp import corpus as tagging
 from .nlp import evaluate as evaluation
@@ -259,6 +259,37 @@ def jmir_command(db_path, feeds, load_file, url, contact, allow_network, archive
         if load_file:
             return jmir.load_jmir_file(db, archive_dir, load_file, url)
         return jmir.harvest_jmir(db, archive_dir, _client(contact, allow_network), list(feeds) or None)
+    _harvest(db_path, archive, quiet, work)
+
+
+@main.command("news")
+@database_argument
+@click.option("--feed", "feeds", multiple=True, help="A feed to read (default: annotations/news.yaml).")
+@click.option("--gdelt-query", "queries", multiple=True, help="A GDELT DOC query (default: annotations/news.yaml).")
+@click.option("--gdelt-api", default=news.GDELT_API, show_default=True, help="The GDELT DOC 2.0 endpoint.")
+@click.option("--load", "load_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Ingest a saved article page instead (no network); needs --url.")
+@click.option("--url", help="The page's address, for --load.")
+@contact_option
+@allow_network_option
+@archive_option
+@quiet_option
+def news_command(db_path, feeds, queries, gdelt_api, load_file, url, contact, allow_network, archive, quiet):
+    """Harvest news reports into DATABASE: feeds and GDELT article lists, then each page.
+
+    Pages without a readable article (paywall, consent wall, script-only) are kept as links with
+    the reason. Wire copies of one story are grouped. Exit status: 0 / 3 partial / 1 failed.
+    """
+    if load_file and not url:
+        raise click.ClickException("--load needs --url, the page's address (for its identity and links)")
+
+    def work(db, archive_dir):
+        if load_file:
+            return news.load_news_file(db, archive_dir, load_file, url)
+        config = news.load_config()
+        if feeds or queries:
+            config = {"feeds": [{"url": f} for f in feeds], "gdelt": {**config["gdelt"], "queries": list(queries)}}
+        return news.harvest_news(db, archive_dir, _client(contact, allow_network), config, gdelt_api)
     _harvest(db_path, archive, quiet, work)
 
 

@@ -231,7 +231,75 @@ def _references(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE harvest_runs ADD COLUMN notes TEXT")
 
 
-MIGRATIONS = [_core, _provenance, _search, _tags, _references]
+def _news(db: sqlite_utils.Database) -> None:
+    """News: how a page's extraction went, wire copies grouped into stories, incidents with their
+    reports, curated or machine-matched, and search that reaches the article text."""
+    for column in ("extraction_status", "extraction_reason", "story_id"):
+        db.execute(f"ALTER TABLE documents ADD COLUMN {column} TEXT")
+    db.execute("ALTER TABLE documents ADD COLUMN story_similarity REAL")
+    db.execute("CREATE INDEX documents_story ON documents(story_id)")
+    db["documents"].disable_fts()
+    db["documents"].enable_fts(["title", "abstract", "body"], fts_version="FTS5", create_triggers=True,
+                               tokenize="porter unicode61 remove_diacritics 2", replace=True)
+    db["documents_fts"].rebuild_fts()
+    db.execute("""
+        CREATE TABLE incidents (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            summary TEXT,
+            event_date TEXT,
+            first_reported TEXT,
+            location TEXT,
+            products TEXT,
+            companies TEXT,
+            harms TEXT,
+            age_group TEXT,
+            outcome TEXT,
+            status TEXT NOT NULL,
+            method TEXT NOT NULL,
+            curator TEXT
+        )""")
+    db.execute("""
+        CREATE TABLE incident_documents (
+            incident_id TEXT NOT NULL REFERENCES incidents(id),
+            document_id TEXT NOT NULL REFERENCES documents(id),
+            role TEXT NOT NULL,
+            method TEXT NOT NULL,
+            score REAL,
+            reason TEXT,
+            PRIMARY KEY (incident_id, document_id)
+        )""")
+    db.execute("CREATE INDEX incident_documents_document ON incident_documents(document_id)")
+    db.execute("""
+        CREATE TABLE incident_redirects (
+            old_id TEXT PRIMARY KEY,
+            new_id TEXT NOT NULL,
+            reason TEXT
+        )""")
+    db.execute("""
+        CREATE TABLE incident_candidates (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            products TEXT,
+            harms TEXT,
+            first_reported TEXT,
+            document_ids TEXT NOT NULL,
+            score REAL NOT NULL,
+            reason TEXT NOT NULL
+        )""")
+    db["incidents"].enable_fts(["title", "summary", "location", "products", "companies", "harms", "outcome"],
+                               fts_version="FTS5", create_triggers=True,
+                               tokenize="porter unicode61 remove_diacritics 2", replace=True)
+    db.execute("""
+        CREATE VIEW incident_timeline AS
+        SELECT i.id AS incident_id, i.title AS incident, d.published AS date, l.role, d.kind,
+               d.title, d.venue AS outlet, d.url, l.method, d.id AS document_id
+        FROM incident_documents l JOIN incidents i ON i.id = l.incident_id
+        JOIN documents d ON d.id = l.document_id
+        ORDER BY i.id, d.published""")
+
+
+MIGRATIONS = [_core, _provenance, _search, _tags, _references, _news]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urljoin
@@ -23,6 +24,8 @@ import feedparser
 # "repair" an impossible date (feedparser's own chain would read 25:14 as 01:14 the next day).
 from feedparser import datetimes as _feed_dates
 from lxml import etree, html as lxml_html
+
+from .nlp.vocab import load_taxonomy
 
 
 class FeedError(ValueError):
@@ -204,6 +207,23 @@ def _parse_json_feed(data: bytes, name: str) -> Feed:
 def _json_authors(obj: dict) -> list[str]:
     authors = obj.get("authors") or ([obj["author"]] if isinstance(obj.get("author"), dict) else [])
     return [a["name"].strip() for a in authors if isinstance(a, dict) and a.get("name")]
+
+
+@lru_cache(maxsize=1)
+def _vocabulary() -> tuple[re.Pattern, re.Pattern]:
+    taxonomy = load_taxonomy()
+
+    def pattern(terms):
+        return re.compile(r"(?<![a-z])(" + "|".join(re.escape(t.lower()) for t in terms) + r")", re.I)
+    return pattern(taxonomy.ai_terms), pattern(taxonomy.mental_health_terms)
+
+
+def looks_relevant(entry: FeedEntry) -> bool:
+    """A cheap first look before fetching a page: does the entry's title or summary name both AI
+    and mental health? (The tagger decides relevance for good once the text is in.)"""
+    ai, mental = _vocabulary()
+    text = f"{entry.title} {entry.summary}"
+    return bool(ai.search(text) and mental.search(text))
 
 
 # -- outline lists and discovery ------------------------------------------------------------

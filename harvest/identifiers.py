@@ -8,7 +8,10 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 DOI_PATTERN = re.compile(r"10\.\d{3,9}/\S+")
 ARXIV_PATTERN = re.compile(r"(\d{4}\.\d{4,5}|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?$")
-TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid)$", re.I)
+# Parameters that say who shared or clicked a link, never which page it is.
+TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|yclid|igshid|mc_cid|mc_eid|"
+                             r"_hs(enc|mi)|mkt_tok|ocid|cmpid|smid|smtyp|ncid|sr_share|at_(medium|campaign)|"
+                             r"taid|guccounter|guce_referrer(_sig)?|__twitter_impression|s_cid)$", re.I)
 JMIR_HOST = re.compile(r"(^|\.)jmir\.org$")
 
 

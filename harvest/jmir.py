@@ -9,40 +9,22 @@ save_jmir    JATS records -> documents with body text when the licence is open, 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
 import yaml
 
 from .db import transaction
-from .feeds import FeedEntry, FeedError, parse_feed
+from .feeds import FeedError, looks_relevant, parse_feed
 from .http import Client, HttpError, Response
 from .jats import JatsParseError, body_text, parse_jats
-from .nlp.vocab import ANNOTATIONS, load_taxonomy
+from .nlp.vocab import ANNOTATIONS
 from .runs import Run, load_saved, recorded_run, settled
 from .store import DocumentRecord, Provenance, save_document, save_references
 
 SOURCE = "jmir"
 CONFIG = ANNOTATIONS / "jmir.yaml"
 OPEN_LICENCES = ("creativecommons.org",)
-
-
-@lru_cache(maxsize=1)
-def _vocabulary() -> tuple[re.Pattern, re.Pattern]:
-    taxonomy = load_taxonomy()
-
-    def pattern(terms):
-        return re.compile(r"(?<![a-z])(" + "|".join(re.escape(t.lower()) for t in terms) + r")", re.I)
-    return pattern(taxonomy.ai_terms), pattern(taxonomy.mental_health_terms)
-
-
-def looks_relevant(entry: FeedEntry) -> bool:
-    """A cheap first look: does the title or summary name AI and mental health? (JMIR journals
-    are all about health, so most entries fail on AI.)"""
-    ai, mental = _vocabulary()
-    text = f"{entry.title} {entry.summary}"
-    return bool(ai.search(text) and mental.search(text))
 
 
 def article_xml_url(link: str) -> str:

@@ -1,18 +1,19 @@
 """Re-derive the corpus from the WARC archive, with no network.
 
 Each archive file is one run; replaying the files in order through each source's `ingest`
-(the very function the live harvest uses) gives the same rows again.
+(the very function the live harvest uses), then its `after_run` if it has one (news groups wire
+copies after every run), gives the same rows again.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from . import arxiv, crossref, europepmc, jmir, pubmed, seed
+from . import arxiv, crossref, europepmc, jmir, news, pubmed, seed
 from .archive import ArchiveDamaged, archive_files, read_run
 from .runs import Run
 
-SOURCES = {module.SOURCE: module for module in (pubmed, seed, arxiv, crossref, europepmc, jmir)}
+SOURCES = {module.SOURCE: module for module in (pubmed, seed, arxiv, crossref, europepmc, jmir, news)}
 
 
 def rebuild(db, archive_dir: Path, progress=None) -> list[Run]:
@@ -31,6 +32,8 @@ def rebuild(db, archive_dir: Path, progress=None) -> list[Run]:
                 source.ingest(db, record, run)
         except ArchiveDamaged as damage:
             run.fail(str(damage), n=0)
+        if hasattr(source, "after_run"):
+            source.after_run(db)
         run.finish()
         runs.append(run)
         if progress:

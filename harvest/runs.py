@@ -29,6 +29,7 @@ class Run:
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     cursor: dict | None = None
+    context: dict = field(default_factory=dict)  # what earlier records of the run tell later ones
 
     def start(self) -> "Run":
         self.db["harvest_runs"].insert({

@@ -18,7 +18,7 @@ from .identifiers import stable_id
 DOCUMENT_FIELDS = (
     "kind", "title", "abstract", "body", "url", "venue", "venue_abbrev", "volume", "issue", "pages",
     "publisher", "published", "year", "language", "licence", "publication_types", "keywords",
-    "retracted",
+    "retracted", "extraction_status", "extraction_reason",
 )
 KEPT_ONCE_SET = ("kind", "url")  # the first source to set these keeps them
 JSON_FIELDS = ("publication_types", "keywords")
@@ -26,7 +26,7 @@ JSON_FIELDS = ("publication_types", "keywords")
 # from a better source is never replaced by one from a worse source, and `field_sources` on the
 # document says where each value came from.
 SOURCE_RANK = {
-    "default": ("pubmed", "jmir", "europepmc", "crossref", "arxiv", "seed"),
+    "default": ("pubmed", "jmir", "europepmc", "crossref", "arxiv", "news", "seed"),
     "licence": ("crossref", "jmir", "europepmc", "pubmed", "arxiv", "seed"),
     "publisher": ("crossref", "jmir", "europepmc", "pubmed", "arxiv", "seed"),
     "abstract": ("pubmed", "jmir", "europepmc", "arxiv", "crossref", "seed"),

@@ -113,7 +113,7 @@ def table_rows(db, skip=("harvest_runs",)) -> dict:
     """Every row of every content table, for comparing two databases."""
     result = {}
     for table in db.table_names():
-        if table in skip or table.startswith("documents_fts"):
+        if table in skip or table.startswith(("documents_fts", "incidents_fts")):
             continue
         result[table] = sorted(map(tuple, db.execute(f"SELECT * FROM [{table}]").fetchall()), key=repr)
     return result

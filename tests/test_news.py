@@ -1,0 +1,129 @@
+"""News: GDELT answers, the harvest end to end on 127.0.0.1, link-only pages, wire copies, rebuild."""
+
+import json
+
+import pytest
+
+from conftest import Reply, table_rows
+from harvest import db as database
+from harvest.news import GdeltError, gdelt_url, harvest_news, parse_gdelt
+from harvest.rebuild import rebuild
+
+STORY = (
+    "A family in Ohio has filed a lawsuit against the maker of a companion chatbot, saying the app "
+    "encouraged their teenage son during months of late-night conversations before he died by suicide. "
+    "The complaint, filed in federal court on Tuesday, says the chatbot presented itself as a licensed "
+    "therapist and discouraged the boy from talking to his parents or his school counsellor. "
+    "Lawyers for the family say the company knew that young users formed intense attachments to its "
+    "characters and did not add safeguards such as crisis-line referrals until after the death. "
+    "The company said in a statement that it was saddened by the loss, that it does not comment on "
+    "pending litigation, and that it has since introduced age checks and a pop-up pointing users who "
+    "mention self-harm to a suicide prevention hotline. Mental health researchers interviewed for this "
+    "report said that large language models tend to agree with their users and can reinforce hopeless "
+    "thinking, and that companion apps are rarely evaluated before they reach teenagers. "
+    "The lawsuit seeks damages and asks the court to order changes to how the app treats minors.")
+
+
+def page(title: str, body: str, outlet: str, canonical: str | None = None, published="2025-03-04") -> bytes:
+    paragraphs = "".join(f"<p>{p}.</p>" for p in body.split(". ") if p)
+    link = f'<link rel="canonical" href="{canonical}">' if canonical else ""
+    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title} | {outlet}</title>
+<meta property="og:site_name" content="{outlet}"><meta property="og:title" content="{title}">
+<meta property="article:published_time" content="{published}T09:30:00Z">
+<meta name="author" content="Dana Reyes">{link}</head><body><header><nav><a href="/">Home</a> <a href="/tech">Tech</a></nav></header>
+<article><h1>{title}</h1>{paragraphs}<p>Sign up for our newsletter to get the latest news.</p></article>
+<footer>Copyright 2025 {outlet}. All rights reserved.</footer></body></html>""".encode()
+
+
+def rss(base: str) -> bytes:
+    items = [("Family sues chatbot maker over son's suicide", "/2025/03/chatbot-suicide-lawsuit?utm_source=rss",
+              "A lawsuit says an AI companion app encouraged a teen's suicide; mental health experts weigh in."),
+             ("Local bakery wins award", "/2025/03/bakery", "Bread and pastries."),
+             ("AI chatbot and teen mental health: paywalled analysis", "/2025/03/analysis",
+              "An AI chatbot and mental health analysis for subscribers.")]
+    entries = "".join(f"<item><title>{t}</title><link>{base}{p}</link><description>{d}</description>"
+                      f"<pubDate>Tue, 04 Mar 2025 10:00:00 GMT</pubDate></item>" for t, p, d in items)
+    return f"<rss version='2.0'><channel><title>Example Daily</title><link>{base}</link>{entries}</channel></rss>".encode()
+
+
+PAYWALL = b"""<html lang="en"><head><title>Analysis</title></head><body><article><h1>Analysis</h1>
+<p>Chatbots and teens: what we know.</p><p>To view the full story, please subscribe.</p></article></body></html>"""
+
+
+def gdelt(base: str) -> bytes:
+    return json.dumps({"articles": [
+        {"url": f"{base}/wire/family-sues-chatbot-maker", "title": "Family sues chatbot maker", "seendate": "20250304T120000Z",
+         "domain": "wire.example", "language": "English", "sourcecountry": "United States"},
+        {"url": "ftp://bad.example/x", "title": "not a web page"}]}).encode()
+
+
+def test_gdelt_answers():
+    articles = parse_gdelt(gdelt("https://n.example"))
+    assert articles == [{"url": "https://n.example/wire/family-sues-chatbot-maker", "title": "Family sues chatbot maker",
+                         "seen": "2025-03-04T12:00:00Z", "domain": "wire.example", "language": "English"}]
+    assert parse_gdelt(b"{}") == []
+    with pytest.raises(GdeltError, match="too short"):
+        parse_gdelt(b"The specified phrase is too short.")
+    assert "mode=artlist" in gdelt_url('"AI psychosis"') and "format=json" in gdelt_url("x")
+
+
+def test_news_harvest_end_to_end(tmp_path, server, make_client, corpus):
+    base = server.url
+    server.routes["/feed.xml"] = [Reply(200, rss(base), {"Content-Type": "application/rss+xml"})]
+    server.routes["/broken-feed"] = [Reply(200, b"<html><body>We are down for maintenance</body></html>",
+                                           {"Content-Type": "text/html"})]
+    server.routes["/api/v2/doc/doc"] = lambda query: Reply(200, gdelt(base), {"Content-Type": "application/json"})
+    server.routes["/2025/03/chatbot-suicide-lawsuit"] = [Reply(200, page(
+        "Family sues chatbot maker over son's suicide", STORY, "Example Daily",
+        canonical=f"{base}/2025/03/chatbot-suicide-lawsuit"), {"Content-Type": "text/html; charset=utf-8"})]
+    server.routes["/wire/family-sues-chatbot-maker"] = [Reply(200, page(
+        "Ohio family says AI companion encouraged son's suicide", STORY.replace("on Tuesday", "this week"),
+        "Wire Service"), {"Content-Type": "text/html"})]
+    server.routes["/2025/03/analysis"] = [Reply(200, PAYWALL, {"Content-Type": "text/html"})]
+    config = {"feeds": [{"url": f"{base}/feed.xml"}, {"url": f"{base}/broken-feed"}],
+              "gdelt": {"queries": ['"chatbot" suicide lawsuit'], "timespan": "1w"}}
+    archive = tmp_path / "archive"
+    run = harvest_news(corpus, archive, make_client(), config, gdelt_api=f"{base}/api/v2/doc/doc")
+    assert run.counts["added"] == 3 and run.status == "partial", (run.counts, run.errors, run.notes, server.requests)
+    assert any("broken-feed: an HTML page, not a feed" in e for e in run.errors)
+    assert not any(p == "/2025/03/bakery" for p, _, _ in server.requests), "irrelevant entries are not fetched"
+    rows = {r["url"]: r for r in corpus.query("SELECT * FROM documents ORDER BY url")}
+    story = rows[f"{base}/2025/03/chatbot-suicide-lawsuit"]
+    assert story["kind"] == "news" and story["venue"] == "Example Daily" and story["published"].startswith("2025-03-04")
+    assert story["extraction_status"] == "extracted" and "federal court" in story["body"]
+    assert "newsletter" not in story["body"] and "All rights reserved" not in story["body"]
+    authors = [r[0] for r in corpus.execute("SELECT a.name FROM authors a JOIN document_authors d ON d.author_id = a.id "
+                                            "WHERE d.document_id = ?", [story["id"]])]
+    assert authors == ["Dana Reyes"]
+    paywalled = rows[f"{base}/2025/03/analysis"]
+    assert paywalled["extraction_status"] == "link-only" and paywalled["extraction_reason"].startswith("paywall")
+    assert paywalled["title"] == "Analysis"
+    wire = rows[f"{base}/wire/family-sues-chatbot-maker"]
+    assert wire["story_id"] == story["story_id"] and wire["story_similarity"] > 0.8
+    assert paywalled["story_id"] is None
+    again = harvest_news(corpus, archive, make_client(), config, gdelt_api=f"{base}/api/v2/doc/doc")
+    assert again.counts["added"] == 0
+    assert [p for p, _, _ in server.requests].count("/2025/03/chatbot-suicide-lawsuit") == 1
+    rebuilt = database.connect(tmp_path / "rebuilt.db")
+    rebuild(rebuilt, archive)
+    assert table_rows(rebuilt) == table_rows(corpus)
+
+
+def test_pages_that_fail_are_recorded_and_the_run_goes_on(tmp_path, server, make_client, corpus):
+    base = server.url
+    feed = (f"<rss version='2.0'><channel><title>T</title>"
+            f"<item><title>AI chatbot and depression study</title><link>{base}/gone</link></item>"
+            f"<item><title>AI chatbot and suicide prevention</title><link>{base}/huge</link></item>"
+            f"<item><title>AI therapy chatbot and anxiety</title><link>{base}/ok</link></item>"
+            f"</channel></rss>").encode()
+    server.routes["/feed"] = [Reply(200, feed, {"Content-Type": "application/rss+xml"})]
+    server.routes["/gone"] = [Reply(410, b"gone")]
+    server.routes["/huge"] = [Reply(200, b"<html><body>" + b"<div>" * 200_000 + b"x" * 9_000_000 + b"</body></html>",
+                                    {"Content-Type": "text/html"})]
+    server.routes["/ok"] = [Reply(200, page("Therapy chatbot study", STORY, "Example"), {"Content-Type": "text/html"})]
+    run = harvest_news(corpus, tmp_path / "archive", make_client(), {"feeds": [{"url": f"{base}/feed"}], "gdelt": {}},
+                       gdelt_api=f"{base}/api")
+    assert run.counts["added"] == 2 and run.counts["failed"] == 1 and run.status == "partial"
+    assert any("/gone" in e and "410" in e for e in run.errors)
+    huge = corpus.execute("SELECT extraction_status, extraction_reason FROM documents WHERE url LIKE '%/huge'").fetchone()
+    assert huge[0] == "link-only" and "too large" in huge[1]
