@@ -16,7 +16,7 @@ import click
 import yaml
 
 from . import db as database
-from . import arxiv, crossref, europepmc, feeds, jats, jmir, news, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
+from . import arxiv, crossref, europepmc, feeds, incidents, jats, jmir, news, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
 from .http import Client
 from .nlp import corpus as tagging
 from .nlp import evaluate as evaluation
@@ -415,6 +415,30 @@ def tag_command(db_path, everything, quiet):
         for problem in summary.problems:
             click.echo(f"  correction problem: {problem}")
     sys.exit(1 if summary.problems else 0)
+
+
+@main.command("incidents")
+@database_argument
+@click.option("--curation", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=incidents.CURATION, show_default=True, help="The curators' incidents file.")
+def incidents_command(db_path, curation):
+    """Apply the curated incidents to DATABASE and match news reports to them.
+
+    Documents are tagged first (incremental), since matching uses their products, harms and places.
+    """
+    if not db_path.exists():
+        raise click.ClickException(f"{db_path} does not exist; build it with `harvest seed {db_path}`.")
+    db = database.connect(db_path)
+    tagging.tag_corpus(db)
+    try:
+        summary = incidents.update_incidents(db, curation)
+    except incidents.CurationError as error:
+        raise click.ClickException(f"{error}. Nothing was applied; fix the file and run again.") from None
+    click.echo(f"{summary.curated} curated incident(s) with {summary.curated_links} curated report link(s); "
+               f"{summary.merged} merge(s); {summary.machine_links} report(s) matched by the machine; "
+               f"{summary.candidates} proposed new incident(s) in incident_candidates")
+    for missing in summary.missing_sources:
+        click.echo(f"  not linked yet: {missing}")
 
 
 @main.command("tag-text")
