@@ -16,7 +16,7 @@ import click
 import yaml
 
 from . import db as database
-from . import arxiv, crossref, europepmc, feeds, incidents, jats, jmir, news, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
+from . import arxiv, crossref, europepmc, extract, feeds, incidents, jats, jmir, news, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
 from .http import Client
 from .nlp import corpus as tagging
 from .nlp import evaluate as evaluation
@@ -305,13 +305,17 @@ def seed_command(db_path, seed_file, archive, quiet):
 
 
 @main.command("parse")
-@click.option("--format", "fmt", type=click.Choice(["pubmed", "jats", "arxiv", "crossref", "feed"]), required=True,
+@click.option("--format", "fmt", type=click.Choice(["pubmed", "jats", "arxiv", "crossref", "feed", "html"]), required=True,
               help="pubmed: efetch XML or MEDLINE text; jats: JATS articles or a pmc-articleset; "
                    "arxiv: an arXiv API Atom response; crossref: a Crossref REST API JSON response; "
-                   "feed: RSS, Atom, RDF or JSON Feed (one line per entry).")
+                   "feed: RSS, Atom, RDF or JSON Feed (one line per entry); html: an article page (needs --url).")
+@click.option("--url", help="For --format html: the address the page was fetched from.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-def parse_command(fmt, files):
+def parse_command(fmt, url, files):
     """Print the records in FILES (plain or .gz) as JSON Lines."""
+    if fmt == "html" and not url:
+        raise click.ClickException("--format html needs --url, the address the page came from "
+                                   "(relative links, the site and the canonical address depend on it)")
     errors = []
 
     def report(error):
@@ -325,6 +329,8 @@ def parse_command(fmt, files):
                     records = pubmed.parse_pubmed(stream, name, on_error=report, workers=None)
                 elif fmt == "jats":
                     records = jats.parse_jats(_gunzipped(stream.read()), name)
+                elif fmt == "html":
+                    records = [extract.parse_article(_gunzipped(stream.read()), url)]
                 elif fmt == "feed":
                     records = _feed_lines(_gunzipped(stream.read()), name)
                 elif fmt == "arxiv":

@@ -15,12 +15,13 @@ News reports and guidance pages both come through here.
 from __future__ import annotations
 
 import re
+from collections import Counter
+from datetime import date
 from urllib.parse import urlsplit
 
 import trafilatura
 from lxml import etree, html as lxml_html
 
-from .feeds import iso_utc
 from .identifiers import canonical_url as spelled
 
 MAX_PAGE_BYTES = 8 * 1024 * 1024   # beyond this a page is kept as a link, not parsed
@@ -62,16 +63,15 @@ def parse_article(data: bytes, url: str, content_type: str | None = None) -> dic
     page = _decoded(data, content_type)
     if not page.strip():
         return _link_only(record, "empty page")
-    try:
-        tree = lxml_html.fromstring(page)
-    except (etree.ParserError, ValueError) as error:
-        return _link_only(record, f"not HTML ({error})")
+    tree = trafilatura.load_html(page)
+    if tree is None:
+        return _link_only(record, "not HTML: no document could be parsed from the page")
     record["language"] = _language(tree)
     whole = _clean(tree.text_content()[:20000])  # before trafilatura prunes the tree
-    document = trafilatura.bare_extraction(page, url=url, include_comments=False, with_metadata=True)
+    document = trafilatura.bare_extraction(tree, url=url, include_comments=False, with_metadata=True)
     found = document.as_dict() if document is not None else {}
     record.update(title=_clean(found.get("title")), authors=_authors(found.get("author")),
-                  published=iso_utc(found.get("date")), site_name=_clean(found.get("sitename")),
+                  published=_iso_date(found.get("date")), site_name=_clean(found.get("sitename")),
                   canonical_url=canonical_url(url, found.get("url")))
     text = _without_calls_to_action(found.get("text") or "")
     record["text"] = text
@@ -83,6 +83,14 @@ def parse_article(data: bytes, url: str, content_type: str | None = None) -> dic
         if pattern.search(text) or pattern.search(whole[:5000]):
             return _link_only(record, reason)
     return _link_only(record, f"too little text for an article ({len(text)} characters)")
+
+
+def _iso_date(value: str | None) -> str | None:
+    """trafilatura gives the publication day (YYYY-MM-DD); anything else is no date."""
+    try:
+        return date.fromisoformat(value[:10]).isoformat() if value else None
+    except ValueError:
+        return None
 
 
 def _link_only(record: dict, reason: str) -> dict:
@@ -130,3 +138,14 @@ def _language(tree) -> str:
 
 def _clean(text: str | None) -> str:
     return re.sub(r"\s+", " ", text or "").strip()
+
+
+def token_f1(extracted: str, reference: str) -> float:
+    """Bag-of-words F1 of an extracted text against a human-annotated body (how extraction is
+    measured in benchmarks/ and the conformance tests)."""
+    ours, theirs = Counter(re.findall(r"\w+", extracted.lower())), Counter(re.findall(r"\w+", reference.lower()))
+    overlap = sum((ours & theirs).values())
+    if not overlap:
+        return 0.0
+    precision, recall = overlap / sum(ours.values()), overlap / sum(theirs.values())
+    return 2 * precision * recall / (precision + recall)
