@@ -14,9 +14,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-$(DB): $(VENV)/.installed annotations/seed.yaml annotations/taxonomy.yaml annotations/entities.yaml annotations/corrections.yaml
+$(DB): $(VENV)/.installed annotations/seed.yaml annotations/taxonomy.yaml annotations/entities.yaml annotations/corrections.yaml annotations/incidents.yaml
 	$(BIN)/harvest seed $(DB)
 	$(BIN)/harvest tag $(DB)
+	$(BIN)/harvest incidents $(DB)
 	touch $(DB)
 
 serve: $(DB)
@@ -32,12 +33,15 @@ harvest: $(DB)
 	-$(BIN)/harvest jmir $(DB)
 	-$(BIN)/harvest arxiv $(DB)
 	-$(BIN)/harvest crossref $(DB)
+	-$(BIN)/harvest news $(DB)
 	$(BIN)/harvest tag $(DB)
+	$(BIN)/harvest incidents $(DB)
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench_pubmed_parse.py
 	$(BIN)/python benchmarks/bench_tagging.py
+	$(BIN)/python benchmarks/bench_news_extract.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
