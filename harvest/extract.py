@@ -25,6 +25,9 @@ from lxml import etree, html as lxml_html
 from .identifiers import canonical_url as spelled
 
 MAX_PAGE_BYTES = 8 * 1024 * 1024   # beyond this a page is kept as a link, not parsed
+# Dates only from what the page states about itself (metadata, bylines, URL), never a guess from
+# any date in the text such as a copyright year; original (publication) dates over updates.
+DATE_SEARCH = {"extensive_search": False, "original_date": True}
 MIN_ARTICLE_CHARS = 250            # less than this is not an article (teaser, wall, shell page)
 
 CALL_TO_ACTION = re.compile(r"""
@@ -68,7 +71,8 @@ def parse_article(data: bytes, url: str, content_type: str | None = None) -> dic
         return _link_only(record, "not HTML: no document could be parsed from the page")
     record["language"] = _language(tree)
     whole = _clean(tree.text_content()[:20000])  # before trafilatura prunes the tree
-    document = trafilatura.bare_extraction(tree, url=url, include_comments=False, with_metadata=True)
+    document = trafilatura.bare_extraction(tree, url=url, include_comments=False, with_metadata=True,
+                                           date_extraction_params=DATE_SEARCH)
     found = document.as_dict() if document is not None else {}
     record.update(title=_clean(found.get("title")), authors=_authors(found.get("author")),
                   published=_iso_date(found.get("date")), site_name=_clean(found.get("sitename")),

@@ -1,6 +1,7 @@
 """News: GDELT answers, the harvest end to end on 127.0.0.1, link-only pages, wire copies, rebuild."""
 
 import json
+import re
 
 import pytest
 
@@ -127,3 +128,28 @@ def test_pages_that_fail_are_recorded_and_the_run_goes_on(tmp_path, server, make
     assert any("/gone" in e and "410" in e for e in run.errors)
     huge = corpus.execute("SELECT extraction_status, extraction_reason FROM documents WHERE url LIKE '%/huge'").fetchone()
     assert huge[0] == "link-only" and "too large" in huge[1]
+
+
+def test_duplicates_redirects_missing_dates_and_other_languages(tmp_path, server, make_client, corpus):
+    base = server.url
+    feed = (f"<rss version='2.0'><channel><title>T</title>"
+            f"<item><title>AI chatbot and suicide: a lawsuit</title><link>{base}/moved?utm_source=rss</link></item>"
+            f"<item><title>AI chatbot and suicide: a lawsuit</title><link>{base}/moved?utm_campaign=x</link></item>"
+            f"<item><title>KI-Chatbot und Depression: AI chatbot depression</title><link>{base}/de</link></item>"
+            f"</channel></rss>").encode()
+    german = ("<html lang='de'><head><title>Klage gegen Chatbot-Hersteller</title></head><body><article>"
+              + "<p>Eine Familie verklagt den Hersteller eines Chatbots, weil die App ihren Sohn in einer Krise "
+                "nicht an Hilfsangebote verwiesen habe. Fachleute fordern strengere Regeln.</p>" * 4
+              + "</article></body></html>").encode()
+    undated = re.sub(rb'<meta property="article:published_time"[^>]*>', b"", page("Family sues chatbot maker", STORY, "Example"))
+    server.routes["/feed"] = [Reply(200, feed, {"Content-Type": "application/rss+xml"})]
+    server.routes["/moved"] = [Reply(301, b"", {"Location": f"{base}/final"})]
+    server.routes["/final"] = [Reply(200, undated, {"Content-Type": "text/html"})]
+    server.routes["/de"] = [Reply(200, german, {"Content-Type": "text/html; charset=utf-8"})]
+    run = harvest_news(corpus, tmp_path / "archive", make_client(), {"feeds": [{"url": f"{base}/feed"}], "gdelt": {}},
+                       gdelt_api=f"{base}/api")
+    assert run.status == "ok" and run.counts["added"] == 2
+    assert [p for p, _, _ in server.requests].count("/moved") == 1, "a duplicate entry is fetched once"
+    rows = {r["url"]: r for r in corpus.query("SELECT url, language, published, title FROM documents")}
+    assert rows[f"{base}/final"]["published"] is None and rows[f"{base}/final"]["title"] == "Family sues chatbot maker"
+    assert rows[f"{base}/de"]["language"] == "de"
