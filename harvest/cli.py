@@ -289,7 +289,8 @@ def news_command(db_path, feeds, queries, gdelt_api, load_file, url, contact, al
         config = news.load_config()
         if feeds or queries:
             config = {"feeds": [{"url": f} for f in feeds], "gdelt": {**config["gdelt"], "queries": list(queries)}}
-        return news.harvest_news(db, archive_dir, _client(contact, allow_network), config, gdelt_api)
+        return news.harvest_news(db, archive_dir, _client(contact, allow_network), config, gdelt_api,
+                                 progress=_progress(quiet))
     _harvest(db_path, archive, quiet, work)
 
 

@@ -20,7 +20,6 @@ from datetime import date
 from urllib.parse import urlsplit
 
 import trafilatura
-from lxml import etree, html as lxml_html
 
 from .identifiers import canonical_url as spelled
 

@@ -8,7 +8,6 @@ save_jmir    JATS records -> documents with body text when the licence is open, 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Iterator
 

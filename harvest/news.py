@@ -169,6 +169,7 @@ def ingest(db, archived, run: Run) -> None:
         repaired = f" (read despite: {feed.warnings[0]})" if feed.warnings else ""
         run.note(f"{archived.uri}: {len(feed.entries)} entries{repaired}")
         return
+    run.count("found")
     article = parse_article(archived.body, archived.uri, archived.headers.get("content-type"))
     if article["status"] != "extracted":
         run.note(f"{archived.uri}: kept as a link only ({article['reason']})")
@@ -193,7 +194,8 @@ def after_run(db) -> None:
     stories.group_stories(db)
 
 
-def harvest_news(db, archive_dir, client: Client, config: dict | None = None, gdelt_api: str = GDELT_API) -> Run:
+def harvest_news(db, archive_dir, client: Client, config: dict | None = None, gdelt_api: str = GDELT_API,
+                 progress=None) -> Run:
     """Every configured feed and GDELT query; pages harvested before are not fetched again."""
     config = config or load_config()
     options = config.get("gdelt") or {}
@@ -210,6 +212,8 @@ def harvest_news(db, archive_dir, client: Client, config: dict | None = None, gd
         client.default_rate_limit(urlsplit(gdelt_api).hostname, GDELT_REQUESTS_PER_SECOND)
         for item in fetch_news(client, feeds, queries, seen):
             ingest(db, item.archived, run)
+            if progress:
+                progress(run)
         after_run(db)
     return run
 

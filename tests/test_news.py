@@ -2,6 +2,8 @@
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -85,7 +87,7 @@ def test_news_harvest_end_to_end(tmp_path, server, make_client, corpus):
               "gdelt": {"queries": ['"chatbot" suicide lawsuit'], "timespan": "1w"}}
     archive = tmp_path / "archive"
     run = harvest_news(corpus, archive, make_client(), config, gdelt_api=f"{base}/api/v2/doc/doc")
-    assert run.counts["added"] == 3 and run.status == "partial", (run.counts, run.errors, run.notes, server.requests)
+    assert run.counts["added"] == 3 and run.status == "partial"
     assert any("broken-feed: an HTML page, not a feed" in e for e in run.errors)
     assert not any(p == "/2025/03/bakery" for p, _, _ in server.requests), "irrelevant entries are not fetched"
     rows = {r["url"]: r for r in corpus.query("SELECT * FROM documents ORDER BY url")}
@@ -153,3 +155,22 @@ def test_duplicates_redirects_missing_dates_and_other_languages(tmp_path, server
     rows = {r["url"]: r for r in corpus.query("SELECT url, language, published, title FROM documents")}
     assert rows[f"{base}/final"]["published"] is None and rows[f"{base}/final"]["title"] == "Family sues chatbot maker"
     assert rows[f"{base}/de"]["language"] == "de"
+
+
+def test_commands_load_a_saved_page_then_match_incidents(tmp_path):
+    saved = tmp_path / "page.html"
+    saved.write_bytes(page("Family sues chatbot maker over son's suicide", STORY, "Example Daily"))
+    db_path = tmp_path / "corpus.db"
+    url = "https://apnews.com/article/chatbot-ai-lawsuit-suicide-teen-artificial-intelligence-9d48adc572100822fdbc3c90d1456bd0"
+    for command in (["seed", str(db_path), "--quiet"], ["news", str(db_path), "--load", str(saved), "--url", url]):
+        run = subprocess.run([sys.executable, "-m", "harvest", *command], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+    assert "news run" in run.stdout and "added 0" in run.stdout and "updated 1" in run.stdout
+    matched = subprocess.run([sys.executable, "-m", "harvest", "incidents", str(db_path)], capture_output=True, text=True)
+    assert matched.returncode == 0 and "3 curated incident(s) with 5 curated report link(s)" in matched.stdout
+    db = database.connect(db_path)
+    title, kind, status = db.execute("SELECT title, kind, extraction_status FROM documents WHERE url = ?", [url]).fetchone()
+    assert (title, kind, status) == ("Family sues chatbot maker over son's suicide", "news", "extracted")
+    missing = subprocess.run([sys.executable, "-m", "harvest", "news", str(db_path), "--load", str(saved)],
+                             capture_output=True, text=True)
+    assert missing.returncode != 0 and "needs --url" in missing.stderr

@@ -3,7 +3,6 @@ timelines that follow merges, and a search box that forgives FTS5 syntax."""
 
 import asyncio
 import importlib.util
-from pathlib import Path
 
 import pytest
 from datasette.app import Datasette
