@@ -75,6 +75,7 @@ class RunArchive:
         self.path = directory / f"{started:%Y%m%dT%H%M%S%f}Z-{source}-{run_id}.warc.gz"
         self._file = open(self.path, "ab")
         self._writer = WARCWriter(self._file, gzip=True)
+        self.on_write = None  # called with each ArchivedRecord, for harvests that replay as they go
         info = {"software": f"llm-mh-evidence harvest {__version__}",
                 "run-id": run_id, "source": source, "started": iso(started),
                 "parameters": json.dumps(parameters, sort_keys=True)}
@@ -86,8 +87,10 @@ class RunArchive:
         return record.rec_headers.get_header("WARC-Record-ID")
 
     def _archived(self, record_id: str, kind: str, uri: str, date: str, **rest) -> ArchivedRecord:
-        return ArchivedRecord(file=self.path.name, record_id=record_id, type=kind, uri=uri,
-                              date=date, **rest)
+        record = ArchivedRecord(file=self.path.name, record_id=record_id, type=kind, uri=uri, date=date, **rest)
+        if self.on_write:
+            self.on_write(record)
+        return record
 
     def write_response(self, url: str, status: int, reason: str, headers: dict, body: bytes,
                        fetched_at: str) -> ArchivedRecord:

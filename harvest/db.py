@@ -299,7 +299,58 @@ def _news(db: sqlite_utils.Database) -> None:
         ORDER BY i.id, d.published""")
 
 
-MIGRATIONS = [_core, _provenance, _search, _tags, _references, _news]
+def _versions(db: sqlite_utils.Database) -> None:
+    """Guidance and legislation: every version of a text or a bill's status, watched pages with
+    their HTTP validators, bills' action histories, and the changes view."""
+    for column in ("jurisdiction", "legislative_session", "bill_identifier", "bill_status",
+                   "page_status", "page_status_reason"):
+        db.execute(f"ALTER TABLE documents ADD COLUMN {column} TEXT")
+    db.execute("""
+        CREATE TABLE document_versions (
+            document_id TEXT NOT NULL REFERENCES documents(id),
+            version INTEGER NOT NULL,
+            fetched_at TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            text TEXT,
+            diff TEXT,
+            change TEXT,
+            url TEXT,
+            archive_file TEXT,
+            archive_record_id TEXT,
+            PRIMARY KEY (document_id, version)
+        )""")
+    db.execute("""
+        CREATE TABLE watched_pages (
+            url TEXT PRIMARY KEY,
+            organisation TEXT,
+            document_id TEXT REFERENCES documents(id),
+            etag TEXT,
+            last_modified TEXT,
+            final_url TEXT
+        )""")
+    db.execute("""
+        CREATE TABLE bill_actions (
+            document_id TEXT NOT NULL REFERENCES documents(id),
+            position INTEGER NOT NULL,
+            date TEXT,
+            description TEXT,
+            organisation TEXT,
+            classification TEXT,
+            PRIMARY KEY (document_id, position)
+        )""")
+    db.execute("""
+        CREATE VIEW changes AS
+        SELECT v.document_id, d.kind, d.title, coalesce(d.venue, d.jurisdiction) AS source_of_text,
+               v.version, v.fetched_at AS changed_at, v.change, p.content_hash AS old_hash,
+               v.content_hash AS new_hash, v.url,
+               '/corpus/document_versions/' || v.document_id || ',' || v.version AS diff_page
+        FROM document_versions v JOIN documents d ON d.id = v.document_id
+        LEFT JOIN document_versions p ON p.document_id = v.document_id AND p.version = v.version - 1
+        WHERE v.version > 1
+        ORDER BY v.fetched_at DESC""")
+
+
+MIGRATIONS = [_core, _provenance, _search, _tags, _references, _news, _versions]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,0 +1,186 @@
+"""Guidance pages watched for change: what professional bodies and regulators currently advise.
+
+fetch_guidance  each page in annotations/guidance.yaml with a conditional GET (the validators of
+                its last answer); every archived record of the exchange (redirect hops, failures)
+                is handed to ingest as it is written, exactly as `harvest rebuild` replays it
+parse_page      a page -> (title, normalised text, hash); a PDF is kept as a link with the hash of
+                its bytes and, where pypdf can read it, its text
+save_guidance   a `guidance` document, and a new `document_versions` row with a diff only when the
+                normalised text changed; 304 or an unchanged text writes nothing
+
+A page that moved is followed and marked `moved`; one that vanished (404/410) is marked `gone`
+with every earlier version kept; a consent wall or script-only page is `unreadable` with the
+reason, and never replaces a readable version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from urllib.parse import urljoin
+
+import yaml
+
+from .db import transaction
+from .extract import parse_article
+from .http import Client, HttpError
+from .identifiers import canonical_url
+from .nlp.vocab import ANNOTATIONS
+from .runs import Run, recorded_run
+from .store import DocumentRecord, Provenance, save_document
+from .versions import latest_version, normalised, save_version, text_hash
+
+SOURCE = "guidance"
+CONFIG = ANNOTATIONS / "guidance.yaml"
+GONE_STATUSES = (404, 410)
+
+
+def load_watchlist(path: Path = CONFIG) -> list[dict]:
+    pages = (yaml.safe_load(path.read_text()) or {}).get("pages") or []
+    return [{"url": p["url"], "organisation": p.get("organisation")} for p in pages]
+
+
+def parse_page(body: bytes, url: str, content_type: str = "") -> dict:
+    """title, text (normalised), hash, status (extracted, link-only, pdf) and reason."""
+    if "pdf" in content_type.lower() or body[:5] == b"%PDF-":
+        text = _pdf_text(body)
+        return {"title": None, "text": text, "hash": hashlib.sha256(body).hexdigest(), "status": "pdf",
+                "reason": "" if text else "PDF kept as a link: no text could be read from it"}
+    article = parse_article(body, url, content_type)
+    text = normalised(article["text"])
+    return {"title": article["title"], "text": text, "hash": text_hash(text), "status": article["status"],
+            "reason": article["reason"], "published": article["published"]}
+
+
+def _pdf_text(body: bytes) -> str | None:
+    try:
+        from pypdf import PdfReader
+        reader = PdfReader(io.BytesIO(body))
+        return normalised("\n".join(page.extract_text() or "" for page in reader.pages)) or None
+    except Exception:  # a damaged or encrypted PDF is still kept, by its hash
+        return None
+
+
+# -- fetch ----------------------------------------------------------------------------------
+
+def fetch_guidance(db, client: Client, pages: list[dict], run: Run) -> None:
+    """Each page with its validators; the records of each exchange go to ingest as written."""
+    pending = []
+    client.archive.on_write = pending.append
+    for page in pages:
+        known = db.execute("SELECT etag, last_modified FROM watched_pages WHERE url = ?", [page["url"]]).fetchone()
+        try:
+            client.get(page["url"], etag=known[0] if known else None, last_modified=known[1] if known else None)
+        except HttpError:
+            pass  # its failure record is among the pending ones
+        for record in pending:
+            ingest(db, record, run)
+        pending.clear()
+    client.archive.on_write = None
+
+
+# -- save -----------------------------------------------------------------------------------
+
+def ingest(db, archived, run: Run) -> None:
+    """One archived record of a watched page's exchange into rows; shared by harvest and rebuild."""
+    pages = {p["url"]: p for p in run.parameters.get("pages", [])}
+    moved = run.context.setdefault("moved", {})
+    origin = moved.get(archived.uri, archived.uri)
+    if archived.type == "response" and 300 <= (archived.status or 0) < 400 and "location" in archived.headers:
+        moved[urljoin(archived.uri, archived.headers["location"])] = origin
+        return
+    if origin not in pages:
+        return  # robots.txt and the like
+    page = pages[origin]
+    if archived.type == "failure":
+        if not archived.meta.get("final"):
+            return
+        if archived.meta.get("status") in GONE_STATUSES:
+            _mark_gone(db, page, archived, run)
+        else:
+            run.fail(f"{origin}: {archived.meta.get('message')}")
+        return
+    if archived.status != 200:
+        if archived.status == 304:
+            run.count("unchanged")
+        return  # an error status is followed by its failure record
+    run.count("found")
+    parsed = parse_page(archived.body, archived.uri, archived.headers.get("content-type", ""))
+    with transaction(db):
+        _save(db, page, parsed, archived, origin, run)
+
+
+def _save(db, page: dict, parsed: dict, archived, origin: str, run: Run) -> None:
+    key = canonical_url(origin)
+    document_id = _document_of(db, key)
+    validators = {"url": origin, "organisation": page["organisation"], "etag": archived.headers.get("etag"),
+                  "last_modified": archived.headers.get("last-modified"),
+                  "final_url": archived.uri if archived.uri != origin else None}
+    status, reason = _page_status(parsed, archived.uri != origin)
+    if parsed["status"] == "link-only":
+        run.note(f"{origin}: unreadable ({parsed['reason']}); earlier versions stand")
+        if document_id:
+            _set_status(db, document_id, status, reason)
+        db["watched_pages"].upsert({**validators, "document_id": document_id}, pk="url")
+        return
+    previous = latest_version(db, document_id) if document_id else None
+    if previous and previous["content_hash"] == parsed["hash"]:
+        _set_status(db, document_id, status, reason)
+        db["watched_pages"].upsert({**validators, "document_id": document_id}, pk="url")
+        run.count("unchanged")
+        return
+    identifiers = [("url", key)] + ([("url", canonical_url(archived.uri))] if archived.uri != origin else [])
+    record = DocumentRecord(
+        fields={"kind": "guidance", "title": parsed["title"] or origin, "body": parsed["text"],
+                "url": key, "venue": page["organisation"], "publisher": page["organisation"],
+                "published": parsed.get("published"), "extraction_status": "extracted" if parsed["text"] else "link-only",
+                "extraction_reason": parsed["reason"] or None},
+        identifiers=identifiers)
+    provenance = Provenance(source=SOURCE, source_id=key, fetched_at=archived.date, url=archived.uri,
+                            archive_file=archived.file, archive_record_id=archived.record_id)
+    document_id, action = save_document(db, record, provenance)
+    save_version(db, document_id, parsed["text"], parsed["hash"], archived)
+    _set_status(db, document_id, status, reason)
+    db["watched_pages"].upsert({**validators, "document_id": document_id}, pk="url")
+    run.count(action if previous is None else "updated")
+    if previous:
+        run.note(f"{origin}: changed (version {previous['version'] + 1})")
+
+
+def _page_status(parsed: dict, moved: bool) -> tuple[str, str | None]:
+    if parsed["status"] == "link-only":
+        return "unreadable", parsed["reason"]
+    return ("moved", None) if moved else ("current", None)
+
+
+def _mark_gone(db, page: dict, archived, run: Run) -> None:
+    document_id = _document_of(db, canonical_url(page["url"]))
+    message = f"gone (HTTP {archived.meta.get('status')})"
+    run.note(f"{page['url']}: {message}; every earlier version is kept")
+    if document_id is None:
+        return
+    with transaction(db):
+        if save_version(db, document_id, None, f"gone:{archived.meta.get('status')}", archived, change=message):
+            run.count("updated")
+        _set_status(db, document_id, "gone", message)
+
+
+def _document_of(db, key: str) -> str | None:
+    row = db.execute("SELECT document_id FROM identifiers WHERE scheme = 'url' AND value = ?", [key]).fetchone()
+    return row[0] if row else None
+
+
+def _set_status(db, document_id: str, status: str, reason: str | None) -> None:
+    current = db.execute("SELECT page_status, page_status_reason FROM documents WHERE id = ?", [document_id]).fetchone()
+    if current and tuple(current) != (status, reason):
+        db.execute("UPDATE documents SET page_status = ?, page_status_reason = ? WHERE id = ?",
+                   [status, reason, document_id])
+
+
+def harvest_guidance(db, archive_dir, client: Client, pages: list[dict] | None = None) -> Run:
+    pages = pages or load_watchlist()
+    with recorded_run(db, archive_dir, SOURCE, {"pages": pages}) as (run, archive):
+        client.archive = archive
+        fetch_guidance(db, client, pages, run)
+    return run
