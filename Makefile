@@ -34,6 +34,8 @@ harvest: $(DB)
 	-$(BIN)/harvest arxiv $(DB)
 	-$(BIN)/harvest crossref $(DB)
 	-$(BIN)/harvest news $(DB)
+	-$(BIN)/harvest guidance $(DB)
+	-$(BIN)/harvest legislation $(DB)
 	$(BIN)/harvest tag $(DB)
 	$(BIN)/harvest incidents $(DB)
 

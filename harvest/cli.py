@@ -16,7 +16,7 @@ import click
 import yaml
 
 from . import db as database
-from . import arxiv, crossref, europepmc, extract, feeds, incidents, jats, jmir, news, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
+from . import arxiv, crossref, europepmc, extract, feeds, guidance, incidents, jats, jmir, legislation, news, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
 from .http import Client
 from .nlp import corpus as tagging
 from .nlp import evaluate as evaluation
@@ -292,6 +292,40 @@ def news_command(db_path, feeds, queries, gdelt_api, load_file, url, contact, al
         return news.harvest_news(db, archive_dir, _client(contact, allow_network), config, gdelt_api,
                                  progress=_progress(quiet))
     _harvest(db_path, archive, quiet, work)
+
+
+@main.command("guidance")
+@database_argument
+@click.option("--page", "pages", multiple=True, help="A page to watch (default: annotations/guidance.yaml).")
+@contact_option
+@allow_network_option
+@archive_option
+@quiet_option
+def guidance_command(db_path, pages, contact, allow_network, archive, quiet):
+    """Check the watched guidance pages in DATABASE for changes (conditional GET).
+
+    A changed text becomes a new version with a diff; an unchanged one writes nothing. Moved,
+    vanished and unreadable pages are marked, and earlier versions kept.
+    """
+    watchlist = [{"url": url, "organisation": None} for url in pages] or None
+    _harvest(db_path, archive, quiet, lambda db, archive_dir: guidance.harvest_guidance(
+        db, archive_dir, _client(contact, allow_network), watchlist))
+
+
+@main.command("legislation")
+@database_argument
+@click.option("--openstates-api", default=legislation.OPENSTATES_API, show_default=True)
+@click.option("--federal-register-api", default=legislation.FEDERAL_REGISTER_API, show_default=True)
+@contact_option
+@allow_network_option
+@archive_option
+@quiet_option
+def legislation_command(db_path, openstates_api, federal_register_api, contact, allow_network, archive, quiet):
+    """Harvest bills (Open States; key in OPENSTATES_API_KEY) and Federal Register documents
+    into DATABASE, as annotations/legislation.yaml asks. A bill's status change is a new version."""
+    _harvest(db_path, archive, quiet, lambda db, archive_dir: legislation.harvest_legislation(
+        db, archive_dir, _client(contact, allow_network), openstates_api=openstates_api,
+        federal_register_api=federal_register_api))
 
 
 @main.command("seed")

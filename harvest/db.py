@@ -336,6 +336,7 @@ def _versions(db: sqlite_utils.Database) -> None:
             description TEXT,
             organisation TEXT,
             classification TEXT,
+            url TEXT,
             PRIMARY KEY (document_id, position)
         )""")
     db.execute("""

@@ -18,7 +18,8 @@ from .identifiers import stable_id
 DOCUMENT_FIELDS = (
     "kind", "title", "abstract", "body", "url", "venue", "venue_abbrev", "volume", "issue", "pages",
     "publisher", "published", "year", "language", "licence", "publication_types", "keywords",
-    "retracted", "extraction_status", "extraction_reason",
+    "retracted", "extraction_status", "extraction_reason", "jurisdiction", "legislative_session",
+    "bill_identifier", "bill_status",
 )
 KEPT_ONCE_SET = ("kind", "url")  # the first source to set these keeps them
 JSON_FIELDS = ("publication_types", "keywords")

@@ -1,0 +1,83 @@
+"""Atom feeds to follow the evidence base from a feed reader: new documents, new incidents and
+changed guidance or bills, at /-/feeds/<name>.atom. Entries carry a title, a link to the record's
+page, a date and a plain-text summary (text from the web is never sent as markup). An empty
+feed is a valid feed.
+"""
+
+from datasette import hookimpl
+from datasette.utils.asgi import Response
+from feedgen.feed import FeedGenerator
+
+DATABASE = "corpus"
+LIMIT = 100
+FEEDS = {
+    "documents": {
+        "title": "New documents",
+        "sql": """select id, title, coalesce(abstract, '') as summary, first_seen as updated, kind, venue
+                  from documents where coalesce(relevance, '') != 'off-topic'
+                  order by first_seen desc, id desc limit :limit""",
+        "link": "/{database}/documents/{id}",
+        "summary": "{kind}, {venue}: {summary}",
+    },
+    "incidents": {
+        "title": "Incidents",
+        "sql": """select i.id, i.title, coalesce(i.summary, '') as summary, i.status,
+                    coalesce((select max(d.first_seen) from incident_documents l join documents d
+                              on d.id = l.document_id where l.incident_id = i.id), i.first_reported,
+                             '1970-01-01') as updated
+                  from incidents i order by updated desc, i.id limit :limit""",
+        "link": "/{database}/incidents/{id}",
+        "summary": "Status: {status}. {summary}",
+    },
+    "changes": {
+        "title": "Changed guidance and legislation",
+        "sql": """select document_id || '/' || version as id, document_id, title, changed_at as updated,
+                    coalesce(change, '') as summary, kind, source_of_text
+                  from changes order by changed_at desc limit :limit""",
+        "link": "/{database}/document_versions/{document_id},{version}",
+        "summary": "{kind} ({source_of_text}): {summary}",
+    },
+}
+
+
+def _timestamp(value: str) -> str:
+    """feedgen wants a full timestamp with a zone; the corpus stores dates as precisely as known."""
+    value = (value or "1970-01-01")[:19]
+    if len(value) == 4:
+        value += "-01-01"
+    elif len(value) == 7:
+        value += "-01"
+    if "T" not in value:
+        value += "T00:00:00"
+    return value + "+00:00"
+
+
+async def feed(datasette, request):
+    name = request.url_vars["name"]
+    if name not in FEEDS:
+        return Response.text(f"No feed called {name}; there are: {', '.join(FEEDS)}", status=404)
+    spec = FEEDS[name]
+    rows = (await datasette.get_database(DATABASE).execute(spec["sql"], {"limit": LIMIT})).rows
+    generator = FeedGenerator()
+    page = datasette.absolute_url(request, request.path)
+    generator.id(page)
+    generator.title(f"{datasette.metadata('title') or 'Evidence base'}: {spec['title']}")
+    generator.link(href=page, rel="self")
+    generator.link(href=datasette.absolute_url(request, "/"), rel="alternate")
+    generator.updated(_timestamp(max((r["updated"] for r in rows), default="1970-01-01")))
+    for row in reversed(rows):
+        values = dict(row)
+        if name == "changes":
+            values["version"] = values["id"].rsplit("/", 1)[1]
+        entry = generator.add_entry()
+        entry.id(datasette.absolute_url(request, spec["link"].format(database=DATABASE, **values)))
+        entry.title(values["title"] or values["id"])
+        entry.link(href=datasette.absolute_url(request, spec["link"].format(database=DATABASE, **values)))
+        entry.updated(_timestamp(values["updated"]))
+        entry.summary(spec["summary"].format(**{k: v if v is not None else "" for k, v in values.items()})[:1000])
+    return Response(generator.atom_str(pretty=True), content_type="application/atom+xml; charset=utf-8")
+
+
+@hookimpl
+def register_routes():
+    return [(r"^/-/feeds/(?P<name>[a-z]+)\.atom$", feed)]
