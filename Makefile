@@ -18,6 +18,7 @@ $(DB): $(VENV)/.installed annotations/seed.yaml annotations/taxonomy.yaml annota
 	$(BIN)/harvest seed $(DB)
 	$(BIN)/harvest tag $(DB)
 	$(BIN)/harvest incidents $(DB)
+	$(BIN)/harvest graph $(DB)
 	touch $(DB)
 
 serve: $(DB)
@@ -38,6 +39,7 @@ harvest: $(DB)
 	-$(BIN)/harvest legislation $(DB)
 	$(BIN)/harvest tag $(DB)
 	$(BIN)/harvest incidents $(DB)
+	$(BIN)/harvest graph $(DB)
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

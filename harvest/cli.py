@@ -16,6 +16,7 @@ import click
 import yaml
 
 from . import db as database
+from . import graph as graphing
 from . import arxiv, crossref, europepmc, extract, feeds, guidance, incidents, jats, jmir, legislation, news, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
 from .http import Client
 from .nlp import corpus as tagging
@@ -480,6 +481,27 @@ def incidents_command(db_path, curation):
                f"{summary.candidates} proposed new incident(s) in incident_candidates")
     for missing in summary.missing_sources:
         click.echo(f"  not linked yet: {missing}")
+
+
+@main.command("graph")
+@database_argument
+@click.option("--export", "export_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the graph to FILE: .graphml, .gexf or .json (node-link), for Gephi and the like.")
+def graph_command(db_path, export_path):
+    """Build the evidence graph of DATABASE and store its metrics (degree, PageRank, communities)."""
+    if not db_path.exists():
+        raise click.ClickException(f"{db_path} does not exist; build it with `harvest seed {db_path}`.")
+    if export_path and export_path.suffix.lower().lstrip(".") not in graphing.EXPORT_FORMATS:
+        raise click.ClickException(f"cannot write {export_path.name}: use a .graphml, .gexf or .json file name")
+    db = database.connect(db_path)
+    built = graphing.build_graph(db)
+    summary = graphing.save_graph(db, built)
+    kinds = ", ".join(f"{kind} {count}" for kind, count in summary.edge_types.items()) or "none"
+    click.echo(f"graph: {summary.nodes} nodes, {summary.edges} edges ({kinds}), {summary.communities} communities; "
+               f"stored in graph_nodes and graph_edges")
+    if export_path:
+        written = graphing.export_graph(built, export_path)
+        click.echo(f"written as {written}: {export_path}")
 
 
 @main.command("tag-text")

@@ -351,7 +351,36 @@ def _versions(db: sqlite_utils.Database) -> None:
         ORDER BY v.fetched_at DESC""")
 
 
-MIGRATIONS = [_core, _provenance, _search, _tags, _references, _news, _versions]
+def _graph(db: sqlite_utils.Database) -> None:
+    """Facets by theme and product on documents, and the evidence graph with its metrics."""
+    for column in ("themes", "products"):
+        db.execute(f"ALTER TABLE documents ADD COLUMN {column} TEXT")
+    db.execute("""
+        CREATE TABLE graph_nodes (
+            id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            label TEXT,
+            ref_table TEXT NOT NULL,
+            ref_id TEXT NOT NULL,
+            degree INTEGER,
+            weighted_degree REAL,
+            pagerank REAL,
+            community INTEGER
+        )""")
+    db.execute("""
+        CREATE TABLE graph_edges (
+            source TEXT NOT NULL REFERENCES graph_nodes(id),
+            target TEXT NOT NULL REFERENCES graph_nodes(id),
+            type TEXT NOT NULL,
+            weight REAL NOT NULL,
+            origin_table TEXT NOT NULL,
+            origin_rows TEXT NOT NULL,
+            PRIMARY KEY (source, target, type)
+        )""")
+    db.execute("CREATE INDEX graph_edges_target ON graph_edges(target)")
+
+
+MIGRATIONS = [_core, _provenance, _search, _tags, _references, _news, _versions, _graph]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

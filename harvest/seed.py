@@ -42,6 +42,7 @@ def parse_seed(data: bytes, name: str = "seed.yaml") -> tuple[DocumentRecord, li
         fields={"kind": article.get("kind", "blog"), "title": article["title"], "published": published,
                 "year": int(published[:4]) if published else None, "url": article.get("url"),
                 "keywords": article.get("tags")},
+        authors=[{"name": article["author"]}] if article.get("author") else [],
         identifiers=[("seed", article["key"])] + (
             [("url", canonical_url(article["url"]))] if article.get("url") else []))
     references = []

@@ -67,7 +67,20 @@ def tag_corpus(db: sqlite_utils.Database, everything: bool = False, progress: Ca
             progress(summary.tagged, len(inputs))
     applied, problems = apply_corrections(db, corrections_path)
     summary.corrections, summary.problems = applied, problems
+    refresh_facets(db)
     return summary
+
+
+def refresh_facets(db) -> None:
+    """documents.themes and documents.products as JSON arrays, so Datasette can facet and filter
+    documents by them (`themes__arraycontains=treatment`); only rows that differ are written."""
+    themes = ("(SELECT json_group_array(theme) FROM (SELECT theme FROM document_themes "
+              "WHERE document_id = documents.id ORDER BY theme))")
+    products = ("(SELECT json_group_array(name) FROM (SELECT e.name FROM document_entities d JOIN entities e "
+                "ON e.id = d.entity_id WHERE d.document_id = documents.id AND e.type = 'product' ORDER BY e.name))")
+    with transaction(db):
+        db.execute(f"UPDATE documents SET themes = {themes}, products = {products} "
+                   f"WHERE themes IS NOT {themes} OR products IS NOT {products}")
 
 
 def _write_vocabulary(db, taxonomy) -> None:

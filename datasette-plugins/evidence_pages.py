@@ -1,0 +1,155 @@
+"""The pages that make each record explain itself: a document's page (identifiers as links, themes
+with the sentences behind them, entities, incidents, neighbours, versions, a Cite panel and
+Highwire meta tags), an incident's page (timeline and Cite panel), and a content note with
+crisis-line information wherever suicide or self-harm is the subject.
+
+Everything from the corpus reaches the templates as data, and Jinja escapes it; the only markup
+passed through is citeproc's APA rendering, which escapes the record's text itself.
+"""
+
+import re
+
+from datasette import hookimpl
+from markupsafe import Markup
+
+from harvest.cite import apa, bibtex, csl_item, csl_json, load_citable, ris
+
+IDENTIFIER_LINKS = {"doi": "https://doi.org/{}", "pmid": "https://pubmed.ncbi.nlm.nih.gov/{}/",
+                    "pmcid": "https://pmc.ncbi.nlm.nih.gov/articles/{}/", "arxiv": "https://arxiv.org/abs/{}",
+                    "url": "{}"}
+SUICIDE = re.compile(r"\bsuicid\w*|\bself[- ]harm\w*|\bkill(?:ed|ing|s)? (?:him|her|them|my|your)sel(?:f|ves)\b"
+                     r"|\btook (?:his|her|their) own li(?:fe|ves)\b", re.I)
+
+
+def needs_content_note(*texts) -> bool:
+    """True when any of the texts (strings, rows, lists of rows) speaks of suicide or self-harm."""
+    def flatten(value):
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            for item in value.values():
+                yield from flatten(item)
+        elif isinstance(value, (list, tuple)) or hasattr(value, "keys"):
+            for item in (value if not hasattr(value, "keys") else [value[k] for k in value.keys()]):
+                yield from flatten(item)
+    return any(SUICIDE.search(text) for value in texts for text in flatten(value))
+
+
+@hookimpl
+def prepare_jinja2_environment(env):
+    env.filters["needs_content_note"] = needs_content_note
+
+
+def _rows(conn, sql, params=()):
+    cursor = conn.execute(sql, params)
+    names = [c[0] for c in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def _document_view(conn, document_id: str, permalink: str) -> dict:
+    records = load_citable(conn, [document_id])
+    if not records:
+        return {}
+    record = records[0]
+    item = csl_item(record, permalink)
+    identifiers = [{"scheme": scheme, "value": value, "href": IDENTIFIER_LINKS[scheme].format(value)
+                    if scheme in IDENTIFIER_LINKS and (scheme != "url" or value.startswith(("http://", "https://"))) else None}
+                   for scheme, value in record["identifiers"].items()]
+    themes = _rows(conn, "SELECT t.theme, th.label, t.method, t.score, t.pipeline_version, t.curator, t.reason "
+                         "FROM document_themes t LEFT JOIN themes th ON th.id = t.theme WHERE t.document_id = ? "
+                         "ORDER BY t.method = 'curated' DESC, t.score DESC", [document_id])
+    for theme in themes:
+        theme["evidence"] = _rows(conn, "SELECT field, sentence, matched, hedged FROM evidence WHERE document_id = ? "
+                                        "AND theme = ? AND negated = 0 ORDER BY field = 'title' DESC, start LIMIT 3",
+                                  [document_id, theme["theme"]])
+    entities = _rows(conn, "SELECT e.id, e.type, e.name, d.mentions FROM document_entities d JOIN entities e "
+                           "ON e.id = d.entity_id WHERE d.document_id = ? ORDER BY e.type, d.mentions DESC", [document_id])
+    incidents = _rows(conn, "SELECT i.id, i.title, i.status, l.role, l.method FROM incident_documents l JOIN incidents i "
+                            "ON i.id = l.incident_id WHERE l.document_id = ?", [document_id])
+    related = {
+        "Cites": _rows(conn, "SELECT d.id, d.title, d.kind, d.year FROM citations c JOIN documents d ON d.id = c.cited_id "
+                             "WHERE c.citing_id = ? ORDER BY d.year DESC", [document_id]),
+        "Cited by": _rows(conn, "SELECT d.id, d.title, d.kind, d.year FROM citations c JOIN documents d ON d.id = c.citing_id "
+                                "WHERE c.cited_id = ? ORDER BY d.year DESC", [document_id]),
+        "Same story": _rows(conn, "SELECT id, title, kind, year, venue FROM documents WHERE story_id = ? AND id != ? "
+                                  "AND story_id IS NOT NULL", [record.get("story_id"), document_id]),
+        "Shares entities with": _rows(conn, "SELECT n.ref_id AS id, n.label AS title, n.type AS kind, e.weight FROM graph_edges e "
+                                            "JOIN graph_nodes n ON n.id = CASE WHEN e.source = ? THEN e.target ELSE e.source END "
+                                            "WHERE (e.source = ? OR e.target = ?) AND e.type = 'shares_entities' "
+                                            "ORDER BY e.weight DESC LIMIT 10",
+                                      [f"document:{document_id}"] * 3),
+    }
+    versions = _rows(conn, "SELECT version, fetched_at, change, diff IS NOT NULL AS has_diff FROM document_versions "
+                           "WHERE document_id = ? ORDER BY version DESC", [document_id])
+    unverified = record.get("unverified_fields") or ""
+    return {
+        "document": record, "identifiers": identifiers, "themes": themes, "entities": entities,
+        "incidents": incidents, "related": {k: v for k, v in related.items() if v}, "versions": versions,
+        "unverified": [f for f in re.findall(r"\w+", unverified)],
+        "cite": _cite(item, record), "permalink": permalink, "highwire": _highwire(record),
+        "content_note": needs_content_note(record.get("title"), record.get("abstract"),
+                                           [e["name"] for e in entities if e["name"] == "suicidality"]),
+    }
+
+
+def _cite(item: dict, record: dict) -> dict:
+    return {"apa": Markup(apa([item])[0]), "bibtex": bibtex([item]), "ris": ris([item]), "csljson": csl_json([item]),
+            "snapshot": record.get("snapshot")}
+
+
+def _highwire(record: dict) -> list[tuple[str, str]]:
+    """citation_* meta tags, which reference managers' browser buttons read."""
+    tags = [("citation_title", record.get("title") or "")]
+    for author in record.get("authors") or []:
+        name = author.get("collective_name") or (f"{author['last_name']}, {author.get('fore_name') or ''}".strip(", ")
+                                                 if author.get("last_name") else author.get("name"))
+        if name:
+            tags.append(("citation_author", name))
+    if record.get("published"):
+        tags.append(("citation_publication_date", record["published"].replace("-", "/")))
+    venue_tag = {"paper": "citation_journal_title", "preprint": "citation_publisher"}.get(record.get("kind"))
+    if record.get("venue"):
+        tags.append((venue_tag or "citation_publisher", record["venue"]))
+    for tag, column in (("citation_volume", "volume"), ("citation_issue", "issue"), ("citation_language", "language")):
+        if record.get(column):
+            tags.append((tag, str(record[column])))
+    if record.get("pages"):
+        tags.append(("citation_firstpage", str(record["pages"]).split("-")[0]))
+    identifiers = record.get("identifiers") or {}
+    for tag, scheme in (("citation_doi", "doi"), ("citation_pmid", "pmid"), ("citation_arxiv_id", "arxiv")):
+        if identifiers.get(scheme):
+            tags.append((tag, identifiers[scheme]))
+    if record.get("url"):
+        tags.append(("citation_abstract_html_url", record["url"]))
+    return [t for t in tags if t[1]]
+
+
+def _incident_view(conn, incident_id: str, permalink: str) -> dict:
+    rows = _rows(conn, "SELECT * FROM incidents WHERE id = ?", [incident_id])
+    if not rows:
+        return {}
+    incident = rows[0]
+    timeline = _rows(conn, "SELECT date, role, kind, title, outlet, url, method, document_id FROM incident_timeline "
+                           "WHERE incident_id = ? ORDER BY date", [incident_id])
+    item = {"id": incident_id, "type": "entry-encyclopedia", "title": incident["title"],
+            "container-title": "LLMs & Mental Health Evidence Base", "URL": permalink,
+            "author": [{"literal": "LLMs & Mental Health Evidence Base"}],
+            "note": f"Incident status: {incident['status']}"}
+    if incident.get("first_reported"):
+        item["issued"] = {"date-parts": [[int(p) for p in incident["first_reported"].split("-")]]}
+    return {"incident": incident, "timeline": timeline, "permalink": permalink, "cite": _cite(item, {}),
+            "content_note": needs_content_note(incident.get("title"), incident.get("summary"), incident.get("harms"))}
+
+
+@hookimpl
+def extra_template_vars(template, database, table, view_name, request, datasette):
+    if view_name != "row" or table not in ("documents", "incidents") or request is None:
+        return {}
+
+    async def view():
+        key = request.url_vars.get("pks", "")
+        permalink = datasette.absolute_url(request, datasette.urls.row(database, table, key))
+        build = _document_view if table == "documents" else _incident_view
+        return await datasette.get_database(database).execute_fn(lambda conn: build(conn, key, permalink))
+    return view
+

@@ -1,0 +1,142 @@
+"""The evidence graph (networkx): documents, incidents, themes and entities, and what joins them.
+
+build_graph   the corpus -> a graph whose typed, weighted edges each name the rows they came from:
+              cites (citations), about (document_themes), mentions (document_entities),
+              tells (incident_documents), shares_entities (two documents naming the same
+              uncommon entities), same_story (wire copies)
+save_graph    nodes with degree, weighted degree, PageRank and community, and the edges, into
+              graph_nodes / graph_edges, so pages only read
+export_graph  GraphML, GEXF or node-link JSON for Gephi, Cytoscape and the like
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+import networkx as nx
+
+from .db import transaction
+
+SHARED_ENTITY_LIMIT = 50   # an entity named by more documents than this (ChatGPT) links too much to mean much
+EXPORT_FORMATS = ("graphml", "gexf", "json")
+ENTITY_TYPES = ("product", "organisation", "jurisdiction", "population", "condition")
+
+
+@dataclass
+class GraphSummary:
+    nodes: int
+    edges: int
+    communities: int
+    edge_types: dict
+
+
+def _node(graph: nx.Graph, node_id: str, kind: str, label: str, table: str, ref: str) -> str:
+    if node_id not in graph:
+        graph.add_node(node_id, type=kind, label=label or ref, ref_table=table, ref_id=ref)
+    return node_id
+
+
+def _edge(graph: nx.Graph, source: str, target: str, kind: str, weight: float, table: str, rows: list) -> None:
+    key = (source, target) if source <= target else (target, source)
+    data = graph.get_edge_data(*key)
+    if data and data["type"] != kind:  # one relation per pair: keep the stronger
+        if data["weight"] >= weight:
+            return
+    graph.add_edge(*key, type=kind, weight=float(weight), origin_table=table, origin_rows=json.dumps(rows))
+
+
+def build_graph(db) -> nx.Graph:
+    graph = nx.Graph()
+    titles = {}
+    for doc_id, title, kind in db.execute("SELECT id, title, kind FROM documents WHERE coalesce(relevance, '') != 'off-topic'"):
+        titles[doc_id] = title
+        _node(graph, f"document:{doc_id}", kind or "document", title, "documents", doc_id)
+    for theme, label in db.execute("SELECT id, label FROM themes"):
+        _node(graph, f"theme:{theme}", "theme", label, "themes", theme)
+    for entity, kind, name in db.execute("SELECT id, type, name FROM entities"):
+        _node(graph, f"entity:{entity}", kind, name, "entities", entity)
+    for incident, title in db.execute("SELECT id, title FROM incidents"):
+        _node(graph, f"incident:{incident}", "incident", title, "incidents", incident)
+
+    for citing, cited, method in db.execute("SELECT citing_id, cited_id, method FROM citations"):
+        if citing in titles and cited in titles:
+            _edge(graph, f"document:{citing}", f"document:{cited}", "cites", 1.0, "citations", [[citing, cited]])
+    for doc_id, theme, score in db.execute("SELECT document_id, theme, coalesce(score, 1.0) FROM document_themes"):
+        if doc_id in titles:
+            _edge(graph, f"document:{doc_id}", f"theme:{theme}", "about", score, "document_themes", [[doc_id, theme]])
+    by_entity = defaultdict(list)
+    for doc_id, entity, mentions in db.execute("SELECT document_id, entity_id, mentions FROM document_entities"):
+        if doc_id in titles:
+            _edge(graph, f"document:{doc_id}", f"entity:{entity}", "mentions", mentions, "document_entities",
+                  [[doc_id, entity]])
+            by_entity[entity].append(doc_id)
+    shared = defaultdict(list)
+    for entity, docs in by_entity.items():
+        if len(docs) <= SHARED_ENTITY_LIMIT:
+            for a, b in combinations(sorted(docs), 2):
+                shared[(a, b)].append(entity)
+    for (a, b), entities in shared.items():
+        if len(entities) >= 2:
+            _edge(graph, f"document:{a}", f"document:{b}", "shares_entities", len(entities), "document_entities",
+                  [[a, e] for e in entities] + [[b, e] for e in entities])
+    for incident, doc_id, role in db.execute("SELECT incident_id, document_id, role FROM incident_documents"):
+        if doc_id in titles:
+            _edge(graph, f"incident:{incident}", f"document:{doc_id}", "tells", 1.0, "incident_documents",
+                  [[incident, doc_id, role]])
+    for doc_id, story in db.execute("SELECT id, story_id FROM documents WHERE story_id IS NOT NULL AND story_id != id"):
+        if doc_id in titles and story in titles:
+            _edge(graph, f"document:{doc_id}", f"document:{story}", "same_story", 1.0, "documents", [[doc_id], [story]])
+    unused = [n for n, d in graph.degree() if d == 0 and graph.nodes[n]["type"] in ("theme",) + ENTITY_TYPES]
+    graph.remove_nodes_from(unused)  # vocabulary nobody mentions
+    return graph
+
+
+def save_graph(db, graph: nx.Graph) -> GraphSummary:
+    """Metrics computed once here, stored for pages to read."""
+    pagerank = nx.pagerank(graph, weight="weight") if graph.number_of_edges() else {n: 0.0 for n in graph}
+    communities = nx.community.louvain_communities(graph, weight="weight", seed=1) if graph.number_of_edges() else []
+    community_of = {node: number for number, members in enumerate(
+        sorted(communities, key=lambda c: (-len(c), min(c)))) for node in members}
+    with transaction(db):
+        db.execute("DELETE FROM graph_edges")
+        db.execute("DELETE FROM graph_nodes")
+        db["graph_nodes"].insert_all({
+            "id": node, **{k: data[k] for k in ("type", "label", "ref_table", "ref_id")},
+            "degree": graph.degree(node), "weighted_degree": round(graph.degree(node, weight="weight"), 4),
+            "pagerank": round(pagerank.get(node, 0.0), 6), "community": community_of.get(node)}
+            for node, data in graph.nodes(data=True))
+        db["graph_edges"].insert_all({"source": a, "target": b, **data} for a, b, data in graph.edges(data=True))
+    types = defaultdict(int)
+    for _, _, kind in graph.edges(data="type"):
+        types[kind] += 1
+    return GraphSummary(graph.number_of_nodes(), graph.number_of_edges(), len(communities), dict(sorted(types.items())))
+
+
+def export_graph(graph: nx.Graph, path: Path) -> str:
+    """Write by the file's extension: .graphml, .gexf or .json (node-link)."""
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in EXPORT_FORMATS:
+        raise ValueError(f"cannot write {path.name}: use a .graphml, .gexf or .json file name")
+    if suffix == "graphml":
+        nx.write_graphml(graph, path)
+    elif suffix == "gexf":
+        nx.write_gexf(graph, path)
+    else:
+        path.write_text(json.dumps(nx.node_link_data(graph, edges="edges"), ensure_ascii=False, indent=1))
+    return suffix
+
+
+def neighbourhood(db, node_id: str, limit: int = 40) -> tuple[list[dict], list[dict]]:
+    """A node and its strongest neighbours, from the stored graph (for the graph page)."""
+    edges = [dict(zip(("source", "target", "type", "weight"), row)) for row in db.execute(
+        "SELECT source, target, type, weight FROM graph_edges WHERE source = ? OR target = ? "
+        "ORDER BY weight DESC, source, target LIMIT ?", [node_id, node_id, limit])]
+    ids = {node_id} | {e["source"] for e in edges} | {e["target"] for e in edges}
+    nodes = [dict(zip(("id", "type", "label", "ref_table", "ref_id", "pagerank"), row)) for row in db.execute(
+        f"SELECT id, type, label, ref_table, ref_id, pagerank FROM graph_nodes WHERE id IN ({','.join('?' * len(ids))})",
+        sorted(ids))]
+    return nodes, edges
