@@ -1,4 +1,7 @@
-"""Show identifiers as links to their resolvers (doi.org, PubMed, PMC, arXiv)."""
+"""Cells that name something become links: identifiers to their resolvers (doi.org, PubMed, PMC,
+arXiv, the original URL), and in query results, document and incident ids to their pages."""
+
+import re
 
 from datasette import hookimpl
 from markupsafe import Markup
@@ -9,17 +12,32 @@ RESOLVERS = {
     "pmcid": "https://pmc.ncbi.nlm.nih.gov/articles/{}/",
     "arxiv": "https://arxiv.org/abs/{}",
 }
+DOCUMENT_ID = re.compile(r"d[0-9a-f]{12}")
+DOCUMENT_COLUMNS = ("document_id", "retracted_id", "story_id")
+INCIDENT_COLUMNS = ("incident_id",)
+
+
+def _identifier(value, row):
+    scheme = row["scheme"]
+    if scheme == "url" and value.startswith(("http://", "https://")):
+        return value
+    return RESOLVERS[scheme].format(value) if scheme in RESOLVERS else None
 
 
 @hookimpl
-def render_cell(value, column, table, row):
-    if table != "identifiers" or column != "value" or not isinstance(value, str):
+def render_cell(value, column, table, row, database, datasette):
+    if not isinstance(value, str):
         return None
-    scheme = row["scheme"]
-    if scheme == "url" and value.startswith(("http://", "https://")):
-        href = value
-    elif scheme in RESOLVERS:
-        href = RESOLVERS[scheme].format(value)
-    else:
-        return None
-    return Markup('<a href="{}" rel="nofollow">{}</a>').format(href, value)
+    href = None
+    if table == "identifiers" and column == "value":
+        href = _identifier(value, row)
+        return Markup('<a href="{}" rel="nofollow">{}</a>').format(href, value) if href else None
+    if table is None and database == "corpus":  # a canned or arbitrary query
+        columns = row.keys()
+        if (column in DOCUMENT_COLUMNS or column == "id" and "kind" in columns) and DOCUMENT_ID.fullmatch(value):
+            href = datasette.urls.row(database, "documents", value)
+        elif column in INCIDENT_COLUMNS or (column == "id" and "status" in columns and "documents" in columns):
+            href = datasette.urls.row(database, "incidents", value)
+        elif column in ("url", "diff_page") and value.startswith(("http://", "https://", "/corpus/")):
+            href = value
+    return Markup('<a href="{}">{}</a>').format(href, value) if href else None

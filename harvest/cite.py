@@ -181,6 +181,14 @@ def bibtex(items: list[dict]) -> str:
     return bibtexparser.write_string(library)
 
 
+class _RisWriter(rispy.RisWriter):
+    """Plain RIS: no "1." counter line before each record (rispy's default), which some
+    reference managers read as junk."""
+
+    def set_header(self, count):
+        return ""
+
+
 def ris(items: list[dict]) -> str:
     entries = []
     for item in items:
@@ -192,7 +200,7 @@ def ris(items: list[dict]) -> str:
                  "year": str(item["issued"]["date-parts"][0][0]) if item.get("issued") else None,
                  "access_date": "/".join(str(p) for p in item["accessed"]["date-parts"][0]) if item.get("accessed") else None}
         entries.append({key: value for key, value in entry.items() if value})
-    return rispy.dumps(entries)
+    return rispy.dumps(entries, implementation=_RisWriter)
 
 
 def csl_json(items: list[dict]) -> str:

@@ -424,13 +424,18 @@ def rebuild_command(db_path, archive, quiet):
 @database_argument
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8001, show_default=True, type=int)
-def serve_command(db_path, host, port):
-    """Serve DATABASE in Datasette with the project's plugins and metadata."""
+@click.option("--immutable", is_flag=True, help="Publish mode: open the file read-only and never check it for changes.")
+def serve_command(db_path, host, port, immutable):
+    """Serve DATABASE in Datasette with the project's plugins and metadata (read-only: there is
+    no write endpoint; queries stop after 3 seconds)."""
     if not db_path.exists():
         raise click.ClickException(f"{db_path} does not exist; build it first with "
                                    f"`harvest seed {db_path}` (or `make serve`).")
+    if db_path.stem != "corpus":
+        click.echo(f"note: the project's pages, queries and feeds are set up for a database named corpus "
+                   f"(corpus.db); {db_path.name} is served as plain Datasette tables.", err=True)
     database.connect(db_path).conn.close()  # bring an older schema up to date first
-    serving.serve(db_path, host, port)
+    serving.serve(db_path, host, port, immutable=immutable)
 
 
 @main.command("tag")

@@ -52,7 +52,7 @@ def _edge(graph: nx.Graph, source: str, target: str, kind: str, weight: float, t
 def build_graph(db) -> nx.Graph:
     graph = nx.Graph()
     titles = {}
-    for doc_id, title, kind in db.execute("SELECT id, title, kind FROM documents WHERE coalesce(relevance, '') != 'off-topic'"):
+    for doc_id, title, kind in db.execute("SELECT id, title, kind FROM documents"):
         titles[doc_id] = title
         _node(graph, f"document:{doc_id}", kind or "document", title, "documents", doc_id)
     for theme, label in db.execute("SELECT id, label FROM themes"):

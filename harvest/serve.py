@@ -10,9 +10,10 @@ PLUGINS_DIR = Path(__file__).resolve().parent.parent / "datasette-plugins"
 
 
 def datasette_command(database: Path, host: str = "127.0.0.1", port: int = 8001,
-                      plugins_dir: Path = PLUGINS_DIR) -> list[str]:
-    """The `datasette serve` command line for the corpus."""
-    command = [sys.executable, "-m", "datasette", "serve", str(database),
+                      plugins_dir: Path = PLUGINS_DIR, immutable: bool = False) -> list[str]:
+    """The `datasette serve` command line for the corpus. Immutable mode (for publishing) opens
+    the file read-only and lets Datasette count and cache without ever checking for changes."""
+    command = [sys.executable, "-m", "datasette", "serve", *(["-i"] if immutable else []), str(database),
                "--host", host, "--port", str(port), "--plugins-dir", str(plugins_dir),
                "--setting", "sql_time_limit_ms", "3000", "--setting", "facet_time_limit_ms", "500"]
     metadata = plugins_dir / "metadata.yml"
@@ -27,7 +28,7 @@ def datasette_command(database: Path, host: str = "127.0.0.1", port: int = 8001,
     return command
 
 
-def serve(database: Path, host: str = "127.0.0.1", port: int = 8001) -> None:
+def serve(database: Path, host: str = "127.0.0.1", port: int = 8001, immutable: bool = False) -> None:
     """Replace this process with Datasette (so signals and exit codes are Datasette's own)."""
-    command = datasette_command(database, host, port)
+    command = datasette_command(database, host, port, immutable=immutable)
     os.execv(command[0], command)
