@@ -355,6 +355,11 @@ def _graph(db: sqlite_utils.Database) -> None:
     """Facets by theme and product on documents, and the evidence graph with its metrics."""
     for column in ("themes", "products"):
         db.execute(f"ALTER TABLE documents ADD COLUMN {column} TEXT")
+    for column in ("published", "first_seen", "kind", "year", "study_design"):  # sorts and facets of big tables
+        db.execute(f"CREATE INDEX IF NOT EXISTS documents_{column} ON documents({column})")
+    for table, column in (("citations", "cited_id"), ("work_references", "cited_id"), ("document_links", "to_id"),
+                          ("redirects", "new_id")):  # "cited by" and the row page's links from other tables
+        db.execute(f"CREATE INDEX IF NOT EXISTS {table}_{column} ON {table}({column})")
     db.execute("""
         CREATE TABLE graph_nodes (
             id TEXT PRIMARY KEY,

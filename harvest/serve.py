@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 
 PLUGINS_DIR = Path(__file__).resolve().parent.parent / "datasette-plugins"
+# A query stops after 3 s and a facet after 0.5 s; facet suggestions (a query per column on every
+# table page) are off, which keeps table pages fast on a large corpus.
+SETTINGS = {"sql_time_limit_ms": 3000, "facet_time_limit_ms": 500, "suggest_facets": False}
 
 
 def datasette_command(database: Path, host: str = "127.0.0.1", port: int = 8001,
@@ -14,8 +17,9 @@ def datasette_command(database: Path, host: str = "127.0.0.1", port: int = 8001,
     """The `datasette serve` command line for the corpus. Immutable mode (for publishing) opens
     the file read-only and lets Datasette count and cache without ever checking for changes."""
     command = [sys.executable, "-m", "datasette", "serve", *(["-i"] if immutable else []), str(database),
-               "--host", host, "--port", str(port), "--plugins-dir", str(plugins_dir),
-               "--setting", "sql_time_limit_ms", "3000", "--setting", "facet_time_limit_ms", "500"]
+               "--host", host, "--port", str(port), "--plugins-dir", str(plugins_dir)]
+    for name, value in SETTINGS.items():
+        command += ["--setting", name, str(value).lower() if isinstance(value, bool) else str(value)]
     metadata = plugins_dir / "metadata.yml"
     if metadata.exists():
         command += ["--metadata", str(metadata)]

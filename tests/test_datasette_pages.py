@@ -171,3 +171,8 @@ def test_no_write_endpoint(site):
     for path in ("/corpus/documents", f"/corpus/documents/{ids['paper']}", "/corpus/search_news"):
         response = get(datasette, path, method="POST")
         assert response.status_code == 405 and "read-only" in response.text
+
+
+def test_table_pages_without_a_search(site):
+    for path in ("/corpus/documents", "/corpus/incidents", "/corpus/search_news"):
+        assert get(site[0], path).status_code == 200, path
