@@ -46,6 +46,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_pubmed_parse.py
 	$(BIN)/python benchmarks/bench_tagging.py
 	$(BIN)/python benchmarks/bench_news_extract.py
+	$(BIN)/python benchmarks/bench_serve.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
