@@ -29,8 +29,8 @@ def needs_content_note(*texts) -> bool:
         elif isinstance(value, dict):
             for item in value.values():
                 yield from flatten(item)
-        elif isinstance(value, (list, tuple)) or hasattr(value, "keys"):
-            for item in (value if not hasattr(value, "keys") else [value[k] for k in value.keys()]):
+        elif hasattr(value, "__iter__") and not isinstance(value, bytes):  # lists, rows, Datasette's Row
+            for item in value:
                 yield from flatten(item)
     return any(SUICIDE.search(text) for value in texts for text in flatten(value))
 

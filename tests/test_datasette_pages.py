@@ -176,3 +176,8 @@ def test_no_write_endpoint(site):
 def test_table_pages_without_a_search(site):
     for path in ("/corpus/documents", "/corpus/incidents", "/corpus/search_news"):
         assert get(site[0], path).status_code == 200, path
+
+
+def test_a_table_page_showing_a_suicide_report_carries_the_note(site):
+    assert 'class="content-note"' in get(site[0], "/corpus/documents?kind=news").text
+    assert 'class="content-note"' not in get(site[0], "/corpus/documents?kind=paper").text
