@@ -35,9 +35,15 @@ def needs_content_note(*texts) -> bool:
     return any(SUICIDE.search(text) for value in texts for text in flatten(value))
 
 
+def web_address(value) -> str:
+    """A harvested address as a link target only when it is http(s): never javascript: or data:."""
+    return value if isinstance(value, str) and value.lower().startswith(("http://", "https://")) else ""
+
+
 @hookimpl
 def prepare_jinja2_environment(env):
     env.filters["needs_content_note"] = needs_content_note
+    env.filters["web_address"] = web_address
 
 
 def _rows(conn, sql, params=()):
@@ -53,7 +59,7 @@ def _document_view(conn, document_id: str, permalink: str) -> dict:
     record = records[0]
     item = csl_item(record, permalink)
     identifiers = [{"scheme": scheme, "value": value, "href": IDENTIFIER_LINKS[scheme].format(value)
-                    if scheme in IDENTIFIER_LINKS and (scheme != "url" or value.startswith(("http://", "https://"))) else None}
+                    if scheme in IDENTIFIER_LINKS and (scheme != "url" or web_address(value)) else None}
                    for scheme, value in record["identifiers"].items()]
     themes = _rows(conn, "SELECT t.theme, th.label, t.method, t.score, t.pipeline_version, t.curator, t.reason "
                          "FROM document_themes t LEFT JOIN themes th ON th.id = t.theme WHERE t.document_id = ? "

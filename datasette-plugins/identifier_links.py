@@ -38,6 +38,6 @@ def render_cell(value, column, table, row, database, datasette):
             href = datasette.urls.row(database, "documents", value)
         elif column in INCIDENT_COLUMNS or (column == "id" and "status" in columns and "documents" in columns):
             href = datasette.urls.row(database, "incidents", value)
-        elif column in ("url", "diff_page") and value.startswith(("http://", "https://", "/corpus/")):
+        elif column in ("url", "diff_page") and value.lower().startswith(("http://", "https://", "/corpus/")):
             href = value
     return Markup('<a href="{}">{}</a>').format(href, value) if href else None

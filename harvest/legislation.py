@@ -98,7 +98,7 @@ def parse_openstates(data: bytes, name: str = "openstates") -> tuple[list[dict],
             "chamber": (bill.get("from_organization") or {}).get("name"),
             "classification": bill.get("classification") or [], "subjects": bill.get("subject") or [],
             "abstract": next((a.get("abstract") for a in bill.get("abstracts") or [] if a.get("abstract")), None),
-            "url": bill.get("openstates_url"), "first_action_date": bill.get("first_action_date"),
+            "url": _web(bill.get("openstates_url")), "first_action_date": bill.get("first_action_date"),
             "latest_action_date": bill.get("latest_action_date"),
             "latest_action": bill.get("latest_action_description"), "updated_at": bill.get("updated_at"),
             "status": bill_status(actions),
@@ -108,7 +108,7 @@ def parse_openstates(data: bytes, name: str = "openstates") -> tuple[list[dict],
                          "organisation": (a.get("organization") or {}).get("name"),
                          "classification": a.get("classification") or []} for a in actions],
             "versions": [{"date": v.get("date"), "note": v.get("note"),
-                          "url": next((link.get("url") for link in v.get("links") or []), None)}
+                          "url": _web(next((link.get("url") for link in v.get("links") or []), None))}
                          for v in bill.get("versions") or []],
         })
     return bills, answer.get("pagination") or {}
@@ -120,12 +120,17 @@ def parse_federal_register(data: bytes, name: str = "federal register") -> tuple
     if "errors" in answer:
         raise LegislationError(f"{name}: the Federal Register refused the search: {answer['errors']}")
     documents = [{"document_number": d["document_number"], "title": (d.get("title") or "").strip(),
-                  "type": d.get("type"), "abstract": d.get("abstract"), "url": d.get("html_url"),
-                  "pdf_url": d.get("pdf_url"), "published": d.get("publication_date"),
+                  "type": d.get("type"), "abstract": d.get("abstract"), "url": _web(d.get("html_url")),
+                  "pdf_url": _web(d.get("pdf_url")), "published": d.get("publication_date"),
                   "agencies": [a.get("name") or a.get("raw_name") for a in d.get("agencies") or []
                                if a.get("name") or a.get("raw_name")]}
                  for d in answer.get("results") or [] if d.get("document_number")]
     return documents, answer.get("next_page_url")
+
+
+def _web(url) -> str | None:
+    """Only http(s) addresses from an API are kept: they become links on pages."""
+    return url if isinstance(url, str) and url.lower().startswith(("http://", "https://")) else None
 
 
 def _json(data: bytes, name: str) -> dict:

@@ -66,6 +66,8 @@ def test_status_is_read_from_the_action_history():
     assert bill_status([action(1, "2025-01-01", "Vetoed", ["executive-veto"])]) == "vetoed"
     bills, pagination = parse_openstates(openstates_page([bill(1806, ENACTED)], 1, 1))
     assert bills[0]["identifier"] == "IL HB 1806" and bills[0]["status"] == "enacted" and pagination["max_page"] == 1
+    hostile = {**bill(1, INTRODUCED), "openstates_url": "javascript:alert(1)"}
+    assert parse_openstates(openstates_page([hostile], 1, 1))[0][0]["url"] is None, "only http(s) becomes a link"
     documents, next_page = parse_federal_register(federal_page("https://fr.example", False))
     assert documents[0]["agencies"] == ["Food and Drug Administration"] and next_page is None
 
