@@ -434,7 +434,14 @@ def serve_command(db_path, host, port, immutable):
     if db_path.stem != "corpus":
         click.echo(f"note: the project's pages, queries and feeds are set up for a database named corpus "
                    f"(corpus.db); {db_path.name} is served as plain Datasette tables.", err=True)
-    database.connect(db_path).conn.close()  # bring an older schema up to date first
+    if immutable:  # a published file is not written to: it must already be up to date
+        found = database.schema_version(database.connect(db_path, migrate=False))
+        if found < database.SCHEMA_VERSION:
+            raise click.ClickException(f"{db_path} has schema version {found}, this program needs "
+                                       f"{database.SCHEMA_VERSION}; run `harvest serve {db_path}` once without "
+                                       f"--immutable (or any harvest command) to upgrade it, then publish it.")
+    else:
+        database.connect(db_path).conn.close()  # bring an older schema up to date first
     serving.serve(db_path, host, port, immutable=immutable)
 
 

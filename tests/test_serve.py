@@ -69,3 +69,16 @@ def test_serve_refuses_a_missing_database(tmp_path):
     result = subprocess.run([sys.executable, "-m", "harvest", "serve", str(tmp_path / "none.db")],
                             capture_output=True, text=True)
     assert result.returncode != 0 and "harvest seed" in result.stderr
+
+
+def test_immutable_mode_refuses_an_old_schema(tmp_path):
+    path = tmp_path / "corpus.db"
+    database.connect(path, upto=5).conn.close()
+    run = subprocess.run([sys.executable, "-m", "harvest", "serve", str(path), "--immutable", "--port", str(free_port())],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and "schema version 5" in run.stderr and "without --immutable" in run.stderr
+
+
+def test_served_site_is_read_only(served):
+    response = requests.post(served + "/corpus/documents", timeout=5)
+    assert response.status_code == 405 and "read-only" in response.text
