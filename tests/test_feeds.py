@@ -164,3 +164,12 @@ def test_parse_command_prints_entries_of_plain_and_gzipped_feeds(tmp_path):
                                     "id": "urn:a", "published": "2025-01-02T01:04:05Z", "authors": ["Ann Lee"],
                                     "summary": "A family sues."}
     assert run.returncode == 1 and "b.xml: an HTML page, not a feed" in run.stderr
+
+
+def test_an_entity_bomb_is_refused_not_expanded():
+    entities = '<!ENTITY a "aaaaaaaaaa">' + "".join(
+        f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(8))
+    bomb = (f'<?xml version="1.0"?><!DOCTYPE rss [{entities}]><rss version="2.0"><channel><title>&i;</title>'
+            f'<item><title>x</title></item></channel></rss>').encode()
+    feed = parse_feed(bomb, "bomb")
+    assert len(feed.title) < 1000 and "amplification" in feed.warnings[0]
