@@ -134,3 +134,14 @@ def test_tag_command_summarises_and_is_incremental(tmp_path):
     assert "tagged 23 document(s)" in everything.stdout
     missing = subprocess.run(harvest + ["tag", str(tmp_path / "none.db")], capture_output=True, text=True)
     assert missing.returncode == 1 and "harvest seed" in missing.stderr
+
+
+def test_tagging_on_every_core_gives_the_same_results_in_order():
+    from harvest.nlp.corpus import tag_chunks
+    from harvest.nlp.evaluate import load_gold
+    from harvest.nlp.vocab import ANNOTATIONS
+    gold = load_gold(ANNOTATIONS / "gold" / "gold.jsonl")
+    chunks = [[g.input for g in gold[i:i + 4]] for i in range(0, 32, 4)]
+    alone = [r for results in tag_chunks(chunks, workers=1) for r in results]
+    together = [r for results in tag_chunks(chunks, workers=2) for r in results]
+    assert together == alone and [r["id"] for r in alone] == [g.input.id for g in gold[:32]]

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import sqlite_utils
 import yaml
@@ -21,6 +24,7 @@ from .vocab import ANNOTATIONS, ENTITIES, TAXONOMY, load_entities, load_taxonomy
 
 CORRECTIONS = ANNOTATIONS / "corrections.yaml"
 BATCH = 200
+PARALLEL_AFTER = 2  # chunks of BATCH documents: fewer are tagged here, not worth starting workers
 
 
 def pipeline_version(taxonomy_path: Path = TAXONOMY, entities_path: Path = ENTITIES) -> str:
@@ -49,13 +53,11 @@ def tag_corpus(db: sqlite_utils.Database, everything: bool = False, progress: Ca
     rows = db.execute(f"SELECT id, kind, title, abstract, body, publication_types, content_hash "
                       f"FROM documents {where} ORDER BY id", [] if everything else [version]).fetchall()
     summary = TagSummary()
-    nlp = build_pipeline()
     inputs = [TextInput(id=r[0], kind=r[1], title=r[2] or "", abstract=r[3] or "", body=r[4] or "",
                         publication_types=json.loads(r[5] or "[]")) for r in rows]
     hashes = {r[0]: r[6] for r in rows}
-    for start in range(0, len(inputs), BATCH):
-        chunk = inputs[start:start + BATCH]
-        results = list(tag_documents(nlp, taxonomy, chunk))
+    chunks = [inputs[start:start + BATCH] for start in range(0, len(inputs), BATCH)]
+    for results in tag_chunks(chunks):
         with transaction(db):
             for result in results:
                 save_tags(db, result, version, hashes[result["id"]])
@@ -69,6 +71,38 @@ def tag_corpus(db: sqlite_utils.Database, everything: bool = False, progress: Ca
     summary.corrections, summary.problems = applied, problems
     refresh_facets(db)
     return summary
+
+
+_worker_pipeline = None
+
+
+def _start_worker() -> None:
+    global _worker_pipeline
+    _worker_pipeline = (build_pipeline(), load_taxonomy())
+
+
+def _tag_chunk(chunk: list[TextInput]) -> list[dict]:
+    nlp, taxonomy = _worker_pipeline
+    return list(tag_documents(nlp, taxonomy, chunk))
+
+
+def tag_chunks(chunks: list[list[TextInput]], workers: int | None = None) -> Iterator[list[dict]]:
+    """Results chunk by chunk, in order. With more than PARALLEL_AFTER chunks and more than one
+    core, every core tags (each worker builds its own pipeline once); otherwise this process does."""
+    workers = workers or min(os.cpu_count() or 1, 8)
+    if workers > 1 and len(chunks) > PARALLEL_AFTER:
+        with ProcessPoolExecutor(workers, initializer=_start_worker) as pool:
+            pending = deque()  # a few chunks ahead of the writer: memory stays bounded
+            for chunk in chunks:
+                pending.append(pool.submit(_tag_chunk, chunk))
+                if len(pending) > 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        return
+    _start_worker()
+    for chunk in chunks:
+        yield _tag_chunk(chunk)
 
 
 def refresh_facets(db) -> None:
