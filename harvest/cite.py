@@ -109,6 +109,10 @@ def csl_item(record: dict, permalink: str | None = None) -> dict:
     if snapshot and snapshot.get("retrieved") and item.get("URL"):
         item["accessed"] = _date_parts(snapshot["retrieved"])
     notes = []
+    unverified = set(re.findall(r"\w+", record.get("unverified_fields") or ""))
+    if unverified:
+        notes.append(f"Not yet checked against the source: {', '.join(sorted(unverified))} (a placeholder "
+                     f"from the evidence base's seed list)")
     if permalink:
         notes.append(f"Evidence base record: {permalink}")
     if snapshot and snapshot.get("archive_file"):

@@ -84,3 +84,9 @@ def test_citation_keys_are_stable_and_apa_escapes_the_record():
     assert "The chatbot &amp; the &lt;clinic&gt;" in rendered and "<clinic>" not in rendered
     assert apa([item], html=False)[0].startswith("Núñez, J. (2024). The chatbot & the <clinic>.")
     assert item["DOI"] == "10.1/x" and "URL" not in item
+
+
+def test_placeholder_fields_are_flagged_in_exports():
+    item = csl_item({"id": "d1", "kind": "news", "title": "one case where a teenager has died by suicide",
+                     "unverified_fields": '["title"]', "venue": "AP News"})
+    assert "Not yet checked against the source: title" in item["note"]
