@@ -73,11 +73,11 @@ def _document_view(conn, document_id: str, permalink: str) -> dict:
     incidents = _rows(conn, "SELECT i.id, i.title, i.status, l.role, l.method FROM incident_documents l JOIN incidents i "
                             "ON i.id = l.incident_id WHERE l.document_id = ?", [document_id])
     related = {
-        "Cites": _rows(conn, "SELECT d.id, d.title, d.kind, d.year FROM citations c JOIN documents d ON d.id = c.cited_id "
+        "Cites": _rows(conn, "SELECT d.id, d.title, d.url, d.kind, d.year FROM citations c JOIN documents d ON d.id = c.cited_id "
                              "WHERE c.citing_id = ? ORDER BY d.year DESC", [document_id]),
-        "Cited by": _rows(conn, "SELECT d.id, d.title, d.kind, d.year FROM citations c JOIN documents d ON d.id = c.citing_id "
+        "Cited by": _rows(conn, "SELECT d.id, d.title, d.url, d.kind, d.year FROM citations c JOIN documents d ON d.id = c.citing_id "
                                 "WHERE c.cited_id = ? ORDER BY d.year DESC", [document_id]),
-        "Same story": _rows(conn, "SELECT id, title, kind, year, venue FROM documents WHERE story_id = ? AND id != ? "
+        "Same story": _rows(conn, "SELECT id, title, url, kind, year, venue FROM documents WHERE story_id = ? AND id != ? "
                                   "AND story_id IS NOT NULL", [record.get("story_id"), document_id]),
         "Shares entities with": _rows(conn, "SELECT n.ref_id AS id, n.label AS title, n.type AS kind, e.weight FROM graph_edges e "
                                             "JOIN graph_nodes n ON n.id = CASE WHEN e.source = ? THEN e.target ELSE e.source END "
