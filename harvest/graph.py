@@ -52,9 +52,9 @@ def _edge(graph: nx.Graph, source: str, target: str, kind: str, weight: float, t
 def build_graph(db) -> nx.Graph:
     graph = nx.Graph()
     titles = {}
-    for doc_id, title, kind in db.execute("SELECT id, title, kind FROM documents"):
+    for doc_id, title, url, kind in db.execute("SELECT id, title, url, kind FROM documents"):
         titles[doc_id] = title
-        _node(graph, f"document:{doc_id}", kind or "document", title, "documents", doc_id)
+        _node(graph, f"document:{doc_id}", kind or "document", title or url, "documents", doc_id)
     for theme, label in db.execute("SELECT id, label FROM themes"):
         _node(graph, f"theme:{theme}", "theme", label, "themes", theme)
     for entity, kind, name in db.execute("SELECT id, type, name FROM entities"):
