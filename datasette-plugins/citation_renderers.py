@@ -1,5 +1,5 @@
 """`.bib`, `.ris` and `.csljson` on any table or query whose rows name documents (an `id` column
-on `documents`, or a `document_id` column elsewhere), so a filtered list goes straight into
+on `documents` or beside a `kind` column in a query, or a `document_id` column elsewhere), so a filtered list goes straight into
 Zotero or any reference manager. The rows' order is kept; every row is looked up by its id."""
 
 from datasette import hookimpl
@@ -12,8 +12,8 @@ FORMATS = {"bib": (bibtex, "application/x-bibtex"), "ris": (ris, "application/x-
 
 
 def _id_column(columns, table):
-    if table == "documents" and "id" in columns:
-        return "id"
+    if "id" in columns and (table == "documents" or (table is None and "kind" in columns)):
+        return "id"  # the documents table, or a query listing documents (id and kind)
     return "document_id" if "document_id" in columns else None
 
 

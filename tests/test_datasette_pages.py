@@ -181,3 +181,11 @@ def test_table_pages_without_a_search(site):
 def test_a_table_page_showing_a_suicide_report_carries_the_note(site):
     assert 'class="content-note"' in get(site[0], "/corpus/documents?kind=news").text
     assert 'class="content-note"' not in get(site[0], "/corpus/documents?kind=paper").text
+
+
+def test_search_results_export_to_reference_managers(site):
+    datasette, ids = site
+    page = get(datasette, "/corpus/search_documents?q=randomized&kind=&theme=&year=").text
+    assert "search_documents.bib?" in page and "select d.id" not in page, "SQL hidden, exports offered"
+    library = bibtexparser.parse_string(get(datasette, "/corpus/search_documents.bib?q=randomized&kind=&theme=&year=").text)
+    assert [e["doi"] for e in library.entries] == ["10.2196/55555"]
