@@ -186,6 +186,7 @@ def test_a_table_page_showing_a_suicide_report_carries_the_note(site):
 def test_search_results_export_to_reference_managers(site):
     datasette, ids = site
     page = get(datasette, "/corpus/search_documents?q=randomized&kind=&theme=&year=").text
-    assert "search_documents.bib?" in page and "select d.id" not in page, "SQL hidden, exports offered"
+    assert 'href="/corpus/search_documents.bib?q=randomized' in page, "exports offered"
+    assert "(<a href=" in page and "show</a>)" in page and "<textarea" not in page, "the SQL is hidden behind 'show'"
     library = bibtexparser.parse_string(get(datasette, "/corpus/search_documents.bib?q=randomized&kind=&theme=&year=").text)
     assert [e["doi"] for e in library.entries] == ["10.2196/55555"]
