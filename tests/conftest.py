@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from harvest import db as database
 from harvest.http import Client
@@ -126,3 +133,31 @@ def normalised(value):
     if isinstance(value, list):
         return [normalised(v) for v in value]
     return value
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def harvest_serve(path: Path, *options: str):
+    """`harvest serve` started as a user starts it, on a free port of 127.0.0.1; yields its address."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "harvest", "serve", str(path), "--port", str(port), *options],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                requests.get(base + "/-/versions.json", timeout=1)
+                break
+            except requests.ConnectionError:
+                if process.poll() is not None:
+                    pytest.fail(process.stdout.read().decode())
+                time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)

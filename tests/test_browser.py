@@ -5,17 +5,12 @@ errors on the way, and hostile text from the web never runs. Screenshots are sav
 test-output/screenshots/ (git-ignored) for a person to look at.
 """
 
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
+
+from conftest import harvest_serve
 
 from harvest import db as database
 from harvest.db import transaction
@@ -34,12 +29,6 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
         "--disable-component-update", "--disable-sync"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser")
@@ -53,21 +42,8 @@ def server(tmp_path_factory):
     tag_corpus(db)
     save_graph(db, build_graph(db))
     db.conn.close()
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "harvest", "serve", str(folder / "corpus.db"), "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            requests.get(base + "/-/versions.json", timeout=1)
-            break
-        except requests.ConnectionError:
-            if process.poll() is not None:
-                pytest.fail(process.stdout.read().decode())
-            time.sleep(0.2)
-    yield base, hostile
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=10)
+    with harvest_serve(folder / "corpus.db") as base:
+        yield base, hostile
 
 
 @pytest.fixture(scope="module")

@@ -1,23 +1,14 @@
 """`harvest serve` starts real Datasette on 127.0.0.1 over the seed corpus."""
 
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
 
+from conftest import free_port, harvest_serve
 from harvest.seed import load_seed
 from harvest import db as database
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -26,21 +17,8 @@ def served(tmp_path):
     db = database.connect(path)
     load_seed(db, tmp_path / "archive")
     db.conn.close()
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "harvest", "serve", str(path), "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            requests.get(base + "/-/versions.json", timeout=1)
-            break
-        except requests.ConnectionError:
-            if process.poll() is not None:
-                pytest.fail(process.stdout.read().decode())
-            time.sleep(0.2)
-    yield base
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=10)
+    with harvest_serve(path) as base:
+        yield base
 
 
 def test_serves_the_seed_corpus_with_metadata(served):
