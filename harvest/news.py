@@ -125,7 +125,7 @@ def to_document(article: dict, listed: dict | None = None) -> DocumentRecord:
     text = article["text"]
     lead = text[:SUMMARY_CHARS].rsplit(" ", 1)[0] if len(text) > SUMMARY_CHARS else text
     summary = listed.get("summary") or lead
-    published = article["published"] or listed.get("published")
+    published = article["published"] or (listed.get("published") or "")[:10] or None  # a day, like the rest
     return DocumentRecord(
         fields={"kind": "news", "title": article["title"] or listed.get("title") or article["canonical_url"],
                 "abstract": summary or None, "body": text or None, "url": article["canonical_url"],
@@ -142,7 +142,8 @@ def ingest(db, archived, run: Run) -> None:
     """One archived feed, GDELT answer or article page into rows; shared by harvest and rebuild.
     What a feed or GDELT says about a page is remembered for the page, which comes later in
     the same run."""
-    if settled(archived, run, lost=0 if _is_list(archived, run) else 1, label=archived.uri):
+    is_list = _is_list(archived, run) or archived.uri in run.parameters.get("gdelt", [])
+    if settled(archived, run, lost=0 if is_list else 1, label=archived.uri):
         return
     listed = run.context.setdefault("listed", {})
     if archived.uri in run.parameters.get("gdelt", []):
