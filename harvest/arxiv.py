@@ -20,6 +20,7 @@ from .http import Client, HttpError, Response
 from .identifiers import normalise_doi
 from .runs import Run, load_saved, recorded_run, resume_point, settled
 from .store import DocumentRecord, Provenance, link_documents, save_document
+from .text import folded
 
 API = "https://export.arxiv.org/api/query"
 SOURCE = "arxiv"
@@ -28,7 +29,6 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 ARXIV = "{http://arxiv.org/schemas/atom}"
 OPENSEARCH = "{http://a9.com/-/spec/opensearch/1.1/}"
 ABS_ID = re.compile(r"arxiv\.org/abs/(?P<id>.+?)(?P<version>v\d+)?$")
-WHITESPACE = re.compile(r"\s+")
 
 
 class ArxivParseError(ValueError):
@@ -69,8 +69,7 @@ def parse_arxiv(data: bytes, name: str = "input") -> ArxivPage:
 
 
 def _clean(text: str | None) -> str | None:
-    text = WHITESPACE.sub(" ", text or "").strip()
-    return text or None
+    return folded(text) or None
 
 
 def _entry(entry, arxiv_id: str, version: str | None) -> dict:

@@ -8,7 +8,6 @@ save_crossref    fills documents, marks retractions, records references (citatio
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from dataclasses import dataclass, field
@@ -22,11 +21,10 @@ from .identifiers import normalise_doi
 from .runs import Run, load_saved, recorded_run, settled
 from .store import (DocumentRecord, Provenance, find_document, link_documents, save_document,
                     save_references)
+from .text import plain
 
 API = "https://api.crossref.org/"
 SOURCE = "crossref"
-TAG = re.compile(r"<[^<>]{1,200}>")
-WHITESPACE = re.compile(r"\s+")
 KINDS = {"journal-article": "paper", "proceedings-article": "paper", "book-chapter": "paper",
          "posted-content": "preprint", "report": "report", "book": "report", "monograph": "report"}
 RETRACTION_TYPES = {"retraction", "removal", "withdrawal"}
@@ -73,8 +71,7 @@ def _text(value) -> str | None:
         value = value[0] if value else None
     if not value:
         return None
-    text = WHITESPACE.sub(" ", html.unescape(TAG.sub("", str(value)))).strip()
-    return text or None
+    return plain(value) or None
 
 
 def _date(work: dict) -> str | None:

@@ -9,7 +9,6 @@ save_europepmc    records -> documents; full text -> body, sections' text and re
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -24,13 +23,12 @@ from .jats import JatsParseError, body_text, parse_jats
 from .runs import Run, load_saved, recorded_run, settled
 from .store import (DocumentRecord, Provenance, find_document, save_citation, save_document,
                     save_references, set_body)
+from .text import plain
 
 API = "https://www.ebi.ac.uk/europepmc/webservices/rest/"
 SOURCE = "europepmc"
 FULL_TEXT = "europepmc full text"  # references read from the JATS, kept apart from the endpoint's
 PAGE_SIZE = 100
-TAG = re.compile(r"<[^<>]{1,100}>")
-WHITESPACE = re.compile(r"\s+")
 DC = "{http://purl.org/dc/elements/1.1/}"
 RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 
@@ -47,8 +45,7 @@ class SearchPage:
 
 
 def _clean(value) -> str | None:
-    text = WHITESPACE.sub(" ", TAG.sub(" ", str(value or ""))).strip()
-    return text or None
+    return plain(value) or None
 
 
 def _listed(data: bytes, name: str, list_key: str, item_key: str) -> list[dict]:

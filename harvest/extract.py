@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import trafilatura
 
 from .identifiers import canonical_url as spelled
+from .text import folded
 
 MAX_PAGE_BYTES = 8 * 1024 * 1024   # beyond this a page is kept as a link, not parsed
 # Dates only from what the page states about itself (metadata, bylines, URL), never a guess from
@@ -69,12 +70,12 @@ def parse_article(data: bytes, url: str, content_type: str | None = None) -> dic
     if tree is None:
         return _link_only(record, "not HTML: no document could be parsed from the page")
     record["language"] = _language(tree)
-    whole = _clean(tree.text_content()[:20000])  # before trafilatura prunes the tree
+    whole = folded(tree.text_content()[:20000])  # before trafilatura prunes the tree
     document = trafilatura.bare_extraction(tree, url=url, include_comments=False, with_metadata=True,
                                            date_extraction_params=DATE_SEARCH)
     found = document.as_dict() if document is not None else {}
-    record.update(title=_clean(found.get("title")), authors=_authors(found.get("author")),
-                  published=_iso_date(found.get("date")), site_name=_clean(found.get("sitename")),
+    record.update(title=folded(found.get("title")), authors=_authors(found.get("author")),
+                  published=_iso_date(found.get("date")), site_name=folded(found.get("sitename")),
                   canonical_url=canonical_url(url, found.get("url")))
     text = _without_calls_to_action(found.get("text") or "")
     record["text"] = text
@@ -120,7 +121,7 @@ def _without_calls_to_action(text: str) -> str:
 def _authors(value: str | None) -> list[str]:
     names = []
     for name in re.split(r";|\band\b|&", value or ""):
-        name = NAME_NOISE.sub("", _clean(name)).strip(" ,")
+        name = NAME_NOISE.sub("", folded(name)).strip(" ,")
         if name and name not in names and len(name) < 80:
             names.append(name)
     return names
@@ -139,8 +140,6 @@ def _language(tree) -> str:
     return ""
 
 
-def _clean(text: str | None) -> str:
-    return re.sub(r"\s+", " ", text or "").strip()
 
 
 def token_f1(extracted: str, reference: str) -> float:

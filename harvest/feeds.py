@@ -26,6 +26,7 @@ from feedparser import datetimes as _feed_dates
 from lxml import etree, html as lxml_html
 
 from .nlp.vocab import load_taxonomy
+from .text import folded
 
 
 class FeedError(ValueError):
@@ -115,7 +116,7 @@ def parse_feed(data: bytes, name: str = "feed", content_type: str | None = None)
         reason = parsed.get("bozo_exception") or "no RSS, Atom or RDF elements"
         raise FeedError(f"{name}: not a feed ({reason})")
     channel = parsed.feed
-    feed = Feed(format=parsed.get("version") or "unknown", title=_clean(channel.get("title")),
+    feed = Feed(format=parsed.get("version") or "unknown", title=folded(channel.get("title")),
                 link=channel.get("link", ""), language=channel.get("language", ""),
                 published=iso_utc(_raw(channel, "published")), updated=iso_utc(_raw(channel, "updated")),
                 encoding=parsed.get("encoding", ""), authors=_names(channel))
@@ -126,7 +127,7 @@ def parse_feed(data: bytes, name: str = "feed", content_type: str | None = None)
         content = (item.get("content") or [{}])[0].get("value", "")
         summary_html = item.get("summary", "")
         feed.entries.append(FeedEntry(
-            title=_clean(item.get("title")), link=_entry_link(item), id=item.get("id", ""),
+            title=folded(item.get("title")), link=_entry_link(item), id=item.get("id", ""),
             published=iso_utc(_raw(item, "published") or _raw(item, "created") or _raw(item, "updated")),
             updated=iso_utc(_raw(item, "updated")), authors=_names(item) or inherited,
             summary=html_text(summary_html or content), summary_html=summary_html, content_html=content))
@@ -160,21 +161,17 @@ def _names(item) -> list[str]:
     return names
 
 
-def _clean(text: str | None) -> str:
-    return re.sub(r"\s+", " ", text or "").strip()
-
-
 def html_text(markup: str) -> str:
     """Readable text of an HTML fragment; scripts and styles are dropped, never run."""
     if not markup or "<" not in markup:
-        return _clean(markup)
+        return folded(markup)
     try:
         root = lxml_html.fragment_fromstring(markup, create_parent="div")
     except (etree.ParserError, ValueError):
-        return _clean(re.sub(r"<[^<>]*>", " ", markup))
+        return folded(re.sub(r"<[^<>]*>", " ", markup))
     for element in root.xpath(".//script|.//style"):
         element.drop_tree()
-    return _clean(root.text_content())
+    return folded(root.text_content())
 
 
 def _parse_json_feed(data: bytes, name: str) -> Feed:
@@ -187,7 +184,7 @@ def _parse_json_feed(data: bytes, name: str) -> Feed:
     if "jsonfeed.org/version/" not in version or not isinstance(document.get("items", []), list):
         raise FeedError(f"{name}: JSON, but not a JSON Feed (no jsonfeed.org version and items list)")
     feed = Feed(format="json" + version.rsplit("/", 1)[-1].replace(".", ""),
-                title=_clean(document.get("title")), link=document.get("home_page_url", ""),
+                title=folded(document.get("title")), link=document.get("home_page_url", ""),
                 language=document.get("language", ""), encoding="utf-8",
                 authors=_json_authors(document))
     for item in document.get("items", []):
@@ -196,10 +193,10 @@ def _parse_json_feed(data: bytes, name: str) -> Feed:
             continue
         summary_html = item.get("content_html") or ""
         feed.entries.append(FeedEntry(
-            title=_clean(item.get("title")), link=item.get("url") or item.get("external_url") or "",
+            title=folded(item.get("title")), link=item.get("url") or item.get("external_url") or "",
             id=str(item.get("id", "")), published=iso_utc(item.get("date_published") or item.get("date_modified")),
             updated=iso_utc(item.get("date_modified")), authors=_json_authors(item),
-            summary=_clean(item.get("summary")) or _clean(item.get("content_text")) or html_text(summary_html),
+            summary=folded(item.get("summary")) or folded(item.get("content_text")) or html_text(summary_html),
             summary_html=summary_html, content_html=summary_html))
     return feed
 

@@ -12,9 +12,9 @@ from typing import Iterator
 from lxml import etree
 
 from .identifiers import normalise_doi, normalise_pmcid
+from .text import folded
 
 XLINK = "{http://www.w3.org/1999/xlink}"
-WHITESPACE = re.compile(r"\s+")
 SKIPPED_TEXT = {"label", "annotation", "annotation-xml", "object-id"}
 SKIPPED_ABSTRACTS = {"executive-summary", "teaser", "toc", "graphical", "web-summary", "summary"}
 DATE_PREFERENCE = ("epub", "ppub", "pub", "epreprint", "collection", "epub-ppub", "ecorrected")
@@ -85,7 +85,7 @@ def _text(element) -> str | None:
     """Text with inline markup flattened; labels and MathML annotations left out."""
     if element is None:
         return None
-    text = WHITESPACE.sub(" ", "".join(_walk(element))).strip()
+    text = folded("".join(_walk(element)))
     return text or None
 
 
@@ -166,7 +166,7 @@ def _content(element, skip: tuple[str, ...] = ("title", "label", "object-id")) -
         if _local(child.tag) not in skip:
             parts.append(f" {_text(child) or ''} ")
         parts.append(child.tail or "")
-    return WHITESPACE.sub(" ", "".join(parts)).strip() or None
+    return folded("".join(parts)) or None
 
 
 def _authors(article, meta) -> list[dict]:

@@ -12,6 +12,8 @@ import difflib
 import hashlib
 import re
 
+from .text import folded
+
 BOILERPLATE = re.compile(r"""^(
       (page\ |date\ )?(last\ )?(updated|reviewed|modified|revised|edited)(\ on)?\b.{0,60}
     | content\ current\ as\ of\b.{0,40}
@@ -22,7 +24,7 @@ BOILERPLATE = re.compile(r"""^(
 
 
 def normalised(text: str) -> str:
-    lines = (re.sub(r"\s+", " ", line).strip() for line in (text or "").splitlines())
+    lines = (folded(line) for line in (text or "").splitlines())
     return "\n".join(line for line in lines if line and not (len(line) <= 200 and BOILERPLATE.match(line)))
 
 
