@@ -7,14 +7,14 @@ parse_date     a date in any of the dialects feeds use -> UTC datetime, or None 
 parse_opml     an OPML subscription list -> its outlines
 discover_feeds an HTML page -> the feeds it announces with <link rel="alternate">
 
-JMIR's journal feeds and the news outlets' feeds both come through here.
+JMIR's journal feeds and the news outlets' feeds both come through here; which entries are worth
+fetching is the vocabulary's call (harvest.nlp.vocab.first_look).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urljoin
@@ -25,7 +25,6 @@ import feedparser
 from feedparser import datetimes as _feed_dates
 from lxml import etree, html as lxml_html
 
-from .nlp.vocab import load_taxonomy
 from .text import folded
 
 
@@ -44,6 +43,11 @@ class FeedEntry:
     summary: str = ""                # plain text
     summary_html: str = ""           # as the feed gave it (markup in it is data, never rendered)
     content_html: str = ""
+
+    @property
+    def text(self) -> str:
+        """What an entry says about its page: title and summary."""
+        return f"{self.title} {self.summary}"
 
 
 @dataclass
@@ -204,23 +208,6 @@ def _parse_json_feed(data: bytes, name: str) -> Feed:
 def _json_authors(obj: dict) -> list[str]:
     authors = obj.get("authors") or ([obj["author"]] if isinstance(obj.get("author"), dict) else [])
     return [a["name"].strip() for a in authors if isinstance(a, dict) and a.get("name")]
-
-
-@lru_cache(maxsize=1)
-def _vocabulary() -> tuple[re.Pattern, re.Pattern]:
-    taxonomy = load_taxonomy()
-
-    def pattern(terms):
-        return re.compile(r"(?<![a-z])(" + "|".join(re.escape(t.lower()) for t in terms) + r")", re.I)
-    return pattern(taxonomy.ai_terms), pattern(taxonomy.mental_health_terms)
-
-
-def looks_relevant(entry: FeedEntry) -> bool:
-    """A cheap first look before fetching a page: does the entry's title or summary name both AI
-    and mental health? (The tagger decides relevance for good once the text is in.)"""
-    ai, mental = _vocabulary()
-    text = f"{entry.title} {entry.summary}"
-    return bool(ai.search(text) and mental.search(text))
 
 
 # -- outline lists and discovery ------------------------------------------------------------

@@ -14,10 +14,10 @@ from typing import Iterator
 import yaml
 
 from .db import transaction
-from .feeds import FeedError, looks_relevant, parse_feed
+from .feeds import FeedError, parse_feed
 from .http import Client, HttpError, Response
 from .jats import JatsParseError, body_text, parse_jats
-from .nlp.vocab import ANNOTATIONS
+from .nlp.vocab import ANNOTATIONS, first_look
 from .runs import Run, load_saved, recorded_run, settled
 from .store import DocumentRecord, Provenance, save_document, save_references
 
@@ -46,7 +46,7 @@ def fetch_jmir(client: Client, feeds: list[str], seen: set[str]) -> Iterator[Res
         except FeedError:
             continue  # ingest records it from the archived response
         for entry in entries:
-            if entry.link and looks_relevant(entry) and entry.link not in seen:
+            if entry.link and first_look(entry.text) and entry.link not in seen:
                 try:
                     yield client.get(article_xml_url(entry.link))
                 except HttpError as error:
@@ -79,7 +79,7 @@ def ingest(db, archived, run: Run) -> None:
         except FeedError as error:
             run.fail(str(error), n=0)
             return
-        relevant = sum(looks_relevant(e) for e in feed.entries)
+        relevant = sum(first_look(e.text) for e in feed.entries)
         run.count("found", relevant)
         repaired = f" (read despite: {feed.warnings[0]})" if feed.warnings else ""
         run.note(f"{archived.uri}: {len(feed.entries)} entries, {relevant} about AI and mental health{repaired}")

@@ -21,10 +21,10 @@ import yaml
 from . import stories
 from .db import transaction
 from .extract import parse_article
-from .feeds import FeedError, iso_utc, looks_relevant, parse_feed
+from .feeds import FeedError, iso_utc, parse_feed
 from .http import Client, HttpError, Response
 from .identifiers import canonical_url
-from .nlp.vocab import ANNOTATIONS
+from .nlp.vocab import ANNOTATIONS, first_look
 from .runs import Run, load_saved, recorded_run, settled
 from .store import DocumentRecord, Provenance, save_document
 
@@ -96,7 +96,7 @@ def fetch_news(client: Client, feeds: list[dict], queries: list[str], seen: set[
         except FeedError:
             continue  # ingest records it from the archived response
         for entry in entries:
-            if entry.link and (feed.get("all") or looks_relevant(entry)):
+            if entry.link and (feed.get("all") or first_look(entry.text)):
                 want(entry.link)
     for url in queries:
         try:

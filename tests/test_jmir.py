@@ -8,7 +8,8 @@ from conftest import DATA, Reply, table_rows
 from harvest import db as database
 from harvest.crossref import load_crossref_file
 from harvest.feeds import FeedError, parse_feed
-from harvest.jmir import harvest_jmir, load_jmir_file, looks_relevant
+from harvest.jmir import harvest_jmir, load_jmir_file
+from harvest.nlp.vocab import first_look
 from harvest.pubmed import load_pubmed_file
 from harvest.rebuild import rebuild
 
@@ -30,7 +31,7 @@ def atom(base: str) -> bytes:
 def test_feed_entries_and_first_look():
     entries = parse_feed(atom("https://mental.jmir.org")).entries
     assert [e.title for e in entries] == ["A chatbot for low mood: a pilot", "Step counts in older adults"]
-    assert [looks_relevant(e) for e in entries] == [True, False]
+    assert [first_look(e.text) for e in entries] == [True, False]
     with pytest.raises(FeedError, match="an HTML page, not a feed"):
         parse_feed(b"<html><head><title>Sign in</title></head><body><p>Please log in</p></body></html>", "page")
 

@@ -4,7 +4,9 @@ read from annotations/taxonomy.yaml and annotations/entities.yaml."""
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -71,3 +73,19 @@ def load_entities(path: Path = ENTITIES) -> list[Entity]:
                 aliases=list(dict.fromkeys(entry.get("aliases") or [name])),
                 exact_case=entry.get("case") == "exact"))
     return entities
+
+
+@lru_cache(maxsize=1)
+def _first_look_patterns() -> tuple[re.Pattern, re.Pattern]:
+    taxonomy = load_taxonomy()
+
+    def pattern(terms):
+        return re.compile(r"(?<![a-z])(" + "|".join(re.escape(t.lower()) for t in terms) + r")", re.I)
+    return pattern(taxonomy.ai_terms), pattern(taxonomy.mental_health_terms)
+
+
+def first_look(text: str) -> bool:
+    """A cheap look before fetching a page: does a feed entry's title and summary name both AI
+    and mental health? (The tagger decides relevance for good once the text is in.)"""
+    ai, mental = _first_look_patterns()
+    return bool(ai.search(text) and mental.search(text))
