@@ -28,6 +28,7 @@ MAX_PAGE_BYTES = 8 * 1024 * 1024   # beyond this a page is kept as a link, not p
 # Dates only from what the page states about itself (metadata, bylines, URL), never a guess from
 # any date in the text such as a copyright year; original (publication) dates over updates.
 DATE_SEARCH = {"extensive_search": False, "original_date": True}
+WALL_SEARCH_CHARS = 200_000       # how much of a page without an article is searched for the reason why
 MIN_ARTICLE_CHARS = 250            # less than this is not an article (teaser, wall, shell page)
 
 CALL_TO_ACTION = re.compile(r"""
@@ -70,7 +71,6 @@ def parse_article(data: bytes, url: str, content_type: str | None = None) -> dic
     if tree is None:
         return _link_only(record, "not HTML: no document could be parsed from the page")
     record["language"] = _language(tree)
-    whole = folded(tree.text_content()[:20000])  # before trafilatura prunes the tree
     document = trafilatura.bare_extraction(tree, url=url, include_comments=False, with_metadata=True,
                                            date_extraction_params=DATE_SEARCH)
     found = document.as_dict() if document is not None else {}
@@ -84,7 +84,7 @@ def parse_article(data: bytes, url: str, content_type: str | None = None) -> dic
     for pattern, reason in ((PAYWALL, "paywall: only a teaser is readable"),
                             (CONSENT, "consent wall: the page shows a cookie notice instead of the article"),
                             (SCRIPT_ONLY, "script-only page: the article is drawn by JavaScript")):
-        if pattern.search(text) or pattern.search(whole[:5000]):
+        if pattern.search(text) or pattern.search(page[:WALL_SEARCH_CHARS]):  # the wall is in the page, not the text
             return _link_only(record, reason)
     return _link_only(record, f"too little text for an article ({len(text)} characters)")
 
@@ -102,7 +102,7 @@ def _link_only(record: dict, reason: str) -> dict:
     return record
 
 
-def _decoded(data: bytes, content_type: str | None) -> str | bytes:
+def _decoded(data: bytes, content_type: str | None) -> str:
     """The HTTP charset, when declared and known, wins; otherwise trafilatura's detection decides."""
     match = re.search(r"charset=[\"']?([\w.:-]+)", content_type or "", re.I)
     if match:
