@@ -28,7 +28,7 @@ from .http import Client, HttpError
 from .identifiers import canonical_url
 from .nlp.vocab import ANNOTATIONS
 from .runs import Run, recorded_run
-from .store import DocumentRecord, Provenance, save_document
+from .store import DocumentRecord, Provenance, find_document, save_document
 from .versions import latest_version, normalised, save_version, text_hash
 
 SOURCE = "guidance"
@@ -112,40 +112,34 @@ def ingest(db, archived, run: Run) -> None:
 
 
 def _save(db, page: dict, parsed: dict, archived, origin: str, run: Run) -> None:
+    """A new version when the text changed; in every case the page's status and validators."""
     key = canonical_url(origin)
-    document_id = _document_of(db, key)
-    validators = {"url": origin, "organisation": page["organisation"], "etag": archived.headers.get("etag"),
-                  "last_modified": archived.headers.get("last-modified"),
-                  "final_url": archived.uri if archived.uri != origin else None}
-    status, reason = _page_status(parsed, archived.uri != origin)
+    document_id = find_document(db, "url", key)
+    moved = archived.uri != origin
+    previous = latest_version(db, document_id) if document_id else None
     if parsed["status"] == "link-only":
         run.note(f"{origin}: unreadable ({parsed['reason']}); earlier versions stand")
-        if document_id:
-            _set_status(db, document_id, status, reason)
-        db["watched_pages"].upsert({**validators, "document_id": document_id}, pk="url")
-        return
-    previous = latest_version(db, document_id) if document_id else None
-    if previous and previous["content_hash"] == parsed["hash"]:
-        _set_status(db, document_id, status, reason)
-        db["watched_pages"].upsert({**validators, "document_id": document_id}, pk="url")
+    elif previous and previous["content_hash"] == parsed["hash"]:
         run.count("unchanged")
-        return
-    identifiers = [("url", key)] + ([("url", canonical_url(archived.uri))] if archived.uri != origin else [])
-    record = DocumentRecord(
-        fields={"kind": "guidance", "title": parsed["title"] or origin, "body": parsed["text"],
-                "url": key, "venue": page["organisation"], "publisher": page["organisation"],
-                "published": parsed.get("published"), "extraction_status": "extracted" if parsed["text"] else "link-only",
-                "extraction_reason": parsed["reason"] or None},
-        identifiers=identifiers)
-    provenance = Provenance(source=SOURCE, source_id=key, fetched_at=archived.date, url=archived.uri,
-                            archive_file=archived.file, archive_record_id=archived.record_id)
-    document_id, action = save_document(db, record, provenance)
-    save_version(db, document_id, parsed["text"], parsed["hash"], archived)
-    _set_status(db, document_id, status, reason)
-    db["watched_pages"].upsert({**validators, "document_id": document_id}, pk="url")
-    run.count(action if previous is None else "updated")
-    if previous:
-        run.note(f"{origin}: changed (version {previous['version'] + 1})")
+    else:
+        record = DocumentRecord(
+            fields={"kind": "guidance", "title": parsed["title"] or origin, "body": parsed["text"], "url": key,
+                    "venue": page["organisation"], "publisher": page["organisation"], "published": parsed.get("published"),
+                    "extraction_status": "extracted" if parsed["text"] else "link-only",
+                    "extraction_reason": parsed["reason"] or None},
+            identifiers=[("url", key)] + ([("url", canonical_url(archived.uri))] if moved else []))
+        provenance = Provenance(source=SOURCE, source_id=key, fetched_at=archived.date, url=archived.uri,
+                                archive_file=archived.file, archive_record_id=archived.record_id)
+        document_id, action = save_document(db, record, provenance)
+        save_version(db, document_id, parsed["text"], parsed["hash"], archived)
+        run.count(action if previous is None else "updated")
+        if previous:
+            run.note(f"{origin}: changed (version {previous['version'] + 1})")
+    if document_id:
+        _set_status(db, document_id, *_page_status(parsed, moved))
+    db["watched_pages"].upsert({"url": origin, "organisation": page["organisation"], "document_id": document_id,
+                                "etag": archived.headers.get("etag"), "last_modified": archived.headers.get("last-modified"),
+                                "final_url": archived.uri if moved else None}, pk="url")
 
 
 def _page_status(parsed: dict, moved: bool) -> tuple[str, str | None]:
@@ -155,7 +149,7 @@ def _page_status(parsed: dict, moved: bool) -> tuple[str, str | None]:
 
 
 def _mark_gone(db, page: dict, archived, run: Run) -> None:
-    document_id = _document_of(db, canonical_url(page["url"]))
+    document_id = find_document(db, "url", canonical_url(page["url"]))
     message = f"gone (HTTP {archived.meta.get('status')})"
     run.note(f"{page['url']}: {message}; every earlier version is kept")
     if document_id is None:
@@ -164,11 +158,6 @@ def _mark_gone(db, page: dict, archived, run: Run) -> None:
         if save_version(db, document_id, None, f"gone:{archived.meta.get('status')}", archived, change=message):
             run.count("updated")
         _set_status(db, document_id, "gone", message)
-
-
-def _document_of(db, key: str) -> str | None:
-    row = db.execute("SELECT document_id FROM identifiers WHERE scheme = 'url' AND value = ?", [key]).fetchone()
-    return row[0] if row else None
 
 
 def _set_status(db, document_id: str, status: str, reason: str | None) -> None:

@@ -27,6 +27,7 @@ import yaml
 from .db import transaction
 from .identifiers import canonical_url
 from .nlp.vocab import ANNOTATIONS
+from .store import find_document
 
 CURATION = ANNOTATIONS / "incidents.yaml"
 STATUSES = ("alleged", "litigated", "confirmed", "disputed")
@@ -110,11 +111,6 @@ def load_curation(path: Path = CURATION) -> list[CuratedIncident]:
     return incidents
 
 
-def _document_for(db, url: str) -> str | None:
-    row = db.execute("SELECT document_id FROM identifiers WHERE scheme = 'url' AND value = ?", [url]).fetchone()
-    return row[0] if row else None
-
-
 def apply_curation(db, incidents: list[CuratedIncident], summary: IncidentSummary) -> set[tuple[str, str]]:
     """Curated incidents and links into rows; returns the (incident, document) pairs curators rejected."""
     rejected = set()
@@ -131,7 +127,7 @@ def apply_curation(db, incidents: list[CuratedIncident], summary: IncidentSummar
         summary.curated += 1
         db.execute("DELETE FROM incident_documents WHERE incident_id = ? AND method = 'curated'", [incident.id])
         for source in incident.sources:
-            document_id = _document_for(db, source["url"])
+            document_id = find_document(db, "url", source["url"])
             if document_id is None:
                 summary.missing_sources.append(f"{incident.id}: {source['url']} is not in the corpus yet")
                 continue
@@ -140,7 +136,7 @@ def apply_curation(db, incidents: list[CuratedIncident], summary: IncidentSummar
                                              "reason": "listed by a curator"}, pk=("incident_id", "document_id"))
             summary.curated_links += 1
         for url in incident.rejected:
-            document_id = _document_for(db, url)
+            document_id = find_document(db, "url", url)
             if document_id:
                 rejected.add((incident.id, document_id))
     for incident in incidents:
