@@ -25,7 +25,7 @@ from .http import Client, HttpError, Response
 from .nlp.vocab import ANNOTATIONS
 from .runs import Run, recorded_run, settled
 from .store import DocumentRecord, Provenance, save_document
-from .versions import save_version, text_hash
+from .versions import latest_version, save_version, text_hash
 
 SOURCE = "legislation"
 CONFIG = ANNOTATIONS / "legislation.yaml"
@@ -206,18 +206,17 @@ def save_bill(db, bill: dict, archived, run: Run) -> None:
     provenance = Provenance(source=SOURCE, source_id=bill["id"], fetched_at=archived.date, url=bill["url"],
                             archive_file=archived.file, archive_record_id=archived.record_id)
     document_id, action = save_document(db, record, provenance)
-    db.execute("DELETE FROM bill_actions WHERE document_id = ?", [document_id])
     events = [{**a, "classification": json.dumps(a["classification"]), "url": None} for a in bill["actions"]]
     events += [{"date": v["date"], "description": f"text version: {v['note'] or 'version'}", "organisation": None,
                 "classification": json.dumps(["version"]), "url": v["url"]} for v in bill["versions"]]
-    for position, event in enumerate(sorted(events, key=lambda e: e["date"] or ""), start=1):
-        db["bill_actions"].insert({"document_id": document_id, "position": position, **event})
+    rows = [{"document_id": document_id, "position": position, **event}
+            for position, event in enumerate(sorted(events, key=lambda e: e["date"] or ""), start=1)]
+    if rows != list(db.query("SELECT * FROM bill_actions WHERE document_id = ? ORDER BY position", [document_id])):
+        db.execute("DELETE FROM bill_actions WHERE document_id = ?", [document_id])  # a bill seen again unchanged writes nothing
+        db["bill_actions"].insert_all(rows)
+    previous = latest_version(db, document_id)
+    change = f"status: {previous['text'].splitlines()[0]} -> {bill['status']}" if previous and previous["text"] else None
     summary = f"{bill['status']}\nlatest action ({bill['latest_action_date'] or 'undated'}): {bill['latest_action'] or ''}"
-    previous = db.execute("SELECT text FROM document_versions WHERE document_id = ? ORDER BY version DESC LIMIT 1",
-                          [document_id]).fetchone()
-    change = None
-    if previous and previous[0]:
-        change = f"status: {previous[0].splitlines()[0]} -> {bill['status']}"
     if save_version(db, document_id, summary, text_hash(bill["status"]), archived, change=change):
         run.note(f"{bill['identifier']}: {change or 'first seen, ' + bill['status']}")
     run.count(action)
