@@ -142,11 +142,11 @@ def ingest(db, archived, run: Run) -> None:
     """One archived feed, GDELT answer or article page into rows; shared by harvest and rebuild.
     What a feed or GDELT says about a page is remembered for the page, which comes later in
     the same run."""
-    is_list = _is_list(archived, run) or archived.uri in run.parameters.get("gdelt", [])
-    if settled(archived, run, lost=0 if is_list else 1, label=archived.uri):
+    kind = _kind_of(archived, run)
+    if settled(archived, run, lost=1 if kind == "page" else 0, label=archived.uri):
         return
     listed = run.context.setdefault("listed", {})
-    if archived.uri in run.parameters.get("gdelt", []):
+    if kind == "gdelt":
         try:
             articles = parse_gdelt(archived.body, archived.uri)
         except GdeltError as error:
@@ -156,8 +156,7 @@ def ingest(db, archived, run: Run) -> None:
             listed.setdefault(canonical_url(article["url"]), {"title": article["title"], "published": article["seen"],
                                                              "outlet": article["domain"]})
         run.note(f"GDELT {archived.uri}: {len(articles)} articles")
-        return
-    if _is_list(archived, run):
+    elif kind == "feed":
         try:
             feed = parse_feed(archived.body, archived.uri, archived.headers.get("content-type"))
         except FeedError as error:
@@ -169,7 +168,23 @@ def ingest(db, archived, run: Run) -> None:
                                                               "summary": entry.summary, "outlet": feed.title})
         repaired = f" (read despite: {feed.warnings[0]})" if feed.warnings else ""
         run.note(f"{archived.uri}: {len(feed.entries)} entries{repaired}")
-        return
+    else:
+        _save_page(db, archived, run, listed)
+
+
+def _kind_of(archived, run: Run) -> str:
+    """gdelt or feed (named so in the run's parameters, or served as a feed type), else page."""
+    if archived.uri in run.parameters.get("gdelt", []):
+        return "gdelt"
+    content_type = archived.headers.get("content-type", "").lower()
+    if archived.uri in run.parameters.get("feeds", []) or any(
+            t in content_type for t in ("rss", "atom", "feed+json", "rdf+xml")) or \
+            content_type.startswith(("text/xml", "application/xml")):
+        return "feed"
+    return "page"
+
+
+def _save_page(db, archived, run: Run, listed: dict) -> None:
     run.count("found")
     article = parse_article(archived.body, archived.uri, archived.headers.get("content-type"))
     if article["status"] != "extracted":
@@ -180,14 +195,6 @@ def ingest(db, archived, run: Run) -> None:
     with transaction(db):
         _, action = save_document(db, to_document(article, hint), source)
     run.count(action)
-
-
-def _is_list(archived, run: Run) -> bool:
-    """A feed: named as one in the run's parameters, or served as a feed type."""
-    if archived.uri in run.parameters.get("feeds", []):
-        return True
-    kind = archived.headers.get("content-type", "").lower()
-    return any(t in kind for t in ("rss", "atom", "feed+json", "rdf+xml")) or kind.startswith(("text/xml", "application/xml"))
 
 
 def after_run(db) -> None:
