@@ -8,7 +8,8 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 from feedgen.feed import FeedGenerator
 
-DATABASE = "corpus"
+from harvest.serve import DATABASE
+
 LIMIT = 100
 FEEDS = {
     "documents": {

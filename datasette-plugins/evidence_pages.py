@@ -13,6 +13,7 @@ from datasette import hookimpl
 from markupsafe import Markup
 
 from harvest.cite import apa, bibtex, csl_item, csl_json, load_citable, ris
+from harvest.serve import query_rows
 
 IDENTIFIER_LINKS = {"doi": "https://doi.org/{}", "pmid": "https://pubmed.ncbi.nlm.nih.gov/{}/",
                     "pmcid": "https://pmc.ncbi.nlm.nih.gov/articles/{}/", "arxiv": "https://arxiv.org/abs/{}",
@@ -46,12 +47,6 @@ def prepare_jinja2_environment(env):
     env.filters["web_address"] = web_address
 
 
-def _rows(conn, sql, params=()):
-    cursor = conn.execute(sql, params)
-    names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
-
-
 def _document_view(conn, document_id: str, permalink: str) -> dict:
     records = load_citable(conn, [document_id])
     if not records:
@@ -61,31 +56,31 @@ def _document_view(conn, document_id: str, permalink: str) -> dict:
     identifiers = [{"scheme": scheme, "value": value, "href": IDENTIFIER_LINKS[scheme].format(value)
                     if scheme in IDENTIFIER_LINKS and (scheme != "url" or web_address(value)) else None}
                    for scheme, value in record["identifiers"].items()]
-    themes = _rows(conn, "SELECT t.theme, th.label, t.method, t.score, t.pipeline_version, t.curator, t.reason "
+    themes = query_rows(conn, "SELECT t.theme, th.label, t.method, t.score, t.pipeline_version, t.curator, t.reason "
                          "FROM document_themes t LEFT JOIN themes th ON th.id = t.theme WHERE t.document_id = ? "
                          "ORDER BY t.method = 'curated' DESC, t.score DESC", [document_id])
     for theme in themes:
-        theme["evidence"] = _rows(conn, "SELECT field, sentence, matched, hedged FROM evidence WHERE document_id = ? "
+        theme["evidence"] = query_rows(conn, "SELECT field, sentence, matched, hedged FROM evidence WHERE document_id = ? "
                                         "AND theme = ? AND negated = 0 ORDER BY field = 'title' DESC, start LIMIT 3",
                                   [document_id, theme["theme"]])
-    entities = _rows(conn, "SELECT e.id, e.type, e.name, d.mentions FROM document_entities d JOIN entities e "
+    entities = query_rows(conn, "SELECT e.id, e.type, e.name, d.mentions FROM document_entities d JOIN entities e "
                            "ON e.id = d.entity_id WHERE d.document_id = ? ORDER BY e.type, d.mentions DESC", [document_id])
-    incidents = _rows(conn, "SELECT i.id, i.title, i.status, l.role, l.method FROM incident_documents l JOIN incidents i "
+    incidents = query_rows(conn, "SELECT i.id, i.title, i.status, l.role, l.method FROM incident_documents l JOIN incidents i "
                             "ON i.id = l.incident_id WHERE l.document_id = ?", [document_id])
     related = {
-        "Cites": _rows(conn, "SELECT d.id, d.title, d.url, d.kind, d.year FROM citations c JOIN documents d ON d.id = c.cited_id "
+        "Cites": query_rows(conn, "SELECT d.id, d.title, d.url, d.kind, d.year FROM citations c JOIN documents d ON d.id = c.cited_id "
                              "WHERE c.citing_id = ? ORDER BY d.year DESC", [document_id]),
-        "Cited by": _rows(conn, "SELECT d.id, d.title, d.url, d.kind, d.year FROM citations c JOIN documents d ON d.id = c.citing_id "
+        "Cited by": query_rows(conn, "SELECT d.id, d.title, d.url, d.kind, d.year FROM citations c JOIN documents d ON d.id = c.citing_id "
                                 "WHERE c.cited_id = ? ORDER BY d.year DESC", [document_id]),
-        "Same story": _rows(conn, "SELECT id, title, url, kind, year, venue FROM documents WHERE story_id = ? AND id != ? "
+        "Same story": query_rows(conn, "SELECT id, title, url, kind, year, venue FROM documents WHERE story_id = ? AND id != ? "
                                   "AND story_id IS NOT NULL", [record.get("story_id"), document_id]),
-        "Shares entities with": _rows(conn, "SELECT n.ref_id AS id, n.label AS title, n.type AS kind, e.weight FROM graph_edges e "
+        "Shares entities with": query_rows(conn, "SELECT n.ref_id AS id, n.label AS title, n.type AS kind, e.weight FROM graph_edges e "
                                             "JOIN graph_nodes n ON n.id = CASE WHEN e.source = ? THEN e.target ELSE e.source END "
                                             "WHERE (e.source = ? OR e.target = ?) AND e.type = 'shares_entities' "
                                             "ORDER BY e.weight DESC LIMIT 10",
                                       [f"document:{document_id}"] * 3),
     }
-    versions = _rows(conn, "SELECT version, fetched_at, change, diff IS NOT NULL AS has_diff FROM document_versions "
+    versions = query_rows(conn, "SELECT version, fetched_at, change, diff IS NOT NULL AS has_diff FROM document_versions "
                            "WHERE document_id = ? ORDER BY version DESC", [document_id])
     unverified = record.get("unverified_fields") or ""
     return {
@@ -131,11 +126,11 @@ def _highwire(record: dict) -> list[tuple[str, str]]:
 
 
 def _incident_view(conn, incident_id: str, permalink: str) -> dict:
-    rows = _rows(conn, "SELECT * FROM incidents WHERE id = ?", [incident_id])
+    rows = query_rows(conn, "SELECT * FROM incidents WHERE id = ?", [incident_id])
     if not rows:
         return {}
     incident = rows[0]
-    timeline = _rows(conn, "SELECT date, role, kind, title, outlet, url, method, document_id FROM incident_timeline "
+    timeline = query_rows(conn, "SELECT date, role, kind, title, outlet, url, method, document_id FROM incident_timeline "
                            "WHERE incident_id = ? ORDER BY date", [incident_id])
     item = {"id": incident_id, "type": "entry-encyclopedia", "title": incident["title"],
             "container-title": "LLMs & Mental Health Evidence Base", "URL": permalink,

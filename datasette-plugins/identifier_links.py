@@ -6,6 +6,8 @@ import re
 from datasette import hookimpl
 from markupsafe import Markup
 
+from harvest.serve import DATABASE
+
 RESOLVERS = {
     "doi": "https://doi.org/{}",
     "pmid": "https://pubmed.ncbi.nlm.nih.gov/{}/",
@@ -32,7 +34,7 @@ def render_cell(value, column, table, row, database, datasette):
     if table == "identifiers" and column == "value":
         href = _identifier(value, row)
         return Markup('<a href="{}" rel="nofollow">{}</a>').format(href, value) if href else None
-    if table is None and database == "corpus":  # a canned or arbitrary query
+    if table is None and database == DATABASE:  # a canned or arbitrary query
         columns = row.keys()
         if (column in DOCUMENT_COLUMNS or column == "id" and "kind" in columns) and DOCUMENT_ID.fullmatch(value):
             href = datasette.urls.row(database, "documents", value)

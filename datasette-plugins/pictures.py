@@ -16,18 +16,12 @@ from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
 from harvest.graph import neighbourhood
+from harvest.serve import DATABASE, query_rows
 
-DATABASE = "corpus"
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
 NODE_COLOURS = {"incident": "#e15759", "theme": "#59a14f", "product": "#f28e2b", "organisation": "#b07aa1",
                 "jurisdiction": "#9c755f", "population": "#76b7b2", "condition": "#edc948"}
 DESIGNS = ["systematic_review", "rct", "observational", "qualitative", "evaluation", "case_report", "commentary", None]
-
-
-def _rows(conn, sql, params=()):
-    cursor = conn.execute(sql, params)
-    names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
 def _page_of(datasette, node: dict) -> str:
@@ -99,7 +93,7 @@ def bar_chart(title: str, categories: list[str], series: dict[str, list[int]], w
 
 
 def _charts(conn) -> list[Markup]:
-    by_kind = _rows(conn, "SELECT year, kind, count(*) AS n FROM documents WHERE year IS NOT NULL GROUP BY year, kind")
+    by_kind = query_rows(conn, "SELECT year, kind, count(*) AS n FROM documents WHERE year IS NOT NULL GROUP BY year, kind")
     years = [str(y) for y in range(min((r["year"] for r in by_kind), default=2020),
                                    max((r["year"] for r in by_kind), default=2020) + 1)]
 
@@ -108,9 +102,9 @@ def _charts(conn) -> list[Markup]:
         for row in rows:
             found.setdefault(row[key], [0] * len(years))[years.index(str(row["year"]))] += row["n"]
         return dict(sorted(found.items(), key=lambda kv: -sum(kv[1])))
-    by_theme = _rows(conn, "SELECT d.year, t.theme, count(*) AS n FROM document_themes t JOIN documents d ON d.id = t.document_id "
+    by_theme = query_rows(conn, "SELECT d.year, t.theme, count(*) AS n FROM document_themes t JOIN documents d ON d.id = t.document_id "
                            "WHERE d.year IS NOT NULL GROUP BY d.year, t.theme")
-    incidents = _rows(conn, "SELECT substr(first_reported, 1, 7) AS month, count(*) AS n FROM incidents "
+    incidents = query_rows(conn, "SELECT substr(first_reported, 1, 7) AS month, count(*) AS n FROM incidents "
                             "WHERE first_reported IS NOT NULL GROUP BY month ORDER BY month")
     months = [r["month"] for r in incidents]
     return [bar_chart("Documents per year, by kind", years, series(by_kind, "kind")),
@@ -119,8 +113,8 @@ def _charts(conn) -> list[Markup]:
 
 
 def _evidence_map(datasette, conn) -> dict:
-    themes = _rows(conn, "SELECT id, label FROM themes ORDER BY id")
-    counts = {(r["theme"], r["design"]): r["n"] for r in _rows(
+    themes = query_rows(conn, "SELECT id, label FROM themes ORDER BY id")
+    counts = {(r["theme"], r["design"]): r["n"] for r in query_rows(
         conn, "SELECT t.theme, d.study_design AS design, count(*) AS n FROM document_themes t "
               "JOIN documents d ON d.id = t.document_id GROUP BY t.theme, d.study_design")}
     top = max(counts.values(), default=1)

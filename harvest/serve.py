@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 PLUGINS_DIR = Path(__file__).resolve().parent.parent / "datasette-plugins"
+DATABASE = "corpus"  # Datasette names a database by its file: pages, queries and feeds expect corpus.db
 # A query stops after 3 s and a facet after 0.5 s; facet suggestions (a query per column on every
 # table page) are off, which keeps table pages fast on a large corpus.
 SETTINGS = {"sql_time_limit_ms": 3000, "facet_time_limit_ms": 500, "suggest_facets": False}
@@ -36,3 +37,10 @@ def serve(database: Path, host: str = "127.0.0.1", port: int = 8001, immutable: 
     """Replace this process with Datasette (so signals and exit codes are Datasette's own)."""
     command = datasette_command(database, host, port, immutable=immutable)
     os.execv(command[0], command)
+
+
+def query_rows(conn, sql: str, params=()) -> list[dict]:
+    """Rows as dicts from a plain sqlite3 connection (what the plugins get from Datasette)."""
+    cursor = conn.execute(sql, params)
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
