@@ -128,6 +128,15 @@ quiet_option = click.option("--quiet", is_flag=True,
                             help="No progress or summary unless something failed (for cron).")
 contact_option = click.option("--contact", envvar="HARVEST_CONTACT",
                               help="E-mail for the User-Agent and the APIs' polite pools (env HARVEST_CONTACT).")
+def load_option(help_text: str):
+    return click.option("--load", "load_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help=help_text)
+
+
+def _needs_url(load_file, url, what: str) -> None:
+    if load_file and not url:
+        raise click.ClickException(f"--load needs --url, the {what}'s address (for its identity and links)")
+
+
 allow_network_option = click.option("--allow-network", multiple=True, metavar="CIDR",
                                     help="Allow this non-public network (e.g. 127.0.0.1/32 for a local test server).")
 
@@ -143,8 +152,7 @@ def main():
 @click.option("--query", help="Entrez query (default: annotations/pubmed.yaml).")
 @click.option("--since", help="Entrez date from, YYYY-MM-DD (default: where the last run ended).")
 @click.option("--until", help="Entrez date to, YYYY-MM-DD (default: today).")
-@click.option("--load", "load_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Ingest a saved efetch XML file instead of searching (no network).")
+@load_option("Ingest a saved efetch XML file instead of searching (no network).")
 @contact_option
 @click.option("--eutils", default=pubmed.EUTILS, show_default=True,
               help="E-utilities base URL (a mirror, or a test server).")
@@ -171,8 +179,7 @@ def pubmed_command(db_path, query, since, until, load_file, contact, eutils, all
 @database_argument
 @click.option("--query", help="arXiv search query (default: annotations/arxiv.yaml).")
 @click.option("--max", "max_results", default=2000, show_default=True, help="Most results to read.")
-@click.option("--load", "load_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Ingest a saved API response instead of searching (no network).")
+@load_option("Ingest a saved API response instead of searching (no network).")
 @contact_option
 @click.option("--api", default=arxiv.API, show_default=True, help="API address (a mirror, or a test server).")
 @allow_network_option
@@ -195,8 +202,7 @@ def arxiv_command(db_path, query, max_results, load_file, contact, api, allow_ne
 @main.command("crossref")
 @database_argument
 @click.option("--all", "everything", is_flag=True, help="Ask again for DOIs Crossref has answered before.")
-@click.option("--load", "load_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Ingest a saved Crossref response instead (no network).")
+@load_option("Ingest a saved Crossref response instead (no network).")
 @contact_option
 @click.option("--api", default=crossref.API, show_default=True, help="API address (a mirror, or a test server).")
 @allow_network_option
@@ -218,8 +224,7 @@ def crossref_command(db_path, everything, load_file, contact, api, allow_network
 @database_argument
 @click.option("--query", help="Europe PMC query (default: annotations/europepmc.yaml).")
 @click.option("--max", "max_results", default=5000, show_default=True, help="Most results to read.")
-@click.option("--load", "load_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Ingest a saved search response instead (no network).")
+@load_option("Ingest a saved search response instead (no network).")
 @contact_option
 @click.option("--api", default=europepmc.API, show_default=True, help="API address (a mirror, or a test server).")
 @allow_network_option
@@ -241,8 +246,7 @@ def europepmc_command(db_path, query, max_results, load_file, contact, api, allo
 @main.command("jmir")
 @database_argument
 @click.option("--feed", "feeds", multiple=True, help="A feed to read (default: annotations/jmir.yaml).")
-@click.option("--load", "load_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Ingest a saved article XML instead (no network); needs --url.")
+@load_option("Ingest a saved article XML instead (no network); needs --url.")
 @click.option("--url", help="The article's address, for --load.")
 @contact_option
 @allow_network_option
@@ -253,8 +257,7 @@ def jmir_command(db_path, feeds, load_file, url, contact, allow_network, archive
 
     Exit status: 0 everything landed, 3 part of it did, 1 nothing did.
     """
-    if load_file and not url:
-        raise click.ClickException("--load needs --url, the article's address (for its identity and links)")
+    _needs_url(load_file, url, "article")
 
     def work(db, archive_dir):
         if load_file:
@@ -268,8 +271,7 @@ def jmir_command(db_path, feeds, load_file, url, contact, allow_network, archive
 @click.option("--feed", "feeds", multiple=True, help="A feed to read (default: annotations/news.yaml).")
 @click.option("--gdelt-query", "queries", multiple=True, help="A GDELT DOC query (default: annotations/news.yaml).")
 @click.option("--gdelt-api", default=news.GDELT_API, show_default=True, help="The GDELT DOC 2.0 endpoint.")
-@click.option("--load", "load_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Ingest a saved article page instead (no network); needs --url.")
+@load_option("Ingest a saved article page instead (no network); needs --url.")
 @click.option("--url", help="The page's address, for --load.")
 @contact_option
 @allow_network_option
@@ -281,8 +283,7 @@ def news_command(db_path, feeds, queries, gdelt_api, load_file, url, contact, al
     Pages without a readable article (paywall, consent wall, script-only) are kept as links with
     the reason. Wire copies of one story are grouped. Exit status: 0 / 3 partial / 1 failed.
     """
-    if load_file and not url:
-        raise click.ClickException("--load needs --url, the page's address (for its identity and links)")
+    _needs_url(load_file, url, "page")
 
     def work(db, archive_dir):
         if load_file:
