@@ -38,15 +38,19 @@ def page(title: str, body: str, outlet: str, canonical: str | None = None, publi
 <footer>Copyright 2025 {outlet}. All rights reserved.</footer></body></html>""".encode()
 
 
-def rss(base: str) -> bytes:
-    items = [("Family sues chatbot maker over son's suicide", "/2025/03/chatbot-suicide-lawsuit?utm_source=rss",
-              "A lawsuit says an AI companion app encouraged a teen's suicide; mental health experts weigh in."),
-             ("Local bakery wins award", "/2025/03/bakery", "Bread and pastries."),
-             ("AI chatbot and teen mental health: paywalled analysis", "/2025/03/analysis",
-              "An AI chatbot and mental health analysis for subscribers.")]
-    entries = "".join(f"<item><title>{t}</title><link>{base}{p}</link><description>{d}</description>"
-                      f"<pubDate>Tue, 04 Mar 2025 10:00:00 GMT</pubDate></item>" for t, p, d in items)
-    return f"<rss version='2.0'><channel><title>Example Daily</title><link>{base}</link>{entries}</channel></rss>".encode()
+def rss(base: str, items: list[tuple], title: str = "Example Daily") -> bytes:
+    """An RSS 2.0 feed of (title, path[, description]) items on the test server."""
+    entries = "".join(f"<item><title>{item[0]}</title><link>{base}{item[1]}</link>"
+                      + (f"<description>{item[2]}</description>" if len(item) > 2 else "")
+                      + "<pubDate>Tue, 04 Mar 2025 10:00:00 GMT</pubDate></item>" for item in items)
+    return f"<rss version='2.0'><channel><title>{title}</title><link>{base}</link>{entries}</channel></rss>".encode()
+
+
+DAILY = [("Family sues chatbot maker over son's suicide", "/2025/03/chatbot-suicide-lawsuit?utm_source=rss",
+          "A lawsuit says an AI companion app encouraged a teen's suicide; mental health experts weigh in."),
+         ("Local bakery wins award", "/2025/03/bakery", "Bread and pastries."),
+         ("AI chatbot and teen mental health: paywalled analysis", "/2025/03/analysis",
+          "An AI chatbot and mental health analysis for subscribers.")]
 
 
 PAYWALL = b"""<html lang="en"><head><title>Analysis</title></head><body><article><h1>Analysis</h1>
@@ -72,7 +76,7 @@ def test_gdelt_answers():
 
 def test_news_harvest_end_to_end(tmp_path, server, make_client, corpus):
     base = server.url
-    server.routes["/feed.xml"] = [Reply(200, rss(base), {"Content-Type": "application/rss+xml"})]
+    server.routes["/feed.xml"] = [Reply(200, rss(base, DAILY), {"Content-Type": "application/rss+xml"})]
     server.routes["/broken-feed"] = [Reply(200, b"<html><body>We are down for maintenance</body></html>",
                                            {"Content-Type": "text/html"})]
     server.routes["/api/v2/doc/doc"] = lambda query: Reply(200, gdelt(base), {"Content-Type": "application/json"})
@@ -114,11 +118,8 @@ def test_news_harvest_end_to_end(tmp_path, server, make_client, corpus):
 
 def test_pages_that_fail_are_recorded_and_the_run_goes_on(tmp_path, server, make_client, corpus):
     base = server.url
-    feed = (f"<rss version='2.0'><channel><title>T</title>"
-            f"<item><title>AI chatbot and depression study</title><link>{base}/gone</link></item>"
-            f"<item><title>AI chatbot and suicide prevention</title><link>{base}/huge</link></item>"
-            f"<item><title>AI therapy chatbot and anxiety</title><link>{base}/ok</link></item>"
-            f"</channel></rss>").encode()
+    feed = rss(base, [("AI chatbot and depression study", "/gone"), ("AI chatbot and suicide prevention", "/huge"),
+                      ("AI therapy chatbot and anxiety", "/ok")], "T")
     server.routes["/feed"] = [Reply(200, feed, {"Content-Type": "application/rss+xml"})]
     server.routes["/gone"] = [Reply(410, b"gone")]
     server.routes["/huge"] = [Reply(200, b"<html><body>" + b"<div>" * 200_000 + b"x" * 9_000_000 + b"</body></html>",
@@ -134,11 +135,9 @@ def test_pages_that_fail_are_recorded_and_the_run_goes_on(tmp_path, server, make
 
 def test_duplicates_redirects_missing_dates_and_other_languages(tmp_path, server, make_client, corpus):
     base = server.url
-    feed = (f"<rss version='2.0'><channel><title>T</title>"
-            f"<item><title>AI chatbot and suicide: a lawsuit</title><link>{base}/moved?utm_source=rss</link></item>"
-            f"<item><title>AI chatbot and suicide: a lawsuit</title><link>{base}/moved?utm_campaign=x</link></item>"
-            f"<item><title>KI-Chatbot und Depression: AI chatbot depression</title><link>{base}/de</link></item>"
-            f"</channel></rss>").encode()
+    feed = rss(base, [("AI chatbot and suicide: a lawsuit", "/moved?utm_source=rss"),
+                      ("AI chatbot and suicide: a lawsuit", "/moved?utm_campaign=x"),
+                      ("KI-Chatbot und Depression: AI chatbot depression", "/de")], "T")
     german = ("<html lang='de'><head><title>Klage gegen Chatbot-Hersteller</title></head><body><article>"
               + "<p>Eine Familie verklagt den Hersteller eines Chatbots, weil die App ihren Sohn in einer Krise "
                 "nicht an Hilfsangebote verwiesen habe. Fachleute fordern strengere Regeln.</p>" * 4
