@@ -13,7 +13,7 @@ from datasette import hookimpl
 from markupsafe import Markup
 
 from harvest.cite import apa, bibtex, csl_item, csl_json, load_citable, ris
-from harvest.serve import query_rows
+from harvest.db import query_rows
 
 IDENTIFIER_LINKS = {"doi": "https://doi.org/{}", "pmid": "https://pubmed.ncbi.nlm.nih.gov/{}/",
                     "pmcid": "https://pmc.ncbi.nlm.nih.gov/articles/{}/", "arxiv": "https://arxiv.org/abs/{}",

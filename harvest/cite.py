@@ -22,6 +22,8 @@ from bibtexparser.model import Entry, Field
 from citeproc import Citation, CitationItem, CitationStylesBibliography, CitationStylesStyle, formatter
 from citeproc.source.json import CiteProcJSON
 
+from .db import query_rows
+
 CSL_TYPES = {"paper": "article-journal", "preprint": "article", "news": "article-newspaper", "guidance": "webpage",
              "legislation": "bill", "litigation": "legal_case", "report": "report", "blog": "post-weblog"}
 BIBTEX_TYPES = {"article-journal": "article", "report": "techreport"}
@@ -34,21 +36,20 @@ def load_citable(db, document_ids: list[str]) -> list[dict]:
     """Records in the order asked, with authors, identifiers and the last snapshot."""
     found = []
     for document_id in document_ids:
-        rows = list(db.execute("SELECT * FROM documents WHERE id = ?", [document_id]).fetchall())
+        rows = query_rows(db, "SELECT * FROM documents WHERE id = ?", [document_id])
         if not rows:
             continue
-        columns = [c[0] for c in db.execute("SELECT * FROM documents LIMIT 0").description]
-        record = dict(zip(columns, rows[0]))
-        record["authors"] = [dict(zip(("name", "last_name", "fore_name", "collective_name"), a)) for a in db.execute(
-            "SELECT a.name, a.last_name, a.fore_name, a.collective_name FROM document_authors d "
-            "JOIN authors a ON a.id = d.author_id WHERE d.document_id = ? AND d.role = 'author' ORDER BY d.position",
-            [document_id])]
-        record["identifiers"] = {scheme: value for scheme, value in db.execute(
-            "SELECT scheme, value FROM identifiers WHERE document_id = ? ORDER BY scheme, value", [document_id])}
-        snapshot = db.execute("SELECT last_fetched, url, archive_file, archive_record_id, source FROM document_sources "
-                              "WHERE document_id = ? ORDER BY last_fetched DESC, source LIMIT 1", [document_id]).fetchone()
-        record["snapshot"] = dict(zip(("retrieved", "url", "archive_file", "archive_record_id", "source"), snapshot)) \
-            if snapshot else None
+        record = rows[0]
+        record["authors"] = query_rows(
+            db, "SELECT a.name, a.last_name, a.fore_name, a.collective_name FROM document_authors d "
+                "JOIN authors a ON a.id = d.author_id WHERE d.document_id = ? AND d.role = 'author' ORDER BY d.position",
+            [document_id])
+        record["identifiers"] = {r["scheme"]: r["value"] for r in query_rows(
+            db, "SELECT scheme, value FROM identifiers WHERE document_id = ? ORDER BY scheme, value", [document_id])}
+        snapshot = query_rows(db, "SELECT last_fetched AS retrieved, url, archive_file, archive_record_id, source "
+                                  "FROM document_sources WHERE document_id = ? ORDER BY last_fetched DESC, source LIMIT 1",
+                              [document_id])
+        record["snapshot"] = snapshot[0] if snapshot else None
         found.append(record)
     return found
 

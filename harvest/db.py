@@ -421,6 +421,14 @@ def apply_migrations(db: sqlite_utils.Database, upto: int | None = None) -> list
     return applied
 
 
+def query_rows(conn, sql: str, params=()) -> list[dict]:
+    """Rows as dicts, from a sqlite3 connection or a sqlite_utils Database (the Datasette plugins
+    get the former, harvest code the latter)."""
+    cursor = conn.execute(sql, params)
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
 class transaction:
     """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error: nothing half-written survives."""
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from .db import transaction
+from .db import query_rows, transaction
 
 SHARED_ENTITY_LIMIT = 50   # an entity named by more documents than this (ChatGPT) links too much to mean much
 EXPORT_FORMATS = ("graphml", "gexf", "json")
@@ -132,11 +132,9 @@ def export_graph(graph: nx.Graph, path: Path) -> str:
 
 def neighbourhood(db, node_id: str, limit: int = 40) -> tuple[list[dict], list[dict]]:
     """A node and its strongest neighbours, from the stored graph (for the graph page)."""
-    edges = [dict(zip(("source", "target", "type", "weight"), row)) for row in db.execute(
-        "SELECT source, target, type, weight FROM graph_edges WHERE source = ? OR target = ? "
-        "ORDER BY weight DESC, source, target LIMIT ?", [node_id, node_id, limit])]
-    ids = {node_id} | {e["source"] for e in edges} | {e["target"] for e in edges}
-    nodes = [dict(zip(("id", "type", "label", "ref_table", "ref_id", "pagerank"), row)) for row in db.execute(
-        f"SELECT id, type, label, ref_table, ref_id, pagerank FROM graph_nodes WHERE id IN ({','.join('?' * len(ids))})",
-        sorted(ids))]
+    edges = query_rows(db, "SELECT source, target, type, weight FROM graph_edges WHERE source = ? OR target = ? "
+                           "ORDER BY weight DESC, source, target LIMIT ?", [node_id, node_id, limit])
+    ids = sorted({node_id} | {e["source"] for e in edges} | {e["target"] for e in edges})
+    nodes = query_rows(db, f"SELECT id, type, label, ref_table, ref_id, pagerank FROM graph_nodes "
+                           f"WHERE id IN ({','.join('?' * len(ids))})", ids)
     return nodes, edges

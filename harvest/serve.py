@@ -38,9 +38,3 @@ def serve(database: Path, host: str = "127.0.0.1", port: int = 8001, immutable: 
     command = datasette_command(database, host, port, immutable=immutable)
     os.execv(command[0], command)
 
-
-def query_rows(conn, sql: str, params=()) -> list[dict]:
-    """Rows as dicts from a plain sqlite3 connection (what the plugins get from Datasette)."""
-    cursor = conn.execute(sql, params)
-    names = [column[0] for column in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
