@@ -200,8 +200,7 @@ def _document_features(db, row) -> Features:
     return Features(names["product"], names["condition"], names["jurisdiction"], _words(text), row["published"])
 
 
-def _incident_features(db, incident) -> Features:
-    jurisdictions = [r[0] for r in db.execute("SELECT name FROM entities WHERE type = 'jurisdiction'")]
+def _incident_features(db, incident, jurisdictions: list[str]) -> Features:
     places = {j for j in jurisdictions if j.lower() in (incident["location"] or "").lower()}
     texts = [incident["title"], incident["summary"] or ""]
     for (title,) in db.execute("SELECT d.title FROM incident_documents l JOIN documents d ON d.id = l.document_id "
@@ -232,7 +231,8 @@ def match_reports(db, rejected: set[tuple[str, str]], summary: IncidentSummary) 
     """Machine links and proposed incidents, recomputed from scratch each run."""
     db.execute("DELETE FROM incident_documents WHERE method = 'machine'")
     db.execute("DELETE FROM incident_candidates")
-    incidents = {row["id"]: _incident_features(db, row) for row in db.query("SELECT * FROM incidents")}
+    jurisdictions = [r[0] for r in db.execute("SELECT name FROM entities WHERE type = 'jurisdiction'")]
+    incidents = {row["id"]: _incident_features(db, row, jurisdictions) for row in db.query("SELECT * FROM incidents")}
     linked = {r[0] for r in db.execute("SELECT document_id FROM incident_documents")}
     unmatched = []
     for row in db.query("SELECT id, title, abstract, body, published FROM documents WHERE kind = 'news' "
