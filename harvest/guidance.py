@@ -44,8 +44,9 @@ def load_watchlist(path: Path = CONFIG) -> list[dict]:
 def parse_page(body: bytes, url: str, content_type: str = "") -> dict:
     """title, text (normalised), hash, status (extracted, link-only, pdf) and reason."""
     if "pdf" in content_type.lower() or body[:5] == b"%PDF-":
-        text = _pdf_text(body)
-        return {"title": None, "text": text, "hash": hashlib.sha256(body).hexdigest(), "status": "pdf",
+        text = _pdf_text(body)  # its text decides when there is one: a re-saved PDF is not new guidance
+        return {"title": None, "text": text, "hash": text_hash(text) if text else hashlib.sha256(body).hexdigest(),
+                "status": "pdf",
                 "reason": "" if text else "PDF kept as a link: no text could be read from it"}
     article = parse_article(body, url, content_type)
     text = normalised(article["text"])

@@ -103,6 +103,29 @@ def test_boilerplate_is_left_out_of_the_comparison(text, kept):
     assert normalised(text) == kept
 
 
-def test_a_pdf_is_kept_by_its_hash():
-    parsed = parse_page(b"%PDF-1.4 not really a pdf", "https://example.org/g.pdf", "application/pdf")
-    assert parsed["status"] == "pdf" and len(parsed["hash"]) == 64 and "no text could be read" in parsed["reason"]
+def pdf(text: str, producer: str = "test") -> bytes:
+    """A one-page PDF showing `text` (written by hand: objects, cross-reference table, trailer)."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+               b"/Resources << /Font << /F1 5 0 R >> >> >>",
+               b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+               b"<< /Producer (%s) >>" % producer.encode()]
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    table = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1) + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    return out + b"trailer\n<< /Size %d /Root 1 0 R /Info 6 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, table)
+
+
+def test_a_pdf_is_kept_by_its_text_or_else_its_bytes():
+    advice = "Chatbots must refer people in crisis to a hotline."
+    parsed = parse_page(pdf(advice), "https://example.org/g.pdf", "application/pdf")
+    assert (parsed["status"], parsed["text"]) == ("pdf", advice)
+    resaved = parse_page(pdf(advice, producer="another tool"), "https://example.org/g.pdf", "application/pdf")
+    assert resaved["hash"] == parsed["hash"], "the same text re-saved is not a new version"
+    unreadable = parse_page(b"%PDF-1.4 not really a pdf", "https://example.org/g.pdf", "application/pdf")
+    assert len(unreadable["hash"]) == 64 and "no text could be read" in unreadable["reason"]
