@@ -173,3 +173,17 @@ def test_commands_load_a_saved_page_then_match_incidents(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "harvest", "news", str(db_path), "--load", str(saved)],
                              capture_output=True, text=True)
     assert missing.returncode != 0 and "needs --url" in missing.stderr
+
+
+def test_stories_group_copies_and_only_copies():
+    from harvest.stories import find_stories
+    other = ("A state health department launched a review of mental health apps used in schools after parents "
+             "complained that several of them collected location data. Officials said the review would look at "
+             "consent screens, data retention and whether counsellors were told when a student reported distress. "
+             "Vendors have thirty days to answer, and the department will publish its findings in the spring, "
+             "together with guidance for districts choosing apps for the next school year.") * 2
+    copy = "Editor's note: this story was updated. " + STORY.replace("on Tuesday", "this week")
+    found = find_stories({"first": STORY, "copy": copy, "other": other, "short": "Too short to judge."},
+                         {"first": "2025-03-04", "copy": "2025-03-05", "other": "2025-03-01"})
+    assert found["first"][0] == found["copy"][0] == "first" and found["copy"][1] > 0.8
+    assert "other" not in found and "short" not in found
