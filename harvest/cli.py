@@ -17,7 +17,7 @@ import yaml
 
 from . import db as database
 from . import graph as graphing
-from . import arxiv, crossref, europepmc, extract, feeds, guidance, incidents, jats, jmir, legislation, news, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
+from . import arxiv, crossref, europepmc, extract, feeds, guidance, imports, incidents, jats, jmir, legislation, news, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
 from .http import Client
 from .nlp import corpus as tagging
 from .nlp import evaluate as evaluation
@@ -339,6 +339,32 @@ def legislation_command(db_path, openstates_api, federal_register_api, contact, 
 def seed_command(db_path, seed_file, archive, quiet):
     """Load the seed list (the founding article and its references) into DATABASE."""
     _harvest(db_path, archive, quiet, lambda db, archive_dir: seeding.load_seed(db, archive_dir, seed_file))
+
+
+@main.command("import")
+@database_argument
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@archive_option
+@quiet_option
+def import_command(db_path, files, archive, quiet):
+    """Import reference libraries into DATABASE: BibTeX, RIS, CSL-JSON/YAML, MEDLINE (.nbib),
+    PubMed XML, or lists of DOIs, PMIDs, PMC ids, arXiv ids and URLs (one a line).
+
+    Says per file what was new, merged into a work already here, or refused and why.
+    Exit status: 0 everything landed, 3 part of it did, 1 nothing did.
+    """
+    archive_dir = _archive_dir(db_path, archive)
+    statuses = []
+    with _harvest_session(db_path, archive_dir) as db:
+        for path in files:
+            run = imports.load_import(db, archive_dir, path)
+            _report(run, quiet=True)
+            statuses.append(run.status)
+            if not quiet or run.errors:
+                click.echo("\n".join(imports.summary_lines(run, path.name)))
+    worst = "failed" if all(s == "failed" for s in statuses) else (
+        "ok" if all(s == "ok" for s in statuses) else "partial")
+    sys.exit(EXIT_CODES[worst])
 
 
 @main.command("parse")

@@ -1,0 +1,1 @@
+"""Pure parsers for file formats: bytes in, plain records out (no database, no network)."""

@@ -1,0 +1,244 @@
+"""`harvest import`: citation files (BibTeX, RIS, CSL, MEDLINE, identifier lists) as documents."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from harvest import db as database
+from harvest.formats.citations import CitationParseError, identify, parse_citations, parse_landing_page
+from harvest.imports import load_import
+from harvest.rebuild import rebuild
+
+from conftest import FIXTURES, table_rows
+
+REVIEW_BIB = FIXTURES / "imports" / "review-llm-mental-health.bib"
+
+BIBTEX = rb"""
+@article{hadzic2024,
+  title = {Zero-Shot {LLM} Tests for Depression Detection in Schr{\"o}dinger's Clinic},
+  author = {Had{\v{z}}i{\'c}, Bakir and von Neumann, John and {World Health Organization}},
+  journal = {Computer Speech \& Language},
+  year = {2024}, month = mar, volume = {88}, pages = {101--110},
+  doi = {https://doi.org/10.1016/J.CSL.2024.101663},
+  note = {PMID: 38000001}
+}
+@misc{li2025bench,
+  title = {A Benchmark of Chatbot Counselling},
+  author = {Li, Yahan},
+  year = {2025},
+  eprint = {2506.08584},
+  archivePrefix = {arXiv},
+  primaryClass = {cs.CL}
+}
+@article{old2023,
+  title = {Titles Alone: A Study},
+  journal = {arXiv preprint arXiv:2301.01234},
+  year = {2023}
+}
+@article{broken,
+  title = {Missing the closing brace
+"""
+
+RIS = b"""TY  - JOUR
+TI  - Chatbots for Anxiety: A Randomised Trial
+AU  - Smith, Anna
+AU  - Jones, B.
+PY  - 2024/05/02/
+T2  - Journal of Testing
+VL  - 3
+IS  - 2
+SP  - 10
+EP  - 19
+DO  - 10.5555/ris.1
+UR  - https://example.org/ris-1
+ER  - 
+
+TY  - JOUR
+TI  - From PubMed
+AN  - 39999999
+DB  - PubMed
+PY  - 2023
+ER  - 
+"""
+
+CSL = [
+    {"id": "a", "type": "article-journal", "title": "Therapy Chatbots Reviewed",
+     "author": [{"family": "Doe", "given": "Jane"}, {"literal": "The Study Group"}],
+     "container-title": "Journal of CSL", "issued": {"date-parts": [[2022, 7, 14]]},
+     "DOI": "10.5555/CSL.1", "PMID": "35000001", "PMCID": "PMC9000001"},
+    {"id": "b", "type": "article", "title": "An arXiv Preprint", "DOI": "10.48550/arXiv.2401.00002",
+     "number": "arXiv:2401.00002", "issued": {"date-parts": [[2024]]}},
+    {"id": "c", "type": "article-journal"},
+]
+
+MEDLINE = b"""PMID- 40000001
+TI  - Large language models in psychiatry: a test record.
+FAU - Roe, Richard
+AU  - Roe R
+JT  - Test Journal of Psychiatry
+DP  - 2025 Jan 3
+AID - 10.5555/medline.1 [doi]
+PT  - Journal Article
+
+"""
+
+LIST = b"""# my reading list
+10.2196/59479
+doi:10.1038/S44277-024-00010-Z
+PMID: 40000002
+PMC12017374
+arXiv:2504.18412
+https://www.example.org/study?utm_source=x
+not an identifier at all
+"""
+
+LANDING = b"""<html><head><title>Site | Paper</title>
+<meta name="citation_title" content="Landing Page Metadata for Chatbot Studies">
+<meta name="citation_author" content="Kim, Min-Jun">
+<meta name="citation_author" content="Ada Lovelace">
+<meta name="citation_journal_title" content="Journal of Landing Pages">
+<meta name="citation_publication_date" content="2024/03/05">
+<meta name="citation_volume" content="7"><meta name="citation_firstpage" content="11">
+<meta name="citation_lastpage" content="20"><meta name="citation_doi" content="10.5555/LP.7">
+<meta name="citation_pmid" content="38111111">
+</head><body></body></html>"""
+
+DUBLIN_CORE = b"""<html><head><title>Only a title tag</title>
+<meta name="DC.title" content="A Dublin Core Report">
+<meta name="DC.creator" content="Garcia, Luis">
+<meta name="DC.date" content="2021-11-30">
+<meta name="DC.publisher" content="Institute of Examples">
+</head></html>"""
+
+
+def _write(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data if isinstance(data, bytes) else json.dumps(data).encode())
+    return path
+
+
+def _outcomes(run):
+    return {o.entry: o for o in run.context["outcomes"]}
+
+
+def test_bibtex_decodes_latex_and_reads_arxiv_and_pmid():
+    parsed = parse_citations(BIBTEX, "lib.bib")
+    assert parsed.format == "bibtex"
+    first, second, third = parsed.items
+    assert first["title"] == "Zero-Shot LLM Tests for Depression Detection in Schrödinger's Clinic"
+    assert first["venue"] == "Computer Speech & Language"
+    assert first["authors"][0] == {"last_name": "Hadžić", "fore_name": "Bakir"}
+    assert first["authors"][1] == {"last_name": "von Neumann", "fore_name": "John"}
+    assert first["authors"][2] == {"collective_name": "World Health Organization"}
+    assert (first["doi"], first["pmid"], first["published"], first["pages"]) == \
+        ("10.1016/j.csl.2024.101663", "38000001", "2024-03", "101-110")
+    assert (second["arxiv"], second["kind"]) == ("2506.08584", "preprint")
+    assert third["arxiv"] == "2301.01234" and third["venue"] is None
+    assert len(parsed.refused) == 1 and "unreadable BibTeX" in parsed.refused[0].reason
+
+
+def test_ris_csl_and_lists():
+    ris = parse_citations(RIS, "lib.ris")
+    assert ris.format == "ris"
+    assert ris.items[0]["authors"] == [{"last_name": "Smith", "fore_name": "Anna"},
+                                       {"last_name": "Jones", "fore_name": "B."}]
+    assert (ris.items[0]["published"], ris.items[0]["pages"], ris.items[0]["venue"]) == ("2024-05-02", "10-19", "Journal of Testing")
+    assert ris.items[1]["pmid"] == "39999999"
+    csl = parse_citations(json.dumps(CSL).encode(), "lib.json")
+    assert csl.format == "csl-json"
+    assert csl.items[0]["authors"][1] == {"collective_name": "The Study Group"}
+    assert (csl.items[0]["doi"], csl.items[0]["pmid"], csl.items[0]["pmcid"], csl.items[0]["published"]) == \
+        ("10.5555/csl.1", "35000001", "PMC9000001", "2022-07-14")
+    assert csl.items[1]["arxiv"] == "2401.00002"
+    assert csl.refused[0].reason.startswith("neither an identifier")
+    yaml_file = parse_citations(b"references:\n- id: x\n  type: book\n  title: A Book\n  DOI: 10.5555/book\n", "r.yaml")
+    assert yaml_file.format == "csl-yaml" and yaml_file.items[0]["kind"] == "book"
+    listed = parse_citations(LIST, "ids.txt")
+    assert listed.format == "list"
+    assert [(i["doi"], i["pmid"], i["pmcid"], i["arxiv"]) for i in listed.items][:5] == [
+        ("10.2196/59479", None, None, None), ("10.1038/s44277-024-00010-z", None, None, None),
+        (None, "40000002", None, None), (None, None, "PMC12017374", None), (None, None, None, "2504.18412")]
+    assert listed.items[5]["url"] == "https://www.example.org/study?utm_source=x"
+    assert listed.refused[0].entry == "ids.txt line 8"
+    assert identify("12345") == {"pmid": "12345"} and identify("hello") is None
+
+
+def test_a_file_in_no_format_is_a_clear_error():
+    with pytest.raises(CitationParseError, match="not valid JSON"):
+        parse_citations(b"[{broken", "x.json")
+    with pytest.raises(CitationParseError, match="not PubMed XML"):
+        parse_citations(b"<?xml version='1.0'?><rss/>", "x.xml")
+    with pytest.raises(CitationParseError, match="HTML page"):
+        parse_citations(LANDING, "page.html")
+
+
+def test_landing_page_highwire_and_dublin_core():
+    item = parse_landing_page(LANDING, "https://journal.example/article/7")
+    assert item["title"] == "Landing Page Metadata for Chatbot Studies"
+    assert item["authors"] == [{"last_name": "Kim", "fore_name": "Min-Jun"},
+                               {"last_name": "Lovelace", "fore_name": "Ada"}]
+    assert (item["venue"], item["published"], item["pages"], item["doi"], item["pmid"]) == \
+        ("Journal of Landing Pages", "2024-03-05", "11-20", "10.5555/LP.7", "38111111")
+    dc = parse_landing_page(DUBLIN_CORE, "https://inst.example/report")
+    assert (dc["title"], dc["published"], dc["publisher"]) == ("A Dublin Core Report", "2021-11-30", "Institute of Examples")
+    assert dc["authors"] == [{"last_name": "Garcia", "fore_name": "Luis"}]
+    bare = parse_landing_page(b"<html><head><title>Just a page</title></head></html>", "https://x.example/")
+    assert bare["title"] == "Just a page" and bare["doi"] is None
+
+
+def test_import_reports_new_merged_unchanged_and_refused(corpus, tmp_path):
+    archive = tmp_path / "archive"
+    medline = load_import(corpus, archive, _write(tmp_path, "pubmed.nbib", MEDLINE))
+    assert [o.outcome for o in medline.context["outcomes"]] == ["new"]
+    ris_path = _write(tmp_path, "lib.ris", RIS.replace(b"10.5555/ris.1", b"10.5555/MEDLINE.1"))
+    run = load_import(corpus, archive, ris_path)
+    outcomes = _outcomes(run)
+    assert outcomes["lib.ris record 1"].outcome == "merged"
+    assert "doi:10.5555/medline.1" in outcomes["lib.ris record 1"].reason
+    assert outcomes["lib.ris record 2"].outcome == "new"
+    document = corpus["documents"].get(outcomes["lib.ris record 1"].document_id)
+    assert document["venue"] == "Journal of Testing" and document["volume"] == "3"
+    sources = {r[0] for r in corpus.execute("SELECT source_id FROM document_sources WHERE document_id = ?",
+                                            [document["id"]])}
+    assert "lib.ris#1" in sources
+    again = load_import(corpus, archive, ris_path)
+    assert [o.outcome for o in again.context["outcomes"]] == ["unchanged", "unchanged"]
+    listed = load_import(corpus, archive, _write(tmp_path, "ids.txt", LIST))
+    assert listed.status == "partial" and listed.counts["failed"] == 1
+    assert any("refused" in e and "line 8" in e for e in listed.errors)
+    empty = load_import(corpus, archive, _write(tmp_path, "bad.json", b"{not json"))
+    assert empty.status == "failed"
+
+
+@pytest.mark.skipif(not REVIEW_BIB.exists(), reason="../shared/fixtures/imports not present")
+def test_review_library_adds_66_works_once_and_rebuilds(corpus, tmp_path):
+    archive = tmp_path / "archive"
+    first = load_import(corpus, archive, REVIEW_BIB)
+    assert first.status == "ok"
+    assert [o.outcome for o in first.context["outcomes"]].count("new") == 66
+    assert corpus.execute("SELECT count(*) FROM documents").fetchone()[0] == 66
+    dois = {r[0] for r in corpus.execute("SELECT value FROM identifiers WHERE scheme = 'doi'")}
+    arxiv = {r[0] for r in corpus.execute("SELECT value FROM identifiers WHERE scheme = 'arxiv'")}
+    assert "10.1016/j.csl.2024.101663" in dois and "10.1176/appi.ps.20250086" in dois
+    assert "2506.08584" in arxiv and len(arxiv) == 11
+    assert len(dois - {f"10.48550/arxiv.{a}" for a in arxiv}) == 51  # the file's 51 doi fields
+    names = {r[0] for r in corpus.execute("SELECT name FROM authors")}
+    assert {"Bakir Hadžić", "Matthias Rätsch"} <= names
+    assert not any("\\" in r[0] or "{" in r[0] for r in corpus.execute("SELECT title FROM documents"))
+    second = load_import(corpus, archive, REVIEW_BIB)
+    assert second.counts["added"] == 0 and second.counts["updated"] == 0
+    assert corpus.execute("SELECT count(*) FROM documents").fetchone()[0] == 66
+    rebuilt = database.connect(tmp_path / "rebuilt.db")
+    rebuild(rebuilt, archive)
+    assert table_rows(rebuilt, skip=("harvest_runs", "_schema")) == table_rows(corpus, skip=("harvest_runs", "_schema"))
+
+
+def test_cli_import_says_what_happened(tmp_path):
+    path = _write(tmp_path, "ids.txt", b"10.2196/59479\nnonsense\n")
+    done = subprocess.run([sys.executable, "-m", "harvest", "import", str(tmp_path / "c.db"), str(path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 3
+    assert "ids.txt: 1 new, 0 merged, 0 updated, 0 unchanged, 1 refused" in done.stdout
+    assert "refused: ids.txt line 2" in done.stdout
