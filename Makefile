@@ -14,8 +14,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-$(DB): $(VENV)/.installed annotations/seed.yaml annotations/taxonomy.yaml annotations/entities.yaml annotations/corrections.yaml annotations/incidents.yaml
+$(DB): $(VENV)/.installed annotations/seed.yaml annotations/taxonomy.yaml annotations/entities.yaml annotations/corrections.yaml annotations/incidents.yaml annotations/reading-list.yaml
 	$(BIN)/harvest seed $(DB)
+	$(BIN)/harvest import $(DB) annotations/reading-list.yaml
 	$(BIN)/harvest tag $(DB)
 	$(BIN)/harvest incidents $(DB)
 	$(BIN)/harvest graph $(DB)
