@@ -138,7 +138,11 @@ def _incident_view(conn, incident_id: str, permalink: str) -> dict:
             "note": f"Incident status: {incident['status']}"}
     if incident.get("first_reported"):
         item["issued"] = {"date-parts": [[int(p) for p in incident["first_reported"].split("-")]]}
+    has_crosswalk = query_rows(conn, "SELECT name FROM sqlite_master WHERE name = 'incident_crosswalk'", [])
+    elsewhere = query_rows(conn, "SELECT database, external_id, title, url FROM incident_crosswalk WHERE incident_id = ? "
+                                 "AND status = 'accepted' ORDER BY database, external_id", [incident_id]) if has_crosswalk else []
     return {"incident": incident, "timeline": timeline, "permalink": permalink, "cite": _cite(item, {}),
+            "elsewhere": elsewhere,
             "content_note": needs_content_note(incident.get("title"), incident.get("summary"), incident.get("harms"))}
 
 

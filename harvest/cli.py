@@ -17,6 +17,7 @@ import yaml
 
 from . import db as database
 from . import graph as graphing
+from . import crosswalk as crosswalking
 from . import arxiv, crossref, europepmc, extract, feeds, guidance, imports, incidents, jats, jmir, legislation, news, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
 from .http import Client
 from .nlp import corpus as tagging
@@ -502,10 +503,15 @@ def tag_command(db_path, everything, quiet):
 @database_argument
 @click.option("--curation", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=incidents.CURATION, show_default=True, help="The curators' incidents file.")
-def incidents_command(db_path, curation):
+@click.option("--crosswalk", "crosswalk_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An AIAAIC Repository CSV export or an AI Incident Database snapshot CSV: propose its "
+                   "entries for our incidents, with scores and reasons (repeatable).")
+def incidents_command(db_path, curation, crosswalk_files):
     """Apply the curated incidents to DATABASE and match news reports to them.
 
     Documents are tagged first (incremental), since matching uses their products, harms and places.
+    Ids listed under `crosswalk` in the curation file are recorded as the same incident in the
+    public incident databases; --crosswalk FILE proposes more.
     """
     if not db_path.exists():
         raise click.ClickException(f"{db_path} does not exist; build it with `harvest seed {db_path}`.")
@@ -520,6 +526,24 @@ def incidents_command(db_path, curation):
                f"{summary.candidates} proposed new incident(s) in incident_candidates")
     for missing in summary.missing_sources:
         click.echo(f"  not linked yet: {missing}")
+    if summary.crosswalk:
+        click.echo(f"{summary.crosswalk} accepted crosswalk id(s) to the public incident databases")
+    for path in crosswalk_files:
+        try:
+            entries = crosswalking.read_incident_database(path.read_bytes(), path.name)
+        except crosswalking.CrosswalkError as error:
+            raise click.ClickException(str(error)) from None
+        proposals = crosswalking.propose(crosswalking.incident_rows(db), entries)
+        with database.transaction(db):
+            crosswalking.save_proposals(db, proposals)
+        accepted = {(r[0], r[1], r[2]) for r in db.execute(
+            "SELECT incident_id, database, external_id FROM incident_crosswalk WHERE status = 'accepted'")}
+        click.echo(f"{path.name}: {len(entries)} entries; {len(proposals)} proposal(s) stored in incident_crosswalk")
+        for p in proposals:
+            mark = "accepted" if (p.incident_id, p.external.database, p.external.id) in accepted else "proposed"
+            click.echo(f"  {p.incident_id} ~ {p.external.id} ({mark}, score {p.score:.2f}): {p.external.title}\n"
+                       f"      because {p.reason}")
+        click.echo("  To accept one, list its id under `crosswalk:` in the incident's entry of the curation file.")
 
 
 @main.command("graph")

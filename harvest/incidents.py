@@ -24,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+from .crosswalk import record_accepted
 from .db import transaction
 from .identifiers import canonical_url
 from .nlp.vocab import ANNOTATIONS
@@ -53,6 +54,7 @@ class CuratedIncident:
     sources: list[dict] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     merged_into: str | None = None
+    crosswalk: dict = field(default_factory=dict)  # {"aiaaic": ["AIAAIC1781"], "aiid": ["826"]}
 
 
 @dataclass
@@ -62,6 +64,7 @@ class IncidentSummary:
     machine_links: int = 0
     candidates: int = 0
     merged: int = 0
+    crosswalk: int = 0
     missing_sources: list[str] = field(default_factory=list)
 
 
@@ -102,13 +105,28 @@ def load_curation(path: Path = CURATION) -> list[CuratedIncident]:
         facts.update({key: str(entry[key]) if entry.get(key) else None for key in ("event_date", "first_reported")})
         facts.update({key: list(entry.get(key) or []) for key in ("products", "companies", "harms")})
         incidents.append(CuratedIncident(entry["id"], entry["title"].strip(), entry["status"], facts, sources,
-                                         [canonical_url(u) for u in entry.get("rejected") or []]))
+                                         [canonical_url(u) for u in entry.get("rejected") or []],
+                                         crosswalk=_crosswalk(entry.get("crosswalk"), where)))
     ids = {i.id for i in incidents if not i.merged_into}
     for incident in incidents:
         if incident.merged_into and incident.merged_into not in ids:
             raise CurationError(f"{path.name} incident {incident.id}: merged_into {incident.merged_into!r} "
                                 f"is not a live incident in the file")
     return incidents
+
+
+def _crosswalk(value, where: str) -> dict:
+    if not value:
+        return {}
+    patterns = {"aiaaic": r"AIAAIC\d+", "aiid": r"\d+"}
+    if not isinstance(value, dict) or set(value) - set(patterns):
+        raise CurationError(f"{where}: crosswalk maps aiaaic and/or aiid to lists of their ids")
+    ids = {db: [str(v) for v in (value[db] if isinstance(value[db], list) else [value[db]])] for db in value}
+    for db, values in ids.items():
+        bad = [v for v in values if not re.fullmatch(patterns[db], v)]
+        if bad:
+            raise CurationError(f"{where}: {bad[0]!r} is not a {db} id")
+    return ids
 
 
 def apply_curation(db, incidents: list[CuratedIncident], summary: IncidentSummary) -> set[tuple[str, str]]:
@@ -296,5 +314,6 @@ def update_incidents(db, curation_path: Path = CURATION) -> IncidentSummary:
     summary = IncidentSummary()
     with transaction(db):
         rejected = apply_curation(db, curated, summary)
+        summary.crosswalk = record_accepted(db, {i.id: i.crosswalk for i in curated if not i.merged_into})
         match_reports(db, rejected, summary)
     return summary
