@@ -18,6 +18,7 @@ import yaml
 from . import db as database
 from . import graph as graphing
 from . import crosswalk as crosswalking
+from . import resolve as resolving
 from . import arxiv, crossref, europepmc, extract, feeds, guidance, imports, incidents, jats, jmir, legislation, news, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
 from .http import Client
 from .nlp import corpus as tagging
@@ -365,6 +366,43 @@ def import_command(db_path, files, archive, quiet):
                 click.echo("\n".join(imports.summary_lines(run, path.name)))
     worst = "failed" if all(s == "failed" for s in statuses) else (
         "ok" if all(s == "ok" for s in statuses) else "partial")
+    sys.exit(EXIT_CODES[worst])
+
+
+@main.command("resolve")
+@database_argument
+@click.option("--max", "limit", default=200, show_default=True,
+              help="Most documents to complete in this call (run again to go on).")
+@contact_option
+@click.option("--europepmc-api", default=europepmc.API, show_default=True)
+@click.option("--eutils", default=pubmed.EUTILS, show_default=True)
+@click.option("--crossref-api", default=crossref.API, show_default=True)
+@allow_network_option
+@archive_option
+@quiet_option
+def resolve_command(db_path, limit, contact, europepmc_api, eutils, crossref_api, allow_network, archive, quiet):
+    """Complete DATABASE's seed, imported and starter records from Europe PMC, PubMed and
+    Crossref (and a URL-only paper from its landing page's citation meta tags).
+
+    Exit status: 0 everything landed, 3 part of it did, 1 nothing did.
+    """
+    archive_dir = _archive_dir(db_path, archive)
+    with _harvest_session(db_path, archive_dir) as db:
+        waiting = len(resolving.pending(db, limit))
+        if not quiet:
+            click.echo(f"resolve: {waiting} document(s) to complete (at most {limit})", err=True)
+
+        def show(step, run):
+            _report(run, quiet)
+        runs = resolving.resolve(db, archive_dir, _client(contact, allow_network), limit=limit, progress=show,
+                                 europepmc_api=europepmc_api, eutils=eutils, crossref_api=crossref_api,
+                                 api_key=os.environ.get("NCBI_API_KEY"))
+        left = len(resolving.pending(db, limit))
+        if not quiet:
+            click.echo(f"resolve: {waiting - left} completed, {left} still waiting "
+                       "(not known to these sources, or their requests failed)")
+    statuses = [r.status for r in runs] or ["ok"]
+    worst = "ok" if all(s == "ok" for s in statuses) else ("failed" if all(s == "failed" for s in statuses) else "partial")
     sys.exit(EXIT_CODES[worst])
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import arxiv, crossref, europepmc, guidance, imports, jmir, legislation, news, pubmed, seed
+from . import arxiv, crossref, europepmc, guidance, imports, jmir, legislation, news, pubmed, resolve, seed
 from .archive import ArchiveDamaged, archive_files, read_run
 from .runs import Run
 
-SOURCES = {module.SOURCE: module for module in (pubmed, seed, arxiv, crossref, europepmc, jmir, news, guidance, legislation, imports)}
+SOURCES = {module.SOURCE: module for module in (pubmed, seed, arxiv, crossref, europepmc, jmir, news, guidance, legislation, imports, resolve)}
 
 
 def rebuild(db, archive_dir: Path, progress=None) -> list[Run]:

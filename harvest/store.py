@@ -27,7 +27,7 @@ JSON_FIELDS = ("publication_types", "keywords")
 # from a better source is never replaced by one from a worse source, and `field_sources` on the
 # document says where each value came from.
 SOURCE_RANK = {
-    "default": ("pubmed", "jmir", "europepmc", "crossref", "arxiv", "news", "guidance", "legislation", "import", "seed"),
+    "default": ("pubmed", "jmir", "europepmc", "crossref", "arxiv", "news", "guidance", "legislation", "landing", "import", "seed"),
     "licence": ("crossref", "jmir", "europepmc", "pubmed", "arxiv", "seed"),
     "publisher": ("crossref", "jmir", "europepmc", "pubmed", "arxiv", "seed"),
     "abstract": ("pubmed", "jmir", "europepmc", "arxiv", "crossref", "seed"),

@@ -54,7 +54,8 @@ KINDS = {  # BibTeX entry types, RIS TY codes and CSL types -> document kinds
     "THES": "thesis", "RPRT": "report", "ELEC": "web", "NEWS": "news", "MGZN": "news", "BLOG": "blog",
     "GEN": "paper", "article-journal": "paper", "paper-conference": "paper", "chapter": "paper",
     "thesis": "thesis", "webpage": "web", "article-newspaper": "news", "article-magazine": "news",
-    "post-weblog": "blog", "preprint": "preprint", "manuscript": "preprint",
+    "post-weblog": "blog", "preprint": "preprint", "manuscript": "preprint", "legal_case": "litigation",
+    "legislation": "legislation", "bill": "legislation",
 }
 
 
