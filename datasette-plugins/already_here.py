@@ -27,9 +27,9 @@ async def lookup_json(datasette, request):
 
 async def lookup_page(datasette, request):
     query = request.args.get("q", "")
-    answer, status = await _answer(datasette, query) if query else (None, 200)
+    answer = (await _answer(datasette, query))[0] if query else None
     html = await datasette.render_template("lookup.html", {"q": query, "answer": answer}, request=request)
-    return Response.html(html, status=status)
+    return Response.html(html)  # the page answers a form: its error is a message on it
 
 
 @hookimpl

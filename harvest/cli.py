@@ -115,6 +115,13 @@ def _harvest(db_path: Path, archive: Path | None, quiet: bool, work) -> None:
     sys.exit(EXIT_CODES[run.status])
 
 
+def _overall(statuses: list[str]) -> str:
+    """One status for several runs: ok if all were, failed if all failed (or none ran), else partial."""
+    if all(s == "ok" for s in statuses):
+        return "ok"
+    return "failed" if all(s == "failed" for s in statuses) else "partial"
+
+
 def _client(contact: str | None, allow_network: tuple[str, ...]) -> Client:
     return Client(contact=contact, allowed_networks=allow_network)
 
@@ -364,9 +371,7 @@ def import_command(db_path, files, archive, quiet):
             statuses.append(run.status)
             if not quiet or run.errors:
                 click.echo("\n".join(imports.summary_lines(run, path.name)))
-    worst = "failed" if all(s == "failed" for s in statuses) else (
-        "ok" if all(s == "ok" for s in statuses) else "partial")
-    sys.exit(EXIT_CODES[worst])
+    sys.exit(EXIT_CODES[_overall(statuses)])
 
 
 @main.command("resolve")
@@ -401,9 +406,7 @@ def resolve_command(db_path, limit, contact, europepmc_api, eutils, crossref_api
         if not quiet:
             click.echo(f"resolve: {waiting - left} completed, {left} still waiting "
                        "(not known to these sources, or their requests failed)")
-    statuses = [r.status for r in runs] or ["ok"]
-    worst = "ok" if all(s == "ok" for s in statuses) else ("failed" if all(s == "failed" for s in statuses) else "partial")
-    sys.exit(EXIT_CODES[worst])
+    sys.exit(EXIT_CODES[_overall([r.status for r in runs])])
 
 
 @main.command("parse")

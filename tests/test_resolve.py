@@ -125,3 +125,20 @@ def test_lookup_follows_identifiers_urls_and_merges(tmp_path, corpus):
     for bad in ("", "hello world"):
         with pytest.raises(LookupInputError):
             lookup(conn, bad)
+
+
+def test_corpus_origin_says_offline_until_a_source_is_reached(tmp_path, corpus):
+    from harvest.resolve import corpus_origin
+    library = tmp_path / "ids.txt"
+    library.write_text("10.5555/one\n")
+    load_import(corpus, tmp_path / "archive", library)
+    conn = sqlite3.connect(tmp_path / "corpus.db")
+    assert corpus_origin(conn)["offline"] is True
+    corpus["harvest_runs"].insert({"id": "r1", "source": "pubmed", "started": "2025-01-01T00:00:00Z", "status": "ok",
+                                   "parameters": json.dumps({"load": "saved.xml"}), "finished": "2025-01-01T00:01:00Z"})
+    assert corpus_origin(conn)["offline"] is True  # a loaded file is no network
+    corpus["harvest_runs"].insert({"id": "r2", "source": "crossref", "started": "2025-01-02T00:00:00Z", "status": "ok",
+                                   "parameters": json.dumps({"dois": 1}), "finished": "2025-01-02T00:01:00Z"})
+    origin = corpus_origin(conn)
+    assert origin["offline"] is False and origin["networked"] == {"crossref": "2025-01-02T00:01:00Z"}
+    assert origin["documents"] == 1
