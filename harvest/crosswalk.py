@@ -20,10 +20,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+
+from .text import STOPWORDS, cosine as _cosine, word_counts
 
 DATABASES = {"aiaaic": "AIAAIC Repository", "aiid": "AI Incident Database"}
 PROPOSE_AT = 0.45
@@ -47,8 +48,6 @@ HARM_WORDS = {  # entities.yaml condition -> words the databases' headlines use 
     "autism": r"autis",
 }
 PLACE_ALIASES = {"united states": "usa", "us": "usa", "united kingdom": "uk", "england": "uk"}
-STOPWORDS = frozenset("""a an and are as at be by for from has have he her his in is it its of on or
-    said says she that the their they this to was were which who will with after over about""".split())
 
 
 class CrosswalkError(ValueError):
@@ -188,13 +187,7 @@ def _fold(entries: list[ExternalIncident]) -> list[ExternalIncident]:
 # -- matching ---------------------------------------------------------------------------------
 
 def _words(text: str) -> Counter:
-    return Counter(w for w in re.findall(r"[a-z][a-z']+", text.lower()) if w not in STOPWORDS and len(w) > 2)
-
-
-def _cosine(a: Counter, b: Counter) -> float:
-    shared = sum(a[w] * b[w] for w in a.keys() & b.keys())
-    norm = math.sqrt(sum(v * v for v in a.values())) * math.sqrt(sum(v * v for v in b.values()))
-    return shared / norm if norm else 0.0
+    return word_counts(text, r"[a-z][a-z']+")  # "mental-health" is two words, as headlines vary
 
 
 def _places(location: str | None) -> tuple[set[str], set[str]]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from .db import transaction
 from .identifiers import canonical_url
 from .nlp.vocab import ANNOTATIONS
 from .store import find_document
+from .text import cosine as _cosine, word_counts as _words
 
 CURATION = ANNOTATIONS / "incidents.yaml"
 STATUSES = ("alleged", "litigated", "confirmed", "disputed")
@@ -37,8 +37,6 @@ AGE_GROUPS = ("child", "adolescent", "young adult", "adult", "older adult")
 LINK_SCORE = 0.75        # machine links need a shared product and harm and more (place, words)
 CANDIDATE_WINDOW_DAYS = 60
 WEIGHTS = {"product": 0.35, "harm": 0.35, "place": 0.1, "text": 0.2}
-STOPWORDS = frozenset("""a an and are as at be by for from has have he her his in is it its of on or
-    said says she that the their they this to was were which who will with after over about""".split())
 
 
 class CurationError(ValueError):
@@ -191,16 +189,6 @@ class Features:
     places: set[str]
     words: Counter
     when: str | None = None
-
-
-def _words(text: str) -> Counter:
-    return Counter(w for w in re.findall(r"[a-z][a-z'.-]+", text.lower()) if w not in STOPWORDS and len(w) > 2)
-
-
-def _cosine(a: Counter, b: Counter) -> float:
-    shared = sum(a[w] * b[w] for w in a.keys() & b.keys())
-    norm = math.sqrt(sum(v * v for v in a.values())) * math.sqrt(sum(v * v for v in b.values()))
-    return shared / norm if norm else 0.0
 
 
 def _entity_names(db, document_id: str) -> dict[str, set[str]]:

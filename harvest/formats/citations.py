@@ -303,19 +303,18 @@ def _ris(text: str, name: str):
 # -- CSL-JSON / CSL-YAML ----------------------------------------------------------------------
 
 def _csl_json(text: str, name: str):
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CitationParseError(f"{name}: not valid JSON: {exc}") from None
-    yield from _csl_items(data, name)
+    yield from _csl_items(_load(json.loads, json.JSONDecodeError, "JSON", text, name), name)
 
 
 def _csl_yaml(text: str, name: str):
+    yield from _csl_items(_load(yaml.safe_load, yaml.YAMLError, "YAML", text, name), name)
+
+
+def _load(loader, error, what: str, text: str, name: str):
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CitationParseError(f"{name}: not valid YAML: {exc}") from None
-    yield from _csl_items(data, name)
+        return loader(text)
+    except error as exc:
+        raise CitationParseError(f"{name}: not valid {what}: {exc}") from None
 
 
 def _csl_items(data, name: str):
