@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DB ?= corpus.db
 
-.PHONY: install serve test harvest bench clean
+.PHONY: install serve test harvest resolve bench clean
 
 install: $(VENV)/.installed
 
@@ -28,8 +28,13 @@ serve: $(DB)
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
 
+# with the network: complete the seed and starter records from Europe PMC, PubMed and Crossref
+resolve: $(DB)
+	$(BIN)/harvest resolve $(DB)
+
 # every source in turn (a source that fails in part does not stop the others), then tags
 harvest: $(DB)
+	-$(BIN)/harvest resolve $(DB)
 	-$(BIN)/harvest pubmed $(DB)
 	-$(BIN)/harvest europepmc $(DB)
 	-$(BIN)/harvest jmir $(DB)

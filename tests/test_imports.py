@@ -1,6 +1,7 @@
 """`harvest import`: citation files (BibTeX, RIS, CSL, MEDLINE, identifier lists) as documents."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -242,3 +243,22 @@ def test_cli_import_says_what_happened(tmp_path):
     assert done.returncode == 3
     assert "ids.txt: 1 new, 0 merged, 0 updated, 0 unchanged, 1 refused" in done.stdout
     assert "refused: ids.txt line 2" in done.stdout
+
+
+CROSSREF_BIBTEX = {k.split("/", 1)[1]: v for k, v in json.loads((FIXTURES / "expected" / "apis.json").read_text())["files"].items()
+                   if k.startswith("crossref/") and k.endswith(".bib")} if FIXTURES.is_dir() else {}
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures not present")
+@pytest.mark.parametrize("name", sorted(CROSSREF_BIBTEX))
+def test_crossref_content_negotiation_bibtex(name):
+    expected = CROSSREF_BIBTEX[name]
+    data = (FIXTURES / "apis" / "crossref" / name).read_bytes()
+    parsed = parse_citations(data, name)
+    assert parsed.format == "bibtex" and not parsed.refused
+    (item,) = parsed.items
+    assert item["doi"] == expected["doi"].lower()
+    if "title" in expected:
+        assert " ".join(item["title"].split()) == " ".join(expected["title"].split()).rstrip(".")
+    assert item["year"] and bool(item["authors"]) == bool(re.search(rb"author\s*=", data))
+    assert item["pages"] is None or "\u2013" not in item["pages"]
