@@ -51,6 +51,9 @@ def test_starter_corpus_counts_and_lookup_json(site):
     assert bad.status_code == 400 and "is not a URL" in bad.json()["error"]
     crosswalk = rows("select external_id from incident_crosswalk where incident_id = 'character-ai-teen-suicide-lawsuit-2024'")
     assert crosswalk == [{"external_id": "AIAAIC1781"}]
+    shared = rows("select count(distinct l.incident_id) n from incident_documents l join identifiers i "
+                  "on i.document_id = l.document_id where i.value = 'https://www.lawnews.co.uk/?p=22039'")
+    assert shared[0]["n"] == 6  # one report on seven lawsuits belongs to six incidents
 
 
 playwright = pytest.importorskip("playwright.sync_api")
