@@ -173,6 +173,10 @@ def test_a_file_in_no_format_is_a_clear_error():
         parse_citations(b"<?xml version='1.0'?><rss/>", "x.xml")
     with pytest.raises(CitationParseError, match="HTML page"):
         parse_citations(LANDING, "page.html")
+    with pytest.raises(CitationParseError, match="empty"):
+        parse_citations(b"\n  \n", "empty.txt")
+    cut = parse_citations(RIS.rsplit(b"ER  -", 1)[0], "cut.ris")  # the last record lost its closing line
+    assert len(cut.items) == 1 and "not closed by an 'ER  - ' line" in cut.refused[0].reason
 
 
 def test_landing_page_highwire_and_dublin_core():

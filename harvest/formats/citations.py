@@ -102,6 +102,8 @@ def detect_format(text: str, name: str = "") -> str:
 def parse_citations(data: bytes, name: str = "input") -> CitationFile:
     """The items of one citation file. Raises CitationParseError for a file that is not one."""
     text = _decode(data, name)
+    if not text.strip():
+        raise CitationParseError(f"{name}: the file is empty")
     fmt = detect_format(text, name)
     if fmt == "html":
         raise CitationParseError(f"{name}: an HTML page, not a citation file "
@@ -270,6 +272,10 @@ def _ris(text: str, name: str):
         entries = rispy.loads(text, skip_unknown_tags=True)
     except (OSError, ValueError) as exc:  # rispy raises IOError on a broken file
         raise CitationParseError(f"{name}: not readable as RIS: {exc}") from None
+    opened = len(re.findall(r"^TY  - ", text, re.M))
+    if opened > len(entries):  # rispy drops a record whose closing "ER  -" line is missing
+        yield f"{name} record {len(entries) + 1}", None, \
+            f"{opened - len(entries)} record(s) not closed by an 'ER  - ' line (cut short?)"
     for position, entry in enumerate(entries, start=1):
         where = f"{name} record {position}"
         first = lambda *keys: next((_clean(entry[k][0] if isinstance(entry[k], list) else entry[k])  # noqa: E731
