@@ -571,7 +571,7 @@ def incidents_command(db_path, curation, crosswalk_files):
         click.echo(f"{summary.crosswalk} accepted crosswalk id(s) to the public incident databases")
     for path in crosswalk_files:
         try:
-            entries = crosswalking.read_incident_database(path.read_bytes(), path.name)
+            entries = crosswalking.read_incident_database_file(path)
         except crosswalking.CrosswalkError as error:
             raise click.ClickException(str(error)) from None
         proposals = crosswalking.propose(crosswalking.incident_rows(db), entries)

@@ -5,11 +5,13 @@ read_incident_database  a CSV export -> ExternalIncident rows, from
                           sub-header row; line breaks inside cells; taxonomy values spelled
                           inconsistently: "Tiktok"/"TikTok", trailing spaces, ";"-separated lists)
                         - the AI Incident Database's snapshot `incidents.csv` (incident_id, date,
-                          title, description, "Alleged deployer/developer of AI system", ...)
+                          title, description, "Alleged deployer/developer of AI system", reports,
+                          ...), joined with the snapshot's `reports.csv` (report_number, url)
+                          beside it by `read_incident_database_file`
 propose                 curated incidents x external entries -> Proposal(score 0..1, reasons)
 save_crosswalk          proposals and curator-accepted ids into `incident_crosswalk`
 
-Scores add up evidence a curator can check: the product named (0.3), the company (0.1), the
+Scores add up evidence a curator can check: a report both list (0.3, by canonical URL), the product named (0.3), the company (0.1), the
 year (0.15, or 0.05 a year apart), the place (0.1), the harm (0.15) and word overlap between
 the titles and summaries (up to 0.2). Proposals are only proposals: an id counts as the same
 incident once a curator lists it under `crosswalk` in annotations/incidents.yaml.
@@ -23,13 +25,15 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from .identifiers import canonical_url
 from .text import STOPWORDS, cosine as _cosine, word_counts
 
 DATABASES = {"aiaaic": "AIAAIC Repository", "aiid": "AI Incident Database"}
 PROPOSE_AT = 0.45
 WEIGHTS = {"product": 0.25, "company": 0.05, "year": 0.1, "near_year": 0.03, "place": 0.1, "country": 0.03,
-           "harm": 0.1, "age": 0.05, "name": 0.15, "text": 0.35}
+           "harm": 0.1, "age": 0.05, "name": 0.15, "text": 0.35, "report": 0.3}
 AGE_WORDS = {  # incidents.yaml age groups -> how headlines name such a person
     "child": r"\bchild|\bkids?\b|\b([5-9]|1[0-2])-year-old",
     "adolescent": r"\bteen|\bboy\b|\bgirl\b|\bson\b|\bdaughter\b|\b1[3-7]-year-old|schoolboy|schoolgirl",
@@ -66,6 +70,8 @@ class ExternalIncident:
     harms: list[str] = field(default_factory=list)
     text: str = ""
     url: str | None = None
+    report_numbers: list[str] = field(default_factory=list)  # the AIID's report numbers
+    report_urls: set[str] = field(default_factory=set)  # canonical URLs of the reports it lists
 
 
 @dataclass
@@ -110,6 +116,22 @@ def read_incident_database(data: bytes, name: str = "input") -> list[ExternalInc
                          "nor an AI Incident Database snapshot (columns incident_id, title, ...)")
 
 
+def read_incident_database_file(path: Path) -> list[ExternalIncident]:
+    """`read_incident_database` of a file; an AI Incident Database `incidents.csv` is joined
+    with the `reports.csv` beside it (when there is one), so each entry knows its reports' URLs."""
+    entries = read_incident_database(path.read_bytes(), path.name)
+    reports = path.with_name("reports.csv")
+    if entries and entries[0].database == "aiid" and reports.exists():
+        urls = {}
+        for record in csv.DictReader(io.StringIO(reports.read_text(encoding="utf-8-sig", errors="replace"), newline="")):
+            number, url = (record.get("report_number") or "").strip(), canonical_url(record.get("url"))
+            if number and url:
+                urls[number] = url
+        for entry in entries:
+            entry.report_urls = {urls[n] for n in entry.report_numbers if n in urls}
+    return entries
+
+
 def _aiaaic(rows: list[list[str]], header_at: int) -> list[ExternalIncident]:
     header = [_squash(c) for c in rows[header_at]]
     sub = [_squash(c) for c in rows[header_at + 1]] if header_at + 1 < len(rows) else []
@@ -151,12 +173,13 @@ def _aiid(rows: list[list[str]]) -> list[ExternalIncident]:
         if not (record.get("incident_id") or "").strip():
             continue
         number = record["incident_id"].strip()
+        report_numbers = [str(n).strip() for n in _list_cell(record.get("reports"))]
         parties = lambda key: [p.replace("-", " ") for p in _list_cell(record.get(key))]  # noqa: E731
         found.append(ExternalIncident(
             "aiid", number, _squash(record.get("title")), _year(record.get("date")),
             products=[], companies=parties("Alleged deployer of AI system") + parties("Alleged developer of AI system"),
             places=[], harms=[], text=_squash(f"{record.get('title', '')} {record.get('description', '')}"),
-            url=f"https://incidentdatabase.ai/cite/{number}/"))
+            url=f"https://incidentdatabase.ai/cite/{number}/", report_numbers=report_numbers))
     return found
 
 
@@ -212,6 +235,10 @@ def score(incident: dict, entry: ExternalIncident) -> tuple[float, str]:
     """How well an external entry fits one of our incidents (a row of `incidents`, JSON lists
     decoded), and why."""
     total, reasons = 0.0, []
+    shared_reports = set(incident.get("report_urls") or ()) & entry.report_urls
+    if shared_reports:
+        total += WEIGHTS["report"]
+        reasons.append(f"report {sorted(shared_reports)[0]}" + (f" and {len(shared_reports) - 1} more" if len(shared_reports) > 1 else ""))
     haystack = _key(" ".join(entry.products + [entry.title]))
     products = [p for p in incident["products"] if _key(p) and _key(p) in haystack]
     if products:
@@ -319,8 +346,12 @@ def save_proposals(db, proposals: list[Proposal]) -> None:
 
 
 def incident_rows(db) -> list[dict]:
-    """Our incidents with their JSON lists decoded, for `propose`."""
+    """Our incidents with their JSON lists decoded and their reports' URLs, for `propose`."""
     rows = []
     for row in db.query("SELECT * FROM incidents"):
-        rows.append({**row, **{k: json.loads(row[k] or "[]") for k in ("products", "companies", "harms")}})
+        urls = {r[0] for r in db.execute("SELECT i.value FROM incident_documents l JOIN identifiers i ON "
+                                         "i.document_id = l.document_id AND i.scheme = 'url' WHERE l.incident_id = ?",
+                                         [row["id"]])}
+        rows.append({**row, **{k: json.loads(row[k] or "[]") for k in ("products", "companies", "harms")},
+                     "report_urls": urls})
     return rows

@@ -68,6 +68,20 @@ def test_reads_an_aiid_snapshot_and_refuses_other_files():
         crosswalk.read_incident_database(b"name,value\nx,1\n", "other.csv")
 
 
+def test_an_aiid_snapshot_is_joined_with_its_reports(tmp_path):
+    (tmp_path / "incidents.csv").write_bytes(AIID_SAMPLE)
+    (tmp_path / "reports.csv").write_text("_id,report_number,title,url\nx,1,A report,https://news.example/quillo?utm_source=a\n"
+                                          "y,2,Another,https://other.example/b\n")
+    (entry,) = crosswalk.read_incident_database_file(tmp_path / "incidents.csv")
+    assert entry.report_numbers == ["1", "2"]
+    assert entry.report_urls == {"https://news.example/quillo", "https://other.example/b"}
+    incident = {"id": "q", "title": "Something else entirely", "summary": "", "event_date": None, "first_reported": None,
+                "location": None, "products": [], "companies": [], "harms": [], "age_group": None,
+                "report_urls": {"https://news.example/quillo"}}
+    value, reason = crosswalk.score(incident, entry)
+    assert value >= 0.3 and reason.startswith("report https://news.example/quillo")
+
+
 def test_scores_say_why():
     incident = {"id": "q", "title": "Quillo companion bot urges a teenager in Ohio to self-harm", "summary": "",
                 "event_date": "2024", "first_reported": None, "location": "Ohio, United States",
