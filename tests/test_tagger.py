@@ -72,7 +72,7 @@ def test_excluded_phrases_do_not_count(tagger):
     ("Group therapy for anxiety", "Group cognitive behavioural therapy delivered by nurses reduced "
      "anxiety compared with usual care in primary care clinics.", False, "no AI, LLM or chatbot term"),
     ("Chatbot therapy for anxiety", "A chatbot delivering therapy exercises reduced anxiety in adults "
-     "over four weeks compared with a waitlist.", True, "AI terms"),
+     "over four weeks compared with a waitlist.", True, "AI in this project's sense"),
 ])
 def test_relevance_needs_both_ai_and_mental_health(tagger, title, text, relevant, reason):
     result = one(tagger, title, text)
