@@ -548,16 +548,71 @@ def tag_text_command():
 
 
 @main.command("evaluate")
-@click.option("--gold", "gold_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              required=True, help="Gold JSON Lines: id, title, text, kind, relevant, themes, study_design.")
+@click.option("--gold", "gold_paths", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Gold JSON Lines to measure on (repeatable): id, title, text, kind, relevant, themes, "
+                   "study_design [, themes_disputed]. Default: the shared gold sets in ../shared/gold.")
+@click.option("--train-also", "training_only", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Gold JSON Lines that teach the learned layer in every fold but are not measured. "
+                   "Default: annotations/gold/gold.jsonl.")
+@click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 20), help="k of k-fold.")
+@click.option("--as-trained", is_flag=True,
+              help="Score the tagger as it is (rules + the trained layer in annotations/) instead of "
+                   "cross-validating: a figure on the texts it was trained on, so not a forecast.")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
-def evaluate_command(gold_path, as_json):
-    """Precision, recall and F1 per theme, micro and macro averages, against a gold set."""
+def evaluate_command(gold_paths, training_only, folds, as_trained, as_json):
+    """Precision, recall and F1 per theme, micro and macro averages, relevance and study-design
+    accuracy against gold sets, cross-validated: each text is judged by a learned layer trained
+    without it (the rules alone are shown beside it)."""
+    from .nlp import train as training
+    measured, extra = _gold_paths(gold_paths, training_only)
     try:
-        gold = evaluation.load_gold(gold_path)
+        if as_trained:
+            taxonomy = load_taxonomy()
+            nlp = build_pipeline()
+            scores = {}
+            for path in measured:
+                gold = evaluation.load_gold(path)
+                predictions = {r["id"]: r for r in tag_documents(nlp, taxonomy, [g.input for g in gold])}
+                scores[path.stem] = evaluation.score(gold, predictions, list(taxonomy.themes))
+            click.echo(json.dumps(scores, indent=2) if as_json else
+                       "\n".join(f"== {name}\n{evaluation.report(s)}" for name, s in scores.items()))
+            return
+        _, taxonomy, sets, extra_items = training.load_sets(measured, extra)
+        figures = training.cross_validate(sets, extra_items, taxonomy, k=folds)
     except (ValueError, KeyError) as exc:
         raise click.ClickException(f"cannot read the gold set: {exc}") from None
-    taxonomy = load_taxonomy()
-    predictions = {r["id"]: r for r in tag_documents(build_pipeline(), taxonomy, [g.input for g in gold])}
-    scores = evaluation.score(gold, predictions, list(taxonomy.themes))
-    click.echo(json.dumps(scores, indent=2) if as_json else evaluation.report(scores))
+    click.echo(json.dumps(figures, indent=2) if as_json else training.report_table(figures))
+
+
+@main.command("train")
+@click.option("--gold", "gold_paths", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Gold JSON Lines to train on and measure (repeatable). Default: ../shared/gold's sets.")
+@click.option("--train-also", "training_only", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Gold JSON Lines to train on only. Default: annotations/gold/gold.jsonl.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the parameters. Default: annotations/theme-model.json.")
+@click.option("--seed", default=20261130, show_default=True, type=int, help="Seed for the folds and solver.")
+def train_command(gold_paths, training_only, output, seed):
+    """Train the learned theme layer (a logistic regression per theme over the rules' findings
+    and WordLlama embeddings), report its k-fold figures and write its parameters as JSON."""
+    from .nlp import learned, train as training
+    measured, extra = _gold_paths(gold_paths, training_only)
+    output = output or learned.MODEL
+    try:
+        figures = training.train_and_save(measured, extra, output, seed=seed)
+    except (ValueError, KeyError) as exc:
+        raise click.ClickException(f"cannot read the gold set: {exc}") from None
+    click.echo(training.report_table(figures))
+    click.echo(f"written: {output} (part of the pipeline version: the next `harvest tag` re-tags every document)")
+
+
+def _gold_paths(gold_paths, training_only) -> tuple[list[Path], list[Path]]:
+    from .nlp import train as training
+    measured = list(gold_paths) or [p for p in training.DEFAULT_MEASURED if p.exists()]
+    if not measured:
+        raise click.ClickException(f"no gold set given and none found in {training.SHARED_GOLD}; "
+                                   f"name one with --gold FILE")
+    extra = list(training_only) if training_only else [p for p in training.DEFAULT_TRAINING_ONLY if p.exists()]
+    return measured, [p for p in extra if p not in measured]

@@ -126,6 +126,7 @@ def test_bad_input_gets_a_clear_result_and_never_sinks_the_batch(tagger):
 def test_pipeline_is_built_from_registered_factories_without_a_model():
     from spacy.language import Language
     nlp = build_pipeline()
-    assert nlp.pipe_names == ["sentencizer", "lowercase_lemmatizer", "entities", "exact_entities", "theme_matcher"]
+    assert nlp.pipe_names == ["sentencizer", "lowercase_lemmatizer", "entities", "exact_entities", "theme_matcher",
+                              "entity_context"]
     assert {"lowercase_lemmatizer", "theme_matcher"} <= set(Language.factories)
     assert nlp.meta["name"] == "pipeline" and not nlp.meta.get("vectors", {}).get("width")

@@ -1,6 +1,7 @@
 """The spaCy pipeline: no downloaded model, only registered components built from annotations/.
 
     sentencizer -> lowercase_lemmatizer -> entities, exact_entities (entity rulers) -> theme_matcher
+        -> entity_context
 
 `build_pipeline()` assembles it. The theme matcher leaves `doc._.hits`: one Hit per vocabulary
 match, with its theme (or the relevance pseudo-themes `_ai` and `_mh`), whether it is weak,
@@ -21,7 +22,7 @@ from spacy.lookups import load_lookups
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
 
-from .vocab import ENTITIES, SETTINGS, TAXONOMY, load_entities, load_settings, load_taxonomy
+from .vocab import ENTITIES, SETTINGS, TAXONOMY, load_entities, load_entity_rules, load_settings, load_taxonomy
 
 AI, MENTAL_HEALTH, ML_CONTEXT = "_ai", "_mh", "_ml"  # relevance pseudo-themes
 
@@ -254,6 +255,56 @@ def make_theme_matcher(nlp: Language, name: str, taxonomy_path: str, settings_pa
     return ThemeMatcher(nlp, taxonomy_path, settings_path)
 
 
+class EntityContext:
+    """Drops entity mentions that name something else: a mention followed or preceded by a word
+    that carries the name on ("Bard College"), or, for an entity that asks for context, one whose
+    sentence holds none of its context words (`ai`: any AI term the theme matcher found, outside
+    the mention itself)."""
+
+    def __init__(self, nlp: Language, entities_path: str):
+        path = Path(entities_path)
+        ids = nlp.vocab.strings.add
+        rules = load_entity_rules(path)
+        self.after = {ids(w) for w in rules.after}
+        self.before = {ids(w) for w in rules.before}
+        self.context = {}
+        for entity in load_entities(path):
+            if entity.context:
+                self.context[entity.id] = ({ids(w) for w in entity.context if w != "ai"}, "ai" in entity.context)
+
+    def __call__(self, doc: Doc) -> Doc:
+        if not doc.ents:
+            return doc
+        lowers = doc.to_array(LOWER).tolist()
+        lemmas = doc.to_array(LEMMA).tolist()
+        sentences = doc._.sentences or _sentences(doc)
+        starts = [sentence.start for sentence in sentences]
+        ai_hits = [(h.start, h.end) for h in (doc._.hits or []) if h.theme == AI]
+        kept = []
+        for ent in doc.ents:
+            if (ent.end < len(doc) and lowers[ent.end] in self.after) or \
+                    (ent.start > 0 and lowers[ent.start - 1] in self.before):
+                continue
+            wanted = self.context.get(ent.ent_id_)
+            if wanted:
+                words, ai = wanted
+                sentence = sentences[bisect_right(starts, ent.start) - 1]
+                inside = range(sentence.start, sentence.end)
+                outside = [i for i in inside if not ent.start <= i < ent.end]
+                found = any(lemmas[i] in words or lowers[i] in words for i in outside) or (ai and any(
+                    sentence.start <= a < sentence.end and not (ent.start <= a < ent.end) for a, _ in ai_hits))
+                if not found:
+                    continue
+            kept.append(ent)
+        doc.ents = kept
+        return doc
+
+
+@Language.factory("entity_context", default_config={"entities_path": str(ENTITIES)})
+def make_entity_context(nlp: Language, name: str, entities_path: str) -> EntityContext:
+    return EntityContext(nlp, entities_path)
+
+
 def entity_patterns(entities_path: Path = ENTITIES, exact_case: bool = False) -> list[dict]:
     """Phrase patterns for the entities that ignore case, or for those that say `case: exact`."""
     return [{"label": entity.type, "id": entity.id, "pattern": alias}
@@ -273,4 +324,5 @@ def build_pipeline(taxonomy_path: Path = TAXONOMY, entities_path: Path = ENTITIE
     nlp.add_pipe("entity_ruler", name="exact_entities", config={"phrase_matcher_attr": "ORTH"}
                  ).add_patterns(entity_patterns(entities_path, exact_case=True))
     nlp.add_pipe("theme_matcher", config={"taxonomy_path": str(taxonomy_path)})
+    nlp.add_pipe("entity_context", config={"entities_path": str(entities_path)})
     return nlp

@@ -12,14 +12,17 @@ scoring.
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy
 
 from . import learned
-from .evaluate import GoldDocument, score
+from .evaluate import GoldDocument, load_gold, score
 from .tagger import finish, rule_results
+from .vocab import ANNOTATIONS
 
 SEED = 20261130
 FOLDS = 5
@@ -130,3 +133,62 @@ def parameters(fitted: dict, documents: int, figures: dict, seed: int = SEED, c:
                                "intercept": round(p["intercept"], 6), "threshold": p["threshold"]}
                        for theme, p in sorted(fitted.items())},
             "trained": {"seed": seed, "C": c, "folds": FOLDS, "documents": documents, "figures": figures}}
+
+
+SHARED_GOLD = ANNOTATIONS.parent.parent / "shared" / "gold"
+DEFAULT_MEASURED = (SHARED_GOLD / "gold.jsonl", SHARED_GOLD / "gold-real.jsonl")
+DEFAULT_TRAINING_ONLY = (ANNOTATIONS / "gold" / "gold.jsonl",)
+
+
+def load_sets(measured: list[Path], training_only: list[Path]):
+    """(nlp, taxonomy, {set name: prepared documents}, prepared training-only documents).
+    A set's name is its file name without .jsonl; raises ValueError on a malformed line."""
+    from .pipeline import build_pipeline
+    from .vocab import load_taxonomy
+
+    nlp, taxonomy = build_pipeline(), load_taxonomy()
+    sets = {Path(p).stem: prepare(nlp, taxonomy, load_gold(p)) for p in measured}
+    extra = [item for p in training_only for item in prepare(nlp, taxonomy, load_gold(p))]
+    return nlp, taxonomy, sets, extra
+
+
+def train_and_save(measured: list[Path], training_only: list[Path], output: Path = learned.MODEL,
+                   k: int = FOLDS, seed: int = SEED) -> dict:
+    """Cross-validate, then fit on every document and write the parameters file; returns the
+    cross-validated report (as `cross_validate`)."""
+    _, taxonomy, sets, extra = load_sets(measured, training_only)
+    figures = cross_validate(sets, extra, taxonomy, k, seed)
+    everything = [p for items in sets.values() for p in items] + extra
+    fitted = fit(everything, list(taxonomy.themes), seed)
+    summary = {name: {kind: {"relevance_accuracy": s["relevance_accuracy"], "micro": s["micro"],
+                             "macro": s["macro"]} for kind, s in report.items()}
+               for name, report in figures.items()}
+    content = parameters(fitted, len(everything), summary, seed)
+    Path(output).write_text(json.dumps(content, indent=1) + "\n", encoding="utf-8")
+    learned.load_default.cache_clear()
+    return figures
+
+
+def report_table(figures: dict) -> str:
+    """The cross-validated report as text for a terminal: per set, per theme F1 for the rules
+    alone and with the learned layer, then micro and macro P/R/F1, relevance and design accuracy."""
+    lines = []
+    for name, kinds in figures.items():
+        rules, combined = kinds["rules"], kinds["rules+learned (cross-validated)"]
+        lines.append(f"== {name} ({rules['documents']} documents)")
+        lines.append(f"{'':20}{'rules':>24}   {'rules + learned, k-fold':>24}")
+        lines.append(f"{'theme':20}{'P':>8}{'R':>8}{'F1':>8}   {'P':>8}{'R':>8}{'F1':>8}{'n':>5}")
+        for theme, a in rules["themes"].items():
+            b = combined["themes"][theme]
+            lines.append(f"{theme:20}{a['precision']:>8.3f}{a['recall']:>8.3f}{a['f1']:>8.3f}   "
+                         f"{b['precision']:>8.3f}{b['recall']:>8.3f}{b['f1']:>8.3f}{b['support']:>5}")
+        for average in ("micro", "macro"):
+            a, b = rules[average], combined[average]
+            lines.append(f"{average + ' average':20}{a['precision']:>8.3f}{a['recall']:>8.3f}{a['f1']:>8.3f}   "
+                         f"{b['precision']:>8.3f}{b['recall']:>8.3f}{b['f1']:>8.3f}")
+        lines.append(f"{'relevance accuracy':20}{rules['relevance_accuracy']:>24.3f}   "
+                     f"{combined['relevance_accuracy']:>24.3f}")
+        if rules["study_design_accuracy"] is not None:
+            lines.append(f"{'study design accuracy':20}{rules['study_design_accuracy']:>24.3f}   "
+                         f"{combined['study_design_accuracy']:>24.3f}")
+    return "\n".join(lines)

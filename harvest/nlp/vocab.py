@@ -68,6 +68,15 @@ class Entity:
     name: str
     aliases: list[str]
     exact_case: bool
+    context: list[str] = field(default_factory=list)  # words one of which its sentence must hold ("ai": AI terms)
+
+
+@dataclass
+class EntityRules:
+    """entities.yaml's `names_go_on`: words that, right after a mention, make it part of another
+    name ("Bard College", "Gemini Observatory"), and right before it ("the Bard")."""
+    after: list[str]
+    before: list[str]
 
 
 def load_taxonomy(path: Path = TAXONOMY) -> Taxonomy:
@@ -126,8 +135,15 @@ def load_entities(path: Path = ENTITIES) -> list[Entity]:
             entities.append(Entity(
                 id=f"{entity_type[:-1]}:{name.lower()}", type=entity_type[:-1], name=name,
                 aliases=list(dict.fromkeys(entry.get("aliases") or [name])),
-                exact_case=entry.get("case") == "exact"))
+                exact_case=entry.get("case") == "exact",
+                context=[str(word).lower() for word in entry.get("context") or []]))
     return entities
+
+
+def load_entity_rules(path: Path = ENTITIES) -> EntityRules:
+    spec = (yaml.safe_load(path.read_bytes()) or {}).get("names_go_on") or {}
+    return EntityRules(after=[str(w).lower() for w in spec.get("after") or []],
+                       before=[str(w).lower() for w in spec.get("before") or []])
 
 
 @lru_cache(maxsize=1)
