@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy
 
+from .tagger import fires
 from .vocab import ANNOTATIONS
 
 MODEL = ANNOTATIONS / "theme-model.json"
@@ -66,7 +67,7 @@ def theme_features(rules: dict, theme: str) -> list[float]:
     other text: one statement, judged as a person reads it)."""
     score = rules["scores"].get(theme, 0.0)
     found = rules["evidence"].get(theme, [])
-    return [score, float(score >= rules["threshold"]), float(len({r["sentence"] for r in found})),
+    return [score, float(fires(rules, theme)), float(len({r["sentence"] for r in found})),
             float(len(rules["negated"].get(theme, []))), float(sum(r["hedged"] for r in found)),
             float(any(r["field"] == "title" for r in found)), float(rules["headline"])]
 

@@ -120,7 +120,7 @@ def finish(results: list[dict], taxonomy: Taxonomy, decisions: list[dict] | None
         themes = []
         if result["relevance"] == "relevant":
             for theme in taxonomy.themes:
-                fired = rules["scores"].get(theme, 0.0) >= rules["threshold"]
+                fired = fires(rules, theme)
                 chosen = decision[theme] if decision and theme in decision else fired
                 evidence = _distinct(rules["evidence"].get(theme, []))[:MAX_EVIDENCE]
                 if chosen and not evidence and rules["headline"]:
@@ -145,6 +145,7 @@ def _result(item: TextInput, docs: dict, texts: dict, notes: list[str], taxonomy
     evidence: dict[str, list] = {}
     negated: dict[str, list] = {}
     signals = Signals()
+    strong: set[str] = set()  # themes named by a term or a statement, not by weak words alone
     counted: set[tuple[str, str, str]] = set()  # a sentence repeated (a title echoed in the text) counts once
     for name, doc in docs.items():
         weight = settings.field_weights[name]
@@ -157,6 +158,8 @@ def _result(item: TextInput, docs: dict, texts: dict, notes: list[str], taxonomy
             if hit.negated:
                 negated.setdefault(hit.theme, []).append(record)
                 continue
+            if not hit.weak:
+                strong.add(hit.theme)
             key = (hit.theme, hit.rule, record["sentence"])
             if key not in counted:
                 counted.add(key)
@@ -169,6 +172,7 @@ def _result(item: TextInput, docs: dict, texts: dict, notes: list[str], taxonomy
             "entities": _entities(docs, texts), "study_design": design,
             "study_design_source": design_source, "notes": notes,
             "_rules": {"scores": scores, "evidence": evidence, "negated": negated, "signals": signals,
+                       "strong": strong,
                        "threshold": settings.theme_threshold, "texts": texts,
                        "headline": bool(texts.get("title")) and not (texts.get("abstract") or texts.get("body"))}}
 
@@ -246,6 +250,12 @@ def _relevance(signals: Signals, item: TextInput, docs: dict, settings: Settings
                 else "AI named only in passing")
         return "related", f"about mental health and other AI ({kind}); no LLM, chatbot or generative AI"
     return "off-topic", "about mental health, but no AI, LLM or chatbot term"
+
+
+def fires(rules: dict, theme: str) -> bool:
+    """Do the rules alone tag `theme`? Its score reaches the threshold, and a term or a statement
+    names it: weak words alone ("clinicians", "training") are passing words, not a statement."""
+    return rules["scores"].get(theme, 0.0) >= rules["threshold"] and theme in rules["strong"]
 
 
 def _headline_evidence(title: str, theme: str) -> dict:

@@ -26,11 +26,11 @@ from .vocab import ANNOTATIONS
 
 SEED = 20261130
 FOLDS = 5
-C = 0.5  # inverse regularisation strength of each logistic regression
+C = 0.05  # inverse regularisation strength of each logistic regression
 THRESHOLD = 0.5
 CLASS_WEIGHT = "balanced"  # themes are rare: without it the layer says no too often
-MIN_POSITIVES = 4
-EMBEDDING_SCALE = 4.0  # how much the embedding may weigh against the rules' findings  # a theme with fewer labelled examples is left to the rules
+MIN_POSITIVES = 4  # a theme with fewer labelled examples is left to the rules
+EMBEDDING_SCALE = 1.0  # how much the embedding may weigh against the rules' findings
 
 
 @dataclass
