@@ -77,32 +77,43 @@ class LearnedLayer:
     themes: dict  # theme -> {"coef": numpy array, "intercept": float, "threshold": float}
     digest: str  # of the parameters file: part of the pipeline version
 
-    def probabilities(self, results: list[dict]) -> list[dict[str, float]]:
-        """P(theme) for each result that still carries the rules' findings (`_rules`)."""
-        if not results:
-            return []
-        vectors = embed([document_text(r["_rules"]["texts"]) for r in results])
-        out = []
-        for result, vector in zip(results, vectors):
-            rules = result["_rules"]
-            row = {}
-            for theme, params in self.themes.items():
-                x = numpy.concatenate([numpy.asarray(theme_features(rules, theme), dtype="float32"), vector])
-                row[theme] = float(1.0 / (1.0 + numpy.exp(-(x @ params["coef"] + params["intercept"]))))
-            out.append(row)
-        return out
+    def __post_init__(self):
+        names = list(self.themes)
+        rules = len(RULE_FEATURES)
+        self._names = names
+        coef = numpy.stack([self.themes[t]["coef"] for t in names]) if names else numpy.zeros((0, rules))
+        self._rule_weights = coef[:, :rules].astype("float32")  # themes x rule features
+        self._embedding_weights = coef[:, rules:].T.astype("float32")  # 256 x themes
+        self._intercepts = numpy.array([self.themes[t]["intercept"] for t in names], dtype="float32")
+        self._thresholds = numpy.array([self.themes[t]["threshold"] for t in names], dtype="float32")
+
+    def probabilities(self, results: list[dict]) -> numpy.ndarray:
+        """P(theme), shape (len(results), len(themes)) in the order of `themes`, for results that
+        still carry the rules' findings (`_rules`). One matrix product for the embedding part."""
+        if not results or not self._names:
+            return numpy.zeros((len(results), len(self._names)), dtype="float32")
+        return self.probabilities_of(embed([document_text(r["_rules"]["texts"]) for r in results]),
+                                     [r["_rules"] for r in results])
+
+    def probabilities_of(self, vectors: numpy.ndarray, rules: list[dict]) -> numpy.ndarray:
+        """As `probabilities`, from embeddings already made and the rules' findings."""
+        features = numpy.array([[theme_features(r, t) for t in self._names] for r in rules],
+                               dtype="float32")  # documents x themes x rule features
+        logits = (vectors @ self._embedding_weights + numpy.einsum("dtf,tf->dt", features, self._rule_weights)
+                  + self._intercepts)
+        return 1.0 / (1.0 + numpy.exp(-logits))
+
+    def decisions_of(self, probabilities: numpy.ndarray) -> list[dict[str, bool]]:
+        return [dict(zip(self._names, row)) for row in (probabilities >= self._thresholds).tolist()]
 
     def decide(self, results: list[dict]) -> list[dict[str, bool]]:
         """theme -> shown?, per result; only relevant documents are embedded (others get {})."""
-        relevant = [r for r in results if r["relevance"] == "relevant"]
-        probabilities = iter(self.probabilities(relevant))
-        decisions = []
-        for result in results:
-            if result["relevance"] != "relevant":
-                decisions.append({})
-                continue
-            row = next(probabilities)
-            decisions.append({theme: p >= self.themes[theme]["threshold"] for theme, p in row.items()})
+        relevant = [i for i, r in enumerate(results) if r["relevance"] == "relevant"]
+        decisions: list[dict[str, bool]] = [{} for _ in results]
+        if relevant:
+            chosen = self.decisions_of(self.probabilities([results[i] for i in relevant]))
+            for index, decision in zip(relevant, chosen):
+                decisions[index] = decision
         return decisions
 
 

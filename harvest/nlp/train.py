@@ -82,20 +82,20 @@ def fit(items: list[Prepared], themes: list[str], seed: int = SEED, c: float = C
 
 
 def predict(items: list[Prepared], taxonomy, fitted: dict) -> dict[str, dict]:
-    """Results (as `tag_documents` gives them) for prepared documents under fitted parameters."""
+    """Results (as `tag_documents` gives them) for prepared documents under fitted parameters
+    (the rules alone when `fitted` is empty)."""
+    copies = [{**p.rules} for p in items]
+    if not fitted:
+        return {r["id"]: r for r in finish(copies, taxonomy, None)}
     layer = learned.LearnedLayer(themes={t: {**p, "coef": numpy.asarray(p["coef"], dtype="float32")}
                                          for t, p in fitted.items()}, digest="")
-    decisions = []
-    for p in items:
-        if p.rules["relevance"] != "relevant":
-            decisions.append({})
-            continue
-        row = {}
-        for theme, params in layer.themes.items():
-            x = numpy.concatenate([learned.theme_features(p.rules["_rules"], theme), p.vector])
-            row[theme] = 1.0 / (1.0 + numpy.exp(-(x @ params["coef"] + params["intercept"]))) >= params["threshold"]
-        decisions.append(row)
-    copies = [{**p.rules, "_rules": p.rules["_rules"]} for p in items]
+    relevant = [i for i, p in enumerate(items) if p.rules["relevance"] == "relevant"]
+    decisions: list[dict] = [{} for _ in items]
+    if relevant:
+        probabilities = layer.probabilities_of(numpy.array([items[i].vector for i in relevant], dtype="float32"),
+                                               [items[i].rules["_rules"] for i in relevant])
+        for index, decision in zip(relevant, layer.decisions_of(probabilities)):
+            decisions[index] = decision
     return {r["id"]: r for r in finish(copies, taxonomy, decisions)}
 
 
