@@ -17,7 +17,10 @@ import yaml
 
 from . import db as database
 from . import graph as graphing
-from . import arxiv, crossref, europepmc, extract, feeds, guidance, incidents, jats, jmir, legislation, news, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
+from . import incidents, rebuild as rebuilding, serve as serving
+from .formats import extract, feeds, jats, pubmed
+from .sources import arxiv, crossref, europepmc, guidance, jmir, legislation, news
+from .sources import seed as seeding
 from .http import Client
 from .nlp import corpus as tagging
 from .nlp import evaluate as evaluation

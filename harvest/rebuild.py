@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import arxiv, crossref, europepmc, guidance, jmir, legislation, news, pubmed, seed
+from .formats import pubmed
+from .sources import arxiv, crossref, europepmc, guidance, jmir, legislation, news, seed
 from .archive import ArchiveDamaged, archive_files, read_run
 from .runs import Run
 

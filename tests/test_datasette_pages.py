@@ -18,7 +18,7 @@ from harvest.db import transaction
 from harvest.graph import build_graph, save_graph
 from harvest.incidents import update_incidents
 from harvest.nlp.corpus import tag_corpus
-from harvest.seed import load_seed
+from harvest.sources.seed import load_seed
 from harvest.serve import PLUGINS_DIR, datasette_command
 from harvest.store import DocumentRecord, Provenance, save_citation, save_document
 

@@ -15,12 +15,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from lxml import etree
 
-from .db import transaction
-from .http import Client, HttpError, Response
-from .identifiers import normalise_doi
-from .runs import Run, load_saved, recorded_run, resume_point, settled
-from .store import DocumentRecord, Provenance, link_documents, save_document
-from .text import folded
+from ..db import transaction
+from ..http import Client, HttpError, Response
+from ..identifiers import normalise_doi
+from ..runs import Run, load_saved, recorded_run, resume_point, settled
+from ..store import DocumentRecord, Provenance, link_documents, save_document
+from ..text import folded
 
 API = "https://export.arxiv.org/api/query"
 SOURCE = "arxiv"

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import yaml
 
-from .db import transaction
-from .identifiers import canonical_url, identifiers_from_url, normalise_doi, normalise_pmcid
-from .runs import Run, load_saved
-from .store import DocumentRecord, Provenance, save_citation, save_document
+from ..db import transaction
+from ..identifiers import canonical_url, identifiers_from_url, normalise_doi, normalise_pmcid
+from ..runs import Run, load_saved
+from ..store import DocumentRecord, Provenance, save_citation, save_document
 
 SOURCE = "seed"
 CONTENT_TYPE = "application/yaml"
-DEFAULT_SEED = Path(__file__).resolve().parent.parent / "annotations" / "seed.yaml"
+DEFAULT_SEED = Path(__file__).resolve().parents[2] / "annotations" / "seed.yaml"
 NORMALISERS = {"doi": normalise_doi, "pmcid": normalise_pmcid, "arxiv": str.strip, "pmid": str.strip}
 
 

@@ -20,12 +20,12 @@ from urllib.parse import urlencode, urlsplit
 
 import yaml
 
-from .db import transaction
-from .http import Client, HttpError, Response
-from .nlp.vocab import ANNOTATIONS
-from .runs import Run, recorded_run, settled
-from .store import DocumentRecord, Provenance, save_document
-from .versions import latest_version, save_version, text_hash
+from ..db import transaction
+from ..http import Client, HttpError, Response
+from ..nlp.vocab import ANNOTATIONS
+from ..runs import Run, recorded_run, settled
+from ..store import DocumentRecord, Provenance, save_document
+from ..versions import latest_version, save_version, text_hash
 
 SOURCE = "legislation"
 CONFIG = ANNOTATIONS / "legislation.yaml"

@@ -13,13 +13,13 @@ from typing import Iterator
 
 import yaml
 
-from .db import transaction
-from .feeds import FeedError, parse_feed
-from .http import Client, HttpError, Response
-from .jats import JatsParseError, body_text, parse_jats
-from .nlp.vocab import ANNOTATIONS, first_look
-from .runs import Run, load_saved, recorded_run, settled
-from .store import DocumentRecord, Provenance, save_document, save_references
+from ..db import transaction
+from ..formats.feeds import FeedError, parse_feed
+from ..http import Client, HttpError, Response
+from ..formats.jats import JatsParseError, body_text, parse_jats
+from ..nlp.vocab import ANNOTATIONS, first_look
+from ..runs import Run, load_saved, recorded_run, settled
+from ..store import DocumentRecord, Provenance, save_document, save_references
 
 SOURCE = "jmir"
 CONFIG = ANNOTATIONS / "jmir.yaml"

@@ -18,15 +18,15 @@ from urllib.parse import urlencode, urlsplit
 
 import yaml
 
-from . import stories
-from .db import transaction
-from .extract import parse_article
-from .feeds import FeedError, iso_utc, parse_feed
-from .http import Client, HttpError, Response
-from .identifiers import canonical_url
-from .nlp.vocab import ANNOTATIONS, first_look
-from .runs import Run, load_saved, recorded_run, settled
-from .store import DocumentRecord, Provenance, save_document
+from .. import stories
+from ..db import transaction
+from ..formats.extract import parse_article
+from ..formats.feeds import FeedError, iso_utc, parse_feed
+from ..http import Client, HttpError, Response
+from ..identifiers import canonical_url
+from ..nlp.vocab import ANNOTATIONS, first_look
+from ..runs import Run, load_saved, recorded_run, settled
+from ..store import DocumentRecord, Provenance, save_document
 
 SOURCE = "news"
 CONFIG = ANNOTATIONS / "news.yaml"

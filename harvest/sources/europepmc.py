@@ -16,14 +16,14 @@ from urllib.parse import parse_qs, urlsplit
 
 from lxml import etree
 
-from .db import transaction
-from .http import Client, HttpError, Response
-from .identifiers import normalise_doi, normalise_pmcid
-from .jats import JatsParseError, body_text, parse_jats
-from .runs import Run, load_saved, recorded_run, settled
-from .store import (DocumentRecord, Provenance, find_document, save_citation, save_document,
+from ..db import transaction
+from ..http import Client, HttpError, Response
+from ..identifiers import normalise_doi, normalise_pmcid
+from ..formats.jats import JatsParseError, body_text, parse_jats
+from ..runs import Run, load_saved, recorded_run, settled
+from ..store import (DocumentRecord, Provenance, find_document, save_citation, save_document,
                     save_references, set_body)
-from .text import plain
+from ..text import plain
 
 API = "https://www.ebi.ac.uk/europepmc/webservices/rest/"
 SOURCE = "europepmc"

@@ -22,14 +22,14 @@ from urllib.parse import urljoin
 
 import yaml
 
-from .db import transaction
-from .extract import parse_article
-from .http import Client, HttpError
-from .identifiers import canonical_url
-from .nlp.vocab import ANNOTATIONS
-from .runs import Run, recorded_run
-from .store import DocumentRecord, Provenance, find_document, save_document
-from .versions import latest_version, normalised, save_version, text_hash
+from ..db import transaction
+from ..formats.extract import parse_article
+from ..http import Client, HttpError
+from ..identifiers import canonical_url
+from ..nlp.vocab import ANNOTATIONS
+from ..runs import Run, recorded_run
+from ..store import DocumentRecord, Provenance, find_document, save_document
+from ..versions import latest_version, normalised, save_version, text_hash
 
 SOURCE = "guidance"
 CONFIG = ANNOTATIONS / "guidance.yaml"

@@ -18,12 +18,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from lxml import etree
 
-from .chunked import parse_pieces, split_at_records
-from .db import transaction
-from .http import Client, HttpError, Response, redact_url
-from .identifiers import normalise_doi, normalise_pmcid
-from .runs import Run, load_saved, recorded_run, resume_point, settled
-from .store import DocumentRecord, Provenance, save_document
+from ..chunked import parse_pieces, split_at_records
+from ..db import transaction
+from ..http import Client, HttpError, Response, redact_url
+from ..identifiers import normalise_doi, normalise_pmcid
+from ..runs import Run, load_saved, recorded_run, resume_point, settled
+from ..store import DocumentRecord, Provenance, save_document
 
 EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 BATCH_SIZE = 200

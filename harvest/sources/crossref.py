@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import quote, urlsplit
 
-from .db import transaction
-from .http import Client, HttpError, Response
-from .identifiers import normalise_doi
-from .runs import Run, load_saved, recorded_run, settled
-from .store import (DocumentRecord, Provenance, find_document, link_documents, save_document,
+from ..db import transaction
+from ..http import Client, HttpError, Response
+from ..identifiers import normalise_doi
+from ..runs import Run, load_saved, recorded_run, settled
+from ..store import (DocumentRecord, Provenance, find_document, link_documents, save_document,
                     save_references)
-from .text import plain
+from ..text import plain
 
 API = "https://api.crossref.org/"
 SOURCE = "crossref"
