@@ -20,6 +20,7 @@ from . import graph as graphing
 from . import incidents, rebuild as rebuilding, serve as serving
 from .formats import extract, feeds, jats, pubmed
 from .sources import arxiv, crossref, europepmc, guidance, jmir, legislation, news
+from .sources import pubmed as pubmed_source
 from .sources import seed as seeding
 from .http import Client
 from .nlp import corpus as tagging
@@ -157,7 +158,7 @@ def main():
 @click.option("--until", help="Entrez date to, YYYY-MM-DD (default: today).")
 @load_option("Ingest a saved efetch XML file instead of searching (no network).")
 @contact_option
-@click.option("--eutils", default=pubmed.EUTILS, show_default=True,
+@click.option("--eutils", default=pubmed_source.EUTILS, show_default=True,
               help="E-utilities base URL (a mirror, or a test server).")
 @allow_network_option
 @archive_option
@@ -170,9 +171,9 @@ def pubmed_command(db_path, query, since, until, load_file, contact, eutils, all
     """
     def work(db, archive_dir):
         if load_file:
-            return pubmed.load_pubmed_file(db, archive_dir, load_file)
+            return pubmed_source.load_pubmed_file(db, archive_dir, load_file)
         config = _config("pubmed")
-        return pubmed.harvest_pubmed(db, archive_dir, _client(contact, allow_network), query or config["query"],
+        return pubmed_source.harvest_pubmed(db, archive_dir, _client(contact, allow_network), query or config["query"],
                                      since, until, api_key=os.environ.get("NCBI_API_KEY"), base=eutils,
                                      start=config.get("start"), progress=_progress(quiet))
     _harvest(db_path, archive, quiet, work)

@@ -6,7 +6,7 @@ import sys
 from conftest import DATA, table_rows
 from harvest import db as database
 from harvest.archive import archive_files
-from harvest.formats.pubmed import load_pubmed_file
+from harvest.sources.pubmed import load_pubmed_file
 from harvest.rebuild import rebuild
 from harvest.runs import mark_interrupted, recorded_run
 from harvest.sources.seed import load_seed

@@ -120,7 +120,7 @@ def test_error_response_is_recorded(tmp_path, server, make_client, corpus):
 
 def test_preprint_links_to_its_published_version_without_merging(tmp_path, corpus):
     from harvest.sources.arxiv import load_arxiv_file
-    from harvest.formats.pubmed import load_pubmed_file
+    from harvest.sources.pubmed import load_pubmed_file
     from conftest import DATA
     atom = tmp_path / "one.xml"
     atom.write_bytes(feed([entry(1).replace("10.1000/journal.1", "10.9999/invented.2023.001")], total=1))

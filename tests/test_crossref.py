@@ -9,7 +9,7 @@ import pytest
 from conftest import DATA, FIXTURES, Reply, table_rows
 from harvest import db as database
 from harvest.sources.crossref import CrossrefParseError, harvest_crossref, parse_crossref
-from harvest.formats.pubmed import load_pubmed_file
+from harvest.sources.pubmed import load_pubmed_file
 from harvest.rebuild import rebuild
 from harvest.sources.seed import load_seed
 

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import DATA
 from harvest.nlp import corpus as tagging
-from harvest.formats.pubmed import load_pubmed_file
+from harvest.sources.pubmed import load_pubmed_file
 from harvest.sources.seed import load_seed
 
 

@@ -1,25 +1,26 @@
 """JMIR journals: their RSS/Atom feeds, then each relevant article's JATS XML.
 
-fetch_jmir   every feed in annotations/jmir.yaml, then `<article url>/XML` for entries that
-             speak of AI and of mental health (the tagger decides relevance for good later)
-(the feeds themselves are read by harvest/feeds.py)
-save_jmir    JATS records -> documents with body text when the licence is open, and references
+start        every feed in annotations/jmir.yaml
+ingest       a feed -> `<article url>/XML` requests for entries that speak of AI and of mental
+             health and were not harvested before (the tagger decides relevance for good later);
+             an article's JATS -> a document with body text when the licence is open, and references
+(feeds are read by harvest/formats/feeds.py, JATS by harvest/formats/jats.py)
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import yaml
 
 from ..db import transaction
 from ..formats.feeds import FeedError, parse_feed
-from ..http import Client, HttpError, Response
+from ..engine import load_files, run_live
 from ..formats.jats import JatsParseError, body_text, parse_jats
 from ..nlp.vocab import ANNOTATIONS, first_look
-from ..runs import Run, load_saved, recorded_run, settled
+from ..runs import Run, settled
 from ..store import DocumentRecord, Provenance, save_document, save_references
+from . import LoadFormat, Plan, Request, Source
 
 SOURCE = "jmir"
 CONFIG = ANNOTATIONS / "jmir.yaml"
@@ -30,27 +31,15 @@ def article_xml_url(link: str) -> str:
     return link.rstrip("/") + "/XML"
 
 
-# -- fetch ----------------------------------------------------------------------------------
+# -- start ----------------------------------------------------------------------------------
 
-def fetch_jmir(client: Client, feeds: list[str], seen: set[str]) -> Iterator[Response | HttpError]:
-    """Each feed, then the XML of each relevant entry not `seen` before."""
-    for feed in feeds:
-        try:
-            response = client.get(feed)
-        except HttpError as error:
-            yield error
-            continue
-        yield response
-        try:
-            entries = parse_feed(response.body, feed, response.headers.get("content-type")).entries
-        except FeedError:
-            continue  # ingest records it from the archived response
-        for entry in entries:
-            if entry.link and first_look(entry.text) and entry.link not in seen:
-                try:
-                    yield client.get(article_xml_url(entry.link))
-                except HttpError as error:
-                    yield error
+def start(db, options: dict) -> Plan:
+    """options: feeds (default: annotations/jmir.yaml). Articles harvested before are not
+    fetched again."""
+    feeds = options.get("feeds") or yaml.safe_load(CONFIG.read_text())["feeds"]
+    seen = {r[0] for r in db.execute("SELECT url FROM document_sources WHERE source = ?", [SOURCE])}
+    return Plan(parameters={"feeds": feeds}, requests=[Request(feed, "feed") for feed in feeds],
+                state={"seen": seen})
 
 
 # -- save -----------------------------------------------------------------------------------
@@ -69,27 +58,36 @@ def to_document(article: dict, url: str) -> DocumentRecord:
         identifiers=identifiers, authors=article["authors"])
 
 
-def ingest(db, archived, run: Run) -> None:
-    """One archived feed or article XML into rows; shared by harvest and rebuild."""
-    if settled(archived, run, lost=1 if archived.uri.endswith("/XML") else 0):
-        return
-    if not archived.uri.endswith("/XML"):
+def ingest(db, archived, run: Run) -> list[Request]:
+    """One archived feed or article XML into rows; shared by harvest and rebuild. A feed asks
+    for the XML of its relevant entries not seen before."""
+    if settled(archived, run, lost=1 if archived.role == "article" else 0):
+        return []
+    if archived.role == "feed":
         try:
             feed = parse_feed(archived.body, archived.uri, archived.headers.get("content-type"))
         except FeedError as error:
             run.fail(str(error), n=0)
-            return
-        relevant = sum(first_look(e.text) for e in feed.entries)
-        run.count("found", relevant)
+            return []
+        relevant = [e for e in feed.entries if first_look(e.text)]
+        run.count("found", len(relevant))
         repaired = f" (read despite: {feed.warnings[0]})" if feed.warnings else ""
-        run.note(f"{archived.uri}: {len(feed.entries)} entries, {relevant} about AI and mental health{repaired}")
-        return
+        run.note(f"{archived.uri}: {len(feed.entries)} entries, {len(relevant)} about AI and mental health{repaired}")
+        seen = run.context.setdefault("seen", set())
+        wanted = []
+        for entry in relevant:
+            if entry.link and entry.link not in seen:
+                seen.add(entry.link)
+                wanted.append(Request(article_xml_url(entry.link), "article"))
+        return wanted
+    if archived.role != "article":
+        return []
     try:
         articles = list(parse_jats(archived.body, archived.uri))
     except JatsParseError as error:
         run.fail(str(error))
-        return
-    url = archived.uri[: -len("/XML")]
+        return []
+    url = archived.uri[: -len("/XML")] if archived.uri.endswith("/XML") else archived.uri
     with transaction(db):
         for article in articles:
             source = Provenance(source=SOURCE, source_id=article["doi"] or url, fetched_at=archived.date,
@@ -97,19 +95,24 @@ def ingest(db, archived, run: Run) -> None:
             document_id, action = save_document(db, to_document(article, url), source)
             save_references(db, document_id, article["references"], SOURCE)
             run.count(action)
+    return []
 
 
-def harvest_jmir(db, archive_dir, client: Client, feeds: list[str] | None = None) -> Run:
-    """All configured feeds; articles already harvested are not fetched again."""
-    feeds = feeds or yaml.safe_load(CONFIG.read_text())["feeds"]
-    seen = {r[0] for r in db.execute("SELECT url FROM document_sources WHERE source = ?", [SOURCE])}
-    with recorded_run(db, archive_dir, SOURCE, {"feeds": feeds}) as (run, archive):
-        client.archive = archive
-        for item in fetch_jmir(client, feeds, seen):
-            ingest(db, item.archived, run)
-    return run
+def legacy_role(archived, run: Run) -> tuple[str, dict]:
+    """The role of a record archived before roles were: an article's address ends in /XML."""
+    return ("article" if archived.uri.endswith("/XML") else "feed"), {}
+
+
+SOURCE_SPEC = Source(name=SOURCE, start=start, ingest=ingest, legacy_role=legacy_role,
+                     formats={"jats": LoadFormat("article", "application/xml", needs_url=True),
+                              "feed": LoadFormat("feed", "application/xml")})
+
+
+def harvest_jmir(db, archive_dir, client, feeds: list[str] | None = None, progress=None) -> Run:
+    """All configured feeds through the engine (for scripts and tests)."""
+    return run_live(db, archive_dir, client, SOURCE_SPEC, {"feeds": feeds}, progress)
 
 
 def load_jmir_file(db, archive_dir, path: Path, url: str) -> Run:
     """Ingest a saved article XML as if fetched from `url` (no network)."""
-    return load_saved(db, archive_dir, SOURCE, ingest, path, "application/xml", uri=article_xml_url(url))
+    return load_files(db, archive_dir, SOURCE_SPEC, [path], "jats", url=article_xml_url(url))
