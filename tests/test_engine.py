@@ -216,3 +216,26 @@ def test_load_takes_several_files_a_folder_or_a_glob(tmp_path, corpus):
     rebuilt = database.connect(tmp_path / "rebuilt.db")
     rebuild(rebuilt, tmp_path / "archive")
     assert table_rows(rebuilt) == table_rows(corpus)
+
+
+def test_the_command_line_loads_a_glob_and_imports_only_what_a_command_needs(tmp_path):
+    import subprocess
+    import sys
+    for n in range(2):
+        (tmp_path / f"answer{n}.atom").write_bytes(arxiv_feed([entry(20 + n)], total=1))
+    harvest = [sys.executable, "-m", "harvest"]
+    done = subprocess.run(harvest + ["arxiv", str(tmp_path / "corpus.db"), "--load", str(tmp_path / "*.atom")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "added 2" in done.stdout
+    missing = subprocess.run(harvest + ["arxiv", str(tmp_path / "corpus.db"), "--load", str(tmp_path / "none*.xml")],
+                             capture_output=True, text=True)
+    assert missing.returncode == 1 and "none*.xml: no such file" in missing.stderr
+    wrong = subprocess.run(harvest + ["news", str(tmp_path / "corpus.db"), "--load", str(tmp_path / "answer0.atom")],
+                           capture_output=True, text=True)
+    assert wrong.returncode == 1 and "needs --url" in wrong.stderr
+    imported = subprocess.run([sys.executable, "-c", "import sys; from harvest import cli; cli.main(['--help'], "
+                               "standalone_mode=False); print(sorted(m for m in ('spacy', 'sqlite_utils', 'requests', "
+                               "'datasketch', 'lxml', 'trafilatura', 'yaml', 'networkx') if m in sys.modules))"],
+                              capture_output=True, text=True)
+    assert imported.stdout.strip().endswith("[]"), imported.stdout + imported.stderr
