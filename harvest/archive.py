@@ -1,7 +1,10 @@
 """The raw archive: one WARC file per run and source, holding every response and failure.
 
 `harvest rebuild` replays these files, so the corpus can always be re-derived from the exact
-bytes that were fetched, with no network.
+bytes that were fetched, with no network. Each record names its role in WARC extension headers
+(`WARC-Harvest-Role`, and what the request knew as JSON in `WARC-Harvest-Context`): a source's
+role (`esearch`, `feed`, `page`, ...) or the client's own traffic (`robots`, `redirect`,
+`retry`), which no source ingests. Archives written before roles have records without them.
 """
 
 from __future__ import annotations

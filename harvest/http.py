@@ -1,7 +1,9 @@
 """The only module that touches the network: a polite, defensive HTTP client.
 
 Every response and every failure is appended to the run's WARC archive, so that what a
-harvest saw can be cited and re-parsed later without asking the server again.
+harvest saw can be cited and re-parsed later without asking the server again. The answer to a
+request is archived with the role the caller gave it; robots.txt, redirect hops and answers the
+client retries are archived with the roles `robots`, `redirect` and `retry`.
 """
 
 from __future__ import annotations

@@ -3,11 +3,11 @@
 start           each page in annotations/guidance.yaml with a conditional GET (the validators of
                 its last answer); the request names the watched page, so an answer that came
                 through redirects is known as that page's
-ingest          an answer (or a final failure) of a watched page -> its version rows
+ingest          an answer (or a final failure) of a watched page -> a `guidance` document, and a
+                new `document_versions` row with a diff only when the normalised text changed;
+                304 or an unchanged text writes nothing
 parse_page      a page -> (title, normalised text, hash); a PDF is kept as a link with the hash of
                 its bytes and, where pypdf can read it, its text
-save_guidance   a `guidance` document, and a new `document_versions` row with a diff only when the
-                normalised text changed; 304 or an unchanged text writes nothing
 
 A page that moved is followed and marked `moved`; one that vanished (404/410) is marked `gone`
 with every earlier version kept; a consent wall or script-only page is `unreadable` with the

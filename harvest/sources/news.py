@@ -3,10 +3,10 @@
 start         every feed and GDELT query in annotations/news.yaml
 ingest        a feed or GDELT answer -> requests for the pages it lists that were not harvested
               before (feed entries only when they speak of AI and mental health), each carrying
-              what the listing said of it; a page -> a document
+              what the listing said of it; a page -> a `news` document identified by its
+              canonical URL (a page with no readable article is kept as a link-only record that
+              says why)
 parse_gdelt   a GDELT artlist JSON answer -> articles (url, title, seen date, domain, language)
-save_article  an extracted page -> a `news` document identified by its canonical URL; a page with
-              no readable article is kept as a link-only record that says why
 
 Pages are extracted by harvest/formats/extract.py; wire copies are grouped after every run by
 harvest/stories.py.
