@@ -105,8 +105,9 @@ def load_files(db, archive_dir: Path, source: Source | str, paths, fmt: str | No
     with recorded_run(db, archive_dir, source.name, parameters) as (run, archive):
         for path in paths:
             uri = url or f"urn:harvest:file:{path.name}"
-            archived = archive.write_resource(uri, kind.content_type, path.read_bytes(),
-                                              role={"name": kind.role})
+            body = path.read_bytes()
+            content_type = "application/gzip" if body[:2] == b"\x1f\x8b" else kind.content_type
+            archived = archive.write_resource(uri, content_type, body, role={"name": kind.role})
             source.ingest(db, archived, run)
             if progress:
                 progress(run)
