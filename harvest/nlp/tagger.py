@@ -11,7 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from spacy.language import Language
 
@@ -19,6 +19,9 @@ from spacy.attrs import IS_ALPHA, LOWER
 
 from .pipeline import AI, MENTAL_HEALTH, ML_CONTEXT, sentence_of
 from .vocab import Settings, Taxonomy, load_settings
+
+if TYPE_CHECKING:
+    from .learned import LearnedLayer
 
 LAST_FIELD = "body"
 FIELDS = ("title", "abstract", "body")
