@@ -179,10 +179,10 @@ def csl_item(record: dict, permalink: str | None = None) -> dict:
     if snapshot and snapshot.get("retrieved") and item.get("URL"):
         item["accessed"] = _date_parts(snapshot["retrieved"])
     notes = []
-    unverified = set(re.findall(r"\w+", record.get("unverified_fields") or ""))
+    unverified = sorted(set(re.findall(r"\w+", record.get("unverified_fields") or "")), key=lambda f: (f != "title", f))
     if unverified:
-        item["custom"] = {"unverified_fields": sorted(unverified, key=lambda f: (f != "title", f))}
-        notes.append(f"Not yet checked against the source: {', '.join(sorted(unverified, key=lambda f: (f != 'title', f)))} (a placeholder "
+        item["custom"] = {"unverified_fields": unverified}
+        notes.append(f"Not yet checked against the source: {', '.join(unverified)} (a placeholder "
                      f"from the evidence base's seed list)")
     if permalink:
         notes.append(f"Evidence base record: {permalink}")

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 
 from .db import transaction
 from .http import Client, HttpError, Response
-from .identifiers import normalise_doi
+from .identifiers import identifier_url, normalise_doi
 from .runs import Run, load_saved, recorded_run, settled
 from .store import (DocumentRecord, Provenance, find_document, link_documents, save_document,
                     save_references)
@@ -153,7 +153,7 @@ def to_document(work: dict) -> DocumentRecord:
               "venue": work["container_title"], "publisher": work["publisher"],
               "published": work["published"], "year": work["year"], "volume": work["volume"],
               "issue": work["issue"], "pages": work["pages"], "licence": work["license"],
-              "url": f"https://doi.org/{work['doi']}",
+              "url": identifier_url("doi", work["doi"]),
               "retracted": any(u["type"] in RETRACTION_TYPES for u in work["updated_by"])}
     return DocumentRecord(fields=fields, identifiers=[("doi", work["doi"])], authors=work["authors"])
 
@@ -167,7 +167,7 @@ def save_crossref(db, works: list[dict], provenance: Provenance, run: Run) -> No
                 run.fail("a Crossref work without a DOI", n=1)
                 continue
             source = Provenance(**{**provenance.__dict__, "source_id": work["doi"],
-                                   "url": f"https://doi.org/{work['doi']}"})
+                                   "url": identifier_url("doi", work["doi"])})
             document_id, action = save_document(db, to_document(work), source)
             run.count(action)
             save_references(db, document_id, work["references"], SOURCE)

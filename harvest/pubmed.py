@@ -21,7 +21,7 @@ from lxml import etree
 from .chunked import parse_pieces, split_at_records
 from .db import transaction
 from .http import Client, HttpError, Response, redact_url
-from .identifiers import normalise_doi, normalise_pmcid
+from .identifiers import identifier_url, normalise_doi, normalise_pmcid
 from .runs import Run, load_saved, recorded_run, resume_point, settled
 from .store import DocumentRecord, Provenance, save_document
 
@@ -609,8 +609,7 @@ def to_document(record: dict) -> DocumentRecord:
     kind = "paper"
     fields = {
         "kind": kind, "title": record["title"], "abstract": record["abstract"],
-        "url": f"https://doi.org/{record['doi']}" if record["doi"]
-        else f"https://pubmed.ncbi.nlm.nih.gov/{record['pmid']}/",
+        "url": identifier_url("doi", record["doi"]) or identifier_url("pmid", record["pmid"]),
         "venue": record["journal"] or record["book_title"], "venue_abbrev": record["journal_abbrev"],
         "volume": record["volume"], "issue": record["issue"], "pages": record["pages"],
         "publisher": record["publisher"], "published": record["published"], "year": record["year"],
@@ -626,7 +625,7 @@ def save_pubmed(db, records: Iterable[dict], provenance: Provenance, run: Run) -
     with transaction(db):
         for record in records:
             source = Provenance(**{**provenance.__dict__, "source_id": record["pmid"],
-                                   "url": f"https://pubmed.ncbi.nlm.nih.gov/{record['pmid']}/"})
+                                   "url": identifier_url("pmid", record["pmid"])})
             _, action = save_document(db, to_document(record), source)
             run.count(action)
 
