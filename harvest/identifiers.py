@@ -13,17 +13,6 @@ TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|msclki
                              r"_hs(enc|mi)|mkt_tok|ocid|cmpid|smid|smtyp|ncid|sr_share|at_(medium|campaign)|"
                              r"taid|guccounter|guce_referrer(_sig)?|__twitter_impression|s_cid)$", re.I)
 JMIR_HOST = re.compile(r"(^|\.)jmir\.org$")
-# Where each identifier resolves, and which characters stay as they are in its part of the path.
-# DOI: the DOI Handbook (2.5.2.4) makes % " # ? and space mandatory to encode and < > { } ^ [ ] ` | \ +
-# advisable; "/" separates prefix and suffix and stays. An old-style arXiv id keeps its "/".
-RESOLVERS = {
-    "doi": ("https://doi.org/{}", "/:;()!$&'*,=@"),
-    "pmid": ("https://pubmed.ncbi.nlm.nih.gov/{}/", ""),
-    "pmcid": ("https://pmc.ncbi.nlm.nih.gov/articles/{}/", ""),
-    "arxiv": ("https://arxiv.org/abs/{}", "/"),
-}
-# Characters a URL may hold as they are (RFC 3986 reserved and unreserved, and "%" of an escape).
-URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 
 
 def normalise_doi(value: str | None) -> str | None:
@@ -65,6 +54,19 @@ def canonical_url(url: str | None) -> str | None:
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
                        if not TRACKING_PARAMS.match(k)])
     return urlunsplit(("https" if parts.scheme == "https" else "http", host, path, query, ""))
+
+
+# Where each identifier resolves, and which characters stay as they are in its part of the path.
+# DOI: the DOI Handbook (2.5.2.4) makes % " # ? and space mandatory to encode and < > { } ^ [ ] ` | \ +
+# advisable; "/" separates prefix and suffix and stays. An old-style arXiv id keeps its "/".
+RESOLVERS = {
+    "doi": ("https://doi.org/{}", "/:;()!$&'*,=@"),
+    "pmid": ("https://pubmed.ncbi.nlm.nih.gov/{}/", ""),
+    "pmcid": ("https://pmc.ncbi.nlm.nih.gov/articles/{}/", ""),
+    "arxiv": ("https://arxiv.org/abs/{}", "/"),
+}
+# Characters a URL may hold as they are (RFC 3986 reserved and unreserved, and "%" of an escape).
+URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 
 
 def identifier_url(scheme: str, value: str | None) -> str | None:
