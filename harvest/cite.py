@@ -240,9 +240,10 @@ def apa(items: list[dict], html: bool = True) -> list[str]:
     return rendered
 
 
-def bibtex_key(item: dict) -> str:
+def bibtex_key(item: dict, digits: int = 4) -> str:
     """Readable and stable: first author's family name, year, first significant title word, and
-    four characters of the permanent id (so two works never share a key)."""
+    `digits` hex characters of a hash of the permanent id. Two works whose keys would still be the
+    same in one file are told apart by `bibtex`, which asks for more digits."""
     first = (item.get("author") or [{}])[0]
     name = first.get("family") or first.get("literal") or "anon"
     year = str(((item.get("issued") or {}).get("date-parts") or [[""]])[0][0])
@@ -250,7 +251,7 @@ def bibtex_key(item: dict) -> str:
     word = next((w for w in re.findall(r"[A-Za-z]+", title) if w.lower() not in STOP_WORDS), "")
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     readable = re.sub(r"[^a-z0-9]", "", (ascii_name.split()[-1] if ascii_name.split() else "anon").lower())
-    return f"{readable}{year}{word.lower()}_{hashlib.sha256(item['id'].encode()).hexdigest()[:4]}"
+    return f"{readable}{year}{word.lower()}_{hashlib.sha256(item['id'].encode()).hexdigest()[:digits]}"
 
 
 def _bibtex_part(text: str) -> str:
@@ -284,8 +285,9 @@ def _ris_name(person: dict) -> str:
 def bibtex(items: list[dict]) -> str:
     """BibTeX entries (bibtexparser's writer), one per CSL item. Text fields are LaTeX (`latex_text`:
     special characters escaped, lone braces written as commands, so no value can end its field or
-    its entry); doi, url, pmid and pmcid are verbatim fields (`verbatim`); the PMID is a `pmid` field."""
-    library = bibtexparser.Library()
+    its entry); doi, url, pmid and pmcid are verbatim fields (`verbatim`); the PMID is a `pmid` field.
+    Keys are `bibtex_key`, longer for a work whose short key another work in the file already has."""
+    library, keys, written = bibtexparser.Library(), set(), set()
     for item in items:
         text = {"title": item.get("title"),
                 "journal" if item["type"] == "article-journal" else "howpublished": item.get("container-title"),
@@ -298,7 +300,12 @@ def bibtex(items: list[dict]) -> str:
                   "pmid": verbatim(item.get("PMID")), "pmcid": verbatim(item.get("PMCID")),
                   "urldate": "-".join(f"{p:02d}" for p in item["accessed"]["date-parts"][0]) if item.get("accessed") else None}
         entry_fields = [Field(key, value) for key, value in fields.items() if value]
-        library.add(Entry(BIBTEX_TYPES.get(item["type"], "misc"), bibtex_key(item), entry_fields))
+        if item["id"] in written:  # the same work twice: once is enough
+            continue
+        key = next(k for k in (bibtex_key(item, digits) for digits in (4, 8, 16, 64)) if k not in keys)
+        keys.add(key)
+        written.add(item["id"])
+        library.add(Entry(BIBTEX_TYPES.get(item["type"], "misc"), key, entry_fields))
     return bibtexparser.write_string(library)
 
 

@@ -24,7 +24,7 @@ from lxml import etree
 from pylatexenc import latex2text, macrospec
 
 from harvest import db as database
-from harvest.cite import apa, bibtex, csl_item, csl_json, ris
+from harvest.cite import apa, bibtex, bibtex_key, csl_item, csl_json, ris
 from harvest.crossref import to_document as crossref_document
 from harvest.db import transaction
 from harvest.escape import csv_cell, latex_text, one_line, verbatim, xml_text
@@ -326,3 +326,20 @@ def test_graph_files_drop_characters_xml_cannot_carry(site, tmp_path):
         again = read(path)
         assert again.number_of_nodes() == graph.number_of_nodes()
         assert "entity:oddname" in again
+
+
+def test_bibtex_keys_stay_unique_when_four_digits_collide():
+    seen, ids = {}, None
+    for n in range(100_000):
+        document_id = f"d{n:012x}"
+        short = bibtex_key({"id": document_id, "title": "Same"})[-4:]
+        if short in seen:
+            ids = (seen[short], document_id)
+            break
+        seen[short] = document_id
+    items = [csl_item({"id": i, "kind": "paper", "title": "Same title", "year": 2024,
+                       "authors": [{"last_name": "Lee", "fore_name": "Ann"}], "identifiers": {}}) for i in ids]
+    assert bibtex_key(items[0]) == bibtex_key(items[1]), "the case this test is about"
+    library = bibtexparser.parse_string(bibtex(items + items[:1]))
+    keys = [entry.key for entry in library.entries]
+    assert len(keys) == 2 and len(set(keys)) == 2 and keys[0] == bibtex_key(items[0])
