@@ -17,6 +17,8 @@ import re
 LATEX_SPECIALS = {"\\": r"\textbackslash{}", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$", "&": r"\&",
                   "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
                   "@": "{@}"}
+LATEX_SPECIAL = re.compile("|".join(re.escape(char) for char in LATEX_SPECIALS))
+BRACE = re.compile("[{}]")
 # XML 1.0 Char production: tab, LF, CR, U+0020-U+D7FF, U+E000-U+FFFD, U+10000-U+10FFFF.
 NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # Line breaks a reader may split a line on (str.splitlines' set) and the other C0/C1 controls.
@@ -25,18 +27,21 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
-def _unbalanced_braces(text: str) -> set[int]:
-    """Positions of the braces that have no partner."""
-    opened, lone = [], set()
-    for position, char in enumerate(text):
-        if char == "{":
-            opened.append(position)
-        elif char == "}":
-            if opened:
-                opened.pop()
-            else:
-                lone.add(position)
-    return lone | set(opened)
+def _unbalanced_braces(text: str) -> list[int]:
+    """Positions of the braces that have no partner, in order."""
+    opened, lone = [], []
+    for brace in BRACE.finditer(text):
+        if brace.group() == "{":
+            opened.append(brace.start())
+        elif opened:
+            opened.pop()
+        else:
+            lone.append(brace.start())
+    return sorted(lone + opened)
+
+
+def _latex_specials(text: str) -> str:
+    return LATEX_SPECIAL.sub(lambda found: LATEX_SPECIALS[found.group()], text)
 
 
 def latex_text(value: str | None) -> str | None:
@@ -49,14 +54,13 @@ def latex_text(value: str | None) -> str | None:
     if value is None:
         return None
     text = " ".join(LINE_BREAKS_AND_CONTROLS.sub(" ", str(value)).split())
-    lone = _unbalanced_braces(text)
-    out = []
-    for position, char in enumerate(text):
-        if position in lone:
-            out.append(r"\textbraceleft{}" if char == "{" else r"\textbraceright{}")
-        else:
-            out.append(LATEX_SPECIALS.get(char, char))
-    return "".join(out)
+    pieces, start = [], 0
+    for position in _unbalanced_braces(text) if "{" in text or "}" in text else []:
+        pieces.append(_latex_specials(text[start:position]))
+        pieces.append(r"\textbraceleft{}" if text[position] == "{" else r"\textbraceright{}")
+        start = position + 1
+    pieces.append(_latex_specials(text[start:]))
+    return "".join(pieces)
 
 
 def verbatim(value: str | None) -> str | None:

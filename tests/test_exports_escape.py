@@ -5,6 +5,7 @@ pylatexenc, rispy, citeproc-py, feedparser, lxml, networkx, csv)."""
 
 import asyncio
 import csv
+import importlib.util
 import io
 import json
 from urllib.parse import unquote
@@ -343,3 +344,17 @@ def test_bibtex_keys_stay_unique_when_four_digits_collide():
     library = bibtexparser.parse_string(bibtex(items + items[:1]))
     keys = [entry.key for entry in library.entries]
     assert len(keys) == 2 and len(set(keys)) == 2 and keys[0] == bibtex_key(items[0])
+
+
+def test_csv_rewriting_does_not_depend_on_how_the_body_is_cut():
+    spec = importlib.util.spec_from_file_location("csv_cells", PLUGINS_DIR / "csv_cells.py")
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    out = io.StringIO()
+    csv.writer(out).writerows([["title", "note"], ["=1+1", 'multi\nline "quoted", é'], ["-4", "@x\r\nnext"], ["plain", ""]])
+    body = out.getvalue().encode()
+    expected = [["title", "note"], ["'=1+1", 'multi\nline "quoted", é'], ["-4", "'@x\r\nnext"], ["plain", ""]]
+    for cut in range(1, len(body)):
+        cells = plugin.CsvCells()
+        text = (cells.feed(body[:cut]) + cells.feed(body[cut:]) + cells.close()).decode()
+        assert list(csv.reader(io.StringIO(text, newline=""))) == expected, cut
