@@ -29,12 +29,14 @@ from .identifiers import identifier_url
 CSL_TYPES = {"paper": "article-journal", "preprint": "article", "news": "article-newspaper", "guidance": "webpage",
              "legislation": "bill", "litigation": "legal_case", "report": "report", "blog": "post-weblog"}
 BIBTEX_TYPES = {"article-journal": "article", "report": "techreport"}
-RIS_TYPES = {"article-journal": "JOUR", "article": "UNPB", "entry-encyclopedia": "ENCYC", "article-newspaper": "NEWS", "webpage": "ELEC",
-             "bill": "BILL", "legal_case": "CASE", "report": "RPRT", "post-weblog": "BLOG", "event": "ELEC"}
+# A preprint (CSL "article") is RIS "UNPB", unpublished work: RIS has no preprint type.
+RIS_TYPES = {"article-journal": "JOUR", "article": "UNPB", "article-newspaper": "NEWS", "webpage": "ELEC",
+             "bill": "BILL", "legal_case": "CASE", "report": "RPRT", "post-weblog": "BLOG", "event": "ELEC",
+             "entry-encyclopedia": "ENCYC"}
 # Lower-case name particles (CSL "non-dropping-particle" before a family name, "dropping-particle"
 # after given names); a capitalised one ("Van Dyke") is part of the family name as printed.
 PARTICLES = {"van", "von", "der", "den", "de", "del", "della", "di", "da", "das", "dos", "do", "du", "des", "la",
-             "le", "ter", "ten", "zu", "zur", "vom", "op", "af", "av", "bin", "ibn", "al", "el", "y"}
+             "le", "ter", "ten", "zu", "zur", "vom", "op", "af", "av", "bin", "ibn", "al", "el"}
 FAMILY_PREFIXES = {"van", "von", "de", "del", "della", "di", "da", "du", "le", "la", "ter", "ten", "dos", "das"}
 NAME_SUFFIX = re.compile(r"(jr\.?|sr\.?|ii|iii|iv|vi|vii|viii|[1-9](?:st|nd|rd|th))", re.I)
 ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI", 7: "VII", 8: "VIII", 9: "IX"}
@@ -289,6 +291,8 @@ def bibtex(items: list[dict]) -> str:
     Keys are `bibtex_key`, longer for a work whose short key another work in the file already has."""
     library, keys, written = bibtexparser.Library(), set(), set()
     for item in items:
+        if item["id"] in written:  # the same work twice: once is enough
+            continue
         text = {"title": item.get("title"),
                 "journal" if item["type"] == "article-journal" else "howpublished": item.get("container-title"),
                 "publisher": item.get("publisher"), "volume": item.get("volume"), "number": item.get("issue"),
@@ -300,8 +304,6 @@ def bibtex(items: list[dict]) -> str:
                   "pmid": verbatim(item.get("PMID")), "pmcid": verbatim(item.get("PMCID")),
                   "urldate": "-".join(f"{p:02d}" for p in item["accessed"]["date-parts"][0]) if item.get("accessed") else None}
         entry_fields = [Field(key, value) for key, value in fields.items() if value]
-        if item["id"] in written:  # the same work twice: once is enough
-            continue
         key = next(k for k in (bibtex_key(item, digits) for digits in (4, 8, 16, 64)) if k not in keys)
         keys.add(key)
         written.add(item["id"])
