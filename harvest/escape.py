@@ -1,8 +1,8 @@
 """Escaping for the formats the project writes: every writer passes the record's text through the
 function for its format, so a value can never change the structure it is written into.
 
-latex_text   BibTeX field text (LaTeX): the ten special characters escaped, braces kept only where
-             they balance (an unbalanced one becomes \\textbraceleft{} / \\textbraceright{}), `@` braced
+latex_text   BibTeX field text (LaTeX): # $ % & ~ _ ^ \\ < > written as LaTeX commands, braces kept only
+             where they balance (a lone one becomes \\textbraceleft{} / \\textbraceright{}), `@` braced
 verbatim     BibTeX verbatim fields (doi, url): one line, braces and backslashes percent-encoded
 one_line     RIS and other line-based formats: no line breaks of any kind, no control characters
 xml_text     XML 1.0 (Atom, GraphML, GEXF): the characters XML 1.0 cannot carry removed
