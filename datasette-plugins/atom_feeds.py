@@ -90,6 +90,7 @@ async def feed(datasette, request):
             entry.link(href=link)
             entry.updated(_timestamp(values["updated"]))
             entry.summary(spec["summary"].format(**{k: v if v is not None else "" for k, v in values.items()})[:1000])
+            entry.atom_entry()  # feedgen stores values as given; lxml checks them when the entry is built
         except (ValueError, TypeError) as error:  # lxml or feedgen refused a value: leave the record out
             generator.remove_entry(entry)
             log.warning("feed %s: record %s left out: %s", name, values.get("id"), error)

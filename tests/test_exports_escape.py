@@ -358,3 +358,17 @@ def test_csv_rewriting_does_not_depend_on_how_the_body_is_cut():
         cells = plugin.CsvCells()
         text = (cells.feed(body[:cut]) + cells.feed(body[cut:]) + cells.close()).decode()
         assert list(csv.reader(io.StringIO(text, newline=""))) == expected, cut
+
+
+def test_a_record_the_feed_cannot_write_is_left_out_not_fatal(site, monkeypatch, caplog):
+    datasette, ids = site
+    get(datasette, "/-/feeds/documents.atom")  # plugins are loaded by now
+    from datasette.plugins import pm
+    feeds = next(p for p in pm.get_plugins() if getattr(p, "__name__", "") == "atom_feeds.py")
+    monkeypatch.setattr(feeds, "xml_text", lambda value: value)  # as if a value slipped through the cleaning
+    response = get(datasette, "/-/feeds/documents.atom")
+    assert response.status_code == 200
+    parsed = feedparser.parse(response.content)
+    assert not parsed.bozo and len(parsed.entries) == 2
+    assert all(ids["odd"] not in entry.link for entry in parsed.entries)
+    assert f"record {ids['odd']} left out" in caplog.text
