@@ -293,6 +293,7 @@ def test_table_search_box_never_answers_400(site, query):
     else:
         assert rows == []
     assert get(datasette, f"/corpus/documents?_search_title={query}").status_code == 200
+    assert get(datasette, f"/corpus/incidents?_search={query}").status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/corpus/documents.csv?_size=max", "/corpus/documents.csv?_stream=on",
