@@ -94,11 +94,12 @@ def test_corporate_author_is_one_protected_name():
 def test_a_title_cannot_inject_fields_or_swallow_a_neighbour():
     injected = csl_item(paper(id="d0000000000b1", title="} , note = {owned} , x = {"))
     opener = csl_item(paper(id="d0000000000b2", title="Chatbots @misc{evil, title = {x"))
+    balanced = csl_item(paper(id="d0000000000b4", title="@misc{evil, title = {x}} @comment{"))
     neighbour = csl_item(paper(id="d0000000000b3", title="An ordinary neighbour"))
-    library = decoded(bibtex([injected, opener, neighbour]))
+    library = decoded(bibtex([injected, opener, balanced, neighbour]))
     assert not library.failed_blocks
     assert [e["title"] for e in library.entries] == ["} , note = owned , x = {", "Chatbots @misc{evil, title = {x",
-                                                     "An ordinary neighbour"]
+                                                     "@miscevil, title = x @comment{", "An ordinary neighbour"]
     assert all(set(e.fields_dict) == {"author", "year", "title", "journal", "pmid"} for e in library.entries)
 
 
