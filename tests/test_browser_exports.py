@@ -3,23 +3,14 @@
 link is the encoded doi.org address, the BibTeX shown is escaped, at desktop and phone widths.
 Screenshots go to test-output/screenshots/."""
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 from conftest import harvest_serve
+from test_browser import SHOTS, browser, pytestmark  # noqa: F401 (Chromium set-up shared: the fixture and the skip)
 
 from harvest import db as database
 from harvest.db import transaction
 from harvest.store import DocumentRecord, Provenance, save_document
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[1] / "test-output" / "screenshots"
-playwright = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +32,6 @@ def server(tmp_path_factory):
     db.conn.close()
     with harvest_serve(folder / "corpus.db") as base:
         yield base, placeholder, odd
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.mark.parametrize("width, height, name", [(1200, 900, "desktop"), (390, 844, "phone")])
