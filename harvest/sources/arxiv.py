@@ -17,7 +17,7 @@ from lxml import etree
 
 from ..db import transaction
 from ..engine import load_files, run_live
-from ..identifiers import normalise_doi
+from ..identifiers import identifier_url, normalise_doi
 from ..runs import Run, resume_point, settled
 from ..store import DocumentRecord, Provenance, link_documents, save_document
 from ..text import folded
@@ -138,7 +138,7 @@ def to_document(record: dict) -> DocumentRecord:
     published = (record["published"] or "")[:10] or None
     return DocumentRecord(
         fields={"kind": "preprint", "title": record["title"], "abstract": record["abstract"],
-                "url": f"https://arxiv.org/abs/{record['arxiv_id']}", "venue": "arXiv",
+                "url": identifier_url("arxiv", record["arxiv_id"]), "venue": "arXiv",
                 "published": published, "year": int(published[:4]) if published else None,
                 "keywords": record["categories"] or None, "language": "eng"},
         identifiers=[("arxiv", record["arxiv_id"]),

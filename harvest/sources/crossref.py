@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 
 from ..db import transaction
 from ..engine import load_files, run_live
-from ..identifiers import normalise_doi
+from ..identifiers import identifier_url, normalise_doi
 from ..runs import Run, settled
 from ..store import (DocumentRecord, Provenance, find_document, link_documents, save_document,
                     save_references)
@@ -152,7 +152,7 @@ def to_document(work: dict) -> DocumentRecord:
               "venue": work["container_title"], "publisher": work["publisher"],
               "published": work["published"], "year": work["year"], "volume": work["volume"],
               "issue": work["issue"], "pages": work["pages"], "licence": work["license"],
-              "url": f"https://doi.org/{work['doi']}",
+              "url": identifier_url("doi", work["doi"]),
               "retracted": any(u["type"] in RETRACTION_TYPES for u in work["updated_by"])}
     return DocumentRecord(fields=fields, identifiers=[("doi", work["doi"])], authors=work["authors"])
 
@@ -166,7 +166,7 @@ def save_crossref(db, works: list[dict], provenance: Provenance, run: Run) -> No
                 run.fail("a Crossref work without a DOI", n=1)
                 continue
             source = Provenance(**{**provenance.__dict__, "source_id": work["doi"],
-                                   "url": f"https://doi.org/{work['doi']}"})
+                                   "url": identifier_url("doi", work["doi"])})
             document_id, action = save_document(db, to_document(work), source)
             run.count(action)
             save_references(db, document_id, work["references"], SOURCE)

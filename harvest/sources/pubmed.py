@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 from ..db import transaction
 from ..engine import load_files, run_live
 from ..formats.pubmed import PubmedParseError, parse_esearch, parse_pubmed
+from ..identifiers import identifier_url
 from ..runs import Run, resume_point, settled
 from ..store import DocumentRecord, Provenance, save_document
 from . import LoadFormat, Plan, Request, Source
@@ -83,8 +84,7 @@ def to_document(record: dict) -> DocumentRecord:
     kind = "paper"
     fields = {
         "kind": kind, "title": record["title"], "abstract": record["abstract"],
-        "url": f"https://doi.org/{record['doi']}" if record["doi"]
-        else f"https://pubmed.ncbi.nlm.nih.gov/{record['pmid']}/",
+        "url": identifier_url("doi", record["doi"]) or identifier_url("pmid", record["pmid"]),
         "venue": record["journal"] or record["book_title"], "venue_abbrev": record["journal_abbrev"],
         "volume": record["volume"], "issue": record["issue"], "pages": record["pages"],
         "publisher": record["publisher"], "published": record["published"], "year": record["year"],
@@ -100,7 +100,7 @@ def save_pubmed(db, records: Iterable[dict], provenance: Provenance, run: Run) -
     with transaction(db):
         for record in records:
             source = Provenance(**{**provenance.__dict__, "source_id": record["pmid"],
-                                   "url": f"https://pubmed.ncbi.nlm.nih.gov/{record['pmid']}/"})
+                                   "url": identifier_url("pmid", record["pmid"])})
             _, action = save_document(db, to_document(record), source)
             run.count(action)
 
