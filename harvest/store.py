@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import sqlite_utils
 
 from .identifiers import stable_id
+from .text import clean, normalised
 
 DOCUMENT_FIELDS = (
     "kind", "title", "abstract", "body", "url", "venue", "venue_abbrev", "volume", "issue", "pages",
@@ -68,6 +69,14 @@ class DocumentRecord:
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def intake(record: DocumentRecord) -> DocumentRecord:
+    """The record with every string in it normalised (harvest.text: NFC, no soft hyphens,
+    zero-width or control characters, no-break spaces as spaces)."""
+    return DocumentRecord(fields=clean(record.fields), identifiers=clean(record.identifiers),
+                          authors=clean(record.authors), editors=clean(record.editors),
+                          mesh=clean(record.mesh), unverified=list(record.unverified))
+
+
 def resolve(db: sqlite_utils.Database, identifiers: list[tuple[str, str]]) -> list[str]:
     """Ids of the documents that hold any of these identifiers, oldest first."""
     found = []
@@ -99,7 +108,10 @@ def save_document(db: sqlite_utils.Database, record: DocumentRecord, provenance:
     """Insert or update one document with its identifiers, authors, MeSH and provenance.
 
     Returns (document id, 'added' | 'updated' | 'unchanged'). Call inside a transaction.
+    Every text in the record (fields, identifiers, people, MeSH) is first put through
+    `harvest.text.normalised`, so no source stores or indexes text any other way.
     """
+    record = intake(record)
     matches = resolve(db, record.identifiers)
     digest = record.content_hash()
     if not matches:
@@ -314,7 +326,7 @@ def save_references(db, citing_id: str, references: list[dict], source: str) -> 
     """A work's reference list from one source, every reference a row; those that resolve to a
     corpus document are citations too."""
     db.execute("DELETE FROM work_references WHERE citing_id = ? AND source = ?", [citing_id, source])
-    for position, reference in enumerate(references, start=1):
+    for position, reference in enumerate(clean(references), start=1):
         cited = find_document(db, "doi", reference["doi"]) if reference["doi"] else None
         db["work_references"].insert({
             "citing_id": citing_id, "source": source, "position": position, "doi": reference["doi"],
@@ -336,7 +348,9 @@ def save_citation(db, citing_id: str, cited_id: str, method: str, context: str |
 
 def set_body(db, document_id: str, body: str, source: str) -> None:
     """Store a document's full text (from an open-access source), keeping its hash and field
-    sources true, so the tagger reads it on its next run."""
+    sources true, so the tagger reads it on its next run. The body is normalised like every
+    stored text (harvest.text)."""
+    body = normalised(body)
     current = db["documents"].get(document_id)
     if current["body"] == body:
         return
