@@ -37,14 +37,17 @@ WHITESPACE = re.compile(r"[ \t\n\r]+")
 MEDLINE_DATE = re.compile(r"(\d{4})(?:[\s-]+([A-Za-z]{3})[a-z]*\.?(?:\s+(\d{1,2})\b)?)?")
 MATHML_SKIP = {"{http://www.w3.org/1998/Math/MathML}annotation",
                "{http://www.w3.org/1998/Math/MathML}annotation-xml"}
-NAME_FIELDS = {"LastName": "last_name", "ForeName": "fore_name", "Initials": "initials"}
+NAME_FIELDS = {"LastName": "last_name", "ForeName": "fore_name", "Initials": "initials", "Suffix": "suffix"}
+# A generational suffix as MEDLINE text writes it after the fore name or initials ("Smith, Anne B
+# 3rd", "Smith AB 3rd"); NLM spells them Jr, Sr or as ordinals, older records as roman numerals.
+NAME_SUFFIX = re.compile(r"^(?:Jr|Sr|\d+(?:st|nd|rd|th)|II|III|IV)\.?$")
 ORCID_PREFIX = re.compile(r"^https?://orcid\.org/")
 RECORD_END_TAGS = (b"</PubmedArticle>", b"</PubmedBookArticle>")
 RECORD_FIELDS = (
     "pmid", "doi", "pmcid", "title", "abstract", "abstract_sections", "authors", "journal",
     "journal_abbrev", "volume", "issue", "pages", "published", "year", "publication_types", "mesh",
     "keywords", "language", "retracted", "retraction_notices", "record_type", "book_title",
-    "editors", "publisher",
+    "editors", "publisher", "contribution_date",
 )
 
 
@@ -232,12 +235,21 @@ def _article(node) -> dict:
         "publication_types": _texts(_grandchildren(article, "PublicationTypeList", "PublicationType")),
         "language": _leaf(article, "Language"),
     })
-    if not record["doi"]:
-        for eloc in article.iterfind("ELocationID"):
-            if eloc.get("EIdType") == "doi":
-                record["doi"] = normalise_doi(eloc.text)
-                break
+    record["doi"] = _valid_doi(record["doi"], article)
     return _finish(record)
+
+
+def _valid_doi(listed: str | None, holder) -> str | None:
+    """The record's DOI: ArticleIdList's, else a valid ELocationID's. A DOI that PubMed marks
+    invalid (`<ELocationID EIdType="doi" ValidYN="N">`) is never the record's, even when
+    ArticleIdList repeats it (works merge by DOI: a wrong one would join two papers)."""
+    invalid, valid = set(), []
+    for eloc in holder.iterfind("ELocationID"):
+        if eloc.get("EIdType") == "doi" and (doi := normalise_doi(eloc.text)):
+            (invalid.add(doi) if eloc.get("ValidYN") == "N" else valid.append(doi))
+    if listed and listed not in invalid:
+        return listed
+    return next((doi for doi in valid if doi not in invalid), None)
 
 
 def _book(node) -> dict:
@@ -260,9 +272,11 @@ def _book(node) -> dict:
         "issue": None, "pages": None,
         "published": published,
         "year": int(published[:4]) if published else None,
+        "contribution_date": _ymd(document.find("ContributionDate")),
         "publication_types": _texts(document.iterfind("PublicationType")),
         "language": _leaf(document, "Language"),
     })
+    record["doi"] = _valid_doi(record["doi"], document)
     return _finish(record)
 
 
@@ -441,15 +455,19 @@ def _medline_record(fields: list[tuple[str, str]]) -> dict:
             record["abstract_sections"] = [{"label": None, "text": value}]
         elif tag == "FAU":
             last, _, fore = value.partition(",")
-            author = _person(last_name=last.strip(), fore_name=fore.strip() or None)
+            fore, suffix = _suffixed(fore)
+            author = _person(last_name=last.strip(), fore_name=fore or None, suffix=suffix)
             record["authors"].append(author)
             short_form_seen = False
         elif tag == "AU" and not short_form_seen:
-            author["initials"] = value.rsplit(" ", 1)[1] if " " in value else None
+            short, suffix = _suffixed(value)
+            author["initials"] = short.rsplit(" ", 1)[1] if " " in short else None
+            author["suffix"] = author["suffix"] or suffix
             short_form_seen = True
         elif tag in ("AU", "CN"):
-            last, _, initials = value.rpartition(" ") if tag == "AU" else ("", "", "")
-            author = (_person(last_name=last or initials, initials=initials if last else None)
+            short, suffix = _suffixed(value) if tag == "AU" else ("", None)
+            last, _, initials = short.rpartition(" ")
+            author = (_person(last_name=last or initials, initials=initials if last else None, suffix=suffix)
                       if tag == "AU" else _person(collective_name=value))
             record["authors"].append(author)
             short_form_seen = True
@@ -477,9 +495,18 @@ def _medline_record(fields: list[tuple[str, str]]) -> dict:
     return _finish(record)
 
 
+def _suffixed(name: str) -> tuple[str, str | None]:
+    """A MEDLINE name part without its generational suffix, and the suffix:
+    'Anne B 3rd' -> ('Anne B', '3rd'); 'Smith AB Jr' -> ('Smith AB', 'Jr')."""
+    words = name.split()
+    if len(words) > 1 and NAME_SUFFIX.match(words[-1]):
+        return " ".join(words[:-1]), words[-1].rstrip(".")
+    return " ".join(words), None
+
+
 def _person(**fields) -> dict:
-    person = {"last_name": None, "fore_name": None, "initials": None, "collective_name": None,
-              "orcid": None, "affiliations": []}
+    person = {"last_name": None, "fore_name": None, "initials": None, "suffix": None,
+              "collective_name": None, "orcid": None, "affiliations": []}
     person.update(fields)
     return person
 
@@ -607,13 +634,16 @@ def to_document(record: dict) -> DocumentRecord:
     if record["pmcid"]:
         identifiers.append(("pmcid", record["pmcid"]))
     kind = "paper"
+    # A dated chapter of a dated book is cited by the chapter's own date (a GeneReviews chapter
+    # of 2006 in a book dated 1993-2025 is "2006"), the book's when the chapter has none.
+    published = record.get("contribution_date") or record["published"]
     fields = {
         "kind": kind, "title": record["title"], "abstract": record["abstract"],
         "url": f"https://doi.org/{record['doi']}" if record["doi"]
         else f"https://pubmed.ncbi.nlm.nih.gov/{record['pmid']}/",
         "venue": record["journal"] or record["book_title"], "venue_abbrev": record["journal_abbrev"],
         "volume": record["volume"], "issue": record["issue"], "pages": record["pages"],
-        "publisher": record["publisher"], "published": record["published"], "year": record["year"],
+        "publisher": record["publisher"], "published": published, "year": int(published[:4]) if published else None,
         "language": record["language"], "publication_types": record["publication_types"],
         "keywords": record["keywords"], "retracted": record["retracted"],
     }

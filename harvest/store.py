@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from .dates import iso_date, plausible
 from .identifiers import stable_id
 from .text import clean, normalised
 
@@ -71,8 +72,20 @@ class DocumentRecord:
 
 def intake(record: DocumentRecord) -> DocumentRecord:
     """The record with every string in it normalised (harvest.text: NFC, no soft hyphens,
-    zero-width or control characters, no-break spaces as spaces)."""
-    return DocumentRecord(fields=clean(record.fields), identifiers=clean(record.identifiers),
+    zero-width or control characters, no-break spaces as spaces), and a publication date that
+    cannot be true (year 0, 31 February, more than a year ahead) cut to its plausible part or
+    left out (harvest.dates)."""
+    fields = clean(record.fields)
+    if fields.get("published"):
+        published = str(fields["published"])
+        possible = plausible(published)
+        following = published[len(possible):len(possible) + 1] if possible else ""
+        whole = bool(possible) and published.startswith(possible) and not (following == "-" or following.isdigit())
+        fields["published"] = published if whole else possible
+        fields["year"] = int(possible[:4]) if possible else None
+    elif fields.get("year") is not None and not iso_date(fields["year"]):
+        fields["year"] = None
+    return DocumentRecord(fields=fields, identifiers=clean(record.identifiers),
                           authors=clean(record.authors), editors=clean(record.editors),
                           mesh=clean(record.mesh), unverified=list(record.unverified))
 
@@ -257,18 +270,22 @@ def _write_people_and_mesh(db, document_id, record: DocumentRecord) -> None:
 
 def save_author(db, person: dict) -> str:
     """One row per person: keyed by ORCID when known, else by the name as printed. A source
-    that gives only a full name (arXiv) passes it as `name`."""
+    that gives only a full name (arXiv) passes it as `name`; a generational suffix (Jr, 3rd) is
+    its own column, `suffix`, and keeps a father and son apart."""
+    suffix = person.get("suffix") or None
     name = person.get("collective_name") or " ".join(
-        p for p in (person.get("fore_name"), person.get("last_name")) if p) or person.get("name") \
+        p for p in (person.get("fore_name"), person.get("last_name"), suffix) if p) or person.get("name") \
         or person.get("initials") or "?"
     key = person.get("orcid") or "|".join(
         (person.get("last_name") or "", person.get("fore_name") or person.get("initials") or "",
-         person.get("collective_name") or "", "" if person.get("last_name") else person.get("name") or "")).lower()
+         person.get("collective_name") or "", "" if person.get("last_name") else person.get("name") or "")
+        + ((suffix,) if suffix else ())).lower()
     author_id = stable_id("a", key)
     db["authors"].insert({
         "id": author_id, "name": name, "last_name": person.get("last_name"),
         "fore_name": person.get("fore_name"), "initials": person.get("initials"),
         "collective_name": person.get("collective_name"), "orcid": person.get("orcid"),
+        "suffix": suffix,
     }, ignore=True)
     return author_id
 
