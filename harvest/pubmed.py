@@ -24,6 +24,7 @@ from .http import Client, HttpError, Response, redact_url
 from .identifiers import normalise_doi, normalise_pmcid
 from .runs import Run, load_saved, recorded_run, resume_point, settled
 from .store import DocumentRecord, Provenance, save_document
+from .text import labelled
 
 EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 BATCH_SIZE = 200
@@ -296,8 +297,7 @@ def _common(citation, article, pubmed_data) -> dict:
         "doi": normalise_doi(ids.get("doi")),
         "pmcid": normalise_pmcid(ids.get("pmc")),
         "abstract_sections": sections,
-        "abstract": "\n".join(f"{s['label']}: {s['text']}" if s["label"] else s["text"]
-                              for s in sections) or None,
+        "abstract": "\n".join(labelled(s["label"], s["text"]) for s in sections) or None,
         "mesh": [_mesh(h) for h in _grandchildren(citation, "MeshHeadingList", "MeshHeading")],
         "keywords": _texts(_grandchildren(citation, "KeywordList", "Keyword")),
         "retracted": any(c.get("RefType") == "RetractionIn" for c in corrections),

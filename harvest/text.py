@@ -9,6 +9,8 @@ normalised  the one intake normalisation every stored text goes through (harvest
             lone surrogates and the non-characters U+FFFE/U+FFFF dropped; carriage returns become
             line feeds; no-break and other fixed-width spaces (U+00A0, U+2000-U+200A, U+202F,
             U+205F, U+3000) become a plain space. Line structure is kept (bodies are paragraphs).
+labelled    a structured abstract's section as one line, 'Background: text', with one colon
+            whether or not the label already ends in one ('Background:' gives no 'Background::')
 clean       `normalised` applied to every string inside a value (str, list, tuple, dict); other
             values unchanged
 """
@@ -36,6 +38,13 @@ def folded(text: str | None) -> str:
 
 def plain(value) -> str:
     return folded(html.unescape(TAG.sub("", BLOCK_TAG.sub(" ", str(value or "")))))
+
+
+def labelled(label: str | None, text: str) -> str:
+    if not label:
+        return text
+    label = label.strip()
+    return f"{label} {text}" if label.endswith((":", "：")) else f"{label}: {text}"
 
 
 def normalised(text: str) -> str:
