@@ -4,7 +4,8 @@ fetch_news    every feed and GDELT query in annotations/news.yaml, then the page
               were not harvested before (feed entries only when they speak of AI and mental health)
 parse_gdelt   a GDELT artlist JSON answer -> articles (url, title, seen date, domain, language)
 save_article  an extracted page -> a `news` document identified by its canonical URL; a page with
-              no readable article is kept as a link-only record that says why
+              no readable article is kept as a link-only record that says why, one whose text may be
+              only part of the article as a `partial` record that says why
 
 Pages are extracted by harvest/extract.py; wire copies are grouped afterwards by harvest/stories.py.
 """
@@ -187,8 +188,10 @@ def _kind_of(archived, run: Run) -> str:
 def _save_page(db, archived, run: Run, listed: dict) -> None:
     run.count("found")
     article = parse_article(archived.body, archived.uri, archived.headers.get("content-type"))
-    if article["status"] != "extracted":
+    if article["status"] == "link-only":
         run.note(f"{archived.uri}: kept as a link only ({article['reason']})")
+    elif article["status"] == "partial":
+        run.note(f"{archived.uri}: extracted in part ({article['reason']})")
     hint = listed.get(article["canonical_url"]) or listed.get(canonical_url(archived.uri))
     source = Provenance(source=SOURCE, source_id=article["canonical_url"], fetched_at=archived.date,
                         url=archived.uri, archive_file=archived.file, archive_record_id=archived.record_id)
