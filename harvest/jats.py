@@ -11,6 +11,7 @@ from typing import Iterator
 
 from lxml import etree
 
+from .dates import iso_date
 from .identifiers import normalise_doi, normalise_pmcid
 from .text import folded, labelled
 
@@ -328,6 +329,8 @@ def _publication_date(meta) -> str | None:
         day = _child(date, "day")
         month_text = (month.text or "").strip() if month is not None else ""
         day_text = (day.text or "").strip() if day is not None else ""
+        if iso_date(year) is None:  # year 0 and the like are no date; a later pub-date may be one
+            continue
         if month_text.isdigit() and 1 <= int(month_text) <= 12:
             if day_text.isdigit() and 1 <= int(day_text) <= 31:
                 return f"{year}-{int(month_text):02d}-{int(day_text):02d}"

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from lxml import etree
 
 from .chunked import parse_pieces, split_at_records
+from .dates import iso_date
 from .db import transaction
 from .http import Client, HttpError, Response, redact_url
 from .identifiers import normalise_doi, normalise_pmcid
@@ -387,7 +388,7 @@ def _pub_date(node) -> str | None:
 
 
 def _iso_date(year, month=None, day=None) -> str | None:
-    if not year or not year.strip().isdigit():
+    if not year or not year.strip().isdigit() or iso_date(year) is None:  # year 0 and the like are no date
         return None
     year = year.strip()
     number = None
@@ -479,6 +480,10 @@ def _medline_record(fields: list[tuple[str, str]]) -> dict:
             record["doi"] = normalise_doi(value[:-5])
         elif tag == "PMC":
             record["pmcid"] = normalise_pmcid(value)
+        elif tag == "BTI":  # a book chapter: the book's title, and the chapter's own date (YYYYMMDD)
+            record["book_title"], record["record_type"] = value, "PubmedBookArticle"
+        elif tag == "CTDT":
+            record["contribution_date"] = _iso_date(value[:4], value[4:6] or None, value[6:8] or None)
         elif tag == "DP":
             match = MEDLINE_DATE.search(value)
             record["published"] = _iso_date(*match.groups()) if match else None

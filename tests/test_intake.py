@@ -216,3 +216,22 @@ def test_a_crossref_suffix_is_kept():
                "author": [{"given": "Anne B", "family": "Smith", "suffix": "III"}]}
     work, = parse_crossref(json.dumps({"status": "ok", "message-type": "work", "message": message}).encode()).works
     assert work["authors"][0]["suffix"] == "III"
+
+
+def test_a_medline_book_chapter_takes_its_own_date():
+    record, = parse_pubmed(b"PMID- 91000004\nTI  - Chatbots in crisis lines\nBTI - Handbook of Invented Care\n"
+                           b"DP  - 1993\nCTDT- 20060215\nFAU - Okafor, Ada\nAU  - Okafor A\n")
+    assert (record["record_type"], record["book_title"], record["published"], record["contribution_date"]) == (
+        "PubmedBookArticle", "Handbook of Invented Care", "1993", "2006-02-15")
+    assert pubmed_document(record).fields["published"] == "2006-02-15"
+
+
+def test_an_impossible_year_is_no_date_in_pubmed_and_jats():
+    from harvest.jats import parse_jats
+    record, = parse_pubmed(pubmed_xml().replace(b"<Year>2024</Year>", b"<Year>0</Year>"))
+    assert record["published"] is None and record["year"] is None
+    jats = b"""<article><front><article-meta><title-group><article-title>t</article-title></title-group>
+<pub-date pub-type="epub"><year>0000</year></pub-date><pub-date pub-type="collection"><year>2024</year><month>3</month></pub-date>
+</article-meta></front></article>"""
+    article, = parse_jats(jats)
+    assert (article["published"], article["year"]) == ("2024-03", 2024)
