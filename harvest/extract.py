@@ -63,11 +63,12 @@ TITLE_SEPARATOR = re.compile(r"\s+[|\-\u2013\u2014\u00b7\u2022]{1,2}\s+|\s*\|\s*
 # Page furniture, by one class or id token: sidebars, most-read lists, sign-up blocks, share bars,
 # recirculation modules ('c-most-popular', 'newsletter-signup', 'related-stories__list')
 FURNITURE = re.compile(r"(?i)(?:[a-z]{1,3}-)?(?:most-?(?:popular|read|viewed|shared)|trending(?:-now)?|sidebar|"
-                       r"newsletter(?:-?sign-?up)?|sign-?up(?:-form)?|subscribe|subscription|related(?:-(?:articles|"
+                       r"newsletter[-_]{0,2}(?:sign-?up|subscribe|subscription|form|cta|promo|box|block|widget|module|"
+                       r"container|wrapper|banner|inline|pitch)|sign-?up(?:-form)?|subscribe|subscription|related(?:-(?:articles|"
                        r"stories|content|posts|links))?|recommended|outbrain|taboola|share-?(?:bar|tools|buttons)|"
                        r"social-?share|more-?stories|popular(?:-(?:posts|stories))?|read-?more|recirc(?:ulation)?)"
                        r"(?:(?:-|__|_)(?:widget|module|box|block|container|wrapper|list|section|unit|links?|area|panel|"
-                       r"form|cta|promo|items?))?")
+                       r"form|cta|promo))?")
 FURNITURE_HEADING = re.compile(r"(?i)(most (popular|read|viewed|shared)|trending( now)?|popular( now| stories)?|"
                                r"related( stories| articles| content)?|recommended( for you)?|more (from|stories|on)\b.*|"
                                r"(sign up|subscribe) (to|for) (our|the) .{0,40}newsletter.*|get (our|the) .{0,30}newsletter.*)")
@@ -75,14 +76,16 @@ COMMENTS = re.compile(r"(?i)comment")
 # Inside the article's containers, blocks that are not its running text: captions and credits,
 # galleries and video players, widgets and calls to action, bios, tags, share bars.
 NOT_BODY = re.compile(r"(?i)caption|credit|gallery|slideshow|video|photo|image|\bimg|\bmedia|widget|\bcta\b|-cta|"
-                      r"promo|advert|sponsor|donat|support|newsletter|subscri|sign-?up|related|recommend|popular|"
+                      r"promo|advert|sponsor|donat|support|newsletter[-_]*(?:sign|sub|form|cta|promo|box|block|widget|banner)|"
+                      r"subscri|sign-?up|related|recommend|popular|"
                       r"trending|sidebar|share|social|comment|\bbio\b|author|byline|\btags?\b|breadcrumb|disclaimer|"
                       r"\bad\b|\bads\b|-ad\b|embed|tweet|instagram|read-?more|more-?from")
 CAPTION_TEXT = re.compile(r"\((?:AP|AFP|Reuters|Getty|EPA)(?: Photo)?[/ ]|\bPhoto(?:graph)?:\s|/Getty Images|"
                           r"\(Photo by |\bImage:\s", re.I)
 OUTSIDE_ARTICLE = {"aside", "nav", "footer", "figure", "figcaption", "form", "header", "noscript", "blockquote"}
-ARTICLE_BODY = etree.XPath("//*[@itemprop='articleBody' or re:test(@class, '(^|\\s)(article[-_]?body|articleBody|"
-                           "story[-_]body|article__body)(\\s|$)')]", namespaces={"re": "http://exslt.org/regular-expressions"})
+ARTICLE_BODY = etree.XPath("//*[@itemprop='articleBody' or re:test(@class, '(^|\\s)[\\w-]*(article|story)(-|_|__)?"
+                           "(body|text)(\\s|$|--|__)', 'i')]", namespaces={"re": "http://exslt.org/regular-expressions"})
+SIBLING_LEVELS = 4                 # how far up from the extracted paragraphs repeated containers are looked for
 ARTICLE_TYPES = re.compile(r"Article|BlogPosting|Report|NewsArticle")
 BODY_KEYS = re.compile(r"(?i)articleBody|body|bodyText|content|text|html|story")
 MIN_PARAGRAPH_CHARS = 80          # shorter <p> are captions, credits, labels and links, not paragraphs the check counts
@@ -248,9 +251,9 @@ def _drop_page_furniture(tree) -> None:
             form.getparent().remove(form)
 
 
-def _paragraphs(element) -> list:
+def _paragraphs(element, strict: bool = True) -> list:
     """The article-like paragraphs in `element`: <p> elements of some length, mostly not links,
-    outside figures, asides and other page furniture."""
+    not captions; `strict`: also outside figures, asides and other furniture within `element`."""
     found = []
     for p in element.iter("p"):
         text = folded(p.text_content())
@@ -258,6 +261,9 @@ def _paragraphs(element) -> list:
             continue
         links = sum(len(folded(a.text_content())) for a in p.iter("a"))
         if links > 0.5 * len(text) or CAPTION_TEXT.search(text):
+            continue
+        if not strict:
+            found.append((p, text))
             continue
         ancestors = []
         for ancestor in p.iterancestors():
@@ -282,13 +288,15 @@ def _completed(tree, text: str) -> str:
     of theirs that is not in the text is put back after the paragraph that precedes it."""
     lines = [line for line in text.split("\n")]
     have = {_key(line) for line in lines if line.strip()}
-    found = [(p, t) for p, t in _paragraphs(tree) if _key(t) in have]
+    found = [(p, t) for p, t in _paragraphs(tree, strict=False) if _key(t) in have]
     if not found:
         return text
     scope = _article_scope(tree, [p for p, _ in found])
     if not scope:
         return text
-    wanted = [(p, t) for element in scope for p, t in _paragraphs(element)]
+    others = _other_articles(tree, [p for p, _ in found])
+    wanted = [(p, t) for element in scope for p, t in _paragraphs(element)
+              if not any(o is p or o in p.iterancestors() for o in others)]
     missing = [t for _, t in wanted if _key(t) not in have and not _inside_text(t, text)]
     if not missing or sum(map(len, missing)) < MIN_PARAGRAPH_CHARS:
         return text
@@ -327,6 +335,28 @@ def _unaccounted(tree, text: str, structured: str) -> list[str]:
     return reasons
 
 
+def _other_articles(tree, paragraphs: list) -> list:
+    """Blocks that hold another article (a next story loaded below this one): for every <h1>
+    but the article's own (the last before its first extracted paragraph), the largest element
+    around it that holds none of the extracted paragraphs."""
+    order = {element: number for number, element in enumerate(tree.iter())}
+    first = min(order.get(p, 0) for p in paragraphs)
+    headings = [h for h in tree.iter("h1")]
+    own = max((h for h in headings if order.get(h, 0) < first), key=lambda h: order.get(h, 0), default=None)
+    mine = set(paragraphs)
+    blocks = []
+    for heading in headings:
+        if heading is own:
+            continue
+        block = heading
+        for ancestor in heading.iterancestors():
+            if ancestor.tag in ("body", "html") or any(p in mine for p in ancestor.iter("p")):
+                break
+            block = ancestor
+        blocks.append(block)
+    return blocks
+
+
 def _article_scope(tree, paragraphs: list) -> list:
     """The elements the article is in (see `_completed`); [] when the page shows no such structure."""
     counts: Counter = Counter()
@@ -344,10 +374,21 @@ def _article_scope(tree, paragraphs: list) -> list:
     if holder is None or holder.tag in ("html", "body"):
         return []
     scope = [holder]
-    parent = holder.getparent()
-    if parent is not None and (holder.get("class") or holder.tag in ("article", "section")):
-        scope += [sibling for sibling in parent if sibling is not holder and sibling.tag == holder.tag
-                  and sibling.get("class") == holder.get("class") and not _furniture(sibling)]
+    level = holder
+    for _ in range(SIBLING_LEVELS):  # the holder, or an element it is in, repeated as siblings of its kind
+        parent = level.getparent()
+        if parent is None or level.tag in ("html", "body", "main"):
+            break
+        if level.get("class") or level.tag == "article":
+            # a sibling with an <h1> of its own is another article (a next story loaded below), and
+            # one with fewer than two paragraphs a teaser
+            siblings = [sibling for sibling in parent if sibling is not level and sibling.tag == level.tag
+                        and sibling.get("class") == level.get("class") and not _furniture(sibling)
+                        and not sibling.xpath(".//h1") and len(_paragraphs(sibling)) >= 2]
+            if siblings:
+                scope += siblings
+                break
+        level = parent
     for body in ARTICLE_BODY(tree):
         if not any(body is e or e in body.iterancestors() for e in scope) and not _furniture(body):
             scope.append(body)

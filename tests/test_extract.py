@@ -152,6 +152,15 @@ def test_a_body_split_over_sibling_containers_keeps_all_its_paragraphs():
     assert "waiting room" not in record["text"]
 
 
+def test_a_next_story_loaded_below_is_not_put_into_the_article():
+    page = html_page(f"""<div class="wrap"><h1>Chatbot triage study</h1>
+<div class="article-body">{paragraphs("First", 9)}</div><figure><img src="a.jpg"></figure>
+<div class="article-body">{paragraphs("Second", 4)}</div>
+<div class="next-post"><h1>Another story entirely</h1><div class="post-text">{paragraphs("Next", 6)}</div></div></div>""")
+    record = parse_article(page, "https://example.org/health/triage")
+    assert para("Second", 3) in record["text"] and "Next paragraph" not in record["text"]
+
+
 def test_a_long_article_keeps_going_after_an_inline_block():
     page = html_page(f"""<div class="story-wrap"><h1>Chatbot triage study</h1>
 <div class="article__body">{paragraphs("Opening", 10)}</div>
@@ -160,6 +169,17 @@ def test_a_long_article_keeps_going_after_an_inline_block():
     record = parse_article(page, "https://example.org/health/triage")
     assert all(para("Continuing", i) in record["text"] for i in range(6)), record["text"][-300:]
     assert "Another story about something else" not in record["text"]
+
+
+def test_a_newsletter_keeps_every_story_however_deep_its_text():
+    stories = "".join(f'<section class="newsletter-item"><h2>Story {n}</h2><div class="item-text">'
+                      f'{paragraphs(f"Story {n}", 3 if n else 10)}</div><p class="credit">Photo: Example News</p></section>'
+                      for n in range(3))
+    next_story = f'<article class="story"><h1>An unrelated story loaded below</h1>{paragraphs("Unrelated", 4)}</article>'
+    page = html_page(f'<main><div class="briefing">{stories}</div></main>{next_story}', title="Briefing | Example News")
+    record = parse_article(page, "https://example.org/briefing/13")
+    for n in range(3):
+        assert para(f"Story {n}", 2) in record["text"], n
 
 
 def test_a_newsletter_keeps_every_story():
