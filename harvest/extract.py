@@ -295,6 +295,12 @@ def _completed(tree, text: str) -> str:
     if not scope:
         return text
     others = _other_articles(tree, [p for p, _ in found])
+    foreign = {_key(t) for block in others for _, t in _paragraphs(block, strict=False)}
+    foreign |= {_key(h.text_content()) for block in others for h in block.iter("h1")}
+    if foreign:  # another article's headline and paragraphs are not this one's
+        lines = [line for line in lines if _key(line) not in foreign]
+        text = "\n".join(lines)
+        have = {_key(line) for line in lines if line.strip()}
     wanted = [(p, t) for element in scope for p, t in _paragraphs(element)
               if not any(o is p or o in p.iterancestors() for o in others)]
     missing = [t for _, t in wanted if _key(t) not in have and not _inside_text(t, text)]
@@ -336,24 +342,28 @@ def _unaccounted(tree, text: str, structured: str) -> list[str]:
 
 
 def _other_articles(tree, paragraphs: list) -> list:
-    """Blocks that hold another article (a next story loaded below this one): for every <h1>
-    but the article's own (the last before its first extracted paragraph), the largest element
-    around it that holds none of the extracted paragraphs."""
+    """Blocks that hold another article (a next story loaded below this one): around every <h1>
+    after the article's own (the last before its first extracted paragraph, else the page's
+    first), the largest element
+    that holds none of the article's paragraphs (those before that <h1>), when it holds two
+    paragraphs or more (an <h1> used as a heading inside the body is no other article)."""
     order = {element: number for number, element in enumerate(tree.iter())}
     first = min(order.get(p, 0) for p in paragraphs)
-    headings = [h for h in tree.iter("h1")]
-    own = max((h for h in headings if order.get(h, 0) < first), key=lambda h: order.get(h, 0), default=None)
-    mine = set(paragraphs)
+    headings = list(tree.iter("h1"))
+    own = max((h for h in headings if order.get(h, 0) < first), key=lambda h: order.get(h, 0),
+              default=headings[0] if headings else None)  # a next story's <h1> never comes first
+    later = [h for h in headings if h is not own and order.get(h, 0) > first]
+    cutoff = min((order.get(h, 0) for h in later), default=None)
+    mine = {p for p in paragraphs if cutoff is None or order.get(p, 0) < cutoff}
     blocks = []
-    for heading in headings:
-        if heading is own:
-            continue
+    for heading in later:
         block = heading
         for ancestor in heading.iterancestors():
             if ancestor.tag in ("body", "html") or any(p in mine for p in ancestor.iter("p")):
                 break
             block = ancestor
-        blocks.append(block)
+        if len(_paragraphs(block, strict=False)) >= 2:
+            blocks.append(block)
     return blocks
 
 
