@@ -76,9 +76,10 @@ def _text(value) -> str | None:
 
 
 def _date(work: dict) -> str | None:
-    """The first plausible date of the work's own (Crossref's `issued` of year 0, or a 31st of
-    February, is no date: harvest.dates)."""
-    for key in ("published", "published-print", "published-online", "issued", "posted", "created"):
+    """The first plausible publication date of the work's own (Crossref's `issued` of year 0, or
+    a 31st of February, is no date: harvest.dates). `created` (when the DOI was deposited) is not
+    a publication date: a work with none has no date (APA's n.d.)."""
+    for key in ("published", "published-print", "published-online", "issued", "posted"):
         parts = (work.get(key) or {}).get("date-parts") or [[]]
         parts = [p for p in parts[0] if p is not None] if parts and isinstance(parts[0], list) else []
         found = iso_date(*parts[:3]) if parts else None

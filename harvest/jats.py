@@ -95,7 +95,7 @@ def _text(element) -> str | None:
     """Text with inline markup flattened; labels and MathML annotations left out."""
     if element is None:
         return None
-    text = folded("".join(_walk(element)))
+    text = folded("".join(_rendered(element)))
     return text or None
 
 

@@ -103,6 +103,7 @@ def crossref_work(**dates) -> bytes:
 
 @pytest.mark.parametrize("dates, published", [
     ({"issued": {"date-parts": [[0]]}}, None),
+    ({"issued": {"date-parts": [[0]]}, "created": {"date-parts": [[2019, 5, 2]]}}, None),  # deposited is not published
     ({"issued": {"date-parts": [[None]]}}, None),
     ({"published": {"date-parts": [[0, 1, 1]]}, "issued": {"date-parts": [[2021, 5]]}}, "2021-05"),
     ({"issued": {"date-parts": [[2021, 2, 30]]}}, "2021-02"),
