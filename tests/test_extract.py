@@ -187,7 +187,8 @@ def test_a_newsletter_keeps_every_story():
                       for n in range(3))
     page = html_page(f"""<main>{stories}
 <div class="newsletter-signup"><h3>Get the briefing</h3><p>Sign up to receive the weekly briefing in your inbox every
-Friday morning before nine o'clock, with the week's news on technology and health.</p><form><label>Email</label><input name="e"></form></div>
+Friday morning before nine o'clock, with the week's news on technology and health.</p>
+<form><label>Email</label><input name="e"></form></div>
 </main>""", title="The Weekly Briefing — Example News")
     record = parse_article(page, "https://example.org/briefing/12")
     for n in range(3):
@@ -219,9 +220,11 @@ def test_sidebars_and_repeated_headline_and_standfirst_are_left_out():
     standfirst = "A new study says chatbots can help nurses triage patients who arrive in crisis at night."
     page = html_page(f"""<article><h1>Chatbot triage study</h1><p class="standfirst">{standfirst}</p>
 <div class="article-body"><p>{standfirst}</p>{paragraphs("Body", 8)}</div>
-<aside class="most-popular"><h2>Most popular</h2><ol><li><a href="/a">Celebrity chef opens a new restaurant in the town centre today</a></li>
+<aside class="most-popular"><h2>Most popular</h2><ol>
+<li><a href="/a">Celebrity chef opens a new restaurant in the town centre today</a></li>
 <li><a href="/b">Local team wins the cup final after extra time and a long penalty shoot-out</a></li></ol></aside>
-<div class="c-trending"><h2>Trending</h2><p>Readers are also looking at the story of the weekend's storms across the whole country today.</p></div>
+<div class="c-trending"><h2>Trending</h2>
+<p>Readers are also looking at the story of the weekend's storms across the whole country today.</p></div>
 </article>""", head=f'<meta name="description" content="{standfirst}">')
     record = parse_article(page, "https://example.org/health/triage")
     assert record["text"].count(standfirst) <= 1 and record["text"].count("Chatbot triage study") <= 1

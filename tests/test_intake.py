@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from harvest import db as database
 from harvest.europepmc import load_europepmc_file
 from harvest.store import DocumentRecord, Provenance, save_document, set_body
 from harvest.text import normalised
@@ -236,3 +235,14 @@ def test_an_impossible_year_is_no_date_in_pubmed_and_jats():
 </article-meta></front></article>"""
     article, = parse_jats(jats)
     assert (article["published"], article["year"]) == ("2024-03", 2024)
+
+
+def test_guidance_and_bill_versions_are_stored_normalised(corpus):
+    from types import SimpleNamespace
+    from harvest.versions import save_version
+    record = DocumentRecord(fields={"kind": "guidance", "title": "Guidance"}, identifiers=[("url", "https://example.org/g")])
+    document_id, _ = save_document(corpus, record, Provenance("guidance", "g", "2025-01-01T00:00:00Z"))
+    archived = SimpleNamespace(date="2025-01-01T00:00:00Z", uri="https://example.org/g", file="a.warc.gz", record_id="r1")
+    save_version(corpus, document_id, "Screen for sui\u00adcidal ideation.\nLast updated: 2024", "h1", archived)
+    text = corpus.execute("SELECT text FROM document_versions").fetchone()[0]
+    assert text == "Screen for suicidal ideation.\nLast updated: 2024"  # cleaned, and nothing else taken out

@@ -155,7 +155,8 @@ def test_every_way_jats_names_a_contributor_is_read():
 
 def test_affiliations_by_several_ids_and_by_group():
     meta = """<contrib-group>
-  <contrib contrib-type="author"><name><surname>Lee</surname><given-names>Kim</given-names></name><xref ref-type="aff" rid="a1 a2"/></contrib>
+  <contrib contrib-type="author"><name><surname>Lee</surname><given-names>Kim</given-names></name>
+    <xref ref-type="aff" rid="a1 a2"/></contrib>
 </contrib-group><aff id="a1">First Institute</aff><aff id="a2">Second Institute</aff>
 <contrib-group><contrib contrib-type="author"><name><surname>Tran</surname><given-names>Bo</given-names></name></contrib>
 <aff>Shared Institute</aff></contrib-group>"""
@@ -179,7 +180,8 @@ def test_alternatives_give_one_rendering_and_never_a_tex_preamble():
     assert parse_jats(article("", title=textual)).__next__()["title"] == "Effect size d = 0.5 for chatbot therapy"
     tex_only = re.sub(r"<mml:math.*</mml:math>", "", FORMULA, flags=re.S)
     assert parse_jats(article("", title=tex_only)).__next__()["title"] == "Effect size d=0.5 for chatbot therapy"
-    lone_preamble = r"Score <inline-formula><tex-math><![CDATA[\documentclass{minimal}\usepackage{amsmath}]]></tex-math></inline-formula> rose"
+    lone_preamble = (r"Score <inline-formula><tex-math><![CDATA[\documentclass{minimal}\usepackage{amsmath}]]></tex-math>"
+                     r"</inline-formula> rose")
     assert parse_jats(article("", title=lone_preamble)).__next__()["title"] == "Score rose"
 
 
