@@ -56,8 +56,10 @@ CONSENT = re.compile(r"\b(we use cookies|cookie (settings|preferences|policy)|ac
 SCRIPT_ONLY = re.compile(r"\b(enable javascript|javascript is (disabled|required)|turn on javascript)\b", re.I)
 FORM_LABELS = re.compile(r"\b(?:user ?name|password|e-?mail(?: address)?|log ?in|sign ?in|register|"
                          r"forgot(?: your)? password\??|remember me|search)\b", re.I)
+TRAILING_DATE_WORD = re.compile(r"\s+(?:updated|published|posted|last modified)\b.*$", re.I)
 TRAILING_MONTH = re.compile(r"\s+(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
-                            r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?$", re.I)
+                            r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|monday|tuesday|wednesday|thursday|friday|"
+                            r"saturday|sunday)\.?$", re.I)
 TITLE_SEPARATOR = re.compile(r"\s+[|\-\u2013\u2014\u00b7\u2022]{1,2}\s+|\s*\|\s*")
 # Page furniture: sidebars, most-read lists, sign-up blocks, share bars, recirculation modules
 # Page furniture, by one class or id token: sidebars, most-read lists, sign-up blocks, share bars,
@@ -182,9 +184,13 @@ def _authors(value: str | None, page: str = "") -> list[str]:
     for name in re.split(r";|\band\b|&", value or ""):
         name = NAME_NOISE.sub("", folded(name)).strip(" ,")
         name = FORM_LABELS.sub("", name).strip(" ,:|")
+        name = TRAILING_DATE_WORD.sub("", name).strip(" ,|")
         month = TRAILING_MONTH.search(name)
-        if month and re.search(re.escape(name) + r"[\s,.]*(?:\d{1,2}\b|\d{4}\b)", _page_text(page)):
-            name = name[:month.start()].strip(" ,")
+        if month:  # 'Dana Reyes May' when the page reads 'Dana Reyes | May 5, 2025'; 'Theresa May' stays
+            before, word = name[:month.start()].strip(" ,"), month.group(0).strip()
+            if re.search(re.escape(before) + r"[\s,.|\u00b7\u2022\u2013\u2014-]*" + re.escape(word) +
+                         r"[\s,.]*(?:\d{1,2}\b|\d{4}\b)", _page_text(page)):
+                name = before
         if name and name not in names and len(name) < 80 and not FORM_LABELS.fullmatch(name):
             names.append(name)
     return names

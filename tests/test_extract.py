@@ -254,6 +254,9 @@ def test_site_name_is_dropped_from_a_page_title():
 @pytest.mark.parametrize("byline, page, names", [
     ("Dana Reyes May", "<p class=byline>By Dana Reyes May 5, 2025</p>", ["Dana Reyes"]),
     ("Theresa May", "<p class=byline>By Theresa May</p>", ["Theresa May"]),
+    ("Dana Reyes May", "<p>By <a>Dana Reyes</a> | <time>May 5, 2025</time></p>", ["Dana Reyes"]),
+    ("Dana Reyes Updated 10:30", "", ["Dana Reyes"]),
+    ("Kim Lee Tuesday", "<p>Kim Lee</p><p>Tuesday 4 March 2025</p>", ["Kim Lee"]),
     ("Username", "<form><label>Username</label></form>", []),
     ("Dana Reyes Username", "<p>By Dana Reyes</p><label>Username</label>", ["Dana Reyes"]),
     ("Kim Lee and Bo Tran, PhD", "", ["Kim Lee", "Bo Tran"]),
