@@ -332,8 +332,9 @@ def _completed(tree, text: str) -> str:
 
 def _unaccounted(tree, text: str, structured: str) -> list[str]:
     """Why `text` may hold only part of the page: article paragraphs of the page's declared body
-    containers (`itemprop="articleBody"`, `article-body` classes) that it lacks, or structured
-    data (JSON-LD `articleBody`) much longer than it. [] when the page's structure agrees."""
+    containers (`itemprop="articleBody"`, `article-body` classes) that it lacks, a paywall notice
+    in it, or structured data (JSON-LD `articleBody`) much longer than it. [] when the page's
+    structure agrees."""
     reasons = []
     lacking = [t for body in ARTICLE_BODY(tree) if not _furniture(body) for _, t in _paragraphs(body)
                if not _inside_text(t, text)]
@@ -341,6 +342,8 @@ def _unaccounted(tree, text: str, structured: str) -> list[str]:
     if len(lacking) >= 2 and sum(map(len, lacking)) >= 0.1 * max(len(text), 1):
         reasons.append(f"{len(lacking)} paragraph(s) of the page's article body are not in the text "
                        f"(first: {lacking[0][:80]!r})")
+    if PAYWALL.search(text):
+        reasons.append("paywall: the page offers the rest of the article to subscribers")
     if structured and len(structured) > 1.5 * len(text) and not _inside_text(structured[:200], text):
         reasons.append(f"the page's structured data holds {len(structured)} characters of article text, "
                        f"the extracted text {len(text)}")

@@ -65,7 +65,8 @@ def test_agreement_with_the_shared_news_pages():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_every_shared_page_gives_a_record(name):
     record = parse_article(page_bytes(name), EXPECTED[name].get("url") or "https://example.org/page")
-    assert record["status"] in ("extracted", "link-only") and (record["text"] or record["reason"])
+    assert record["status"] in ("extracted", "partial", "link-only") and (record["text"] or record["reason"])
+    assert bool(record["reason"]) == (record["status"] != "extracted")
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", record["published"] or "2000-01-01")
 
 
@@ -287,3 +288,11 @@ def test_a_page_whose_declared_body_is_not_all_in_the_text_is_marked_partial():
     assert record["status"] == "partial" and "paragraph(s) of the page's article body" in record["reason"]
     full = parse_article(page, "https://example.org/a")
     assert full["status"] == "extracted" and full["reason"] == ""
+
+
+def test_a_long_article_cut_by_a_paywall_is_partial():
+    page = html_page(f'<article><h1>Chatbot triage study</h1>{paragraphs("Free", 10)}'
+                     f'<p>The rest of this article is for subscribers only.</p></article>')
+    record = parse_article(page, "https://example.org/a")
+    assert record["status"] == "partial" and record["reason"].startswith("paywall")
+    assert para("Free", 9) in record["text"]
