@@ -31,7 +31,6 @@ from datetime import date
 from urllib.parse import urlsplit
 
 import trafilatura
-from lxml import etree
 
 from .identifiers import canonical_url as spelled
 from .text import folded
@@ -85,8 +84,7 @@ NOT_BODY = re.compile(r"(?i)caption|credit|gallery|slideshow|video|photo|image|\
 CAPTION_TEXT = re.compile(r"\((?:AP|AFP|Reuters|Getty|EPA)(?: Photo)?[/ ]|\bPhoto(?:graph)?:\s|/Getty Images|"
                           r"\(Photo by |\bImage:\s", re.I)
 OUTSIDE_ARTICLE = {"aside", "nav", "footer", "figure", "figcaption", "form", "header", "noscript", "blockquote"}
-ARTICLE_BODY = etree.XPath("//*[@itemprop='articleBody' or re:test(@class, '(^|\\s)[\\w-]*(article|story)(-|_|__)?"
-                           "(body|text)(\\s|$|--|__)', 'i')]", namespaces={"re": "http://exslt.org/regular-expressions"})
+ARTICLE_BODY_CLASS = re.compile(r"(?i)(?:^|\s)[\w-]*(?:article|story)(?:-|_|__)?(?:body|text)(?:\s|$|--|__)")
 SIBLING_LEVELS = 4                 # how far up from the extracted paragraphs repeated containers are looked for
 ARTICLE_TYPES = re.compile(r"Article|BlogPosting|Report|NewsArticle")
 BODY_KEYS = re.compile(r"(?i)articleBody|body|bodyText|content|text|html|story")
@@ -309,7 +307,8 @@ def _completed(tree, text: str) -> str:
         have = {_key(line) for line in lines if line.strip()}
     wanted = [(p, t) for element in scope for p, t in _paragraphs(element)
               if not any(o is p or o in p.iterancestors() for o in others)]
-    missing = [t for _, t in wanted if _key(t) not in have and not _inside_text(t, text)]
+    whole = _key(text)
+    missing = [t for _, t in wanted if _key(t) not in have and not _inside_text(t, whole)]
     if not missing or sum(map(len, missing)) < MIN_PARAGRAPH_CHARS:
         return text
     # put each missing paragraph after the line of the paragraph that precedes it on the page
@@ -321,7 +320,7 @@ def _completed(tree, text: str) -> str:
         key = _key(paragraph)
         if key in positions:
             anchor = positions[key]
-        elif not _inside_text(paragraph, text):
+        elif not _inside_text(paragraph, whole):
             inserted.setdefault(anchor, []).append(paragraph)
     result = inserted.get(-1, [])[:]
     for index, line in enumerate(lines):
@@ -335,16 +334,19 @@ def _unaccounted(tree, text: str, structured: str) -> list[str]:
     containers (`itemprop="articleBody"`, `article-body` classes) that it lacks, a paywall notice
     in it, or structured data (JSON-LD `articleBody`) much longer than it. [] when the page's
     structure agrees."""
-    reasons = []
-    lacking = [t for body in ARTICLE_BODY(tree) if not _furniture(body) for _, t in _paragraphs(body)
-               if not _inside_text(t, text)]
+    reasons, whole = [], _key(text)
+    bodies = _declared_bodies(tree)
+    marked = set(bodies)
+    outermost = [b for b in bodies if not any(other in marked for other in b.iterancestors())]
+    lacking = [t for body in outermost if not _furniture(body) for _, t in _paragraphs(body)
+               if not _inside_text(t, whole)]
     lacking = list(dict.fromkeys(lacking))
     if len(lacking) >= 2 and sum(map(len, lacking)) >= 0.1 * max(len(text), 1):
         reasons.append(f"{len(lacking)} paragraph(s) of the page's article body are not in the text "
                        f"(first: {lacking[0][:80]!r})")
     if PAYWALL.search(text):
         reasons.append("paywall: the page offers the rest of the article to subscribers")
-    if structured and len(structured) > 1.5 * len(text) and not _inside_text(structured[:200], text):
+    if structured and len(structured) > 1.5 * len(text) and not _inside_text(structured[:200], whole):
         reasons.append(f"the page's structured data holds {len(structured)} characters of article text, "
                        f"the extracted text {len(text)}")
     return reasons
@@ -408,10 +410,17 @@ def _article_scope(tree, paragraphs: list) -> list:
                 scope += siblings
                 break
         level = parent
-    for body in ARTICLE_BODY(tree):
+    for body in _declared_bodies(tree):
         if not any(body is e or e in body.iterancestors() for e in scope) and not _furniture(body):
             scope.append(body)
     return scope
+
+
+def _declared_bodies(tree) -> list:
+    """The elements a page marks as its article body: `itemprop="articleBody"`, or a class such as
+    `article-body`, `article__body`, `c-article-body`, `story-text`."""
+    return [e for e in tree.xpath("//*[@class or @itemprop]")
+            if e.get("itemprop") == "articleBody" or ARTICLE_BODY_CLASS.search(e.get("class") or "")]
 
 
 def _furniture(element) -> bool:
@@ -429,8 +438,9 @@ def _key(text: str) -> str:
     return re.sub(r"\W+", "", text.lower())
 
 
-def _inside_text(paragraph: str, text: str) -> bool:
-    return _key(paragraph) in _key(text)
+def _inside_text(paragraph: str, whole: str) -> bool:
+    """Whether `paragraph` is in the text whose `_key` is `whole`."""
+    return _key(paragraph) in whole
 
 
 def _standfirst(tree) -> str:
