@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Iterable, Iterator
@@ -17,6 +16,7 @@ from spacy.language import Language
 
 from spacy.attrs import IS_ALPHA, LOWER
 
+from ..text import normalised
 from .pipeline import AI, MENTAL_HEALTH, ML_CONTEXT, sentence_of
 from .vocab import Settings, Taxonomy, load_settings
 
@@ -31,7 +31,6 @@ TOO_LITTLE_TEXT = "too little text to judge (a title alone, or nothing)"
 PLACEHOLDER_ONLY = "known only by placeholder text from the seed list (its link text), not yet by the work itself"
 RELEVANCE_STATES = ("relevant", "related", "off-topic", "undetermined")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")  # soft hyphen, zero-width characters
 TAG = re.compile(r"<[^<>]{0,300}>")
 COMMON_ENGLISH = frozenset("the of and to in is for with that on are as by this from be an or".split())
 DESIGN_KINDS = ("paper", "preprint")
@@ -60,9 +59,7 @@ def clean(text: str | None) -> tuple[str, list[str]]:
     if CONTROL.search(text):
         text = CONTROL.sub(" ", text)
         notes.append("control characters removed")
-    if INVISIBLE.search(text):
-        text = INVISIBLE.sub("", text)
-    text = unicodedata.normalize("NFC", text).replace("\u00a0", " ")
+    text = normalised(text)  # as the corpus stores it: soft hyphens and zero-width characters out, NFC
     if len(text) > MAX_FIELD_CHARS:
         text = text[:MAX_FIELD_CHARS]
         notes.append(f"text cut to its first {MAX_FIELD_CHARS} characters")
