@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
-import yaml
 
+from . import config
 from . import db as database
 from . import graph as graphing
 from . import arxiv, crossref, europepmc, extract, feeds, guidance, incidents, jats, jmir, legislation, news, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
@@ -37,6 +37,7 @@ def _archive_dir(db_path: Path, archive: Path | None) -> Path:
 @contextmanager
 def _harvest_session(db_path: Path, archive_dir: Path):
     """The database, opened under the harvest lock, with the log file attached."""
+    _check_annotations()
     archive_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(archive_dir / "harvest.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -118,7 +119,16 @@ def _client(contact: str | None, allow_network: tuple[str, ...]) -> Client:
 
 
 def _config(name: str) -> dict:
-    return yaml.safe_load((ANNOTATIONS / f"{name}.yaml").read_text())
+    return config.load(ANNOTATIONS / f"{name}.yaml")
+
+
+def _check_annotations(**extra: Path) -> None:
+    """Every annotation file (and `extra` {kind: path}) valid, or stop before anything is written."""
+    try:
+        config.validate_all(ANNOTATIONS, extra)
+    except config.ConfigError as error:
+        raise click.ClickException("nothing was written: fix the annotation files first:\n  "
+                                   + "\n  ".join(error.problems)) from None
 
 
 database_argument = click.argument("db_path", metavar="DATABASE", type=click.Path(path_type=Path))
@@ -409,6 +419,7 @@ def rebuild_command(db_path, archive, quiet):
     if db_path.exists():
         raise click.ClickException(f"{db_path} exists; rebuild writes a fresh database. "
                                    "Give a new path, or move the old one aside first.")
+    _check_annotations()
     db = database.connect(db_path)
     runs = rebuilding.rebuild(db, archive)
     for run in runs:
@@ -442,6 +453,7 @@ def serve_command(db_path, host, port, immutable):
                                        f"{database.SCHEMA_VERSION}; run `harvest serve {db_path}` once without "
                                        f"--immutable (or any harvest command) to upgrade it, then publish it.")
     else:
+        _check_annotations()
         database.connect(db_path).conn.close()  # bring an older schema up to date first
     serving.serve(db_path, host, port, immutable=immutable)
 
@@ -455,6 +467,7 @@ def tag_command(db_path, everything, quiet):
     """Tag DATABASE's documents by theme, with evidence, entities and study design."""
     if not db_path.exists():
         raise click.ClickException(f"{db_path} does not exist; build it with `harvest seed {db_path}`.")
+    _check_annotations()
     db = database.connect(db_path)
     show = None
     if not quiet and sys.stderr.isatty():
@@ -483,6 +496,7 @@ def incidents_command(db_path, curation):
     """
     if not db_path.exists():
         raise click.ClickException(f"{db_path} does not exist; build it with `harvest seed {db_path}`.")
+    _check_annotations(incidents=curation)
     db = database.connect(db_path)
     tagging.tag_corpus(db)
     try:
@@ -506,6 +520,7 @@ def graph_command(db_path, export_path):
         raise click.ClickException(f"{db_path} does not exist; build it with `harvest seed {db_path}`.")
     if export_path and export_path.suffix.lower().lstrip(".") not in graphing.EXPORT_FORMATS:
         raise click.ClickException(f"cannot write {export_path.name}: use a .graphml, .gexf or .json file name")
+    _check_annotations()
     db = database.connect(db_path)
     built = graphing.build_graph(db)
     summary = graphing.save_graph(db, built)

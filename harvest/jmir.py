@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-import yaml
+from . import config
 
 from .db import transaction
 from .feeds import FeedError, parse_feed
@@ -101,7 +101,7 @@ def ingest(db, archived, run: Run) -> None:
 
 def harvest_jmir(db, archive_dir, client: Client, feeds: list[str] | None = None) -> Run:
     """All configured feeds; articles already harvested are not fetched again."""
-    feeds = feeds or yaml.safe_load(CONFIG.read_text())["feeds"]
+    feeds = feeds or config.load(CONFIG, "jmir")["feeds"]
     seen = {r[0] for r in db.execute("SELECT url FROM document_sources WHERE source = ?", [SOURCE])}
     with recorded_run(db, archive_dir, SOURCE, {"feeds": feeds}) as (run, archive):
         client.archive = archive

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlencode, urlsplit
 
-import yaml
+from . import config as annotations
 
 from .db import transaction
 from .http import Client, HttpError, Response
@@ -44,7 +44,7 @@ class LegislationError(ValueError):
 
 
 def load_config(path: Path = CONFIG) -> dict:
-    return yaml.safe_load(path.read_text()) or {}
+    return annotations.load(path, "legislation") or {}
 
 
 # -- parse ----------------------------------------------------------------------------------

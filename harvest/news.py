@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlencode, urlsplit
 
-import yaml
+from . import config as annotations
 
 from . import stories
 from .db import transaction
@@ -40,7 +40,7 @@ class GdeltError(ValueError):
 
 
 def load_config(path: Path = CONFIG) -> dict:
-    config = yaml.safe_load(path.read_text()) or {}
+    config = annotations.load(path, "news") or {}
     feeds = [f if isinstance(f, dict) else {"url": f} for f in config.get("feeds") or []]
     return {"feeds": feeds, "gdelt": config.get("gdelt") or {}}
 

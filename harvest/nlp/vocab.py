@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
+from .. import config
 
 ANNOTATIONS = Path(__file__).resolve().parents[2] / "annotations"
 TAXONOMY = ANNOTATIONS / "taxonomy.yaml"
@@ -49,7 +49,7 @@ class Entity:
 
 def load_taxonomy(path: Path = TAXONOMY) -> Taxonomy:
     raw = path.read_bytes()
-    spec = yaml.safe_load(raw)
+    spec = config.loads(raw, str(path), "taxonomy")
     themes = {key: Theme(id=key, label=value["label"], definition=value["definition"],
                          terms=value.get("terms") or [], weak=value.get("weak") or [],
                          exclude=value.get("exclude") or [])
@@ -63,7 +63,7 @@ def load_taxonomy(path: Path = TAXONOMY) -> Taxonomy:
 
 
 def load_entities(path: Path = ENTITIES) -> list[Entity]:
-    spec = yaml.safe_load(path.read_bytes())
+    spec = config.load(path, "entities") or {}
     entities = []
     for entity_type in ENTITY_TYPES:
         for entry in spec.get(entity_type) or []:
