@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 from .db import transaction
 from .http import Client, HttpError, Response
 from .identifiers import normalise_doi
+from .limits import load_json
 from .runs import Run, load_saved, recorded_run, settled
 from .store import (DocumentRecord, Provenance, find_document, link_documents, save_document,
                     save_references)
@@ -47,7 +48,7 @@ class CrossrefResponse:
 
 def parse_crossref(data: bytes, name: str = "input") -> CrossrefResponse:
     try:
-        payload = json.loads(data)
+        payload = load_json(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CrossrefParseError(f"{name}: not JSON: {exc}") from exc
     if not isinstance(payload, dict) or "message-type" not in payload:

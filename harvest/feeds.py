@@ -25,6 +25,7 @@ import feedparser
 from feedparser import datetimes as _feed_dates
 from lxml import etree, html as lxml_html
 
+from .limits import load_json
 from .text import folded
 
 
@@ -181,7 +182,7 @@ def html_text(markup: str) -> str:
 def _parse_json_feed(data: bytes, name: str) -> Feed:
     """JSON Feed 1 and 1.1 (jsonfeed.org): feedparser 6.0 does not read them."""
     try:
-        document = json.loads(data)
+        document = load_json(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise FeedError(f"{name}: not valid JSON ({error}); the feed may be truncated") from error
     version = document.get("version", "") if isinstance(document, dict) else ""

@@ -22,6 +22,7 @@ from . import config as annotations
 
 from .db import transaction
 from .http import Client, HttpError, Response
+from .limits import load_json
 from .nlp.vocab import ANNOTATIONS
 from .runs import Run, recorded_run, settled
 from .store import DocumentRecord, Provenance, save_document
@@ -135,7 +136,7 @@ def _web(url) -> str | None:
 
 def _json(data: bytes, name: str) -> dict:
     try:
-        answer = json.loads(data)
+        answer = load_json(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise LegislationError(f"{name}: not JSON ({error})") from None
     if not isinstance(answer, dict):

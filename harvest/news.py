@@ -24,6 +24,7 @@ from .extract import parse_article
 from .feeds import FeedError, iso_utc, parse_feed
 from .http import Client, HttpError, Response
 from .identifiers import canonical_url
+from .limits import load_json
 from .nlp.vocab import ANNOTATIONS, first_look
 from .runs import Run, load_saved, recorded_run, settled
 from .store import DocumentRecord, Provenance, save_document
@@ -54,7 +55,7 @@ def parse_gdelt(data: bytes, name: str = "gdelt") -> list[dict]:
     """Articles of an artlist answer. GDELT answers `{}` when nothing matched, and a sentence of
     plain text when the query is malformed (too short, unbalanced parentheses, ...)."""
     try:
-        answer = json.loads(data)
+        answer = load_json(data)
     except (UnicodeDecodeError, json.JSONDecodeError):
         message = data[:200].decode("utf-8", "replace").strip()
         raise GdeltError(f"{name}: GDELT did not answer with JSON: {message!r}") from None
