@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import os
@@ -19,6 +18,7 @@ from . import db as database
 from . import graph as graphing
 from . import arxiv, crossref, europepmc, extract, feeds, guidance, incidents, jats, jmir, legislation, news, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
 from .http import Client
+from .limits import LimitExceeded, Truncated, gunzip
 from .nlp import corpus as tagging
 from .nlp import evaluate as evaluation
 from .nlp.pipeline import build_pipeline
@@ -375,31 +375,32 @@ def parse_command(fmt, url, files):
                 if fmt == "pubmed":
                     records = pubmed.parse_pubmed(stream, name, on_error=report, workers=None)
                 elif fmt == "jats":
-                    records = jats.parse_jats(_gunzipped(stream.read()), name)
+                    records = jats.parse_jats(_gunzipped(stream.read(), name), name)
                 elif fmt == "html":
-                    records = [extract.parse_article(_gunzipped(stream.read()), url)]
+                    records = [extract.parse_article(_gunzipped(stream.read(), name), url)]
                 elif fmt == "feed":
-                    records = _feed_lines(_gunzipped(stream.read()), name)
+                    records = _feed_lines(_gunzipped(stream.read(), name), name)
                 elif fmt == "arxiv":
-                    page = arxiv.parse_arxiv(_gunzipped(stream.read()), name)
+                    page = arxiv.parse_arxiv(_gunzipped(stream.read(), name), name)
                     for message in page.errors:
                         report(message)
                     records = page.entries
                 else:
-                    answer = crossref.parse_crossref(_gunzipped(stream.read()), name)
+                    answer = crossref.parse_crossref(_gunzipped(stream.read(), name), name)
                     if answer.error:
                         report(answer.error)
                     records = answer.works
                 for record in records:
                     click.echo(json.dumps(record, ensure_ascii=False))
         except (pubmed.PubmedParseError, jats.JatsParseError, arxiv.ArxivParseError,
-                crossref.CrossrefParseError, feeds.FeedError) as error:
+                crossref.CrossrefParseError, feeds.FeedError, LimitExceeded, Truncated) as error:
             report(error)
     sys.exit(1 if errors else 0)
 
 
-def _gunzipped(data: bytes) -> bytes:
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+def _gunzipped(data: bytes, name: str = "input") -> bytes:
+    """Plain bytes of a possibly gzipped file, capped (LimitExceeded, Truncated: both ValueError)."""
+    return gunzip(data, name) if data[:2] == b"\x1f\x8b" else data
 
 
 def _feed_lines(data: bytes, name: str) -> list[dict]:

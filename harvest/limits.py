@@ -168,10 +168,26 @@ def _depth_over(data: bytes | str, limit: int) -> bool:
 _DOCTYPE = re.compile(rb"<!DOCTYPE\b")
 
 
+_WIDE = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe", "utf-16-le"),
+         (b"\xfe\xff", "utf-16-be"), (b"<\x00\x00\x00", "utf-32-le"), (b"\x00\x00\x00<", "utf-32-be"),
+         (b"<\x00", "utf-16-le"), (b"\x00<", "utf-16-be"))
+
+
 def strip_internal_subset(data: bytes) -> bytes:
     """`data` with the internal subset of its DOCTYPE (`[ <!ENTITY ...> ... ]`) removed, so that
     entity declarations, plain or external, never reach a parser; the DOCTYPE itself stays (an
-    RSS 0.91 feed names its DTD there). Only the prolog is looked at (before the first element)."""
+    RSS 0.91 feed names its DTD there). UTF-16 and UTF-32 documents are handled in their own
+    encoding; only the prolog is searched for the DOCTYPE."""
+    for mark, codec in _WIDE:
+        if data.startswith(mark):
+            text = data.decode(codec, "surrogatepass")
+            stripped = _strip_subset(text.encode("utf-8", "surrogatepass"))
+            return data if len(stripped) == len(text.encode("utf-8", "surrogatepass")) else \
+                stripped.decode("utf-8", "surrogatepass").encode(codec, "surrogatepass")
+    return _strip_subset(data)
+
+
+def _strip_subset(data: bytes) -> bytes:
     match = _DOCTYPE.search(data, 0, 4096)
     if not match:
         return data
