@@ -428,6 +428,11 @@ def rebuild_command(db_path, archive, quiet):
             click.echo(f"{run.archive_file}: "
                        f"{run.source} {run.status}, added {run.counts['added']}, "
                        f"updated {run.counts['updated']}, failed {run.counts['failed']}")
+    damaged = [run.context["damaged"] for run in runs if "damaged" in run.context]
+    for message in damaged:  # on the terminal whatever --quiet says, not only in harvest_runs.error
+        click.echo(f"damaged archive file: {message}", err=True)
+    if damaged:
+        click.echo(f"{len(damaged)} damaged archive file(s): replayed up to the damage", err=True)
     documents = db.execute("SELECT count(*) FROM documents").fetchone()[0]
     if not quiet:
         click.echo(f"rebuilt {db_path} from {len(runs)} run(s): {documents} documents")

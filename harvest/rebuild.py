@@ -17,7 +17,9 @@ SOURCES = {module.SOURCE: module for module in (pubmed, seed, arxiv, crossref, e
 
 
 def rebuild(db, archive_dir: Path, progress=None) -> list[Run]:
-    """Replay every run in `archive_dir` into `db` (an empty, migrated database)."""
+    """Replay every run in `archive_dir` into `db` (an empty, migrated database). A damaged file
+    is replayed up to its damage; its run is marked failed or partial with the damage as an
+    error, and `run.context["damaged"]` holds the message (the CLI prints it)."""
     runs = []
     for path in archive_files(archive_dir):
         info, records = read_run(path)
@@ -32,6 +34,7 @@ def rebuild(db, archive_dir: Path, progress=None) -> list[Run]:
                 source.ingest(db, record, run)
         except ArchiveDamaged as damage:
             run.fail(str(damage), n=0)
+            run.context["damaged"] = str(damage)
         if hasattr(source, "after_run"):
             source.after_run(db)
         run.finish()
