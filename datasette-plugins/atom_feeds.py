@@ -8,7 +8,7 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 from feedgen.feed import FeedGenerator
 
-from harvest.serve import DATABASE
+from harvest.serve import DATABASE, public_url
 
 LIMIT = 100
 FEEDS = {
@@ -60,20 +60,20 @@ async def feed(datasette, request):
     spec = FEEDS[name]
     rows = (await datasette.get_database(DATABASE).execute(spec["sql"], {"limit": LIMIT})).rows
     generator = FeedGenerator()
-    page = datasette.absolute_url(request, request.path)
+    page = public_url(request.path)
     generator.id(page)
     generator.title(f"{datasette.metadata('title') or 'Evidence base'}: {spec['title']}")
     generator.link(href=page, rel="self")
-    generator.link(href=datasette.absolute_url(request, "/"), rel="alternate")
+    generator.link(href=public_url("/"), rel="alternate")
     generator.updated(_timestamp(max((r["updated"] for r in rows), default="1970-01-01")))
     for row in reversed(rows):
         values = dict(row)
         if name == "changes":
             values["version"] = values["id"].rsplit("/", 1)[1]
         entry = generator.add_entry()
-        entry.id(datasette.absolute_url(request, spec["link"].format(database=DATABASE, **values)))
+        entry.id(public_url(spec["link"].format(database=DATABASE, **values)))
         entry.title(values["title"] or values["id"])
-        entry.link(href=datasette.absolute_url(request, spec["link"].format(database=DATABASE, **values)))
+        entry.link(href=public_url(spec["link"].format(database=DATABASE, **values)))
         entry.updated(_timestamp(values["updated"]))
         entry.summary(spec["summary"].format(**{k: v if v is not None else "" for k, v in values.items()})[:1000])
     return Response(generator.atom_str(pretty=True), content_type="application/atom+xml; charset=utf-8")

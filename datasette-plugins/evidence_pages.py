@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from harvest.cite import apa, bibtex, csl_item, csl_json, load_citable, ris
 from harvest.db import query_rows
+from harvest.serve import public_url
 
 IDENTIFIER_LINKS = {"doi": "https://doi.org/{}", "pmid": "https://pubmed.ncbi.nlm.nih.gov/{}/",
                     "pmcid": "https://pmc.ncbi.nlm.nih.gov/articles/{}/", "arxiv": "https://arxiv.org/abs/{}",
@@ -149,7 +150,7 @@ def extra_template_vars(template, database, table, view_name, request, datasette
 
     async def view():
         key = request.url_vars.get("pks", "")
-        permalink = datasette.absolute_url(request, datasette.urls.row(database, table, key))
+        permalink = public_url(datasette.urls.row(database, table, key))
         build = _document_view if table == "documents" else _incident_view
         return await datasette.get_database(database).execute_fn(lambda conn: build(conn, key, permalink))
     return view

@@ -443,7 +443,10 @@ def rebuild_command(db_path, archive, quiet):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8001, show_default=True, type=int)
 @click.option("--immutable", is_flag=True, help="Publish mode: open the file read-only and never check it for changes.")
-def serve_command(db_path, host, port, immutable):
+@click.option("--public-url", metavar="URL", envvar="HARVEST_PUBLIC_URL",
+              help="The address readers use (e.g. https://evidence.example.org), for feed links and "
+                   "permalinks (default: http://HOST:PORT; never the request's Host header).")
+def serve_command(db_path, host, port, immutable, public_url):
     """Serve DATABASE in Datasette with the project's plugins and metadata (read-only: there is
     no write endpoint; queries stop after 3 seconds)."""
     if not db_path.exists():
@@ -461,7 +464,7 @@ def serve_command(db_path, host, port, immutable):
     else:
         _check_annotations()
         database.connect(db_path).conn.close()  # bring an older schema up to date first
-    serving.serve(db_path, host, port, immutable=immutable)
+    serving.serve(db_path, host, port, immutable=immutable, public=public_url)
 
 
 @main.command("tag")
