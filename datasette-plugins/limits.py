@@ -7,7 +7,9 @@ prepare_connection  SQLite limits on every connection (a value is at most MAX_VA
                     functions that leak or change the engine (fts3_tokenizer, fts5, load_extension,
                     readfile, writefile, edit) and reads the database's file path as NULL
                     (pragma_database_list.file)
-asgi_wrapper        arbitrary SQL (`?sql=`, `_where=`) runs ARBITRARY_AT_ONCE at a time, with a time
+asgi_wrapper        every request is read as addressed to the configured public URL (the Host
+                    header and scheme the client sent are replaced), so no link carries them;
+                    arbitrary SQL (`?sql=`, `_where=`) runs ARBITRARY_AT_ONCE at a time, with a time
                     limit of ARBITRARY_TIME_LIMIT_MS, so canned queries and pages keep SQLite threads
                     to themselves; the machine's details (/-/versions, /-/threads, /-/databases,
                     /-/plugins, /-/settings, /-/actor and the permission debug pages) answer 404
@@ -20,12 +22,14 @@ import json
 import logging
 import sqlite3
 import weakref
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from datasette import hookimpl
 from datasette.plugins import pm
 from datasette.utils.asgi import Base400, Response
 from datasette.views.base import DatasetteError
+
+from harvest.serve import public_url
 
 # Datasette 0.65's default handler prints a rich traceback even for a 404, outside an `except`
 # block, and that raises: /corpus/documents/a/b answered 500. handle_exception below replaces it.
@@ -83,6 +87,16 @@ def prepare_connection(conn):
     conn.row_factory = _counting_rows(MAX_RESULT_BYTES)
 
 
+def _as_public(scope: dict) -> dict:
+    """The request as if addressed to the configured public URL: Datasette builds absolute links
+    (its own `alternate` links, the plugins' permalinks) from the Host header and the scheme,
+    which the client chooses."""
+    public = urlsplit(public_url("/"))
+    headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"host"]
+    headers.append((b"host", public.netloc.encode("latin-1")))
+    return dict(scope, headers=headers, scheme=public.scheme)
+
+
 def _arbitrary(scope) -> list | None:
     """The query string's pairs when the request runs SQL the site did not write, else None."""
     pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
@@ -97,6 +111,7 @@ def asgi_wrapper():
         async def limited(scope, receive, send):
             if scope["type"] != "http":
                 return await app(scope, receive, send)
+            scope = _as_public(scope)
             path = scope.get("path", "")
             if path.startswith(HIDDEN_PATHS):
                 body = b"Not found: this instance does not publish details of its software or machine.\n"
