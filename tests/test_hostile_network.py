@@ -180,3 +180,22 @@ def test_secrets_echoed_in_bodies_and_headers_never_reach_the_archive(server, ma
                    b"curator%40example.org"):
         assert marker not in text
     assert text.count(b"REDACTED") >= 5
+
+
+def test_a_truncated_guidance_page_is_no_new_version(tmp_path, server, make_client, corpus):
+    """A watched page of 120 paragraphs answers once whole, then gzipped and cut mid-stream with
+    no Content-Length: the cut answer is a failure; no version with paragraphs removed appears."""
+    from harvest.guidance import harvest_guidance
+    from test_guidance import guidance_page
+    paragraphs = [f"Advice number {n} on chatbots in mental health care is reviewed each year." for n in range(120)]
+    whole = guidance_page(paragraphs, "1 March 2025")
+    server.routes["/guidance"] = [Reply(200, whole, {"Content-Type": "text/html; charset=utf-8"}),
+                                  Reply(raw=cut_gzip(whole, keep=0.3))]
+    pages = [{"url": server.url + "/guidance", "organisation": "Example Association"}]
+    first = harvest_guidance(corpus, tmp_path / "archive", make_client(), pages)
+    assert first.status == "ok"
+    second = harvest_guidance(corpus, tmp_path / "archive", make_client(retries=0), pages)
+    assert second.status == "failed" and "end marker" in second.errors[0]
+    versions = corpus.execute("SELECT version, change FROM document_versions").fetchall()
+    assert versions == [(1, "first seen")]
+    assert corpus.execute("SELECT count(*) FROM changes").fetchone()[0] == 0
