@@ -18,7 +18,6 @@ handle_exception    a 404 (such as /corpus/documents/a/b) or 400 is answered wit
 """
 
 import asyncio
-import json
 import logging
 import sqlite3
 import weakref

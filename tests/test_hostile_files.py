@@ -14,7 +14,6 @@ import pytest
 
 from conftest import DATA
 from harvest import chunked, limits
-from harvest.feeds import parse_feed
 from harvest.jats import JatsParseError, parse_jats
 from harvest.pubmed import PubmedParseError, parse_pubmed
 
