@@ -28,7 +28,7 @@ from datasette.plugins import pm
 from datasette.utils.asgi import Base400, Response
 from datasette.views.base import DatasetteError
 
-from harvest.serve import public_url
+from harvest.serve import public_url, send_text
 
 # Datasette 0.65's default handler prints a rich traceback even for a 404, outside an `except`
 # block, and that raises: /corpus/documents/a/b answered 500. handle_exception below replaces it.
@@ -113,12 +113,8 @@ def asgi_wrapper():
             scope = _as_public(scope)
             path = scope.get("path", "")
             if path.startswith(HIDDEN_PATHS):
-                body = b"Not found: this instance does not publish details of its software or machine.\n"
-                await send({"type": "http.response.start", "status": 404,
-                            "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                                        (b"content-length", str(len(body)).encode())]})
-                await send({"type": "http.response.body", "body": body})
-                return
+                return await send_text(send, 404, "Not found: this instance does not publish details of "
+                                                  "its software or machine.\n")
             pairs = _arbitrary(scope)
             if pairs is None:
                 return await app(scope, receive, send)
@@ -129,12 +125,8 @@ def asgi_wrapper():
             try:
                 await asyncio.wait_for(semaphore.acquire(), ARBITRARY_WAIT_S)
             except asyncio.TimeoutError:
-                body = b"Busy: other SQL queries are running; try again in a moment.\n"
-                await send({"type": "http.response.start", "status": 503,
-                            "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"5"),
-                                        (b"content-length", str(len(body)).encode())]})
-                await send({"type": "http.response.body", "body": body})
-                return
+                return await send_text(send, 503, "Busy: other SQL queries are running; try again in a moment.\n",
+                                       ((b"retry-after", b"5"),))
             try:
                 await app(scope, receive, send)
             finally:

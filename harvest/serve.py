@@ -26,6 +26,15 @@ def public_url(path: str = "/") -> str:
     return base.rstrip("/") + "/" + path.lstrip("/")
 
 
+async def send_text(send, status: int, text: str, headers: tuple = ()) -> None:
+    """Answer an ASGI request with plain text (for the plugins' own refusals: 404, 405, 503)."""
+    body = text.encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
 def datasette_command(database: Path, host: str = "127.0.0.1", port: int = 8001,
                       plugins_dir: Path = PLUGINS_DIR, immutable: bool = False) -> list[str]:
     """The `datasette serve` command line for the corpus. Immutable mode (for publishing) opens
