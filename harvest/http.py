@@ -244,12 +244,12 @@ class Client:
             raise HttpError(url, "scheme", f"only http and https URLs are fetched, not {parts.scheme!r}")
         if not parts.hostname:
             raise HttpError(url, "scheme", "URL has no host")
-        self.checked_address(parts.hostname, port, url)
+        self.checked_addresses(parts.hostname, port, url)
 
-    def checked_address(self, host: str, port: int, url: str | None = None) -> str:
-        """The address to connect to for `host`: every address it resolves to must be public
-        (or in `allowed_networks`), and the first is returned. Connections are made to this
-        address, so a second, different DNS answer is never used."""
+    def checked_addresses(self, host: str, port: int, url: str | None = None) -> list[str]:
+        """The addresses to connect to for `host`, in the resolver's order: every address it
+        resolves to must be public (or in `allowed_networks`). Connections are made to these
+        addresses, so a second, different DNS answer is never used."""
         try:
             infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
         except (socket.gaierror, UnicodeError) as exc:
@@ -262,7 +262,7 @@ class Client:
             if not is_public_address(str(ip)):
                 raise HttpError(url or host, "private_address",
                                 f"refusing {host}: it resolves to non-public address {address}")
-        return infos[0][4][0]
+        return list(dict.fromkeys(info[4][0] for info in infos))
 
     def _check_robots(self, url: str) -> None:
         parts = urlsplit(url)
@@ -489,17 +489,23 @@ class _GuardedConnection:
     guard: _Guard
 
     def _new_conn(self) -> socket.socket:
-        address = self.guard.client.checked_address(self.host, self.port)
-        try:
-            sock = urllib3.util.connection.create_connection(
-                (address, self.port), self.timeout, source_address=self.source_address,
-                socket_options=self.socket_options)
-        except socket.timeout as exc:
-            raise ConnectTimeoutError(self, f"Connection to {self.host} timed out.") from exc
-        except OSError as exc:
-            raise NewConnectionError(self, f"Failed to establish a new connection: {exc}") from exc
-        self.guard.opened(sock)
-        return sock
+        failure: Exception | None = None
+        for address in self.guard.client.checked_addresses(self.host, self.port):
+            try:
+                sock = urllib3.util.connection.create_connection(
+                    (address, self.port), self.timeout, source_address=self.source_address,
+                    socket_options=self.socket_options)
+            except socket.timeout as exc:
+                failure = ConnectTimeoutError(self, f"Connection to {self.host} timed out.")
+                failure.__cause__ = exc
+                continue
+            except OSError as exc:
+                failure = NewConnectionError(self, f"Failed to establish a new connection: {exc}")
+                failure.__cause__ = exc
+                continue
+            self.guard.opened(sock)
+            return sock
+        raise failure or NewConnectionError(self, f"{self.host} resolves to no address")
 
     def request(self, *args, **kwargs):
         if self.sock is not None:  # a kept-alive connection: its socket joins this deadline
