@@ -50,6 +50,7 @@ class Inflater:
         self.cap, self.name, self.size = cap, name, 0
         self._decoder = None if self.encoding in ("identity", "") else self._new_decoder()
         self._started = False
+        self._fed = 0  # compressed bytes seen: an empty body (a 304, a redirect) is no truncation
 
     def _new_decoder(self):
         # 47 = 32 + 15: a gzip or zlib header, detected; raw deflate is tried if that fails
@@ -59,6 +60,7 @@ class Inflater:
         if self._decoder is None:
             return self._count(data)
         out = []
+        self._fed += len(data)
         while data:
             try:
                 piece = self._decoder.decompress(data, self.cap - self.size + 1)
@@ -81,7 +83,7 @@ class Inflater:
 
     def finish(self) -> bytes:
         """The last bytes; raises Truncated when the compressed data ended too soon."""
-        if self._decoder is None:
+        if self._decoder is None or not self._fed:
             return b""
         tail = self._count(self._decoder.flush())
         if not self._decoder.eof:

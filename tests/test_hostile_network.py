@@ -199,3 +199,9 @@ def test_a_truncated_guidance_page_is_no_new_version(tmp_path, server, make_clie
     versions = corpus.execute("SELECT version, change FROM document_versions").fetchall()
     assert versions == [(1, "first seen")]
     assert corpus.execute("SELECT count(*) FROM changes").fetchone()[0] == 0
+
+
+def test_an_empty_answer_marked_gzip_is_no_truncation(server, make_client):
+    """A 304 or a redirect may carry Content-Encoding: gzip and no body at all."""
+    server.routes["/same"] = [Reply(304, b"", {"Content-Encoding": "gzip"})]
+    assert make_client().get(server.url + "/same", etag='"v1"').not_modified
