@@ -465,8 +465,8 @@ def serve_command(db_path, host, port, immutable, public_url):
         _check_annotations()
         database.connect(db_path).conn.close()  # bring an older schema up to date first
     if not public_url and host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo("note: without --public-url, feed links and permalinks point to "
-                   f"http://{host}:{port}; give the address readers use.", err=True)
+        click.echo("note: without --public-url, feed links and permalinks point to this machine's "
+                   "local address; give the address readers use.", err=True)
     serving.serve(db_path, host, port, immutable=immutable, public=public_url)
 
 
