@@ -6,24 +6,16 @@ import re
 from datasette import hookimpl
 from markupsafe import Markup
 
+from harvest.identifiers import identifier_url
 from harvest.serve import DATABASE
 
-RESOLVERS = {
-    "doi": "https://doi.org/{}",
-    "pmid": "https://pubmed.ncbi.nlm.nih.gov/{}/",
-    "pmcid": "https://pmc.ncbi.nlm.nih.gov/articles/{}/",
-    "arxiv": "https://arxiv.org/abs/{}",
-}
 DOCUMENT_ID = re.compile(r"d[0-9a-f]{12}")
 DOCUMENT_COLUMNS = ("document_id", "retracted_id", "story_id")
 INCIDENT_COLUMNS = ("incident_id",)
 
 
 def _identifier(value, row):
-    scheme = row["scheme"]
-    if scheme == "url" and value.startswith(("http://", "https://")):
-        return value
-    return RESOLVERS[scheme].format(value) if scheme in RESOLVERS else None
+    return identifier_url(row["scheme"], value)
 
 
 @hookimpl
@@ -41,5 +33,5 @@ def render_cell(value, column, table, row, database, datasette):
         elif column in INCIDENT_COLUMNS or (column == "id" and "status" in columns and "documents" in columns):
             href = datasette.urls.row(database, "incidents", value)
         elif column in ("url", "diff_page") and value.lower().startswith(("http://", "https://", "/corpus/")):
-            href = value
+            href = identifier_url("url", value) or value
     return Markup('<a href="{}">{}</a>').format(href, value) if href else None

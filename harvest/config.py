@@ -65,11 +65,10 @@ DATE = Scalar(("str", "int", "timestamp"))
 TERMS = ListOf(Scalar(("str", "int", "float")))  # vocabulary terms: `988` (a crisis line) is a term
 QUERY = Fields({"query": TEXT, "start": DATE}, required=("query",))
 ENTITY = Fields({"name": TEXT, "aliases": TERMS, "case": Scalar(("str",), ("exact",)),
-                 "note": TEXT}, required=("name",))
-SCORES = Fields({"micro_f1": Scalar(("int", "float")), "macro_f1": Scalar(("int", "float")),
-                 "relevance_accuracy": Scalar(("int", "float")),
-                 "study_design_accuracy": Scalar(("int", "float")),
-                 "theme_f1": Fields(values=Scalar(("int", "float")))})
+                 "context": TERMS, "note": TEXT}, required=("name",))
+FIGURE = Scalar(("int", "float"))
+SCORES = Fields({"micro_f1": FIGURE, "macro_f1": FIGURE, "relevance_accuracy": FIGURE,
+                 "study_design_accuracy": FIGURE, "theme_f1": Fields(values=FIGURE)})
 
 SCHEMAS: dict[str, object] = {
     "pubmed": QUERY,
@@ -106,7 +105,8 @@ SCHEMAS: dict[str, object] = {
     }, required=("article", "references")),
     "taxonomy": Fields({
         "version": Scalar(("str", "int", "float")),
-        "relevance": Fields({"ai": TERMS, "mental_health": TERMS},
+        "relevance": Fields({"ai": TERMS, "ai_general": TERMS, "ml_methods": TERMS, "ml_context": TERMS,
+                             "mental_health": TERMS, "mental_health_weak": TERMS},
                             required=("ai", "mental_health")),
         "themes": Fields(values=Fields({"label": TEXT, "definition": TEXT, "terms": TERMS,
                                         "weak": TERMS, "exclude": TERMS},
@@ -114,10 +114,30 @@ SCHEMAS: dict[str, object] = {
         "study_designs": ListOf(Fields({"design": TEXT, "patterns": TERMS},
                                        required=("design", "patterns"))),
         "publication_types": Fields(values=TEXT),
+        "statements": Fields({
+            "groups": Fields(values=TERMS),
+            "rules": ListOf(Fields({"theme": TEXT, "name": TEXT, "all": ListOf(TEXT), "unless": ListOf(TEXT),
+                                    "ordered": FLAG}, required=("theme", "all"))),
+        }),
     }, required=("version", "relevance", "themes", "study_designs")),
-    "entities": Fields({kind: ListOf(ENTITY) for kind in
-                        ("products", "organisations", "jurisdictions", "populations", "conditions")}),
-    "floors": Fields({"shared": SCORES, "own": SCORES}),
+    "entities": Fields({
+        **{kind: ListOf(ENTITY) for kind in ("products", "organisations", "jurisdictions", "populations",
+                                             "conditions")},
+        "names_go_on": Fields({"after": TERMS, "before": TERMS}),
+    }),
+    "tagger": Fields({
+        "negation": Fields({"cues": ListOf(TEXT), "negated_verbs": ListOf(TEXT), "window": NUMBER},
+                           required=("cues", "negated_verbs", "window")),
+        "hedging": Fields({"cues": ListOf(TEXT)}, required=("cues",)),
+        "weights": Fields({"fields": Fields(values=FIGURE), "weak": FIGURE, "theme_threshold": FIGURE},
+                          required=("fields", "weak", "theme_threshold")),
+        "relevance": Fields({"mental_health_long_text": FIGURE, "long_text_words": NUMBER,
+                             "min_headline_words": NUMBER, "ai_general_mentions": NUMBER},
+                            required=("mental_health_long_text", "long_text_words", "min_headline_words",
+                                      "ai_general_mentions")),
+    }, required=("negation", "hedging", "weights", "relevance")),
+    "floors": Fields({"shared": SCORES, "own": SCORES, "own_as_trained": SCORES,
+                      "cross_validated": Fields(values=SCORES)}),
 }
 
 
@@ -171,7 +191,7 @@ def loads(data: bytes | str, name: str, kind: str | None = None):
 def validate_all(directory: Path = ANNOTATIONS, extra: dict[str, Path] | None = None) -> list[str]:
     """Check every annotation file of a known kind in `directory` (and `extra` {kind: path});
     returns the names checked; raises one ConfigError listing every problem in every file."""
-    targets = [(p.stem, p) for p in sorted(Path(directory).glob("*.yaml")) if p.stem in SCHEMAS]
+    targets = [(p.stem, p) for p in sorted(Path(directory).glob("*.yaml"))]  # unknown kinds: YAML only
     floors = Path(directory) / "gold" / "floors.yaml"
     if floors.exists():
         targets.append(("floors", floors))

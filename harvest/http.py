@@ -1,7 +1,9 @@
 """The only module that touches the network: a polite, defensive HTTP client.
 
 Every response and every failure is appended to the run's WARC archive, so that what a
-harvest saw can be cited and re-parsed later without asking the server again.
+harvest saw can be cited and re-parsed later without asking the server again. The answer to a
+request is archived with the role the caller gave it; robots.txt, redirect hops and answers the
+client retries are archived with the roles `robots`, `redirect` and `retry`.
 
 Defences, each a failure of that one request (an HttpError with a `kind`), never of the run:
 the address a name resolves to is checked when the socket connects, and the socket connects to
@@ -45,6 +47,7 @@ ATTEMPT_DEADLINE = 120.0   # seconds for one attempt: connect, answer and whole 
 REQUEST_DEADLINE = 300.0   # seconds for one get(): every attempt, retry wait and redirect
 TIME_BUDGET = 6 * 3600.0   # seconds for one client, i.e. one source's run
 REDACTED = "REDACTED"
+ROBOTS_ROLE, REDIRECT_ROLE, RETRY_ROLE = {"name": "robots"}, {"name": "redirect"}, {"name": "retry"}
 
 
 class HttpError(Exception):
@@ -189,8 +192,12 @@ class Client:
         self._api_hosts.add(host.lower())
 
     def get(self, url: str, params: dict | None = None, *, etag: str | None = None,
-            last_modified: str | None = None) -> Response:
-        """GET `url`; follow redirects safely; raise HttpError when it finally fails."""
+            last_modified: str | None = None, role: dict | None = None) -> Response:
+        """GET `url`; follow redirects safely; raise HttpError when it finally fails.
+
+        `role` (`{"name": ..., **context}`) goes into the archive with the final answer or
+        failure; the client's own records (robots.txt, redirect hops, answers it retries) are
+        archived with the roles `robots`, `redirect` and `retry` instead."""
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
         headers = {}
@@ -216,7 +223,7 @@ class Client:
                 self._check_target(url)
                 if self.respect_robots and urlsplit(url).hostname.lower() not in self._api_hosts:
                     self._check_robots(url)
-                response = self._get_with_retries(url, headers)
+                response = self._get_with_retries(url, headers, role)
                 if response.status in REDIRECT_STATUSES and "location" in response.headers:
                     try:
                         url = urljoin(url, response.headers["location"])
@@ -229,7 +236,7 @@ class Client:
                 return response
             raise HttpError(url, "redirects", f"more than {MAX_REDIRECTS} redirects")
         except HttpError as error:
-            self._archive_failure(error)
+            self._archive_failure(error, role=role)
             raise
 
     # -- checks -------------------------------------------------------------------------------
@@ -284,7 +291,7 @@ class Client:
         robots_url = origin + "/robots.txt"
         try:
             self._check_target(robots_url)
-            response = self._get_with_retries(robots_url, {})
+            response = self._get_with_retries(robots_url, {}, ROBOTS_ROLE)
         except HttpError:
             return Protego.parse("User-agent: *\nDisallow: /\n")
         if response.status == 200:
@@ -304,17 +311,17 @@ class Client:
                 self.sleep(wait)
         self._last_request[host] = self.clock()
 
-    def _get_with_retries(self, url: str, headers: dict) -> Response:
+    def _get_with_retries(self, url: str, headers: dict, role: dict | None = None) -> Response:
         host = urlsplit(url).hostname.lower()
         attempt = 0
         while True:
             self._wait_turn(host)
             try:
-                response = self._get_once(url, headers)
+                response = self._get_once(url, headers, role, retrying=attempt < self.retries)
             except HttpError as error:
                 if error.kind not in ("timeout", "connection", "truncated") or attempt >= self.retries:
                     raise
-                self._archive_failure(error, final=False)
+                self._archive_failure(error, final=False, role=RETRY_ROLE)
                 self._pause(url, self.backoff * 2 ** attempt)
                 attempt += 1
                 continue
@@ -337,7 +344,7 @@ class Client:
                             f"{self.request_deadline:.0f}s deadline of this request")
         self.sleep(seconds)
 
-    def _get_once(self, url: str, headers: dict) -> Response:
+    def _get_once(self, url: str, headers: dict, role: dict | None = None, retrying: bool = False) -> Response:
         fetched_at = _now_iso()
         limit = self.attempt_deadline
         now = self.clock()
@@ -387,19 +394,23 @@ class Client:
                 raise HttpError(url, "deadline", late) from None
             raise _failure(url, exc) from exc
         if self.archive is not None:
+            if role is not ROBOTS_ROLE and response.status in REDIRECT_STATUSES and "location" in response.headers:
+                role = REDIRECT_ROLE
+            elif role is not ROBOTS_ROLE and response.status in RETRY_STATUSES and retrying:
+                role = RETRY_ROLE
             response.archived = self.archive.write_response(
                 redact_url(url), response.status, reason, self._redacted_headers(response.headers),
-                self.redact(response.body), fetched_at)
+                self.redact(response.body), fetched_at, role)
         return response
 
     def _redacted_headers(self, headers: dict[str, str]) -> dict[str, str]:
         return {k: self.redact(v.encode("latin-1", "replace")).decode("latin-1") for k, v in headers.items()}
 
-    def _archive_failure(self, error: HttpError, final: bool = True) -> None:
+    def _archive_failure(self, error: HttpError, final: bool = True, role: dict | None = None) -> None:
         if self.archive is not None and error.archived is None:
             message = self.redact(str(error).encode()).decode()
             record = self.archive.write_failure(redact_url(error.url), error.kind, message,
-                                                _now_iso(), status=error.status, final=final)
+                                                _now_iso(), status=error.status, final=final, role=role)
             if final:
                 error.archived = record
 

@@ -12,9 +12,9 @@ from warcio.warcwriter import WARCWriter
 from conftest import DATA
 from harvest import db as database
 from harvest.archive import ArchiveDamaged, archive_files, check_members, read_run
-from harvest.pubmed import load_pubmed_file
+from harvest.sources.pubmed import load_pubmed_file
 from harvest.rebuild import rebuild
-from harvest.seed import load_seed
+from harvest.sources.seed import load_seed
 
 
 @pytest.fixture

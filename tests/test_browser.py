@@ -16,7 +16,7 @@ from harvest import db as database
 from harvest.db import transaction
 from harvest.graph import build_graph, save_graph
 from harvest.nlp.corpus import tag_corpus
-from harvest.seed import load_seed
+from harvest.sources.seed import load_seed
 from harvest.store import DocumentRecord, Provenance, save_document
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -12,8 +12,8 @@ import pytest
 from conftest import DATA
 from harvest import config
 from harvest.nlp import corpus as tagging
-from harvest.pubmed import load_pubmed_file
-from harvest.seed import load_seed
+from harvest.sources.pubmed import load_pubmed_file
+from harvest.sources.seed import load_seed
 
 ALIAS_BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 9) + "]\n" for i in range(8))

@@ -14,8 +14,8 @@ import pytest
 
 from conftest import DATA
 from harvest import chunked, limits
-from harvest.jats import JatsParseError, parse_jats
-from harvest.pubmed import PubmedParseError, parse_pubmed
+from harvest.formats.jats import JatsParseError, parse_jats
+from harvest.formats.pubmed import PubmedParseError, parse_pubmed
 
 
 def in_small_process(code: str, timeout: int = 120) -> str:
@@ -37,7 +37,7 @@ def gzip_bomb(inflated: int, prefix: bytes = b"") -> bytes:
 
 
 FEED_BOMB = """
-from harvest.feeds import parse_feed
+from harvest.formats.feeds import parse_feed
 entity = "x" * 50_000
 body = "<title>&big;</title>" + "<item><title>&big;</title></item>" * 40_000
 for encoding in ("utf-8", "utf-16"):
@@ -72,7 +72,7 @@ def test_a_jats_gzip_payload_over_the_cap_is_refused_naming_the_cap():
         import zlib, sys
         sys.path.insert(0, {str(DATA.parent)!r})
         from test_hostile_files import gzip_bomb
-        from harvest.jats import JatsParseError, parse_jats
+        from harvest.formats.jats import JatsParseError, parse_jats
         bomb = gzip_bomb(300 << 20, b"<article>")
         try:
             list(parse_jats(bomb, "bomb.nxml.gz"))

@@ -11,7 +11,7 @@ import pytest
 from conftest import Reply
 from harvest.archive import RunArchive, read_run
 from harvest.http import HttpError
-from harvest.news import harvest_news
+from harvest.sources.news import harvest_news
 from test_news import STORY, page, rss
 
 REAL_GETADDRINFO = socket.getaddrinfo
@@ -185,7 +185,7 @@ def test_secrets_echoed_in_bodies_and_headers_never_reach_the_archive(server, ma
 def test_a_truncated_guidance_page_is_no_new_version(tmp_path, server, make_client, corpus):
     """A watched page of 120 paragraphs answers once whole, then gzipped and cut mid-stream with
     no Content-Length: the cut answer is a failure; no version with paragraphs removed appears."""
-    from harvest.guidance import harvest_guidance
+    from harvest.sources.guidance import harvest_guidance
     from test_guidance import guidance_page
     paragraphs = [f"Advice number {n} on chatbots in mental health care is reviewed each year." for n in range(120)]
     whole = guidance_page(paragraphs, "1 March 2025")

@@ -11,7 +11,7 @@ from datasette.app import Datasette
 
 from conftest import harvest_serve
 from harvest import db as database
-from harvest.seed import load_seed
+from harvest.sources.seed import load_seed
 from harvest.serve import PLUGINS_DIR
 
 SLOW_SQL = "with recursive c(x) as (select 1 union all select x + 1 from c) select count(*) from c"

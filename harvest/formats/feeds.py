@@ -25,8 +25,8 @@ import feedparser
 from feedparser import datetimes as _feed_dates
 from lxml import etree, html as lxml_html
 
-from .limits import load_json, strip_internal_subset
-from .text import folded
+from ..limits import load_json, strip_internal_subset
+from ..text import folded
 
 
 class FeedError(ValueError):

@@ -10,9 +10,9 @@ from typing import Iterator
 
 from lxml import etree
 
-from .identifiers import normalise_doi, normalise_pmcid
-from .limits import LimitExceeded, Truncated, gunzip
-from .text import folded
+from ..identifiers import normalise_doi, normalise_pmcid
+from ..limits import LimitExceeded, Truncated, gunzip
+from ..text import folded
 
 XLINK = "{http://www.w3.org/1999/xlink}"
 SKIPPED_TEXT = {"label", "annotation", "annotation-xml", "object-id"}
