@@ -14,7 +14,7 @@ from datasette.utils.asgi import Response
 from feedgen.feed import FeedGenerator
 
 from harvest.escape import xml_text
-from harvest.serve import DATABASE
+from harvest.serve import DATABASE, public_url
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +72,11 @@ async def feed(datasette, request):
     spec = FEEDS[name]
     rows = (await datasette.get_database(DATABASE).execute(spec["sql"], {"limit": LIMIT})).rows
     generator = FeedGenerator()
-    page = datasette.absolute_url(request, request.path)
+    page = public_url(request.path)
     generator.id(page)
     generator.title(f"{datasette.metadata('title') or 'Evidence base'}: {spec['title']}")
     generator.link(href=page, rel="self")
-    generator.link(href=datasette.absolute_url(request, "/"), rel="alternate")
+    generator.link(href=public_url("/"), rel="alternate")
     generator.updated(_timestamp(max((r["updated"] for r in rows), default="1970-01-01")))
     for row in reversed(rows):
         values = {k: xml_text(v) for k, v in dict(row).items()}
@@ -84,7 +84,7 @@ async def feed(datasette, request):
             values["version"] = values["id"].rsplit("/", 1)[1]
         entry = generator.add_entry()
         try:
-            link = datasette.absolute_url(request, spec["link"].format(database=DATABASE, **values))
+            link = public_url(spec["link"].format(database=DATABASE, **values))
             entry.id(link)
             entry.title(values["title"] or values["id"])
             entry.link(href=link)

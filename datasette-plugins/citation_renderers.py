@@ -6,6 +6,7 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 
 from harvest.cite import bibtex, csl_item, csl_json, load_citable, ris
+from harvest.serve import public_url
 
 FORMATS = {"bib": (bibtex, "application/x-bibtex"), "ris": (ris, "application/x-research-info-systems"),
            "csljson": (csl_json, "application/vnd.citationstyles.csl+json")}
@@ -29,7 +30,7 @@ def _renderer(extension):
         ids = list(dict.fromkeys(row[column] for row in rows if row[column]))
 
         def items(conn):
-            return [csl_item(record, datasette.absolute_url(request, datasette.urls.row(database, "documents", record["id"])))
+            return [csl_item(record, public_url(datasette.urls.row(database, "documents", record["id"])))
                     for record in load_citable(conn, ids)]
         found = await datasette.get_database(database).execute_fn(items)
         write, content_type = FORMATS[extension]

@@ -15,6 +15,7 @@ from markupsafe import Markup
 from harvest.cite import apa, bibtex, csl_item, csl_json, load_citable, ris
 from harvest.db import query_rows
 from harvest.identifiers import identifier_url
+from harvest.serve import public_url
 
 SUICIDE = re.compile(r"\bsuicid\w*|\bself[- ]harm\w*|\bkill(?:ed|ing|s)? (?:him|her|them|my|your)sel(?:f|ves)\b"
                      r"|\btook (?:his|her|their) own li(?:fe|ves)\b", re.I)
@@ -147,7 +148,7 @@ def extra_template_vars(template, database, table, view_name, request, datasette
 
     async def view():
         key = request.url_vars.get("pks", "")
-        permalink = datasette.absolute_url(request, datasette.urls.row(database, table, key))
+        permalink = public_url(datasette.urls.row(database, table, key))
         build = _document_view if table == "documents" else _incident_view
         return await datasette.get_database(database).execute_fn(lambda conn: build(conn, key, permalink))
     return view

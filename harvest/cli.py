@@ -27,6 +27,7 @@ def _archive_dir(db_path: Path, archive: Path | None) -> Path:
 @contextmanager
 def _harvest_session(db_path: Path, archive_dir: Path):
     """The database, opened under the harvest lock, with the log file attached."""
+    _check_annotations()
     archive_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(archive_dir / "harvest.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -114,8 +115,18 @@ def _client(contact: str | None, allow_network: tuple[str, ...]):
 
 
 def _config(name: str) -> dict:
-    import yaml
-    return yaml.safe_load((ANNOTATIONS / f"{name}.yaml").read_text())
+    from . import config
+    return config.load(ANNOTATIONS / f"{name}.yaml")
+
+
+def _check_annotations(**extra: Path) -> None:
+    """Every annotation file (and `extra` {kind: path}) valid, or stop before anything is written."""
+    from . import config
+    try:
+        config.validate_all(ANNOTATIONS, extra)
+    except config.ConfigError as error:
+        raise click.ClickException("nothing was written: fix the annotation files first:\n  "
+                                   + "\n  ".join(error.problems)) from None
 
 
 def _run_source(name: str, params: dict, options) -> None:
@@ -342,6 +353,7 @@ def seed_command(**params):
 def parse_command(fmt, url, files):
     """Print the records in FILES (plain or .gz) as JSON Lines."""
     from .formats import extract, feeds, jats, pubmed
+    from .limits import LimitExceeded, Truncated
     from .sources import arxiv, crossref
     if fmt == "html" and not url:
         raise click.ClickException("--format html needs --url, the address the page came from "
@@ -358,32 +370,33 @@ def parse_command(fmt, url, files):
                 if fmt == "pubmed":
                     records = pubmed.parse_pubmed(stream, name, on_error=report, workers=None)
                 elif fmt == "jats":
-                    records = jats.parse_jats(_gunzipped(stream.read()), name)
+                    records = jats.parse_jats(_gunzipped(stream.read(), name), name)
                 elif fmt == "html":
-                    records = [extract.parse_article(_gunzipped(stream.read()), url)]
+                    records = [extract.parse_article(_gunzipped(stream.read(), name), url)]
                 elif fmt == "feed":
-                    records = _feed_lines(_gunzipped(stream.read()), name)
+                    records = _feed_lines(_gunzipped(stream.read(), name), name)
                 elif fmt == "arxiv":
-                    page = arxiv.parse_arxiv(_gunzipped(stream.read()), name)
+                    page = arxiv.parse_arxiv(_gunzipped(stream.read(), name), name)
                     for message in page.errors:
                         report(message)
                     records = page.entries
                 else:
-                    answer = crossref.parse_crossref(_gunzipped(stream.read()), name)
+                    answer = crossref.parse_crossref(_gunzipped(stream.read(), name), name)
                     if answer.error:
                         report(answer.error)
                     records = answer.works
                 for record in records:
                     click.echo(json.dumps(record, ensure_ascii=False))
         except (pubmed.PubmedParseError, jats.JatsParseError, arxiv.ArxivParseError,
-                crossref.CrossrefParseError, feeds.FeedError) as error:
+                crossref.CrossrefParseError, feeds.FeedError, LimitExceeded, Truncated) as error:
             report(error)
     sys.exit(1 if errors else 0)
 
 
-def _gunzipped(data: bytes) -> bytes:
-    import gzip
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+def _gunzipped(data: bytes, name: str = "input") -> bytes:
+    """Plain bytes of a possibly gzipped file, capped (LimitExceeded, Truncated: both ValueError)."""
+    from .limits import gunzip
+    return gunzip(data, name) if data[:2] == b"\x1f\x8b" else data
 
 
 def _feed_lines(data: bytes, name: str) -> list[dict]:
@@ -406,6 +419,7 @@ def rebuild_command(db_path, archive, quiet):
     if db_path.exists():
         raise click.ClickException(f"{db_path} exists; rebuild writes a fresh database. "
                                    "Give a new path, or move the old one aside first.")
+    _check_annotations()
     db = database.connect(db_path)
     show = None
     if not quiet and sys.stderr.isatty():
@@ -419,6 +433,11 @@ def rebuild_command(db_path, archive, quiet):
             click.echo(f"{run.archive_file}: "
                        f"{run.source} {run.status}, added {run.counts['added']}, "
                        f"updated {run.counts['updated']}, failed {run.counts['failed']}")
+    damaged = [run.context["damaged"] for run in runs if "damaged" in run.context]
+    for message in damaged:  # on the terminal whatever --quiet says, not only in harvest_runs.error
+        click.echo(f"damaged archive file: {message}", err=True)
+    if damaged:
+        click.echo(f"{len(damaged)} damaged archive file(s): replayed up to the damage", err=True)
     documents = db.execute("SELECT count(*) FROM documents").fetchone()[0]
     if not quiet:
         click.echo(f"rebuilt {db_path} from {len(runs)} run(s): {documents} documents")
@@ -429,7 +448,10 @@ def rebuild_command(db_path, archive, quiet):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8001, show_default=True, type=int)
 @click.option("--immutable", is_flag=True, help="Publish mode: open the file read-only and never check it for changes.")
-def serve_command(db_path, host, port, immutable):
+@click.option("--public-url", metavar="URL", envvar="HARVEST_PUBLIC_URL",
+              help="The address readers use (e.g. https://evidence.example.org), for feed links and "
+                   "permalinks (default: http://HOST:PORT; never the request's Host header).")
+def serve_command(db_path, host, port, immutable, public_url):
     """Serve DATABASE in Datasette with the project's plugins and metadata (read-only: there is
     no write endpoint; queries stop after 3 seconds)."""
     from . import db as database
@@ -447,8 +469,12 @@ def serve_command(db_path, host, port, immutable):
                                        f"{database.SCHEMA_VERSION}; run `harvest serve {db_path}` once without "
                                        f"--immutable (or any harvest command) to upgrade it, then publish it.")
     else:
+        _check_annotations()
         database.connect(db_path).conn.close()  # bring an older schema up to date first
-    serving.serve(db_path, host, port, immutable=immutable)
+    if not public_url and host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo("note: without --public-url, feed links and permalinks point to this machine's "
+                   "local address; give the address readers use.", err=True)
+    serving.serve(db_path, host, port, immutable=immutable, public=public_url)
 
 
 @main.command("tag")
@@ -462,6 +488,7 @@ def tag_command(db_path, everything, quiet):
     from .nlp import corpus as tagging
     if not db_path.exists():
         raise click.ClickException(f"{db_path} does not exist; build it with `harvest seed {db_path}`.")
+    _check_annotations()
     db = database.connect(db_path)
     show = None
     if not quiet and sys.stderr.isatty():
@@ -493,6 +520,7 @@ def incidents_command(db_path, curation):
     from .nlp import corpus as tagging
     if not db_path.exists():
         raise click.ClickException(f"{db_path} does not exist; build it with `harvest seed {db_path}`.")
+    _check_annotations(incidents=curation)
     db = database.connect(db_path)
     tagging.tag_corpus(db)
     try:
@@ -518,6 +546,7 @@ def graph_command(db_path, export_path):
         raise click.ClickException(f"{db_path} does not exist; build it with `harvest seed {db_path}`.")
     if export_path and export_path.suffix.lower().lstrip(".") not in graphing.EXPORT_FORMATS:
         raise click.ClickException(f"cannot write {export_path.name}: use a .graphml, .gexf or .json file name")
+    _check_annotations()
     db = database.connect(db_path)
     built = graphing.build_graph(db)
     summary = graphing.save_graph(db, built)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import yaml
+from . import config
 
 from .db import transaction
 from .identifiers import canonical_url
@@ -70,9 +70,9 @@ class IncidentSummary:
 
 def load_curation(path: Path = CURATION) -> list[CuratedIncident]:
     try:
-        spec = yaml.safe_load(path.read_bytes()) or {}
-    except yaml.YAMLError as error:
-        raise CurationError(f"{path.name}: not valid YAML: {error}") from error
+        spec = config.load(path, "incidents") or {}
+    except config.ConfigError as error:
+        raise CurationError(str(error)) from None
     incidents, seen = [], set()
     for position, entry in enumerate(spec.get("incidents") or [], start=1):
         where = f"{path.name} incident {position}"

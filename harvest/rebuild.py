@@ -20,7 +20,9 @@ from .sources import NAMES, get
 
 
 def rebuild(db, archive_dir: Path, progress=None) -> list[Run]:
-    """Replay every run in `archive_dir` into `db` (an empty, migrated database)."""
+    """Replay every run in `archive_dir` into `db` (an empty, migrated database). A damaged file
+    is replayed up to its damage; its run is marked failed or partial with the damage as an
+    error, and `run.context["damaged"]` holds the message (the CLI prints it)."""
     runs = []
     for path in archive_files(archive_dir):
         info, records = read_run(path)
@@ -43,6 +45,7 @@ def rebuild(db, archive_dir: Path, progress=None) -> list[Run]:
                     legacy.expect(source.ingest(db, record, run))
         except ArchiveDamaged as damage:
             run.fail(str(damage), n=0)
+            run.context["damaged"] = str(damage)
         if source.after_run:
             source.after_run(db)
         run.finish()

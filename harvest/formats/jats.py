@@ -5,7 +5,6 @@ parse_jats   bytes (an <article>, or a <pmc-articleset> of them) -> normalised r
 
 from __future__ import annotations
 
-import gzip
 import re
 from typing import Iterator
 
@@ -13,6 +12,7 @@ from lxml import etree
 
 from ..dates import iso_date
 from ..identifiers import normalise_doi, normalise_pmcid
+from ..limits import LimitExceeded, Truncated, gunzip
 from ..text import folded, labelled
 
 XLINK = "{http://www.w3.org/1999/xlink}"
@@ -43,9 +43,11 @@ def parse_jats(data: bytes, name: str = "input") -> Iterator[dict]:
     """Every <article> in `data`, plain or gzipped (nested sub-articles belong to their parent)."""
     if data[:2] == b"\x1f\x8b":
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise JatsParseError(f"{name}: damaged gzip data: {exc}") from exc
+            data = gunzip(data, name)
+        except LimitExceeded as exc:
+            raise JatsParseError(str(exc)) from None
+        except Truncated as exc:
+            raise JatsParseError(f"{name}: damaged gzip data: {exc}") from None
     parser = etree.XMLParser(load_dtd=False, no_network=True, resolve_entities=False,
                              remove_comments=True, remove_pis=True, huge_tree=False)
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import re
+import zlib
 from dataclasses import dataclass
 from datetime import date
 from typing import IO, Iterator
@@ -20,6 +21,7 @@ from lxml import etree
 from ..chunked import parse_pieces, split_at_records
 from ..dates import iso_date
 from ..identifiers import normalise_doi, normalise_pmcid
+from ..limits import MAX_STREAM_BYTES, LimitExceeded, Truncated, capped
 from ..text import labelled
 
 MONTHS = {m: i for i, m in enumerate(
@@ -64,15 +66,30 @@ def parse_pubmed(data: bytes | IO[bytes], name: str = "input", on_error=None,
     head = stream.read(2)
     stream.seek(0)
     if head == b"\x1f\x8b":
-        stream = gzip.GzipFile(fileobj=stream)
-    first = _first_text(stream)
+        stream = capped(gzip.GzipFile(fileobj=stream), MAX_STREAM_BYTES, name)
+    try:
+        first = _first_text(stream)
+    except (OSError, EOFError, ValueError) as exc:
+        raise PubmedParseError(f"{name}: damaged or oversized gzip data: {exc}") from None
     if first.startswith(b"<"):
         if workers != 1 and b"<PubmedArticleSet>" in first:
-            return _parse_xml_pieces(stream, name, on_error, workers)
-        return parse_pubmed_xml(stream, name, on_error)
+            return _unpacked(_parse_xml_pieces(stream, name, on_error, workers), name)
+        return _unpacked(parse_pubmed_xml(stream, name, on_error), name)
     if first.startswith(b"PMID-") or first[:4].isupper():
-        return parse_medline(stream, name, on_error)
+        return _unpacked(parse_medline(stream, name, on_error), name)
     raise PubmedParseError(f"{name}: neither PubMed XML nor MEDLINE text (starts with {first[:40]!r})")
+
+
+def _unpacked(records: Iterator[dict], name: str) -> Iterator[dict]:
+    """`records`, with a cap hit or damage found while decompressing or splitting (LimitExceeded,
+    a cut gzip stream) raised as PubmedParseError, after the complete records before it."""
+    count = 0
+    try:
+        for record in records:
+            count += 1
+            yield record
+    except (LimitExceeded, Truncated, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise PubmedParseError(f"{name}: {exc} (after {count} complete records)") from None
 
 
 def _first_text(stream) -> bytes:

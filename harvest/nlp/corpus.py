@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import sqlite_utils
-import yaml
+from .. import config
 
 from .. import __version__
 from ..db import transaction
@@ -56,6 +56,7 @@ def tag_corpus(db: sqlite_utils.Database, everything: bool = False, progress: Ca
                corrections_path: Path = CORRECTIONS) -> TagSummary:
     """Tag documents that are new, changed, or tagged by an older pipeline (all with
     `everything`), in transactions of 200, then apply corrections."""
+    load_corrections(corrections_path)  # a broken file stops the run here, before any write
     taxonomy, version = load_taxonomy(), pipeline_version()
     _write_vocabulary(db, taxonomy)
     where = "" if everything else \
@@ -188,7 +189,7 @@ def _evidence_row(document_id, record, version, theme=None, entity_id=None) -> d
 def load_corrections(path: Path = CORRECTIONS) -> list[dict]:
     if not path.exists():
         return []
-    spec = yaml.safe_load(path.read_bytes()) or {}
+    spec = config.load(path, "corrections") or {}
     return spec.get("corrections") or []
 
 

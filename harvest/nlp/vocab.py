@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
+from .. import config
 
 ANNOTATIONS = Path(__file__).resolve().parents[2] / "annotations"
 TAXONOMY = ANNOTATIONS / "taxonomy.yaml"
@@ -81,7 +81,7 @@ class EntityRules:
 
 def load_taxonomy(path: Path = TAXONOMY) -> Taxonomy:
     raw = path.read_bytes()
-    spec = yaml.safe_load(raw)
+    spec = config.loads(raw, str(path), "taxonomy")
     themes = {key: Theme(id=key, label=value["label"], definition=value["definition"],
                          terms=value.get("terms") or [], weak=value.get("weak") or [],
                          exclude=value.get("exclude") or [])
@@ -109,7 +109,7 @@ def _statement(rule: dict, themes: dict) -> dict:
 
 def load_settings(path: Path = SETTINGS) -> Settings:
     """The tagger's settings; a missing key raises KeyError naming it."""
-    spec = yaml.safe_load(path.read_bytes())
+    spec = config.load(path, "tagger")
     for section, key in (("negation", "cues"), ("negation", "negated_verbs"), ("hedging", "cues")):
         odd = [cue for cue in spec[section][key] if not isinstance(cue, str)]
         if odd:  # `no` unquoted is YAML's false
@@ -127,7 +127,7 @@ def load_settings(path: Path = SETTINGS) -> Settings:
 
 
 def load_entities(path: Path = ENTITIES) -> list[Entity]:
-    spec = yaml.safe_load(path.read_bytes())
+    spec = config.load(path, "entities") or {}
     entities = []
     for entity_type in ENTITY_TYPES:
         for entry in spec.get(entity_type) or []:
@@ -141,7 +141,7 @@ def load_entities(path: Path = ENTITIES) -> list[Entity]:
 
 
 def load_entity_rules(path: Path = ENTITIES) -> EntityRules:
-    spec = (yaml.safe_load(path.read_bytes()) or {}).get("names_go_on") or {}
+    spec = (config.load(path, "entities") or {}).get("names_go_on") or {}
     return EntityRules(after=[str(w).lower() for w in spec.get("after") or []],
                        before=[str(w).lower() for w in spec.get("before") or []])
 

@@ -18,6 +18,7 @@ from ..dates import iso_date
 from ..db import transaction
 from ..engine import load_files, run_live
 from ..identifiers import identifier_url, normalise_doi
+from ..limits import load_json
 from ..runs import Run, settled
 from ..store import (DocumentRecord, Provenance, find_document, link_documents, save_document,
                     save_references)
@@ -48,7 +49,7 @@ class CrossrefResponse:
 
 def parse_crossref(data: bytes, name: str = "input") -> CrossrefResponse:
     try:
-        payload = json.loads(data)
+        payload = load_json(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CrossrefParseError(f"{name}: not JSON: {exc}") from exc
     if not isinstance(payload, dict) or "message-type" not in payload:

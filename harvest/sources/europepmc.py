@@ -21,6 +21,7 @@ from ..db import transaction
 from ..engine import load_files, run_live
 from ..identifiers import normalise_doi, normalise_pmcid
 from ..formats.jats import JatsParseError, body_text, parse_jats
+from ..limits import load_json
 from ..runs import Run, settled
 from ..store import (DocumentRecord, Provenance, find_document, save_citation, save_document,
                     save_references, set_body)
@@ -54,7 +55,7 @@ def _clean(value) -> str | None:
 def _listed(data: bytes, name: str, list_key: str, item_key: str) -> list[dict]:
     """The items of a references or citations answer ({hitCount, referenceList: {reference}})."""
     try:
-        payload = json.loads(data)
+        payload = load_json(data)
         return payload[list_key][item_key] if payload.get("hitCount") else []
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise EuropePmcParseError(f"{name}: not a Europe PMC {list_key}: {exc}") from exc
@@ -81,7 +82,7 @@ def parse_search(data: bytes, name: str = "input") -> SearchPage:
     if data.lstrip()[:1] == b"<":
         return _parse_xml(data, name)
     try:
-        payload = json.loads(data)
+        payload = load_json(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise EuropePmcParseError(f"{name}: not JSON: {exc}") from exc
     if not isinstance(payload, dict) or "hitCount" not in payload:

@@ -20,7 +20,7 @@ import hashlib
 import io
 from pathlib import Path
 
-import yaml
+from .. import config
 
 from ..db import transaction
 from ..formats.extract import parse_article
@@ -38,7 +38,7 @@ GONE_STATUSES = (404, 410)
 
 
 def load_watchlist(path: Path = CONFIG) -> list[dict]:
-    pages = (yaml.safe_load(path.read_text()) or {}).get("pages") or []
+    pages = (config.load(path, "guidance") or {}).get("pages") or []
     return [{"url": p["url"], "organisation": p.get("organisation")} for p in pages]
 
 

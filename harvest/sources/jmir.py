@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 
+from .. import config
 from ..db import transaction
 from ..formats.feeds import FeedError, parse_feed
 from ..engine import load_files, run_live
@@ -36,7 +36,7 @@ def article_xml_url(link: str) -> str:
 def start(db, options: dict) -> Plan:
     """options: feeds (default: annotations/jmir.yaml). Articles harvested before are not
     fetched again."""
-    feeds = options.get("feeds") or yaml.safe_load(CONFIG.read_text())["feeds"]
+    feeds = options.get("feeds") or config.load(CONFIG, "jmir")["feeds"]
     seen = {r[0] for r in db.execute("SELECT url FROM document_sources WHERE source = ?", [SOURCE])}
     return Plan(parameters={"feeds": feeds}, requests=[Request(feed, "feed") for feed in feeds],
                 state={"seen": seen})

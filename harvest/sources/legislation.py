@@ -18,10 +18,11 @@ import re
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-import yaml
+from .. import config as annotations
 
 from ..db import transaction
 from ..engine import run_live
+from ..limits import load_json
 from ..nlp.vocab import ANNOTATIONS
 from ..runs import Run, settled
 from ..store import DocumentRecord, Provenance, save_document
@@ -46,7 +47,7 @@ class LegislationError(ValueError):
 
 
 def load_config(path: Path = CONFIG) -> dict:
-    return yaml.safe_load(path.read_text()) or {}
+    return annotations.load(path, "legislation") or {}
 
 
 # -- parse ----------------------------------------------------------------------------------
@@ -137,7 +138,7 @@ def _web(url) -> str | None:
 
 def _json(data: bytes, name: str) -> dict:
     try:
-        answer = json.loads(data)
+        answer = load_json(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise LegislationError(f"{name}: not JSON ({error})") from None
     if not isinstance(answer, dict):

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-import yaml
+from .. import config as annotations
 
 from .. import stories
 from ..db import transaction
@@ -27,6 +27,7 @@ from ..formats.extract import parse_article
 from ..formats.feeds import FeedError, iso_utc, parse_feed
 from ..engine import load_files, run_live
 from ..identifiers import canonical_url
+from ..limits import load_json
 from ..nlp.vocab import ANNOTATIONS, first_look
 from ..runs import Run, settled
 from ..store import DocumentRecord, Provenance, save_document
@@ -44,7 +45,7 @@ class GdeltError(ValueError):
 
 
 def load_config(path: Path = CONFIG) -> dict:
-    config = yaml.safe_load(path.read_text()) or {}
+    config = annotations.load(path, "news") or {}
     feeds = [f if isinstance(f, dict) else {"url": f} for f in config.get("feeds") or []]
     return {"feeds": feeds, "gdelt": config.get("gdelt") or {}}
 
@@ -58,7 +59,7 @@ def parse_gdelt(data: bytes, name: str = "gdelt") -> list[dict]:
     """Articles of an artlist answer. GDELT answers `{}` when nothing matched, and a sentence of
     plain text when the query is malformed (too short, unbalanced parentheses, ...)."""
     try:
-        answer = json.loads(data)
+        answer = load_json(data)
     except (UnicodeDecodeError, json.JSONDecodeError):
         message = data[:200].decode("utf-8", "replace").strip()
         raise GdeltError(f"{name}: GDELT did not answer with JSON: {message!r}") from None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
+from .. import config
 
 from ..db import transaction
 from ..identifiers import canonical_url, identifiers_from_url, normalise_doi, normalise_pmcid
@@ -31,9 +31,9 @@ def parse_seed(data: bytes, name: str = "seed.yaml") -> tuple[DocumentRecord, li
     """The article and its references as store records; each reference comes with its
     citation context (link texts and sections)."""
     try:
-        spec = yaml.safe_load(data)
-    except yaml.YAMLError as exc:
-        raise SeedError(f"{name}: not valid YAML: {exc}") from exc
+        spec = config.loads(data, name, "seed")
+    except config.ConfigError as exc:
+        raise SeedError(str(exc)) from None
     if not isinstance(spec, dict) or "article" not in spec or "references" not in spec:
         raise SeedError(f"{name}: expected the keys 'article' and 'references'")
     article = spec["article"]
