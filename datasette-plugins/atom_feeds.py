@@ -8,7 +8,7 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 from feedgen.feed import FeedGenerator
 
-from harvest.serve import DATABASE
+from harvest.serve import served_database
 
 LIMIT = 100
 FEEDS = {
@@ -57,8 +57,8 @@ async def feed(datasette, request):
     name = request.url_vars["name"]
     if name not in FEEDS:
         return Response.text(f"No feed called {name}; there are: {', '.join(FEEDS)}", status=404)
-    spec = FEEDS[name]
-    rows = (await datasette.get_database(DATABASE).execute(spec["sql"], {"limit": LIMIT})).rows
+    spec, database = FEEDS[name], served_database(datasette)
+    rows = (await datasette.get_database(database).execute(spec["sql"], {"limit": LIMIT})).rows
     generator = FeedGenerator()
     page = datasette.absolute_url(request, request.path)
     generator.id(page)
@@ -71,9 +71,9 @@ async def feed(datasette, request):
         if name == "changes":
             values["version"] = values["id"].rsplit("/", 1)[1]
         entry = generator.add_entry()
-        entry.id(datasette.absolute_url(request, spec["link"].format(database=DATABASE, **values)))
+        entry.id(datasette.absolute_url(request, spec["link"].format(database=database, **values)))
         entry.title(values["title"] or values["id"])
-        entry.link(href=datasette.absolute_url(request, spec["link"].format(database=DATABASE, **values)))
+        entry.link(href=datasette.absolute_url(request, spec["link"].format(database=database, **values)))
         entry.updated(_timestamp(values["updated"]))
         entry.summary(spec["summary"].format(**{k: v if v is not None else "" for k, v in values.items()})[:1000])
     return Response(generator.atom_str(pretty=True), content_type="application/atom+xml; charset=utf-8")

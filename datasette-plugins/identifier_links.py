@@ -6,7 +6,7 @@ import re
 from datasette import hookimpl
 from markupsafe import Markup
 
-from harvest.serve import DATABASE
+from harvest.serve import served_database
 
 RESOLVERS = {
     "doi": "https://doi.org/{}",
@@ -34,12 +34,12 @@ def render_cell(value, column, table, row, database, datasette):
     if table == "identifiers" and column == "value":
         href = _identifier(value, row)
         return Markup('<a href="{}" rel="nofollow">{}</a>').format(href, value) if href else None
-    if table is None and database == DATABASE:  # a canned or arbitrary query
+    if table is None and database == served_database(datasette):  # a canned or arbitrary query
         columns = row.keys()
         if (column in DOCUMENT_COLUMNS or column == "id" and "kind" in columns) and DOCUMENT_ID.fullmatch(value):
             href = datasette.urls.row(database, "documents", value)
         elif column in INCIDENT_COLUMNS or (column == "id" and "status" in columns and "documents" in columns):
             href = datasette.urls.row(database, "incidents", value)
         elif column in ("url", "diff_page") and value.lower().startswith(("http://", "https://", "/corpus/")):
-            href = value
+            href = value if value[0] != "/" else datasette.urls.path(value.replace("/corpus/", f"/{database}/", 1))
     return Markup('<a href="{}">{}</a>').format(href, value) if href else None

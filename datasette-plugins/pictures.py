@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 
 from harvest.graph import neighbourhood
 from harvest.db import query_rows
-from harvest.serve import DATABASE
+from harvest.serve import served_database
 
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
 NODE_COLOURS = {"incident": "#e15759", "theme": "#59a14f", "product": "#f28e2b", "organisation": "#b07aa1",
