@@ -257,7 +257,9 @@ def _filters(conn, request: SearchRequest) -> tuple[list[str], dict]:
     if request.year_to:
         where.append(f"{YEAR} <= :year_to")
         params["year_to"] = request.year_to
-    if request.design:
+    if request.design in ("none", "not determined"):
+        where.append("d.study_design IS NULL")
+    elif request.design:
         code = next((c for c, label in DESIGN_LABELS.items() if request.design.lower() in (c, label.lower())), request.design)
         where.append("d.study_design = :design")
         params["design"] = code
