@@ -5,6 +5,7 @@
                                  more), sort=relevance|newest|oldest, matching incidents on top
 /-/search.bib|.ris|.csljson|.csv|.json?q=...   every matching document, streamed (harvest.exports)
 /-/search.atom?q=...             an alert: the newest matches as an Atom feed, for a feed reader
+/<db>/documents.atom?kind=news   the same for any table or query listing documents
 /-/search?similar=ID             documents sharing entities, themes, citations or a story with ID
 /-/search?cited=ID               documents citing ID
 
@@ -18,7 +19,7 @@ from urllib.parse import urlencode
 from datasette import hookimpl
 from datasette.utils.asgi import Response
 
-from harvest.exports import export
+from harvest.exports import export, ids_of_query, without_page_limit
 from harvest.search import DESIGN_LABELS, SCOPES, SORTS, SearchRequest, load_synonyms, ordered_ids, search
 from harvest.serve import served_database
 from harvest.text import folded
@@ -103,29 +104,32 @@ async def _search_export(datasette, request):
 
 
 async def _search_feed(datasette, request):
-    from feedgen.feed import FeedGenerator
-
     asked = SearchRequest.from_args(request.args)
     database = served_database(datasette)
     synonyms = load_synonyms()
+    ids = await datasette.get_database(database).execute_fn(lambda conn: ordered_ids(conn, asked, synonyms))
+    page = datasette.urls.path(_link("/-/search", asked.args()))
+    return await _atom(datasette, request, database, ids, f"search for {asked.q or 'everything'}", page)
+
+
+async def _atom(datasette, request, database: str, ids: list[str], title: str, page: str) -> Response:
+    """An Atom feed of the newest FEED_SIZE of `ids` by when the corpus first saw them (an alert:
+    a new match is a new entry), with title, link, dates and a plain-text summary."""
+    from feedgen.feed import FeedGenerator
 
     def newest(conn):
-        ids = ordered_ids(conn, asked, synonyms)
-        if not ids:
-            return []
         marks = ", ".join("?" * len(ids))
         cursor = conn.execute(f"SELECT id, title, kind, venue, published, first_seen, coalesce(abstract, '') FROM documents "
                               f"WHERE id IN ({marks}) ORDER BY first_seen DESC, id DESC LIMIT {FEED_SIZE}", ids)
         names = [c[0] for c in cursor.description[:-1]] + ["summary"]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
-    rows = await datasette.get_database(database).execute_fn(newest)
-    described = asked.q or "everything"
-    page = datasette.absolute_url(request, datasette.urls.path(_link("/-/search", asked.args())))
+    rows = await datasette.get_database(database).execute_fn(newest) if ids else []
+    self_link = datasette.absolute_url(request, request.path + ("?" + request.query_string if request.query_string else ""))
     generator = FeedGenerator()
-    generator.id(datasette.absolute_url(request, request.path + ("?" + request.query_string if request.query_string else "")))
-    generator.title(f"{datasette.metadata('title') or 'Evidence base'}: search for {described}")
-    generator.link(href=page, rel="alternate")
-    generator.link(href=datasette.absolute_url(request, request.path + ("?" + request.query_string if request.query_string else "")), rel="self")
+    generator.id(self_link)
+    generator.title(f"{datasette.metadata('title') or 'Evidence base'}: {title}")
+    generator.link(href=datasette.absolute_url(request, page), rel="alternate")
+    generator.link(href=self_link, rel="self")
     generator.updated(_timestamp(max((r["first_seen"] for r in rows), default=None)))
     for row in reversed(rows):  # feedgen lists the last added first
         link = datasette.absolute_url(request, datasette.urls.row(database, "documents", row["id"]))
@@ -139,6 +143,29 @@ async def _search_feed(datasette, request):
         facts = ", ".join(str(v) for v in (row["kind"], row["venue"], row["published"]) if v)
         entry.summary(_feed_text(f"{facts}. {row['summary']}")[:1000])
     return Response(generator.atom_str(pretty=True), content_type="application/atom+xml; charset=utf-8")
+
+
+def _feed_column(columns, table):
+    if "id" in columns and (table == "documents" or (table is None and "kind" in columns)):
+        return "id"
+    return "document_id" if "document_id" in columns else None
+
+
+async def _render_atom(datasette, request, database, table, columns, rows, sql, data):
+    """`.atom` on any table or query listing documents: an alert for that filtered list."""
+    column = _feed_column(columns, table)
+    query = (data or {}).get("query") or {}
+    ids = await ids_of_query(datasette, database, without_page_limit(sql) if table else sql, query.get("params"), column) \
+        if sql else [row[column] for row in rows]
+    described = table or (data or {}).get("query_name") or "query"
+    human = (data or {}).get("human_description_en") or ""
+    page = request.path.rsplit(".atom", 1)[0] + ("?" + request.query_string if request.query_string else "")
+    return await _atom(datasette, request, database, ids, f"{described} {human}".strip(), page)
+
+
+@hookimpl
+def register_output_renderer():
+    return {"extension": "atom", "render": _render_atom, "can_render": lambda columns, table: _feed_column(columns, table) is not None}
 
 
 def _feed_text(value: str) -> str:

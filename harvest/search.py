@@ -36,7 +36,7 @@ MARK_OPEN, MARK_CLOSE = "\x02", "\x03"  # snippet() markers, made <mark> only af
 DESIGN_LABELS = {"systematic_review": "Systematic review", "rct": "Randomised controlled trial",
                  "observational": "Observational study", "qualitative": "Qualitative study", "evaluation": "Evaluation",
                  "case_report": "Case report", "commentary": "Commentary"}
-TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
+TOKEN = re.compile(r'"([^"]*)"?|([^\s"]+)')
 
 
 def scope_clause(scope: str, column: str = "relevance") -> str:
@@ -167,7 +167,7 @@ class SearchRequest:
         return cls(q=one("q")[:500], kinds=many("kind"), themes=many("theme"), year_from=year("year_from"),
                    year_to=year("year_to"), design=one("design"), product=one("product"), jurisdiction=one("jurisdiction"),
                    outlet=one("outlet"), scope=one("scope") if one("scope") in SCOPES else "relevant",
-                   sort=one("sort") if one("sort") in SORTS else ("relevance" if one("q") else "newest"),
+                   sort=one("sort") if one("sort") in SORTS else ("relevance" if one("q") or one("similar") else "newest"),
                    page=max(1, min(int(page), 500)) if page.isdigit() else 1, similar=one("similar"), cited=one("cited"))
 
     def args(self, **changes) -> list[tuple[str, str]]:
@@ -181,7 +181,7 @@ class SearchRequest:
                 pairs.append((name, str(value)))
         if request.scope != "relevant":
             pairs.append(("scope", request.scope))
-        if request.sort != ("relevance" if request.q else "newest"):
+        if request.sort != ("relevance" if request.q or request.similar else "newest"):
             pairs.append(("sort", request.sort))
         if request.page > 1:
             pairs.append(("page", str(request.page)))
