@@ -31,6 +31,9 @@ class _RenamedTemplates(BaseLoader):
     def __init__(self, loader, css_name: str):
         self.loader, self.prefix = loader, re.compile(rf"^(row|table|query|database)-{re.escape(css_name)}(?=[-.])")
 
+    def list_templates(self):
+        return []  # the templates it finds are the other loader's, listed there
+
     def get_source(self, environment, template):
         if not self.prefix.match(template):
             raise TemplateNotFound(template)
