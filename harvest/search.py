@@ -87,7 +87,7 @@ def parse_query(text: str) -> list[list[Term]]:
         else:
             prefix = word.endswith("*")
             core = word.strip("*").strip(".,;:!?()[]{}'")
-            term = Term(core.lower(), "prefix" if prefix else "word") if re.search(r"\w", core) else None
+            term = Term(core, "prefix" if prefix else "word") if re.search(r"\w", core) else None
         if term is None:
             continue
         if join_next:
@@ -114,7 +114,7 @@ def fts_match(clauses: list[list[Term]], synonyms: dict[str, tuple[str, ...]]) -
             elif term.kind == "phrase":
                 alternatives.append(_quoted(term.text))
             else:
-                alternatives += [_quoted(w) for w in synonyms.get(term.text, (term.text,))]
+                alternatives += [_quoted(w) for w in synonyms.get(term.text.lower(), (term.text,))]
         alternatives = list(dict.fromkeys(alternatives))
         parts.append(alternatives[0] if len(alternatives) == 1 else "(" + " OR ".join(alternatives) + ")")
     return " AND ".join(parts)

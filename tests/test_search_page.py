@@ -61,7 +61,7 @@ def count(path, sql, params=()):
 
 def test_queries_are_read_as_people_type_them():
     assert [[(t.text, t.kind) for t in c] for c in parse_query('"AI psychosis" teen OR youth therap* Character.AI')] == [
-        [("AI psychosis", "phrase")], [("teen", "word"), ("youth", "word")], [("therap", "prefix")], [("character.ai", "word")]]
+        [("AI psychosis", "phrase")], [("teen", "word"), ("youth", "word")], [("therap", "prefix")], [("Character.AI", "word")]]
     synonyms = load_synonyms()
     assert set(synonyms["teen"]) >= {"teenager", "adolescent", "14-year-old"}
     assert set(synonyms["sue"]) >= {"sues", "lawsuit", "litigation"} and set(synonyms["psychosis"]) >= {"psychotic", "delusion"}
