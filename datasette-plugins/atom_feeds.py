@@ -15,7 +15,7 @@ FEEDS = {
     "documents": {
         "title": "New documents",
         "sql": """select id, title, coalesce(abstract, '') as summary, first_seen as updated, kind, venue
-                  from documents where coalesce(relevance, '') != 'off-topic'
+                  from documents where (relevance = 'relevant' or relevance is null)
                   order by first_seen desc, id desc limit :limit""",
         "link": "/{database}/documents/{id}",
         "summary": "{kind}, {venue}: {summary}",

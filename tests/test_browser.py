@@ -53,6 +53,7 @@ def browser():
 @pytest.fixture(params=list(WIDTHS))
 def page(request, browser):
     context = browser.new_context(viewport=WIDTHS[request.param], is_mobile=request.param == "phone")
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
     opened = context.new_page()
     opened.width_name = request.param
     opened.problems = []
@@ -165,6 +166,8 @@ def test_a_journalists_path(server, page):
     page.goto(f"{base}/{NAME}/documents/{ids['report']}")
     page.click("details.cite summary")
     assert page.locator("details.cite p.apa").is_visible()
+    page.click("details.cite button[data-copy=cite-bibtex]")
+    page.wait_for_function("document.querySelector('button[data-copy=cite-bibtex]').textContent == 'Copied'")
     look(page, "journalist-07-document")
     assert page.problems == [], page.problems
 
