@@ -4,8 +4,9 @@ of the corpus.
 A query is what a person types: words (all required), `"quoted phrases"` (exact), `OR` between two
 words or phrases, a trailing `*` for a prefix. A word that belongs to a group in
 `annotations/synonyms.yaml` also finds the group's other words; the full-text index (SQLite FTS5,
-Porter stemmer) already folds endings. Documents are ranked by FTS5's bm25 (title ten times, summary
-three times the body text), or sorted by date (undated last). Guidance pages, which rarely print a
+Porter stemmer) already folds endings. Documents whose title matches come first, ranked by FTS5's
+bm25 on the title; then the others, by bm25 over the whole record (title ten times, summary three
+times the body text). Or they are sorted by date (undated last). Guidance pages, which rarely print a
 date, are dated by their current version.
 
 The relevance scope says which documents count: `relevant` (the default: about AI and mental
@@ -15,11 +16,13 @@ applied to mental health) or `all` (adds off-topic and undetermined records).
 
 from __future__ import annotations
 
-import json
+import os
 import re
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import yaml
 from markupsafe import Markup, escape
 
@@ -203,22 +206,203 @@ DATE = ("CASE WHEN d.published IS NOT NULL THEN d.published WHEN d.kind = 'guida
 YEAR = f"coalesce(d.year, cast(substr({DATE}, 1, 4) AS INTEGER))"
 
 
-def _entity_ids(conn, kind: str, name: str) -> list[str]:
-    return [r["id"] for r in query_rows(conn, "SELECT id FROM entities WHERE type = ? AND (lower(name) = lower(?) "
-                                              "OR id = lower(?))", [kind, name, f"{kind}:{name}"])]
+def _codes(values) -> tuple[np.ndarray, list]:
+    """Categorical values as int32 codes (-1 for none) and the list of labels."""
+    labels: dict = {}
+    codes = np.fromiter((-1 if v is None else labels.setdefault(v, len(labels)) for v in values), dtype=np.int32,
+                        count=len(values))
+    return codes, list(labels)
 
 
-def _theme_ids(conn, names: list[str]) -> list[str]:
-    ids = []
-    for name in names:
-        ids += [r["id"] for r in query_rows(conn, "SELECT id FROM themes WHERE id = ? OR lower(label) = lower(?)", [name, name])]
-    return ids or ["(none)"] if names else []
+def _date_number(value) -> int:
+    """2025-03-05 -> 20250305, 2025-03 -> 20250300, 2025 -> 20250000; none -> -1 (sorts as undated)."""
+    digits = re.sub(r"\D", "", str(value or ""))[:8]
+    return int(digits.ljust(8, "0")) if len(digits) >= 4 else -1
 
 
-def _candidates(request: SearchRequest, match: str) -> tuple[str, dict]:
-    """SQL yielding (rowid, score), higher scores better, and its parameters."""
+class SearchIndex:
+    """The facts the search page filters, counts and sorts by, for every document, held in numpy
+    arrays (a few MB for 100,000 documents) so that a search touching 60,000 documents filters and
+    counts its facets in milliseconds. Built from the database on first use and rebuilt when the
+    database file (or its WAL) changes; see `index_for`."""
+
+    def __init__(self, conn):
+        rows = conn.execute(f"SELECT d.rowid, d.id, d.kind, {YEAR}, d.study_design, d.venue, {DATE}, d.relevance "
+                            "FROM documents d ORDER BY d.rowid").fetchall()
+        self.size = len(rows)
+        self.ids = np.array([r[1] for r in rows], dtype=object)
+        rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=self.size)
+        self.position = np.full(int(rowids.max()) + 1 if self.size else 1, -1, dtype=np.int64)
+        self.position[rowids] = np.arange(self.size)
+        self.kind, self.kinds = _codes([r[2] for r in rows])
+        self.year = np.fromiter((r[3] or 0 for r in rows), dtype=np.int32, count=self.size)
+        self.design, self.designs = _codes([r[4] for r in rows])
+        self.venue, self.venues = _codes([r[5] for r in rows])
+        self.date = np.fromiter((_date_number(r[6]) for r in rows), dtype=np.int64, count=self.size)
+        self.relevance, self.relevances = _codes([r[7] for r in rows])
+        self.theme_labels = dict(conn.execute("SELECT id, label FROM themes").fetchall())
+        themes = conn.execute("SELECT d.rowid, t.theme FROM document_themes t JOIN documents d ON d.id = t.document_id").fetchall()
+        self.theme_doc = self.position[np.fromiter((r[0] for r in themes), dtype=np.int64, count=len(themes))]
+        self.theme, self.themes = _codes([r[1] for r in themes])
+        entities = conn.execute("SELECT d.rowid, x.type, x.name FROM document_entities e JOIN entities x ON x.id = e.entity_id "
+                                "JOIN documents d ON d.id = e.document_id WHERE x.type IN ('product', 'jurisdiction') "
+                                "UNION SELECT d.rowid, 'jurisdiction', d.jurisdiction FROM documents d "
+                                "WHERE d.jurisdiction IS NOT NULL").fetchall()
+        self.entity_doc, self.entity_kind, self.entity, self.entities = {}, {}, {}, {}
+        for kind in ("product", "jurisdiction"):
+            found = [r for r in entities if r[1] == kind]
+            self.entity_doc[kind] = self.position[np.fromiter((r[0] for r in found), dtype=np.int64, count=len(found))]
+            self.entity[kind], self.entities[kind] = _codes([r[2] for r in found])
+
+    @staticmethod
+    def _matching(labels: list, wanted: list[str]) -> np.ndarray:
+        lowered = {w.lower() for w in wanted}
+        return np.array([n for n, label in enumerate(labels) if str(label).lower() in lowered], dtype=np.int32)
+
+    def _having(self, doc: np.ndarray, codes: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """A per-document flag: does the document have one of `values` in a multi-valued column?"""
+        flag = np.zeros(self.size, dtype=bool)
+        flag[doc[np.isin(codes, values)]] = True
+        return flag
+
+    def keep(self, positions: np.ndarray, request: "SearchRequest") -> np.ndarray:
+        """Which of the candidate positions pass the request's scope and filters."""
+        keep = positions >= 0
+        positions = np.where(keep, positions, 0)
+        if request.scope != "all":
+            allowed = self._matching(self.relevances, ["relevant", "related"] if request.scope == "related" else ["relevant"])
+            relevance = self.relevance[positions]
+            keep &= np.isin(relevance, allowed) | (relevance == -1)
+        if request.kinds:
+            keep &= np.isin(self.kind[positions], self._matching(self.kinds, request.kinds))
+        if request.themes:
+            wanted = {t.lower() for t in request.themes}
+            codes = np.array([n for n, t in enumerate(self.themes) if t.lower() in wanted
+                              or str(self.theme_labels.get(t, "")).lower() in wanted], dtype=np.int32)
+            keep &= self._having(self.theme_doc, self.theme, codes)[positions]
+        if request.year_from:
+            keep &= self.year[positions] >= request.year_from
+        if request.year_to:
+            keep &= (self.year[positions] <= request.year_to) & (self.year[positions] > 0)
+        if request.design in ("none", "not determined"):
+            keep &= self.design[positions] == -1
+        elif request.design:
+            code = next((c for c, label in DESIGN_LABELS.items() if request.design.lower() in (c, label.lower())), request.design)
+            keep &= np.isin(self.design[positions], self._matching(self.designs, [code]))
+        for kind in ("product", "jurisdiction"):
+            if getattr(request, kind):
+                codes = self._matching(self.entities[kind], [getattr(request, kind)])
+                keep &= self._having(self.entity_doc[kind], self.entity[kind], codes)[positions]
+        if request.outlet:
+            keep &= np.isin(self.venue[positions], self._matching(self.venues, [request.outlet]))
+        return keep
+
+    def order(self, positions: np.ndarray, scores: np.ndarray, sort: str, needed: int | None = None) -> np.ndarray:
+        """Indices that put the positions in the request's order (undated last when by date): all
+        of them, or only the first `needed` (found by partition, ties at the cut included, then sorted)."""
+        dates = self.date[positions]
+        undated = np.iinfo(np.int64).max
+        if sort == "newest":
+            keys = (-scores, np.where(dates < 0, undated, -dates))
+        elif sort == "oldest":
+            keys = (-scores, np.where(dates < 0, undated, dates))
+        else:
+            keys = (-dates, -scores)
+        if needed and len(positions) > 4 * needed:
+            primary = keys[-1]
+            cut = np.partition(primary, needed - 1)[needed - 1]
+            chosen = np.nonzero(primary <= cut)[0]
+            return chosen[np.lexsort(tuple(key[chosen] for key in keys))][:needed]
+        return np.lexsort(keys)
+
+    def facets(self, positions: np.ndarray) -> dict:
+        def single(codes, labels, limit=None, by_value=False):
+            counts = np.bincount(codes[codes >= 0], minlength=len(labels)) if len(labels) else np.zeros(0, dtype=np.int64)
+            found = [(labels[n], int(c)) for n, c in enumerate(counts) if c]
+            found.sort(key=(lambda kv: -kv[0]) if by_value else (lambda kv: (-kv[1], str(kv[0]))))
+            return found[:limit] if limit else found
+
+        def multi(doc, codes, labels, limit=None):
+            chosen = np.zeros(self.size, dtype=bool)
+            chosen[positions] = True
+            return single(codes[chosen[doc]], labels, limit) if len(doc) else []
+        years = self.year[positions]
+        facets = {
+            "kind": [{"value": v, "label": v, "n": n} for v, n in single(self.kind[positions], self.kinds)],
+            "theme": [{"value": v, "label": self.theme_labels.get(v, v), "n": n}
+                      for v, n in multi(self.theme_doc, self.theme, self.themes)],
+            "year": [{"value": int(v), "label": int(v), "n": n} for v, n in single(
+                np.where(years > 0, years, -1), list(range(int(years.max()) + 1)) if len(years) else [], by_value=True)],
+            "design": [{"value": v, "label": DESIGN_LABELS.get(v, v), "n": n} for v, n in single(self.design[positions], self.designs)],
+            "outlet": [{"value": v, "label": v, "n": n} for v, n in single(self.venue[positions], self.venues, FACET_LIMIT)],
+        }
+        for kind in ("product", "jurisdiction"):
+            facets[kind] = [{"value": v, "label": v, "n": n} for v, n in
+                            multi(self.entity_doc[kind], self.entity[kind], self.entities[kind], FACET_LIMIT)]
+        return facets
+
+
+_INDEXES: dict = {}
+_LOCK = threading.Lock()
+
+
+def _stamp(path: str) -> tuple:
+    """A file's size and modification time; an empty or missing file (a WAL opened by a reader) is ()."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return ()
+    return (found.st_size, found.st_mtime_ns) if found.st_size else ()
+
+
+def index_for(conn) -> SearchIndex:
+    """The SearchIndex of the database `conn` reads, built once per version of the file: a change
+    to the database or its write-ahead log (a harvest, a tagging run) makes the next search rebuild it."""
+    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    signature = (_stamp(path), _stamp(f"{path}-wal")) if path else None
+    with _LOCK:
+        cached = _INDEXES.get(path)
+        if cached and signature is not None and cached[0] == signature:
+            return cached[1]
+    built = SearchIndex(conn)
+    if signature is not None:
+        with _LOCK:
+            _INDEXES[path] = (signature, built)
+    return built
+
+
+def _positions(index: SearchIndex, rows) -> tuple[np.ndarray, np.ndarray]:
+    """(rowid, score) rows as index positions (-1 for a document added since the index was built:
+    it waits for the next build) and scores."""
+    rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    scores = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
+    return _inside(index, rowids), scores
+
+
+def _inside(index: SearchIndex, rowids: np.ndarray) -> np.ndarray:
+    positions = np.full(len(rowids), -1, dtype=np.int64)
+    inside = rowids < len(index.position)
+    positions[inside] = index.position[rowids[inside]]
+    return positions
+
+
+def _fts(conn, index: SearchIndex, match: str, score: str = "0") -> tuple[np.ndarray, np.ndarray]:
+    """Positions and scores of a full-text match, read as two comma-separated lists (for 80,000
+    matches, four times faster than a row each)."""
+    rowids, scores = conn.execute(f"SELECT group_concat(r), group_concat(s) FROM (SELECT rowid AS r, {score} AS s "
+                                  "FROM documents_fts WHERE documents_fts MATCH ? LIMIT -1)", [match]).fetchone()
+    if not rowids:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    return (_inside(index, np.fromstring(rowids, sep=",", dtype=np.int64)),
+            np.fromstring(scores, sep=",", dtype=np.float64))
+
+
+def _candidates(conn, index: SearchIndex, request: SearchRequest, match: str) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (in the index) of the documents a request starts from, and their scores (higher
+    is better; full-text matches are scored later, by `_ranked`): the full-text matches, a
+    document's neighbours, the documents citing one, or every document."""
     if request.similar:
-        return """SELECT d.rowid, s.score FROM (
+        sql, params = """SELECT d.rowid, s.score FROM (
                     SELECT other, sum(weight) AS score FROM (
                       SELECT b.document_id AS other, 2.0 AS weight FROM document_entities a
                         JOIN document_entities b ON b.entity_id = a.entity_id WHERE a.document_id = :similar
@@ -231,107 +415,58 @@ def _candidates(request: SearchRequest, match: str) -> tuple[str, dict]:
                       UNION ALL SELECT id, 4.0 FROM documents WHERE story_id = (SELECT story_id FROM documents WHERE id = :similar)
                     ) WHERE other != :similar GROUP BY other ORDER BY score DESC LIMIT 500) s
                   JOIN documents d ON d.id = s.other""", {"similar": request.similar}
-    if request.cited:
-        return ("SELECT d.rowid, 0.0 AS score FROM citations c JOIN documents d ON d.id = c.citing_id WHERE c.cited_id = :cited",
-                {"cited": request.cited})
-    if match:
-        return ("SELECT rowid, -bm25(documents_fts, 10.0, 3.0, 1.0) AS score FROM documents_fts WHERE documents_fts MATCH :match",
-                {"match": match})
-    return "SELECT rowid, 0.0 AS score FROM documents", {}
+    elif request.cited:
+        sql, params = ("SELECT d.rowid, 0.0 FROM citations c JOIN documents d ON d.id = c.citing_id WHERE c.cited_id = :cited",
+                       {"cited": request.cited})
+    elif match:
+        return _fts(conn, index, match)
+    else:
+        return np.arange(index.size), np.zeros(index.size)
+    return _positions(index, conn.execute(sql, params).fetchall())
 
 
-def _filters(conn, request: SearchRequest) -> tuple[list[str], dict]:
-    where, params = [scope_clause(request.scope, "d.relevance")], {}
-    if request.kinds:
-        names = {f"kind{n}": k for n, k in enumerate(request.kinds)}
-        where.append(f"d.kind IN ({', '.join(':' + n for n in names)})")
-        params.update(names)
-    if request.themes:
-        names = {f"theme{n}": t for n, t in enumerate(_theme_ids(conn, request.themes))}
-        where.append(f"EXISTS (SELECT 1 FROM document_themes t WHERE t.document_id = d.id AND t.theme IN "
-                     f"({', '.join(':' + n for n in names)}))")
-        params.update(names)
-    if request.year_from:
-        where.append(f"{YEAR} >= :year_from")
-        params["year_from"] = request.year_from
-    if request.year_to:
-        where.append(f"{YEAR} <= :year_to")
-        params["year_to"] = request.year_to
-    if request.design in ("none", "not determined"):
-        where.append("d.study_design IS NULL")
-    elif request.design:
-        code = next((c for c, label in DESIGN_LABELS.items() if request.design.lower() in (c, label.lower())), request.design)
-        where.append("d.study_design = :design")
-        params["design"] = code
-    for name in ("product", "jurisdiction"):
-        if getattr(request, name):
-            ids = {f"{name}{n}": i for n, i in enumerate(_entity_ids(conn, name, getattr(request, name)) or ["(none)"])}
-            clause = f"EXISTS (SELECT 1 FROM document_entities e WHERE e.document_id = d.id AND e.entity_id IN ({', '.join(':' + n for n in ids)}))"
-            if name == "jurisdiction":
-                clause = f"({clause} OR lower(d.jurisdiction) = lower(:jurisdiction_name))"
-                params["jurisdiction_name"] = request.jurisdiction
-            where.append(clause)
-            params.update(ids)
-    if request.outlet:
-        where.append("lower(d.venue) = lower(:outlet)")
-        params["outlet"] = request.outlet
-    return where, params
+TITLE_TIER = 1e6  # added to a title match's score: above any bm25 over the whole text
 
 
-def _fill(conn, request: SearchRequest, match: str, table: str = "search_hits") -> int:
-    """The matching documents into the temporary table `table`; returns how many."""
-    candidates, params = _candidates(request, match)
-    where, more = _filters(conn, request)
-    conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
-    conn.execute(f"CREATE TEMP TABLE {table} (rowid INTEGER PRIMARY KEY, id TEXT, score REAL, date TEXT, kind TEXT, "
-                 "year INTEGER, study_design TEXT, venue TEXT)")
-    conn.execute(f"""INSERT INTO temp.{table} SELECT d.rowid, d.id, c.score, {DATE}, d.kind, {YEAR}, d.study_design, d.venue
-                     FROM ({candidates}) c JOIN documents d ON d.rowid = c.rowid
-                     WHERE {' AND '.join(where)}""", {**params, **more})
-    return conn.execute(f"SELECT count(*) FROM temp.{table}").fetchone()[0]
+def _ranked(conn, index: SearchIndex, match: str, positions: np.ndarray, kept: np.ndarray, needed: int | None) -> np.ndarray:
+    """Relevance scores of full-text matches: documents whose title matches the query first,
+    ranked by bm25 on the title; then the others, by bm25 over title, summary and text (weights
+    10, 3, 1). The second ranking is computed only when the page asked for reaches past the title
+    matches (`needed`; None for all), which keeps a broad query over 100,000 documents fast."""
+    score = np.zeros(index.size)
+    title_positions, title_scores = _fts(conn, index, "{title} : (" + match + ")", "-bm25(documents_fts)")
+    inside = title_positions >= 0
+    score[title_positions[inside]] = TITLE_TIER + title_scores[inside]
+    scores = score[np.where(positions >= 0, positions, 0)]
+    if needed is None or int((scores[kept] > 0).sum()) < needed:
+        full_positions, full_scores = _fts(conn, index, match, "-bm25(documents_fts, 10.0, 3.0, 1.0)")
+        inside = full_positions >= 0
+        rest = np.zeros(index.size)
+        rest[full_positions[inside]] = full_scores[inside]
+        scores = np.where(scores > 0, scores, rest[np.where(positions >= 0, positions, 0)])
+    return scores
 
 
-def _count(conn, request: SearchRequest, match: str) -> int:
-    candidates, params = _candidates(request, match)
-    where, more = _filters(conn, request)
-    return conn.execute(f"""SELECT count(*) FROM ({candidates}) c JOIN documents d ON d.rowid = c.rowid WHERE {' AND '.join(where)}""", {**params, **more}).fetchone()[0]
-
-
-ORDER = {"relevance": "h.score DESC, h.date DESC", "newest": "h.date IS NULL, h.date DESC, h.score DESC",
-         "oldest": "h.date IS NULL, h.date, h.score DESC"}
+def _matches(conn, index: SearchIndex, request: SearchRequest, match: str,
+             needed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(every matching position, in no particular order; the first `needed` of them in the
+    request's order, or all of them when `needed` is None)."""
+    positions, scores = _candidates(conn, index, request, match)
+    keep = index.keep(positions, request)
+    if match and not (request.similar or request.cited) and request.sort == "relevance":
+        scores = _ranked(conn, index, match, positions, keep, needed)
+    elif match and not (request.similar or request.cited):
+        scores = np.zeros(len(positions))  # by date: ties keep the index order
+    positions, scores = positions[keep], scores[keep]
+    return positions, positions[index.order(positions, scores, request.sort, needed)]
 
 
 def ordered_ids(conn, request: SearchRequest, synonyms=None) -> list[str]:
     """Every matching document's id, in the request's order (for exports and feeds)."""
     match = fts_match(parse_query(request.q), synonyms if synonyms is not None else load_synonyms()) if request.q else ""
-    _fill(conn, request, match)
-    ids = [r[0] for r in conn.execute(f"SELECT h.id FROM temp.search_hits h ORDER BY {ORDER[request.sort]}")]
-    conn.execute("DROP TABLE temp.search_hits")
-    return ids
-
-
-def _facets(conn) -> dict:
-    def counted(sql):
-        return query_rows(conn, sql)
-    facets = {
-        "kind": counted("SELECT kind AS value, kind AS label, count(*) AS n FROM temp.search_hits GROUP BY kind ORDER BY n DESC"),
-        "theme": counted("SELECT t.theme AS value, coalesce(th.label, t.theme) AS label, count(*) AS n FROM temp.search_hits h "
-                         "JOIN document_themes t ON t.document_id = h.id LEFT JOIN themes th ON th.id = t.theme "
-                         "GROUP BY t.theme ORDER BY n DESC"),
-        "year": counted("SELECT year AS value, year AS label, count(*) AS n FROM temp.search_hits WHERE year IS NOT NULL "
-                        "GROUP BY year ORDER BY year DESC"),
-        "design": [dict(r, label=DESIGN_LABELS.get(r["value"], r["value"])) for r in counted(
-            "SELECT study_design AS value, count(*) AS n FROM temp.search_hits WHERE study_design IS NOT NULL "
-            "GROUP BY study_design ORDER BY n DESC")],
-        "outlet": counted(f"SELECT venue AS value, venue AS label, count(*) AS n FROM temp.search_hits WHERE venue IS NOT NULL "
-                          f"GROUP BY venue ORDER BY n DESC, venue LIMIT {FACET_LIMIT}"),
-    }
-    entities = counted(f"""SELECT x.type, x.name AS value, x.name AS label, count(*) AS n FROM temp.search_hits h
-                          JOIN document_entities e ON e.document_id = h.id JOIN entities x ON x.id = e.entity_id
-                          WHERE x.type IN ('product', 'jurisdiction') GROUP BY x.id ORDER BY n DESC""")
-    for kind in ("product", "jurisdiction"):
-        facets[kind] = [e for e in entities if e["type"] == kind][:FACET_LIMIT]
-    return facets
+    index = index_for(conn)
+    _, ordered = _matches(conn, index, request, match)
+    return index.ids[ordered].tolist()
 
 
 def highlighted(text: str | None) -> Markup:
@@ -340,10 +475,14 @@ def highlighted(text: str | None) -> Markup:
     return Markup(escaped.replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>"))
 
 
-def _page(conn, request: SearchRequest, match: str) -> list[dict]:
-    rows = query_rows(conn, f"""SELECT h.id, h.date, h.kind, d.title, d.venue, d.url, d.abstract, d.relevance, d.retracted
-                                FROM temp.search_hits h JOIN documents d ON d.rowid = h.rowid
-                                ORDER BY {ORDER[request.sort]} LIMIT {PAGE_SIZE} OFFSET {(request.page - 1) * PAGE_SIZE}""")
+def _page(conn, ids: list[str], match: str) -> list[dict]:
+    """One page of results, in the order of `ids`, with what the list shows of each."""
+    if not ids:
+        return []
+    found = {r["id"]: r for r in query_rows(conn, f"""SELECT d.rowid AS rowid_, d.id, {DATE} AS date, d.kind, d.title, d.venue,
+                                                       d.url, d.abstract, d.relevance, d.retracted FROM documents d
+                                                       WHERE d.id IN ({', '.join('?' * len(ids))})""", ids)}
+    rows = [found[i] for i in ids if i in found]
     for row in rows:
         row["themes"] = query_rows(conn, "SELECT t.theme AS id, coalesce(th.label, t.theme) AS label FROM document_themes t "
                                          "LEFT JOIN themes th ON th.id = t.theme WHERE t.document_id = ? ORDER BY t.score DESC",
@@ -353,12 +492,12 @@ def _page(conn, request: SearchRequest, match: str) -> list[dict]:
                                             "i.id = l.incident_id WHERE l.document_id = ?", [row["id"]])
         snippet = None
         if match:
-            found = conn.execute(f"SELECT snippet(documents_fts, -1, '{MARK_OPEN}', '{MARK_CLOSE}', ' … ', 28) FROM documents_fts "
-                                 "WHERE documents_fts MATCH ? AND rowid = (SELECT rowid FROM documents WHERE id = ?)",
-                                 [match, row["id"]]).fetchone()
-            snippet = found[0] if found else None
+            found_snippet = conn.execute(f"SELECT snippet(documents_fts, -1, '{MARK_OPEN}', '{MARK_CLOSE}', ' … ', 28) "
+                                         "FROM documents_fts WHERE documents_fts MATCH ? AND rowid = ?",
+                                         [match, row["rowid_"]]).fetchone()
+            snippet = found_snippet[0] if found_snippet else None
         row["snippet"] = highlighted(snippet) if snippet else (row["abstract"] or "")[:300]
-        del row["abstract"]
+        del row["abstract"], row["rowid_"]
     return rows
 
 
@@ -373,7 +512,7 @@ def _incidents(conn, match: str) -> list[dict]:
     return rows
 
 
-def _loosenings(conn, request: SearchRequest, clauses, synonyms) -> list[dict]:
+def _loosenings(conn, index: SearchIndex, request: SearchRequest, clauses, synonyms) -> list[dict]:
     """When nothing matched: each way to loosen the search that finds something, with its count."""
     tries = []
     if request.scope != "all":
@@ -387,16 +526,16 @@ def _loosenings(conn, request: SearchRequest, clauses, synonyms) -> list[dict]:
     for clause in clauses:
         for term in clause:
             if term.kind == "phrase" and " " in term.text:
-                loose = [c if c is not clause else [Term(w) for w in term.text.split()] for c in clauses]
-                tries.append((f"search the words of \"{term.text}\" anywhere, not as a phrase", {"q": shown_query(
-                    [c for group in loose for c in ([group] if group is not clause else [[t] for t in group])])}))
+                words = [c for c in clauses if c is not clause] + [[Term(w)] for w in term.text.split()]
+                tries.append((f'search the words of "{term.text}" anywhere, not as a phrase', {"q": shown_query(words)}))
     found = []
     for label, changes in tries[:8]:
         loosened = replace(request, page=1, **changes)
         match = fts_match(parse_query(loosened.q), synonyms) if loosened.q else ""
         if loosened.q and not match:
             continue
-        n = _count(conn, loosened, match)
+        positions, _ = _candidates(conn, index, loosened, match)
+        n = int(index.keep(positions, loosened).sum())
         if n:
             found.append({"label": label, "n": n, "args": loosened.args()})
     return found
@@ -409,14 +548,10 @@ def search(conn, request: SearchRequest, synonyms: dict | None = None) -> dict:
     synonyms = load_synonyms() if synonyms is None else synonyms
     clauses = parse_query(request.q)
     match = fts_match(clauses, synonyms) if clauses else ""
-    total = _fill(conn, request, match)
-    try:
-        result = {"total": total, "results": _page(conn, request, match) if total else [], "facets": _facets(conn),
-                  "incidents": _incidents(conn, match) if match and request.page == 1 else [],
-                  "query": shown_query(clauses), "match": match,
-                  "suggestions": _loosenings(conn, request, clauses, synonyms) if not total else []}
-    finally:
-        conn.execute("DROP TABLE IF EXISTS temp.search_hits")
-    return result
-
-
+    index = index_for(conn)
+    start = (request.page - 1) * PAGE_SIZE
+    positions, ordered = _matches(conn, index, request, match, needed=start + PAGE_SIZE)
+    return {"total": len(positions), "results": _page(conn, index.ids[ordered[start:start + PAGE_SIZE]].tolist(), match),
+            "facets": index.facets(positions), "incidents": _incidents(conn, match) if match and request.page == 1 else [],
+            "query": shown_query(clauses), "match": match,
+            "suggestions": _loosenings(conn, index, request, clauses, synonyms) if not len(positions) else []}
