@@ -20,7 +20,7 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 
 from harvest.exports import export, ids_of_query, without_page_limit
-from harvest.search import DESIGN_LABELS, SCOPES, SORTS, SearchRequest, load_synonyms, ordered_ids, search
+from harvest.search import DESIGN_LABELS, PAGE_SIZE, SCOPES, SORTS, SearchRequest, load_synonyms, ordered_ids, search
 from harvest.serve import served_database
 from harvest.text import folded
 
@@ -77,8 +77,8 @@ async def _search_page(datasette, request):
         "feed": _link(datasette.urls.path("/-/search.atom"), [p for p in base if p[0] != "sort"]),
         "suggestions": [(s["label"], s["n"], _link(here, s["args"])) for s in found["suggestions"]],
         "previous": _link(here, asked.args(page=asked.page - 1)) if asked.page > 1 else None,
-        "next": _link(here, asked.args(page=asked.page + 1)) if asked.page * 20 < found["total"] else None,
-        "first_shown": (asked.page - 1) * 20 + 1,
+        "next": _link(here, asked.args(page=asked.page + 1)) if asked.page * PAGE_SIZE < found["total"] else None,
+        "first_shown": (asked.page - 1) * PAGE_SIZE + 1,
         "focus": await _focus(datasette, database, asked),
     }
     return Response.html(await datasette.render_template("search.html", context, request=request))

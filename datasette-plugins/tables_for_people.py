@@ -5,7 +5,8 @@
   of one's own (`?relevance=off-topic`) replaces the default;
 - the documents and incidents pages open with a few readable columns (any `_col`/`_nocol` in the
   address chooses others; the HTML page only, the JSON and CSV keep every column);
-- themes and products show as chips, titles link to their record, timestamps show their day;
+- themes and products show as chips, titles link to their record (in tables and in queries listing
+  documents), timestamps show their day;
 - the column help is folded away under the rows, facet links keep the current filters, and year
   facets are listed in year order (templates/_table_for_people.html, _facet_results.html).
 """
@@ -76,6 +77,8 @@ def asgi_wrapper(datasette):
 
 @hookimpl
 def render_cell(value, column, table, row, database, datasette):
+    if table is None and column == "title" and isinstance(value, str) and {"id", "kind"} <= set(row.keys()):
+        return Markup('<a href="{}">{}</a>').format(datasette.urls.row(database, "documents", row["id"]), value)
     if table in ("documents", "incidents") and column == "title" and isinstance(value, str):
         key = row["id"] if "id" in row.keys() else None
         if key:

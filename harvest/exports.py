@@ -48,9 +48,11 @@ def without_page_limit(sql: str) -> str:
     return TRAILING_LIMIT.sub("", sql)
 
 
-def file_name(stem: str, ids: list[str], extension: str, single: bool = False) -> str:
+def file_name(stem: str, count: int, extension: str, single_id: str | None = None) -> str:
+    """`<stem>-<count>.<extension>` (the stem made safe for a file name), or `<id>.<extension>`
+    for one record asked for by its id."""
     safe = re.sub(r"[^\w.-]+", "-", stem).strip("-") or "export"
-    return f"{ids[0]}.{extension}" if single and len(ids) == 1 else f"{safe}-{len(ids)}.{extension}"
+    return f"{single_id}.{extension}" if single_id and count == 1 else f"{safe}-{count}.{extension}"
 
 
 def export(datasette, request, database: str, ids: list[str], extension: str, stem: str, single: bool = False) -> Response:
@@ -99,7 +101,7 @@ def export(datasette, request, database: str, ids: list[str], extension: str, st
         if extension in ("csljson", "json"):
             yield "]\n"
 
-    name = file_name(stem, ids, extension, single)
+    name = file_name(stem, len(ids), extension, ids[0] if single and ids else None)
     return StreamingResponse(chunks(), f"{CONTENT_TYPES[extension]}; charset=utf-8",
                              {"content-disposition": f'attachment; filename="{name}"', "x-result-count": str(len(ids)),
                               "access-control-expose-headers": "X-Result-Count"})

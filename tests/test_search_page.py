@@ -162,6 +162,13 @@ def test_table_and_query_exports_are_whole(site, built):
     assert f'documents-{ids["papers_since_2020"]}.ris' in filtered.headers["content-disposition"]
     shown = count(path, "SELECT count(*) FROM documents WHERE relevance = 'relevant' OR relevance IS NULL")
     assert len(json.loads(get(datasette, f"/{NAME}/documents.csljson").text)) == shown, "exports what the page shows"
+    lines = get(datasette, f"/{NAME}/documents.jsonl?_relevance=all&kind=paper")
+    papers = [json.loads(line) for line in lines.text.splitlines()]
+    assert len(papers) == count(path, "SELECT count(*) FROM documents WHERE kind = 'paper'") > 100
+    assert f'documents-{len(papers)}.jsonl' in lines.headers["content-disposition"] and "abstract" in papers[0]
+    grid = [json.loads(line) for line in get(datasette, f"/{NAME}/evidence_by_theme_and_design.jsonl").text.splitlines()]
+    assert len(grid) == count(path, "SELECT count(*) FROM (SELECT 1 FROM document_themes t JOIN documents d ON "
+                                    "d.id = t.document_id GROUP BY t.theme, d.study_design)") and "documents" in grid[0]
     one = get(datasette, f"/{NAME}/documents.bib?id={ids['report']}")
     assert f'filename="{ids["report"]}.bib"' in one.headers["content-disposition"]
 
