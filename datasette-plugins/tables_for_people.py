@@ -5,6 +5,7 @@
   of one's own (`?relevance=off-topic`) replaces the default;
 - the documents and incidents pages open with a few readable columns (any `_col`/`_nocol` in the
   address chooses others; the HTML page only, the JSON and CSV keep every column);
+- a search query's snippets mark the matched words (<mark>, after escaping) instead of [brackets];
 - themes and products show as chips, titles link to their record (in tables and in queries listing
   documents), timestamps show their day;
 - the column help is folded away under the rows, facet links keep the current filters, and year
@@ -30,6 +31,8 @@ FACET_LINKS = {"documents": [("theme", "_facet_array", "themes"), ("product", "_
                "incidents": [("product", "_facet_array", "products"), ("harm", "_facet_array", "harms"),
                              ("company", "_facet_array", "companies")]}
 CHIP_COLUMNS = {"themes", "products", "companies", "harms"}
+DOCUMENT_ID = re.compile(r"d[0-9a-f]{12}")  # a document's permanent id (incidents have words)
+MARKED = re.compile(r"\[([^\[\]<>]{1,100})\]")
 TIMESTAMP_COLUMNS = {"first_seen", "last_seen", "fetched_at", "changed_at", "first_fetched", "last_fetched"}
 
 
@@ -77,7 +80,10 @@ def asgi_wrapper(datasette):
 
 @hookimpl
 def render_cell(value, column, table, row, database, datasette):
-    if table is None and column == "title" and isinstance(value, str) and {"id", "kind"} <= set(row.keys()):
+    if table is None and column == "snippet" and isinstance(value, str):  # the search queries mark matches [so]
+        return Markup(MARKED.sub(r"<mark>\1</mark>", str(escape(value))))
+    if table is None and column == "title" and isinstance(value, str) and "id" in row.keys() \
+            and DOCUMENT_ID.fullmatch(str(row["id"])):
         return Markup('<a href="{}">{}</a>').format(datasette.urls.row(database, "documents", row["id"]), value)
     if table in ("documents", "incidents") and column == "title" and isinstance(value, str):
         key = row["id"] if "id" in row.keys() else None
