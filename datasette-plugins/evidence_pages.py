@@ -15,10 +15,8 @@ from markupsafe import Markup
 
 from harvest.cite import apa, bibtex, csl_item, csl_json, load_citable, ris
 from harvest.db import query_rows
+from harvest.identifiers import identifier_url
 
-IDENTIFIER_LINKS = {"doi": "https://doi.org/{}", "pmid": "https://pubmed.ncbi.nlm.nih.gov/{}/",
-                    "pmcid": "https://pmc.ncbi.nlm.nih.gov/articles/{}/", "arxiv": "https://arxiv.org/abs/{}",
-                    "url": "{}"}
 SUICIDE = re.compile(r"\bsuicid\w*|\bself[- ]harm\w*|\bkill(?:ed|ing|s)? (?:him|her|them|my|your)sel(?:f|ves)\b"
                      r"|\btook (?:his|her|their) own li(?:fe|ves)\b", re.I)
 
@@ -38,8 +36,9 @@ def needs_content_note(*texts) -> bool:
 
 
 def web_address(value) -> str:
-    """A harvested address as a link target only when it is http(s): never javascript: or data:."""
-    return value if isinstance(value, str) and value.lower().startswith(("http://", "https://")) else ""
+    """A harvested address as a link target only when it is http(s) (never javascript: or data:),
+    with the characters a URL cannot hold percent-encoded (`identifier_url`)."""
+    return (identifier_url("url", value) if isinstance(value, str) else None) or ""
 
 
 @hookimpl
@@ -54,8 +53,7 @@ def _document_view(conn, document_id: str, permalink: str) -> dict:
         return {}
     record = records[0]
     item = csl_item(record, permalink)
-    identifiers = [{"scheme": scheme, "value": value, "href": IDENTIFIER_LINKS[scheme].format(value)
-                    if scheme in IDENTIFIER_LINKS and (scheme != "url" or web_address(value)) else None}
+    identifiers = [{"scheme": scheme, "value": value, "href": identifier_url(scheme, value)}
                    for scheme, value in record["identifiers"].items()]
     themes = query_rows(conn, "SELECT t.theme, th.label, t.method, t.score, t.pipeline_version, t.curator, t.reason "
                          "FROM document_themes t LEFT JOIN themes th ON th.id = t.theme WHERE t.document_id = ? "
@@ -121,8 +119,8 @@ def _highwire(record: dict) -> list[tuple[str, str]]:
     for tag, scheme in (("citation_doi", "doi"), ("citation_pmid", "pmid"), ("citation_arxiv_id", "arxiv")):
         if identifiers.get(scheme):
             tags.append((tag, identifiers[scheme]))
-    if record.get("url"):
-        tags.append(("citation_abstract_html_url", record["url"]))
+    if identifier_url("url", record.get("url")):
+        tags.append(("citation_abstract_html_url", identifier_url("url", record["url"])))
     return [t for t in tags if t[1]]
 
 

@@ -6,24 +6,16 @@ import re
 from datasette import hookimpl
 from markupsafe import Markup
 
+from harvest.identifiers import identifier_url
 from harvest.serve import served_database
 
-RESOLVERS = {
-    "doi": "https://doi.org/{}",
-    "pmid": "https://pubmed.ncbi.nlm.nih.gov/{}/",
-    "pmcid": "https://pmc.ncbi.nlm.nih.gov/articles/{}/",
-    "arxiv": "https://arxiv.org/abs/{}",
-}
 DOCUMENT_ID = re.compile(r"d[0-9a-f]{12}")
 DOCUMENT_COLUMNS = ("document_id", "retracted_id", "story_id")
 INCIDENT_COLUMNS = ("incident_id",)
 
 
 def _identifier(value, row):
-    scheme = row["scheme"]
-    if scheme == "url" and value.startswith(("http://", "https://")):
-        return value
-    return RESOLVERS[scheme].format(value) if scheme in RESOLVERS else None
+    return identifier_url(row["scheme"], value)
 
 
 @hookimpl
@@ -41,5 +33,6 @@ def render_cell(value, column, table, row, database, datasette):
         elif column in INCIDENT_COLUMNS or (column == "id" and "status" in columns and "documents" in columns):
             href = datasette.urls.row(database, "incidents", value)
         elif column in ("url", "diff_page") and value.lower().startswith(("http://", "https://", "/corpus/")):
-            href = value if value[0] != "/" else datasette.urls.path(value.replace("/corpus/", f"/{database}/", 1))
+            href = datasette.urls.path(value.replace("/corpus/", f"/{database}/", 1)) if value[0] == "/" \
+                else identifier_url("url", value) or value
     return Markup('<a href="{}">{}</a>').format(href, value) if href else None

@@ -7,6 +7,8 @@ and OR between words keeps its meaning.
 The table pages' own search box (`?_search=`, escaped mode) reads a query as the search page does
 (harvest.search: "quoted phrases", OR, prefix `*`, synonyms from annotations/synonyms.yaml):
 Datasette's `escape_fts` is replaced on every connection.
+A query of only quotes or spaces gives `""` (a phrase that matches no row), never an empty FTS5
+query, which SQLite refuses.
 """
 
 import re

@@ -1,7 +1,10 @@
 """The raw archive: one WARC file per run and source, holding every response and failure.
 
 `harvest rebuild` replays these files, so the corpus can always be re-derived from the exact
-bytes that were fetched, with no network.
+bytes that were fetched, with no network. Each record names its role in WARC extension headers
+(`WARC-Harvest-Role`, and what the request knew as JSON in `WARC-Harvest-Context`): a source's
+role (`esearch`, `feed`, `page`, ...) or the client's own traffic (`robots`, `redirect`,
+`retry`), which no source ingests. Archives written before roles have records without them.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from warcio.warcwriter import WARCWriter
 from . import __version__
 
 FAILURE_TYPE = "application/vnd.harvest.failure+json"
+ROLE_HEADER = "WARC-Harvest-Role"  # why the record was fetched: a source's role, or the client's own
+CONTEXT_HEADER = "WARC-Harvest-Context"  # what the request knew, as a JSON object
+OWN_TRAFFIC = frozenset({"robots", "redirect", "retry"})  # the client's own records: never ingested
 DROPPED_HEADERS = ("content-encoding", "transfer-encoding", "content-length")
 
 
@@ -40,6 +46,8 @@ class ArchivedRecord:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     meta: dict | None = None  # warcinfo fields, or what a failure record says
+    role: str | None = None  # None in archives written before records carried roles
+    context: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -75,7 +83,6 @@ class RunArchive:
         self.path = directory / f"{started:%Y%m%dT%H%M%S%f}Z-{source}-{run_id}.warc.gz"
         self._file = open(self.path, "ab")
         self._writer = WARCWriter(self._file, gzip=True)
-        self.on_write = None  # called with each ArchivedRecord, for harvests that replay as they go
         info = {"software": f"llm-mh-evidence harvest {__version__}",
                 "run-id": run_id, "source": source, "started": iso(started),
                 "parameters": json.dumps(parameters, sort_keys=True)}
@@ -86,41 +93,42 @@ class RunArchive:
         self._file.flush()
         return record.rec_headers.get_header("WARC-Record-ID")
 
-    def _archived(self, record_id: str, kind: str, uri: str, date: str, **rest) -> ArchivedRecord:
-        record = ArchivedRecord(file=self.path.name, record_id=record_id, type=kind, uri=uri, date=date, **rest)
-        if self.on_write:
-            self.on_write(record)
-        return record
+    def _archived(self, record_id: str, kind: str, uri: str, date: str, role: dict | None,
+                  **rest) -> ArchivedRecord:
+        name, context = _role_parts(role)
+        return ArchivedRecord(file=self.path.name, record_id=record_id, type=kind, uri=uri, date=date,
+                              role=name, context=context, **rest)
 
     def write_response(self, url: str, status: int, reason: str, headers: dict, body: bytes,
-                       fetched_at: str) -> ArchivedRecord:
-        """Archive a response; the body is stored decoded, so encoding headers are dropped."""
+                       fetched_at: str, role: dict | None = None) -> ArchivedRecord:
+        """Archive a response; the body is stored decoded, so encoding headers are dropped.
+        `role` is `{"name": ..., **context}`: why it was fetched (see `role_headers`)."""
         http_headers = [(k, v) for k, v in headers.items() if k.lower() not in DROPPED_HEADERS]
         http_headers.append(("Content-Length", str(len(body))))
         status_line = f"{status} {reason}".strip()
         record = self._writer.create_warc_record(
             url, "response", payload=io.BytesIO(body), length=len(body),
-            warc_headers_dict={"WARC-Date": fetched_at},
+            warc_headers_dict={"WARC-Date": fetched_at, **role_headers(role)},
             http_headers=StatusAndHeaders(status_line, http_headers, protocol="HTTP/1.1"))
-        return self._archived(self._write(record), "response", url, fetched_at, status=status,
+        return self._archived(self._write(record), "response", url, fetched_at, role, status=status,
                               headers={k.lower(): v for k, v in http_headers}, body=body)
 
     def write_failure(self, url: str, kind: str, message: str, at: str, status: int | None = None,
-                      final: bool = True) -> ArchivedRecord:
+                      final: bool = True, role: dict | None = None) -> ArchivedRecord:
         meta = {"kind": kind, "message": message, "status": status, "final": final}
         payload = json.dumps(meta).encode()
         record = self._writer.create_warc_record(
             url, "metadata", payload=io.BytesIO(payload), length=len(payload),
-            warc_content_type=FAILURE_TYPE, warc_headers_dict={"WARC-Date": at})
-        return self._archived(self._write(record), "failure", url, at, meta=meta)
+            warc_content_type=FAILURE_TYPE, warc_headers_dict={"WARC-Date": at, **role_headers(role)})
+        return self._archived(self._write(record), "failure", url, at, role, meta=meta)
 
-    def write_resource(self, uri: str, content_type: str, body: bytes) -> ArchivedRecord:
+    def write_resource(self, uri: str, content_type: str, body: bytes, role: dict | None = None) -> ArchivedRecord:
         """Archive bytes that did not come over HTTP (a loaded file, the seed list)."""
         at = iso(utc_now())
         record = self._writer.create_warc_record(
             uri, "resource", payload=io.BytesIO(body), length=len(body),
-            warc_content_type=content_type, warc_headers_dict={"WARC-Date": at})
-        return self._archived(self._write(record), "resource", uri, at,
+            warc_content_type=content_type, warc_headers_dict={"WARC-Date": at, **role_headers(role)})
+        return self._archived(self._write(record), "resource", uri, at, role,
                               headers={"content-type": content_type}, body=body)
 
     def close(self) -> None:
@@ -131,6 +139,25 @@ class RunArchive:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _role_parts(role: dict | None) -> tuple[str | None, dict]:
+    if not role:
+        return None, {}
+    context = {k: v for k, v in role.items() if k != "name"}
+    return role["name"], json.loads(json.dumps(context))  # as it reads back from the archive
+
+
+def role_headers(role: dict | None) -> dict[str, str]:
+    """WARC header fields (extension fields, WARC 1.1 section 5) naming a record's role: its
+    name in `WARC-Harvest-Role`, what the request knew as JSON in `WARC-Harvest-Context`."""
+    name, context = _role_parts(role)
+    if name is None:
+        return {}
+    headers = {ROLE_HEADER: name}
+    if context:
+        headers[CONTEXT_HEADER] = json.dumps(context, sort_keys=True, ensure_ascii=True)
+    return headers
 
 
 class ArchiveDamaged(Exception):
@@ -175,7 +202,9 @@ def _convert(record, file_name: str) -> ArchivedRecord:
     body = record.content_stream().read()
     result = ArchivedRecord(file=file_name, record_id=headers.get_header("WARC-Record-ID"),
                             type=kind, uri=headers.get_header("WARC-Target-URI") or "",
-                            date=headers.get_header("WARC-Date") or "")
+                            date=headers.get_header("WARC-Date") or "",
+                            role=headers.get_header(ROLE_HEADER),
+                            context=json.loads(headers.get_header(CONTEXT_HEADER) or "{}"))
     if kind == "warcinfo":
         result.meta = dict(line.split(": ", 1) for line in body.decode().splitlines() if ": " in line)
     elif kind == "response":

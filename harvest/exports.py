@@ -4,7 +4,8 @@
 (`d0123456789ab.bib`).
 
 Formats: BibTeX (`bib`), RIS (`ris`), CSL-JSON (`csljson`, one JSON array) for documents, and CSV
-(RFC 4180) and JSON (one array of objects) of the documents' main fields.
+(RFC 4180; a cell a spreadsheet would run as a formula is written as text, harvest.escape.csv_cell)
+and JSON (one array of objects) of the documents' main fields.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import re
 
 from datasette.utils.asgi import Response
 
-from harvest.cite import bibtex, csl_item, csl_json, load_citable, ris
+from harvest.cite import bibtex, csl_item, load_citable, ris
 from harvest.db import query_rows
+from harvest.escape import csv_cell
 
 BATCH = 200
 CONTENT_TYPES = {"bib": "application/x-bibtex", "ris": "application/x-research-info-systems",
@@ -86,7 +88,7 @@ def export(datasette, request, database: str, ids: list[str], extension: str, st
                     writer = csv.DictWriter(buffer, COLUMNS, lineterminator="\r\n")
                     if start == 0:
                         writer.writeheader()
-                    writer.writerows(rows)
+                    writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
                     text = buffer.getvalue()
             if not text:
                 continue

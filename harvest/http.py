@@ -1,7 +1,9 @@
 """The only module that touches the network: a polite, defensive HTTP client.
 
 Every response and every failure is appended to the run's WARC archive, so that what a
-harvest saw can be cited and re-parsed later without asking the server again.
+harvest saw can be cited and re-parsed later without asking the server again. The answer to a
+request is archived with the role the caller gave it; robots.txt, redirect hops and answers the
+client retries are archived with the roles `robots`, `redirect` and `retry`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_RATE = 1.0  # requests per second for a host nobody told us about
 MAX_REDIRECTS = 5
+ROBOTS_ROLE, REDIRECT_ROLE, RETRY_ROLE = {"name": "robots"}, {"name": "redirect"}, {"name": "retry"}
 
 
 class HttpError(Exception):
@@ -142,8 +145,12 @@ class Client:
         self._api_hosts.add(host.lower())
 
     def get(self, url: str, params: dict | None = None, *, etag: str | None = None,
-            last_modified: str | None = None) -> Response:
-        """GET `url`; follow redirects safely; raise HttpError when it finally fails."""
+            last_modified: str | None = None, role: dict | None = None) -> Response:
+        """GET `url`; follow redirects safely; raise HttpError when it finally fails.
+
+        `role` (`{"name": ..., **context}`) goes into the archive with the final answer or
+        failure; the client's own records (robots.txt, redirect hops, answers it retries) are
+        archived with the roles `robots`, `redirect` and `retry` instead."""
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
         headers = {}
@@ -156,7 +163,7 @@ class Client:
                 self._check_target(url)
                 if self.respect_robots and urlsplit(url).hostname.lower() not in self._api_hosts:
                     self._check_robots(url)
-                response = self._get_with_retries(url, headers)
+                response = self._get_with_retries(url, headers, role)
                 if response.status in REDIRECT_STATUSES and "location" in response.headers:
                     url = urljoin(url, response.headers["location"])
                     continue
@@ -165,7 +172,7 @@ class Client:
                 return response
             raise HttpError(url, "redirects", f"more than {MAX_REDIRECTS} redirects")
         except HttpError as error:
-            self._archive_failure(error)
+            self._archive_failure(error, role=role)
             raise
 
     # -- checks -------------------------------------------------------------------------------
@@ -210,7 +217,7 @@ class Client:
         robots_url = origin + "/robots.txt"
         try:
             self._check_target(robots_url)
-            response = self._get_with_retries(robots_url, {})
+            response = self._get_with_retries(robots_url, {}, ROBOTS_ROLE)
         except HttpError:
             return Protego.parse("User-agent: *\nDisallow: /\n")
         if response.status == 200:
@@ -230,17 +237,17 @@ class Client:
                 self.sleep(wait)
         self._last_request[host] = self.clock()
 
-    def _get_with_retries(self, url: str, headers: dict) -> Response:
+    def _get_with_retries(self, url: str, headers: dict, role: dict | None = None) -> Response:
         host = urlsplit(url).hostname.lower()
         attempt = 0
         while True:
             self._wait_turn(host)
             try:
-                response = self._get_once(url, headers)
+                response = self._get_once(url, headers, role, retrying=attempt < self.retries)
             except HttpError as error:
                 if error.kind not in ("timeout", "connection", "truncated") or attempt >= self.retries:
                     raise
-                self._archive_failure(error, final=False)
+                self._archive_failure(error, final=False, role=RETRY_ROLE)
                 self.sleep(self.backoff * 2 ** attempt)
                 attempt += 1
                 continue
@@ -256,7 +263,7 @@ class Client:
             self.sleep(wait)
             attempt += 1
 
-    def _get_once(self, url: str, headers: dict) -> Response:
+    def _get_once(self, url: str, headers: dict, role: dict | None = None, retrying: bool = False) -> Response:
         fetched_at = _now_iso()
         try:
             with self.session.get(url, headers=headers, stream=True, allow_redirects=False,
@@ -289,14 +296,18 @@ class Client:
         except requests.exceptions.RequestException as exc:
             raise HttpError(url, "connection", f"request failed: {exc}") from exc
         if self.archive is not None:
+            if role is not ROBOTS_ROLE and response.status in REDIRECT_STATUSES and "location" in response.headers:
+                role = REDIRECT_ROLE
+            elif role is not ROBOTS_ROLE and response.status in RETRY_STATUSES and retrying:
+                role = RETRY_ROLE
             response.archived = self.archive.write_response(
-                redact_url(url), response.status, reason, response.headers, response.body, fetched_at)
+                redact_url(url), response.status, reason, response.headers, response.body, fetched_at, role)
         return response
 
-    def _archive_failure(self, error: HttpError, final: bool = True) -> None:
+    def _archive_failure(self, error: HttpError, final: bool = True, role: dict | None = None) -> None:
         if self.archive is not None and error.archived is None:
             record = self.archive.write_failure(redact_url(error.url), error.kind, str(error),
-                                                _now_iso(), status=error.status, final=final)
+                                                _now_iso(), status=error.status, final=final, role=role)
             if final:
                 error.archived = record
 

@@ -236,7 +236,7 @@ def match_reports(db, rejected: set[tuple[str, str]], summary: IncidentSummary) 
     linked = {r[0] for r in db.execute("SELECT document_id FROM incident_documents")}
     unmatched = []
     for row in db.query("SELECT id, title, abstract, body, published FROM documents WHERE kind = 'news' "
-                        "AND coalesce(relevance, '') != 'off-topic' ORDER BY published, id"):
+                        "AND coalesce(relevance, '') NOT IN ('off-topic', 'related') ORDER BY published, id"):
         if row["id"] in linked:
             continue
         report = _document_features(db, row)

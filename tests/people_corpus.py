@@ -13,7 +13,7 @@ from harvest.db import transaction
 from harvest.graph import build_graph, save_graph
 from harvest.incidents import update_incidents
 from harvest.nlp.corpus import tag_corpus
-from harvest.seed import load_seed
+from harvest.sources.seed import load_seed
 from harvest.store import DocumentRecord, Provenance, save_citation, save_document
 
 HOSTILE = "<script>alert(1)</script> AI chatbot depression <img src=x onerror=alert(2)>"

@@ -6,10 +6,10 @@ import sys
 from conftest import DATA, table_rows
 from harvest import db as database
 from harvest.archive import archive_files
-from harvest.pubmed import load_pubmed_file
+from harvest.sources.pubmed import load_pubmed_file
 from harvest.rebuild import rebuild
 from harvest.runs import mark_interrupted, recorded_run
-from harvest.seed import load_seed
+from harvest.sources.seed import load_seed
 
 
 def test_damaged_archive_tail_keeps_every_complete_record(tmp_path, corpus):

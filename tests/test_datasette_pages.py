@@ -18,7 +18,7 @@ from harvest.db import transaction
 from harvest.graph import build_graph, save_graph
 from harvest.incidents import update_incidents
 from harvest.nlp.corpus import tag_corpus
-from harvest.seed import load_seed
+from harvest.sources.seed import load_seed
 from harvest.serve import PLUGINS_DIR, datasette_command
 from harvest.store import DocumentRecord, Provenance, save_citation, save_document
 
@@ -39,7 +39,8 @@ def site(tmp_path_factory):
                                 "delivering cognitive behavioural therapy or a waitlist. Results: Symptoms of depression fell.",
                     "venue": "JMIR Mental Health", "published": "2025-03-05", "year": 2025, "volume": "12", "pages": "e5"},
             identifiers=[("doi", "10.2196/55555"), ("pmid", "40000001")],
-            authors=[{"name": "Ann Lee", "last_name": "Lee", "fore_name": "Ann"}, {"name": "Bo Kim", "last_name": "Kim", "fore_name": "Bo"}]),
+            authors=[{"name": "Ann Lee", "last_name": "Lee", "fore_name": "Ann"},
+                     {"name": "Bo Kim", "last_name": "Kim", "fore_name": "Bo"}]),
             Provenance("pubmed", "40000001", at))
         hostile, _ = save_document(db, DocumentRecord(
             fields={"kind": "news", "title": HOSTILE_TITLE, "abstract": HOSTILE_ABSTRACT, "venue": "Example News",
@@ -85,7 +86,8 @@ def test_document_page(site):
     assert '<meta name="citation_doi" content="10.2196/55555">' in page
     assert '<meta name="citation_author" content="Lee, Ann">' in page
     assert '<meta name="citation_journal_title" content="JMIR Mental Health">' in page
-    assert "Lee, A., &amp; Kim, B. (2025). A large language model chatbot for depression: a randomized controlled trial. <i>JMIR Mental Health</i>, <i>12</i>, e5. https://doi.org/10.2196/55555" in page
+    assert ("Lee, A., &amp; Kim, B. (2025). A large language model chatbot for depression: a randomized controlled trial. "
+            "<i>JMIR Mental Health</i>, <i>12</i>, e5. https://doi.org/10.2196/55555") in page
     assert f'href="/corpus/documents.bib?id={ids["paper"]}"' in page
     assert f"-/graph?node=document:{ids['paper']}" in page
     assert "Chatbots cure depression: a retracted study" in page  # cites

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import DATA, FIXTURES, Reply, table_rows
 from harvest import db as database
-from harvest.europepmc import EuropePmcParseError, harvest_europepmc, parse_search
+from harvest.sources.europepmc import EuropePmcParseError, harvest_europepmc, parse_search
 from harvest.rebuild import rebuild
 
 EXPECTED = {k.split("/", 1)[1]: v for k, v in json.loads((FIXTURES / "expected" / "apis.json").read_text())["files"].items()

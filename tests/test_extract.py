@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import FIXTURES, normalised
-from harvest.extract import canonical_url, parse_article, token_f1
+from harvest.formats.extract import canonical_url, parse_article, token_f1
 
 PAGES = FIXTURES / "news_html"
 EXPECTED = (json.loads((FIXTURES / "expected" / "news_html.json").read_text())["files"]

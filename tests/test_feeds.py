@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import FIXTURES, normalised
-from harvest.feeds import FeedError, discover_feeds, iso_utc, parse_date, parse_feed, parse_opml
+from harvest.formats.feeds import FeedError, discover_feeds, iso_utc, parse_date, parse_feed, parse_opml
 
 FEEDS = FIXTURES / "feeds"
 EXPECTED = (json.loads((FIXTURES / "expected" / "feeds.json").read_text())["files"]

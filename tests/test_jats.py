@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from conftest import DATA, FIXTURES, normalised
-from harvest.jats import JatsParseError, parse_jats
+from harvest.formats.jats import JatsParseError, parse_jats
 
 SAMPLE = (DATA / "jats_sample.xml").read_bytes()
 EXPECTED = (json.loads((FIXTURES / "expected" / "jats.json").read_text())["files"]

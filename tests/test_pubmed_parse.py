@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import DATA
-from harvest.pubmed import PubmedParseError, parse_esearch, parse_pubmed
+from harvest.formats.pubmed import PubmedParseError, parse_esearch, parse_pubmed
 
 SAMPLE = (DATA / "pubmed_sample.xml").read_bytes()
 
@@ -161,7 +161,7 @@ def test_parse_command_reports_bad_files_and_fails(tmp_path):
 
 def test_parser_frees_each_article_so_memory_stays_flat(monkeypatch):
     """iterparse keeps building the tree; the parser must drop what it has read."""
-    from harvest import pubmed
+    from harvest.formats import pubmed
     article = SAMPLE[SAMPLE.index(b"<PubmedArticle>"):SAMPLE.index(b"</PubmedArticle>") + 16]
     big = b"<PubmedArticleSet>" + article * 3000 + b"</PubmedArticleSet>"
     siblings = []

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from harvest.identifiers import canonical_url, identifiers_from_url, normalise_doi
-from harvest.seed import DEFAULT_SEED, SeedError, load_seed, parse_seed
+from harvest.sources.seed import DEFAULT_SEED, SeedError, load_seed, parse_seed
 
 SEED = DEFAULT_SEED.read_bytes()
 

@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from conftest import free_port, harvest_serve
-from harvest.seed import load_seed
+from harvest.sources.seed import load_seed
 from harvest import db as database
 
 

@@ -25,7 +25,7 @@ import feedparser
 from feedparser import datetimes as _feed_dates
 from lxml import etree, html as lxml_html
 
-from .text import folded
+from ..text import folded
 
 
 class FeedError(ValueError):

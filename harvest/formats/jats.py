@@ -11,8 +11,8 @@ from typing import Iterator
 
 from lxml import etree
 
-from .identifiers import normalise_doi, normalise_pmcid
-from .text import folded
+from ..identifiers import normalise_doi, normalise_pmcid
+from ..text import folded
 
 XLINK = "{http://www.w3.org/1999/xlink}"
 SKIPPED_TEXT = {"label", "annotation", "annotation-xml", "object-id"}

@@ -1,8 +1,9 @@
-"""PubMed: E-utilities search and fetch, efetch XML and MEDLINE parsing, and saving.
+"""PubMed's formats: efetch XML (PubmedArticleSet), MEDLINE text and esearch answers.
 
-fetch_pubmed   esearch (usehistory) then efetch XML in batches, through harvest.http
 parse_pubmed   bytes (XML, gzipped XML or MEDLINE text) -> normalised record dicts
-save_pubmed    records -> documents, identifiers, authors, MeSH, provenance
+parse_esearch  an esearch XML answer -> SearchResult (count, history handle, ids, warnings)
+
+Pure: bytes in, records out. The PubMed source (harvest/sources/pubmed.py) fetches and saves.
 """
 
 from __future__ import annotations
@@ -11,25 +12,13 @@ import gzip
 import io
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from pathlib import Path
-from typing import IO, Iterable, Iterator
-from urllib.parse import parse_qs, urlsplit
+from datetime import date
+from typing import IO, Iterator
 
 from lxml import etree
 
-from .chunked import parse_pieces, split_at_records
-from .db import transaction
-from .http import Client, HttpError, Response, redact_url
-from .identifiers import normalise_doi, normalise_pmcid
-from .runs import Run, load_saved, recorded_run, resume_point, settled
-from .store import DocumentRecord, Provenance, save_document
-
-EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
-BATCH_SIZE = 200
-MAX_RESULTS = 9999  # E-utilities pages through no more of one PubMed search
-EARLIEST = "1900-01-01"
-SOURCE = "pubmed"
+from ..chunked import parse_pieces, split_at_records
+from ..identifiers import normalise_doi, normalise_pmcid
 
 MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
@@ -521,202 +510,3 @@ def parse_esearch(data: bytes, name: str = "esearch") -> SearchResult:
     return SearchResult(count=int(root.findtext("Count") or 0), webenv=root.findtext("WebEnv"),
                         query_key=root.findtext("QueryKey"),
                         ids=[i.text for i in root.iterfind("IdList/Id")], warnings=warnings)
-
-
-# ---------------------------------------------------------------------------------------------
-# fetch
-# ---------------------------------------------------------------------------------------------
-
-def fetch_pubmed(client: Client, query: str, since: str | None, until: str | None,
-                 api_key: str | None = None, contact: str | None = None,
-                 batch_size: int = BATCH_SIZE, base: str = EUTILS) -> Iterator[Response | HttpError]:
-    """Yield each esearch and efetch Response, or the HttpError of a request that failed.
-
-    A failed batch is reported and skipped; a failed search ends its window. A window with more
-    results than E-utilities will page through is split in two, and each half searched again.
-    """
-    client.default_rate_limit(_host(base), 10.0 if api_key else 3.0)  # NCBI's published limits
-    client.treat_as_api(_host(base))  # E-utilities' usage policy, not robots.txt, governs it
-    common = {"db": "pubmed", "tool": "llm-mh-evidence"}
-    if contact and "@" in contact:
-        common["email"] = contact
-    if api_key:
-        common["api_key"] = api_key
-    window = (date.fromisoformat(since or EARLIEST), date.fromisoformat(until or date.today().isoformat()))
-    yield from _fetch_window(client, base, common, query, window, batch_size)
-
-
-def _fetch_window(client, base, common, query, window, batch_size) -> Iterator[Response | HttpError]:
-    search = {**common, "term": query, "usehistory": "y", "retmax": 0, "datetype": "edat",
-              "mindate": window[0].strftime("%Y/%m/%d"), "maxdate": window[1].strftime("%Y/%m/%d")}
-    try:
-        response = client.get(base + "esearch.fcgi", search)
-    except HttpError as error:
-        yield error
-        return
-    yield response
-    try:
-        result = parse_esearch(response.body, redact_url(response.url))
-    except PubmedParseError:
-        return  # ingest records the failure from the archived response
-    halves = split_window(window, result.count)
-    if halves:
-        for half in halves:
-            yield from _fetch_window(client, base, common, query, half, batch_size)
-        return
-    for start in range(0, min(result.count, MAX_RESULTS), batch_size):
-        params = {**common, "query_key": result.query_key, "WebEnv": result.webenv,
-                  "retstart": start, "retmax": batch_size, "retmode": "xml"}
-        try:
-            yield client.get(base + "efetch.fcgi", params)
-        except HttpError as error:
-            yield error
-
-
-def split_window(window: tuple[date, date], count: int) -> tuple | None:
-    """Two halves of a date window whose results E-utilities would not page through in full."""
-    first, last = window
-    if count <= MAX_RESULTS or first >= last:
-        return None
-    middle = first + (last - first) // 2
-    return (first, middle), (middle + timedelta(days=1), last)
-
-
-def _window_of(uri: str) -> tuple[date, date] | None:
-    query = parse_qs(urlsplit(uri).query)
-    try:
-        return (datetime.strptime(query["mindate"][0], "%Y/%m/%d").date(),
-                datetime.strptime(query["maxdate"][0], "%Y/%m/%d").date())
-    except (KeyError, ValueError):
-        return None
-
-
-def _host(base: str) -> str:
-    return re.sub(r"^\w+://([^/:]+).*$", r"\1", base)
-
-
-# ---------------------------------------------------------------------------------------------
-# save
-# ---------------------------------------------------------------------------------------------
-
-def to_document(record: dict) -> DocumentRecord:
-    """A parsed PubMed record as the store's document."""
-    identifiers = [("pmid", record["pmid"])]
-    if record["doi"]:
-        identifiers.append(("doi", record["doi"]))
-    if record["pmcid"]:
-        identifiers.append(("pmcid", record["pmcid"]))
-    kind = "paper"
-    fields = {
-        "kind": kind, "title": record["title"], "abstract": record["abstract"],
-        "url": f"https://doi.org/{record['doi']}" if record["doi"]
-        else f"https://pubmed.ncbi.nlm.nih.gov/{record['pmid']}/",
-        "venue": record["journal"] or record["book_title"], "venue_abbrev": record["journal_abbrev"],
-        "volume": record["volume"], "issue": record["issue"], "pages": record["pages"],
-        "publisher": record["publisher"], "published": record["published"], "year": record["year"],
-        "language": record["language"], "publication_types": record["publication_types"],
-        "keywords": record["keywords"], "retracted": record["retracted"],
-    }
-    return DocumentRecord(fields=fields, identifiers=identifiers, authors=record["authors"],
-                          editors=record["editors"], mesh=record["mesh"])
-
-
-def save_pubmed(db, records: Iterable[dict], provenance: Provenance, run: Run) -> None:
-    """Save a batch of records in one transaction: all land, or (on error) none do."""
-    with transaction(db):
-        for record in records:
-            source = Provenance(**{**provenance.__dict__, "source_id": record["pmid"],
-                                   "url": f"https://pubmed.ncbi.nlm.nih.gov/{record['pmid']}/"})
-            _, action = save_document(db, to_document(record), source)
-            run.count(action)
-
-
-def ingest(db, archived, run: Run) -> None:
-    """Turn one archived record of a PubMed run into rows (shared by harvest and rebuild)."""
-    label = _batch_label(archived.uri)
-    if settled(archived, run, lost=_batch_size(archived.uri), label=label):
-        return
-    if archived.type == "response" and "esearch.fcgi" in archived.uri:
-        try:
-            result = parse_esearch(archived.body, archived.uri)
-        except PubmedParseError as error:
-            run.fail(str(error))
-            return
-        window = _window_of(archived.uri)
-        if not (window and split_window(window, result.count)):
-            run.count("found", result.count)  # a split window is counted by its halves
-        return
-    if archived.type == "response" and "efetch.fcgi" not in archived.uri:
-        return
-    provenance = Provenance(source=SOURCE, source_id="", fetched_at=archived.date,
-                            archive_file=archived.file, archive_record_id=archived.record_id)
-    batch: list[dict] = []
-    name = f"{label} ({archived.uri})" if label else archived.uri
-    try:
-        for record in parse_pubmed(archived.body, name, on_error=lambda error: run.fail(str(error)),
-                                   workers=None):
-            batch.append(record)
-            if len(batch) == BATCH_SIZE:
-                _save_batch(db, batch, provenance, run, archived)
-                batch = []
-    except PubmedParseError as error:
-        run.fail(str(error), n=_batch_size(archived.uri) if archived.type == "response" else 1)
-        return
-    if batch:
-        _save_batch(db, batch, provenance, run, archived)
-
-
-def _save_batch(db, batch, provenance, run, archived) -> None:
-    if archived.type == "resource":
-        run.count("found", len(batch))
-    save_pubmed(db, batch, provenance, run)
-
-
-def harvest_pubmed(db, archive_dir, client: Client, query: str, since: str | None = None,
-                   until: str | None = None, api_key: str | None = None, base: str = EUTILS,
-                   start: str | None = None, progress=None) -> Run:
-    """One PubMed run: search, fetch in batches, archive everything, save what parses.
-
-    Without `since` the window starts where the last successful run with this query ended,
-    or earlier if a later run failed (or at `start` on a first run), so a nightly run is
-    incremental and a failed night is retried.
-    """
-    until = until or date.today().isoformat()
-    if since is None:
-        since = resume_point(db, SOURCE, query) or start
-    parameters = {"query": query, "since": since, "until": until}
-    with recorded_run(db, archive_dir, SOURCE, parameters, cursor_for(parameters)) as (run, archive):
-        client.archive = archive
-        for item in fetch_pubmed(client, query, since, until, api_key=api_key,
-                                 contact=client.contact, base=base):
-            ingest(db, item.archived, run)
-            if progress:
-                progress(run)
-    return run
-
-
-def cursor_for(parameters: dict) -> dict | None:
-    """Where the next incremental run starts: the end of this run's date window."""
-    return {"until": parameters["until"]} if parameters.get("until") else None
-
-
-def load_pubmed_file(db, archive_dir, path: Path) -> Run:
-    """Ingest a saved efetch XML (or MEDLINE) file without the network."""
-    kind = "application/gzip" if path.suffix == ".gz" else (
-        "application/xml" if path.suffix == ".xml" else "text/plain")
-    return load_saved(db, archive_dir, SOURCE, ingest, path, kind)
-
-
-def _batch_label(uri: str) -> str | None:
-    """'efetch batch of records 201-400' for an efetch URL, else None."""
-    match = re.search(r"retstart=(\d+).*?retmax=(\d+)", uri)
-    if match and "efetch.fcgi" in uri:
-        start, size = int(match.group(1)), int(match.group(2))
-        return f"efetch batch of records {start + 1}-{start + size}"
-    return None
-
-
-def _batch_size(uri: str) -> int:
-    """Records an efetch request stood for (lost, if it failed); other requests lose none."""
-    match = re.search(r"retmax=(\d+)", uri)
-    return int(match.group(1)) if match and "efetch.fcgi" in uri else 0

@@ -1,9 +1,10 @@
 """Europe PMC: REST search with cursor paging, and JATS full text for open-access articles.
 
-fetch_europepmc   search (JSON, resultType=core, cursorMark), then per article its open full text
-                  (fullTextXML), reference list and citing works
+start             the first search request (JSON, resultType=core, cursorMark=*)
+ingest            a search page -> documents, and its follow-ups: each open article's full text
+                  (fullTextXML), reference list and citing works, and the next page
 parse_search      JSON (or Dublin Core XML) search bytes -> SearchPage
-save_europepmc    records -> documents; full text -> body, sections' text and references
+save_results      search results -> documents; save_full_text: JATS -> body and references
 """
 
 from __future__ import annotations
@@ -11,19 +12,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 from lxml import etree
 
-from .db import transaction
-from .http import Client, HttpError, Response
-from .identifiers import normalise_doi, normalise_pmcid
-from .jats import JatsParseError, body_text, parse_jats
-from .runs import Run, load_saved, recorded_run, settled
-from .store import (DocumentRecord, Provenance, find_document, save_citation, save_document,
+from ..db import transaction
+from ..engine import load_files, run_live
+from ..identifiers import normalise_doi, normalise_pmcid
+from ..formats.jats import JatsParseError, body_text, parse_jats
+from ..runs import Run, settled
+from ..store import (DocumentRecord, Provenance, find_document, save_citation, save_document,
                     save_references, set_body)
-from .text import plain
+from ..text import plain
+from . import LoadFormat, Plan, Request, Source
 
 API = "https://www.ebi.ac.uk/europepmc/webservices/rest/"
 SOURCE = "europepmc"
@@ -135,52 +136,47 @@ def _parse_dublin_core(data: bytes, name: str) -> SearchPage:
                       results=results)
 
 
-# -- fetch ----------------------------------------------------------------------------------
+# -- start ----------------------------------------------------------------------------------
 
-def fetch_europepmc(client: Client, query: str, max_results: int = 5000, page_size: int = PAGE_SIZE,
-                    base: str = API) -> Iterator[Response | HttpError]:
-    """Search pages by cursor; after each page, the full text of its open-access articles."""
+def start(db, options: dict) -> Plan:
+    """options: query, max_results, page_size, base. Search pages by cursor; after each page,
+    the full text and reference list of its open-access articles; citing works last."""
+    query, base = options["query"], options.get("base") or API
+    max_results = options.get("max_results") or 5000
+    paging = {"base": base, "query": query, "max_results": max_results,
+              "page_size": options.get("page_size") or PAGE_SIZE}
     host = urlsplit(base).hostname
-    client.default_rate_limit(host, 5.0)
-    client.treat_as_api(host)
-    cursor, read = "*", 0
-    citing_lists = []  # asked for last, when every article of this run is in the corpus
-    while read < max_results:
-        params = {"query": query, "format": "json", "resultType": "core", "pageSize": page_size,
-                  "cursorMark": cursor}
-        try:
-            response = client.get(base + "search", params)
-        except HttpError as error:
-            yield error
-            return
-        yield response
-        try:
-            page = parse_search(response.body)
-        except EuropePmcParseError:
-            return
-        for result in page.results:
-            wanted = []
-            if result["open_access"] and result["in_epmc"] and result["pmcid"]:
-                wanted.append((f"{base}{result['pmcid']}/fullTextXML", None))
-            if result["has_references"]:
-                wanted.append((f"{base}{result['source']}/{result['id']}/references",
-                               {"format": "json", "pageSize": 1000}))
-            if result["cited_by"]:
-                citing_lists.append(f"{base}{result['source']}/{result['id']}/citations")
-            for url, params in wanted:
-                try:
-                    yield client.get(url, params)
-                except HttpError as error:
-                    yield error
-        read += len(page.results)
-        if not page.results or not page.next_cursor or page.next_cursor == cursor:
-            break
-        cursor = page.next_cursor
-    for url in citing_lists:
-        try:
-            yield client.get(url, {"format": "json", "pageSize": 1000})
-        except HttpError as error:
-            yield error
+    return Plan(parameters={"query": query, "max": max_results}, requests=[_search(paging, "*", 0)],
+                rate_limits={host: 5.0}, api_hosts=(host,), state={"paging": paging})
+
+
+def _search(paging: dict, cursor: str, read: int) -> Request:
+    params = {"query": paging["query"], "format": "json", "resultType": "core", "pageSize": paging["page_size"],
+              "cursorMark": cursor}
+    return Request(paging["base"] + "search", "search", params, context={"cursor": cursor, "read": read})
+
+
+def _follow_ups(paging: dict | None, page: SearchPage, context: dict) -> list[Request]:
+    """What a search page calls for: each open-access article's full text and reference list,
+    the works citing each (asked for last, when every article of the run is in the corpus),
+    and the next page."""
+    if paging is None:
+        return []
+    base, wanted = paging["base"], []
+    for result in page.results:
+        article = f"{result['source']}:{result['id']}"
+        if result["open_access"] and result["in_epmc"] and result["pmcid"]:
+            wanted.append(Request(f"{base}{result['pmcid']}/fullTextXML", "full-text"))
+        if result["has_references"]:
+            wanted.append(Request(f"{base}{result['source']}/{result['id']}/references", "references",
+                                  {"format": "json", "pageSize": 1000}, context={"article": article}))
+        if result["cited_by"]:
+            wanted.append(Request(f"{base}{result['source']}/{result['id']}/citations", "citations",
+                                  {"format": "json", "pageSize": 1000}, context={"article": article}, last=True))
+    read = context["read"] + len(page.results)
+    if page.results and page.next_cursor and page.next_cursor != context["cursor"] and read < paging["max_results"]:
+        wanted.append(_search(paging, page.next_cursor, read))
+    return wanted
 
 
 # -- save -----------------------------------------------------------------------------------
@@ -256,62 +252,75 @@ def _resolve_pmids(db, references: list[dict]) -> list[dict]:
     return resolved
 
 
-def ingest(db, archived, run: Run) -> None:
-    """One archived Europe PMC response (a search page or a full text) into rows."""
+def ingest(db, archived, run: Run) -> list[Request]:
+    """One archived Europe PMC answer (a search page, a full text, a reference list or the
+    works citing an article) into rows; a search page's follow-up requests."""
     if settled(archived, run):
-        return
-    provenance = Provenance(source=SOURCE, source_id="", fetched_at=archived.date, url=archived.uri,
-                            archive_file=archived.file, archive_record_id=archived.record_id)
-    path = urlsplit(archived.uri).path
-    if path.endswith("/citations"):
-        cited = ":".join(path.rsplit("/", 3)[-3:-1])
+        return []
+    role = archived.role
+    if role == "citations":
         try:
             citing_works = parse_citations(archived.body, archived.uri)
         except EuropePmcParseError as error:
             run.fail(str(error), n=0)
-            return
+            return []
         with transaction(db):
-            _save_cited_by(db, cited, citing_works)
-        return
-    if path.endswith("/references"):
-        citing = path.rsplit("/", 3)[-3:-1]  # .../{source}/{id}/references
+            _save_cited_by(db, archived.context["article"], citing_works)
+        return []
+    if role == "references":
         try:
             references = parse_references(archived.body, archived.uri)
         except EuropePmcParseError as error:
             run.fail(str(error), n=0)
-            return
+            return []
         row = db.execute("SELECT document_id FROM document_sources WHERE source = ? AND source_id = ?",
-                         [SOURCE, ":".join(citing)]).fetchone()
+                         [SOURCE, archived.context["article"]]).fetchone()
         if row:
             with transaction(db):
                 save_references(db, row[0], _resolve_pmids(db, references), SOURCE)
-        return
-    if archived.uri.endswith("/fullTextXML"):
+        return []
+    provenance = Provenance(source=SOURCE, source_id="", fetched_at=archived.date, url=archived.uri,
+                            archive_file=archived.file, archive_record_id=archived.record_id)
+    if role == "full-text":
         try:
             for article in parse_jats(archived.body, archived.uri):
                 save_full_text(db, article, provenance, run)
         except JatsParseError as error:
             run.fail(str(error), n=0)
-        return
+        return []
     try:
         page = parse_search(archived.body, archived.uri)
     except EuropePmcParseError as error:
         run.fail(str(error), n=0)
-        return
-    if parse_qs(urlsplit(archived.uri).query).get("cursorMark", ["*"])[0] == "*":
+        return []
+    if archived.context.get("cursor", "*") == "*":
         run.count("found", page.hit_count)
     save_results(db, page.results, provenance, run)
+    return _follow_ups(run.context.get("paging"), page, archived.context) if "read" in archived.context else []
 
 
-def harvest_europepmc(db, archive_dir, client: Client, query: str, max_results: int = 5000,
-                      base: str = API) -> Run:
-    with recorded_run(db, archive_dir, SOURCE, {"query": query, "max": max_results}) as (run, archive):
-        client.archive = archive
-        for item in fetch_europepmc(client, query, max_results, base=base):
-            ingest(db, item.archived, run)
-    return run
+def legacy_role(archived, run: Run) -> tuple[str, dict]:
+    """The role of a record archived before roles were: read from its URL's path and query."""
+    path = urlsplit(archived.uri).path
+    if path.endswith(("/citations", "/references")):
+        return path.rsplit("/", 1)[1], {"article": ":".join(path.rsplit("/", 3)[-3:-1])}
+    if path.endswith("/fullTextXML"):
+        return "full-text", {}
+    return "search", {"cursor": parse_qs(urlsplit(archived.uri).query).get("cursorMark", ["*"])[0]}
 
 
-def load_europepmc_file(db, archive_dir, path: Path) -> Run:
-    """Ingest a saved search response without the network."""
-    return load_saved(db, archive_dir, SOURCE, ingest, path, "application/json")
+SOURCE_SPEC = Source(name=SOURCE, start=start, ingest=ingest, legacy_role=legacy_role,
+                     formats={"search": LoadFormat("search", "application/json"),
+                              "jats": LoadFormat("full-text", "application/xml")})
+
+
+def harvest_europepmc(db, archive_dir, client, query: str, max_results: int = 5000, base: str = API,
+                      progress=None) -> Run:
+    """One live Europe PMC run through the engine (for scripts and tests)."""
+    return run_live(db, archive_dir, client, SOURCE_SPEC,
+                    {"query": query, "max_results": max_results, "base": base}, progress)
+
+
+def load_europepmc_file(db, archive_dir, path: Path, fmt: str | None = None) -> Run:
+    """Ingest a saved search answer (or, with fmt "jats", a full text) without the network."""
+    return load_files(db, archive_dir, SOURCE_SPEC, [path], fmt)

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 import trafilatura
 
-from .identifiers import canonical_url as spelled
-from .text import folded
+from ..identifiers import canonical_url as spelled
+from ..text import folded
 
 MAX_PAGE_BYTES = 8 * 1024 * 1024   # beyond this a page is kept as a link, not parsed
 # Dates only from what the page states about itself (metadata, bylines, URL), never a guess from

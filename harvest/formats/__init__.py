@@ -1,0 +1,1 @@
+"""Pure parsers of formats: bytes in, records out."""
