@@ -129,7 +129,7 @@ def build(folder: Path, generated: int = 300) -> dict:
             db.execute("UPDATE documents SET relevance = ? WHERE id = ?", [states[n % len(states)], document_id])
         special = [ids[k] for k in ("report", "undated", "machine", "phrase", "apart", "hostile", "guidance")]
         db.execute(f"UPDATE documents SET relevance = 'relevant' WHERE id IN ({', '.join('?' * len(special))})", special)
-        db.execute(f"UPDATE documents SET relevance = 'relevant' WHERE id = ?", [ids["cited"]])
+        db.execute("UPDATE documents SET relevance = 'relevant' WHERE id = ?", [ids["cited"]])
     save_graph(db, build_graph(db))
     for state in ("relevant", "related", "off-topic", "undetermined"):
         ids["relevance"][state] = db.execute("SELECT count(*) FROM documents WHERE relevance = ?", [state]).fetchone()[0]

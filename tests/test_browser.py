@@ -7,7 +7,6 @@ matching row (parsed back), alerts that feedparser reads, and hostile text from 
 runs. Screenshots are saved under test-output/screenshots/ (git-ignored) for a person to look at.
 """
 
-import json
 import shutil
 import sqlite3
 from pathlib import Path

@@ -19,7 +19,7 @@ from datasette.app import Datasette
 
 from harvest.db import transaction
 from harvest import db as database
-from harvest.search import SearchRequest, fts_match, load_synonyms, parse_query
+from harvest.search import fts_match, load_synonyms, parse_query
 from harvest.serve import PLUGINS_DIR, SETTINGS
 from harvest.store import DocumentRecord, Provenance, save_document
 
@@ -131,8 +131,8 @@ def test_similar_documents_and_cited_by(site):
     datasette, ids = site
     page = get(datasette, f"/-/search?cited={ids['cited']}&scope=all").text
     assert "<strong>3</strong> documents" in page and "Documents citing" in page
-    first = get(datasette, "/-/search?sort=oldest&scope=all").text
-    assert f'?cited={ids["cited"]}">cited by 3</a>' in get(datasette, f"/-/search?q=study+0&scope=all").text or "cited by" in first
+    hit = get(datasette, "/-/search?q=%22study+0%22&scope=all").text
+    assert f'?cited={ids["cited"]}">cited by 3</a>' in hit, "a result offers its citing documents"
     similar = get(datasette, f"/-/search?similar={ids['report']}").text
     assert f'/documents/{ids["undated"]}"' in similar or f'/documents/{ids["machine"]}"' in similar
 
@@ -200,8 +200,8 @@ def test_a_saved_search_is_an_alert_that_lists_new_matches(site, built):
 def test_incidents_to_browse(site):
     datasette, ids = site
     page = get(datasette, "/-/incidents").text
-    assert page.index("teen-companion-suicide-lawsuit") < page.index("chatgpt-psychosis-reports") or \
-        page.index("chatgpt-psychosis-reports") < page.index("teen-companion-suicide-lawsuit")
+    assert page.index("/incidents/chatgpt-psychosis-reports") < page.index("/incidents/teen-companion-suicide-lawsuit"), \
+        "newest first report first"
     assert "teen-companion-suicide-lawsuit" in get(datasette, "/-/incidents?harm=Suicidality&product=character.ai").text
     assert "teen-companion-suicide-lawsuit" not in get(datasette, "/-/incidents?product=ChatGPT").text
     for query in ("company=Google", "place=florida", "status=litigated", "year=2024", "q=teen+lawsuit"):
@@ -223,8 +223,8 @@ def test_tables_for_people(site, built):
     facet_page = get(datasette, f"/{NAME}/documents?kind=paper").text
     years = [int(y) for y in __import__("re").findall(r'year=(\d{4})[^"]*">\d{4}</a>', facet_page)]
     assert years == sorted(years, reverse=True) and len(years) > 3, "year facet in year order"
-    assert f"/{NAME}/documents?kind=paper&amp;_facet=year&amp;_col=title" in facet_page or "kind=paper" in \
-        facet_page[facet_page.index("Count by"):facet_page.index("Count by") + 300], "facet links keep the filters"
+    count_by = facet_page[facet_page.index("Count by"):facet_page.index("search page</a></span></nav>")]
+    assert count_by.count("kind=paper") == 5, "facet links keep the filters"
     everything = get(datasette, f"/{NAME}/documents?_relevance=all").text
     assert f"<h3>{ids['total']:,} rows" in everything
     own = get(datasette, f"/{NAME}/documents?relevance=off-topic").text
