@@ -28,6 +28,7 @@ from .db import transaction
 from .identifiers import canonical_url
 from .nlp.vocab import ANNOTATIONS
 from .store import find_document
+from .text import clean
 
 CURATION = ANNOTATIONS / "incidents.yaml"
 STATUSES = ("alleged", "litigated", "confirmed", "disputed")
@@ -118,12 +119,12 @@ def apply_curation(db, incidents: list[CuratedIncident], summary: IncidentSummar
         if incident.merged_into:
             continue
         facts = incident.facts
-        db["incidents"].upsert({
+        db["incidents"].upsert(clean({  # stored text is normalised like every document's (harvest.text)
             "id": incident.id, "title": incident.title, "summary": facts["summary"], "event_date": facts["event_date"],
             "first_reported": facts["first_reported"], "location": facts["location"],
             "products": json.dumps(facts["products"]), "companies": json.dumps(facts["companies"]),
             "harms": json.dumps(facts["harms"]), "age_group": facts["age_group"], "outcome": facts["outcome"],
-            "status": incident.status, "method": "curated", "curator": CURATION.name}, pk="id")
+            "status": incident.status, "method": "curated", "curator": CURATION.name}), pk="id")
         summary.curated += 1
         db.execute("DELETE FROM incident_documents WHERE incident_id = ? AND method = 'curated'", [incident.id])
         for source in incident.sources:

@@ -235,6 +235,10 @@ def site(tmp_path_factory):
                     "venue": "Journal \x1f of Tests", "year": 2025, "published": "2025-02-01",
                     "url": identifier_url("doi", "10.1000/a<b>#1")},
             identifiers=[("doi", "10.1000/a<b>#1"), ("pmid", "40000004")]), Provenance("pubmed", "40000004", at))
+        # intake drops control characters (harvest.text.normalised); a database written before
+        # it still holds them, and every writer must survive that: put them back as such a file has them
+        db.execute("UPDATE documents SET title = ?, abstract = ?, venue = ? WHERE id = ?",
+                   [CONTROL_TITLE, "A chatbot \x10 for crisis lines.", "Journal \x1f of Tests", odd])
         formula, _ = save_document(db, DocumentRecord(
             fields={"kind": "news", "title": '=HYPERLINK("http://evil.example","click")', "abstract": "-2+3",
                     "venue": "@outlet", "year": 2025, "url": "https://news.example/formula"},

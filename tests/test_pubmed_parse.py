@@ -146,7 +146,7 @@ def test_parse_command_prints_documented_json_lines(tmp_path):
         "pmid", "doi", "pmcid", "title", "abstract", "abstract_sections", "authors", "journal",
         "journal_abbrev", "volume", "issue", "pages", "published", "year", "publication_types",
         "mesh", "keywords", "language", "retracted", "retraction_notices"]
-    assert set(lines[0]["authors"][0]) == {"last_name", "fore_name", "initials", "collective_name",
+    assert set(lines[0]["authors"][0]) == {"last_name", "fore_name", "initials", "suffix", "collective_name",
                                            "orcid", "affiliations"}
 
 

@@ -18,7 +18,9 @@ from typing import IO, Iterator
 from lxml import etree
 
 from ..chunked import parse_pieces, split_at_records
+from ..dates import iso_date
 from ..identifiers import normalise_doi, normalise_pmcid
+from ..text import labelled
 
 MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
@@ -26,14 +28,17 @@ WHITESPACE = re.compile(r"[ \t\n\r]+")
 MEDLINE_DATE = re.compile(r"(\d{4})(?:[\s-]+([A-Za-z]{3})[a-z]*\.?(?:\s+(\d{1,2})\b)?)?")
 MATHML_SKIP = {"{http://www.w3.org/1998/Math/MathML}annotation",
                "{http://www.w3.org/1998/Math/MathML}annotation-xml"}
-NAME_FIELDS = {"LastName": "last_name", "ForeName": "fore_name", "Initials": "initials"}
+NAME_FIELDS = {"LastName": "last_name", "ForeName": "fore_name", "Initials": "initials", "Suffix": "suffix"}
+# A generational suffix as MEDLINE text writes it after the fore name or initials ("Smith, Anne B
+# 3rd", "Smith AB 3rd"); NLM spells them Jr, Sr or as ordinals, older records as roman numerals.
+NAME_SUFFIX = re.compile(r"^(?:Jr|Sr|\d+(?:st|nd|rd|th)|II|III|IV)\.?$")
 ORCID_PREFIX = re.compile(r"^https?://orcid\.org/")
 RECORD_END_TAGS = (b"</PubmedArticle>", b"</PubmedBookArticle>")
 RECORD_FIELDS = (
     "pmid", "doi", "pmcid", "title", "abstract", "abstract_sections", "authors", "journal",
     "journal_abbrev", "volume", "issue", "pages", "published", "year", "publication_types", "mesh",
     "keywords", "language", "retracted", "retraction_notices", "record_type", "book_title",
-    "editors", "publisher",
+    "editors", "publisher", "contribution_date",
 )
 
 
@@ -221,12 +226,21 @@ def _article(node) -> dict:
         "publication_types": _texts(_grandchildren(article, "PublicationTypeList", "PublicationType")),
         "language": _leaf(article, "Language"),
     })
-    if not record["doi"]:
-        for eloc in article.iterfind("ELocationID"):
-            if eloc.get("EIdType") == "doi":
-                record["doi"] = normalise_doi(eloc.text)
-                break
+    record["doi"] = _valid_doi(record["doi"], article)
     return _finish(record)
+
+
+def _valid_doi(listed: str | None, holder) -> str | None:
+    """The record's DOI: ArticleIdList's, else a valid ELocationID's. A DOI that PubMed marks
+    invalid (`<ELocationID EIdType="doi" ValidYN="N">`) is never the record's, even when
+    ArticleIdList repeats it (works merge by DOI: a wrong one would join two papers)."""
+    invalid, valid = set(), []
+    for eloc in holder.iterfind("ELocationID"):
+        if eloc.get("EIdType") == "doi" and (doi := normalise_doi(eloc.text)):
+            (invalid.add(doi) if eloc.get("ValidYN") == "N" else valid.append(doi))
+    if listed and listed not in invalid:
+        return listed
+    return next((doi for doi in valid if doi not in invalid), None)
 
 
 def _book(node) -> dict:
@@ -249,9 +263,11 @@ def _book(node) -> dict:
         "issue": None, "pages": None,
         "published": published,
         "year": int(published[:4]) if published else None,
+        "contribution_date": _ymd(document.find("ContributionDate")),
         "publication_types": _texts(document.iterfind("PublicationType")),
         "language": _leaf(document, "Language"),
     })
+    record["doi"] = _valid_doi(record["doi"], document)
     return _finish(record)
 
 
@@ -271,8 +287,7 @@ def _common(citation, article, pubmed_data) -> dict:
         "doi": normalise_doi(ids.get("doi")),
         "pmcid": normalise_pmcid(ids.get("pmc")),
         "abstract_sections": sections,
-        "abstract": "\n".join(f"{s['label']}: {s['text']}" if s["label"] else s["text"]
-                              for s in sections) or None,
+        "abstract": "\n".join(labelled(s["label"], s["text"]) for s in sections) or None,
         "mesh": [_mesh(h) for h in _grandchildren(citation, "MeshHeadingList", "MeshHeading")],
         "keywords": _texts(_grandchildren(citation, "KeywordList", "Keyword")),
         "retracted": any(c.get("RefType") == "RetractionIn" for c in corrections),
@@ -362,7 +377,7 @@ def _pub_date(node) -> str | None:
 
 
 def _iso_date(year, month=None, day=None) -> str | None:
-    if not year or not year.strip().isdigit():
+    if not year or not year.strip().isdigit() or iso_date(year) is None:  # year 0 and the like are no date
         return None
     year = year.strip()
     number = None
@@ -430,15 +445,19 @@ def _medline_record(fields: list[tuple[str, str]]) -> dict:
             record["abstract_sections"] = [{"label": None, "text": value}]
         elif tag == "FAU":
             last, _, fore = value.partition(",")
-            author = _person(last_name=last.strip(), fore_name=fore.strip() or None)
+            fore, suffix = _suffixed(fore)
+            author = _person(last_name=last.strip(), fore_name=fore or None, suffix=suffix)
             record["authors"].append(author)
             short_form_seen = False
         elif tag == "AU" and not short_form_seen:
-            author["initials"] = value.rsplit(" ", 1)[1] if " " in value else None
+            short, suffix = _suffixed(value)
+            author["initials"] = short.rsplit(" ", 1)[1] if " " in short else None
+            author["suffix"] = author["suffix"] or suffix
             short_form_seen = True
         elif tag in ("AU", "CN"):
-            last, _, initials = value.rpartition(" ") if tag == "AU" else ("", "", "")
-            author = (_person(last_name=last or initials, initials=initials if last else None)
+            short, suffix = _suffixed(value) if tag == "AU" else ("", None)
+            last, _, initials = short.rpartition(" ")
+            author = (_person(last_name=last or initials, initials=initials if last else None, suffix=suffix)
                       if tag == "AU" else _person(collective_name=value))
             record["authors"].append(author)
             short_form_seen = True
@@ -450,6 +469,10 @@ def _medline_record(fields: list[tuple[str, str]]) -> dict:
             record["doi"] = normalise_doi(value[:-5])
         elif tag == "PMC":
             record["pmcid"] = normalise_pmcid(value)
+        elif tag == "BTI":  # a book chapter: the book's title, and the chapter's own date (YYYYMMDD)
+            record["book_title"], record["record_type"] = value, "PubmedBookArticle"
+        elif tag == "CTDT":
+            record["contribution_date"] = _iso_date(value[:4], value[4:6] or None, value[6:8] or None)
         elif tag == "DP":
             match = MEDLINE_DATE.search(value)
             record["published"] = _iso_date(*match.groups()) if match else None
@@ -466,9 +489,18 @@ def _medline_record(fields: list[tuple[str, str]]) -> dict:
     return _finish(record)
 
 
+def _suffixed(name: str) -> tuple[str, str | None]:
+    """A MEDLINE name part without its generational suffix, and the suffix:
+    'Anne B 3rd' -> ('Anne B', '3rd'); 'Smith AB Jr' -> ('Smith AB', 'Jr')."""
+    words = name.split()
+    if len(words) > 1 and NAME_SUFFIX.match(words[-1]):
+        return " ".join(words[:-1]), words[-1].rstrip(".")
+    return " ".join(words), None
+
+
 def _person(**fields) -> dict:
-    person = {"last_name": None, "fore_name": None, "initials": None, "collective_name": None,
-              "orcid": None, "affiliations": []}
+    person = {"last_name": None, "fore_name": None, "initials": None, "suffix": None,
+              "collective_name": None, "orcid": None, "affiliations": []}
     person.update(fields)
     return person
 

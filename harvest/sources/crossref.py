@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+from ..dates import iso_date
 from ..db import transaction
 from ..engine import load_files, run_live
 from ..identifiers import identifier_url, normalise_doi
@@ -75,11 +76,15 @@ def _text(value) -> str | None:
 
 
 def _date(work: dict) -> str | None:
-    for key in ("published", "published-print", "published-online", "issued", "posted", "created"):
+    """The first plausible publication date of the work's own (Crossref's `issued` of year 0, or
+    a 31st of February, is no date: harvest.dates). `created` (when the DOI was deposited) is not
+    a publication date: a work with none has no date (APA's n.d.)."""
+    for key in ("published", "published-print", "published-online", "issued", "posted"):
         parts = (work.get(key) or {}).get("date-parts") or [[]]
-        parts = [p for p in parts[0] if p is not None] if parts and parts[0] else []
-        if parts and str(parts[0]).isdigit():
-            return "-".join(f"{int(p):02d}" if i else str(int(p)) for i, p in enumerate(parts[:3]))
+        parts = [p for p in parts[0] if p is not None] if parts and isinstance(parts[0], list) else []
+        found = iso_date(*parts[:3]) if parts else None
+        if found:
+            return found
     return None
 
 
@@ -91,7 +96,7 @@ def parse_work(work: dict) -> dict:
         orcid = person.get("ORCID")
         authors.append({
             "last_name": _text(person.get("family")), "fore_name": _text(person.get("given")),
-            "initials": None, "collective_name": _text(person.get("name")),
+            "initials": None, "suffix": _text(person.get("suffix")), "collective_name": _text(person.get("name")),
             "orcid": re.sub(r"^https?://orcid\.org/", "", orcid) if orcid else None,
             "affiliations": [a for a in (_text(x.get("name")) for x in person.get("affiliation") or []) if a]})
     references = []

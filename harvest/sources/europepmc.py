@@ -3,13 +3,14 @@
 start             the first search request (JSON, resultType=core, cursorMark=*)
 ingest            a search page -> documents, and its follow-ups: each open article's full text
                   (fullTextXML), reference list and citing works, and the next page
-parse_search      JSON (or Dublin Core XML) search bytes -> SearchPage
+parse_search      search bytes (JSON, core/lite XML or Dublin Core XML) -> SearchPage
 save_results      search results -> documents; save_full_text: JATS -> body and references
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -23,7 +24,7 @@ from ..formats.jats import JatsParseError, body_text, parse_jats
 from ..runs import Run, settled
 from ..store import (DocumentRecord, Provenance, find_document, save_citation, save_document,
                     save_references, set_body)
-from ..text import plain
+from ..text import folded, plain
 from . import LoadFormat, Plan, Request, Source
 
 API = "https://www.ebi.ac.uk/europepmc/webservices/rest/"
@@ -32,6 +33,7 @@ FULL_TEXT = "europepmc full text"  # references read from the JATS, kept apart f
 PAGE_SIZE = 100
 DC = "{http://purl.org/dc/elements/1.1/}"
 RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+DCTERMS = "{http://purl.org/dc/terms/}"
 
 
 class EuropePmcParseError(ValueError):
@@ -73,9 +75,11 @@ def parse_citations(data: bytes, name: str = "input") -> list[dict]:
 
 
 def parse_search(data: bytes, name: str = "input") -> SearchPage:
-    """A search response in JSON (any result type) or Dublin Core XML."""
+    """A search response in any format the search endpoint answers in: JSON or XML (`format=json`
+    or `xml`, result type core, lite or idlist) or Dublin Core (`format=dc`). Anything else is
+    an EuropePmcParseError that names what it got."""
     if data.lstrip()[:1] == b"<":
-        return _parse_dublin_core(data, name)
+        return _parse_xml(data, name)
     try:
         payload = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -119,21 +123,83 @@ def _result(r: dict) -> dict:
     }
 
 
-def _parse_dublin_core(data: bytes, name: str) -> SearchPage:
+def _parse_xml(data: bytes, name: str) -> SearchPage:
+    """Core/lite/idlist XML (`<responseWrapper><resultList><result>`, the JSON answer's shape in
+    elements) or Dublin Core (`<rdf:RDF><rdf:Description>`)."""
     try:
         root = etree.fromstring(data, etree.XMLParser(load_dtd=False, no_network=True, resolve_entities=False))
     except etree.XMLSyntaxError as exc:
         raise EuropePmcParseError(f"{name}: malformed XML: {exc}") from exc
     if root.findtext("hitCount") is None:
-        raise EuropePmcParseError(f"{name}: not a Europe PMC search response (no hitCount)")
-    results = []
-    for description in root.iter(f"{RDF}Description"):
-        identifiers = [i.text for i in description.iterfind(f"{DC}identifier") if i.text]
-        doi = next((normalise_doi(i) for i in identifiers if "doi.org/" in i), None)
-        results.append({"id": description.get(f"{RDF}about"), "title": _clean(description.findtext(f"{DC}title")),
-                        "identifiers": identifiers, "doi": doi})
-    return SearchPage(hit_count=int(root.findtext("hitCount")), next_cursor=root.findtext("nextCursorMark"),
-                      results=results)
+        message = folded(" ".join(root.itertext()))[:200]
+        raise EuropePmcParseError(f"{name}: not a Europe PMC search response: XML <{etree.QName(root).localname}> "
+                                  f"without hitCount{': ' + message if message else ''}")
+    hit_count, cursor = int(root.findtext("hitCount")), root.findtext("nextCursorMark")
+    if root.find("resultList") is not None:
+        results = [_result(_as_json(r)) for r in root.find("resultList").iterfind("result")]
+        return SearchPage(hit_count=hit_count, next_cursor=cursor, results=results)
+    if root.find(f"{RDF}RDF") is not None or hit_count == 0:
+        return SearchPage(hit_count=hit_count, next_cursor=cursor,
+                          results=[_dublin_core_result(d) for d in root.iter(f"{RDF}Description")])
+    raise EuropePmcParseError(f"{name}: a Europe PMC XML answer in a format this harvester does not read "
+                              f"(neither <resultList> nor Dublin Core <rdf:RDF>)")
+
+
+def _as_json(element):
+    """A Europe PMC XML element in the shape of its JSON answer: `...List` elements hold lists,
+    a leaf with attributes (`<authorId type="ORCID">`) is {attributes..., "value": text}."""
+    if len(element) == 0:
+        return {**element.attrib, "value": element.text} if element.attrib else element.text
+    if etree.QName(element).localname.endswith("List"):
+        grouped: dict = {}
+        for child in element:
+            grouped.setdefault(etree.QName(child).localname, []).append(_as_json(child))
+        return grouped
+    return {etree.QName(child).localname: _as_json(child) for child in element}
+
+
+ABOUT = re.compile(r"/(?:abstract|article|articles)/([A-Z]+)/([^/?#]+)$")
+
+
+def _dublin_core_result(description) -> dict:
+    """One <rdf:Description> of a Dublin Core answer as a search result: its Europe PMC address
+    gives source and id, dc:identifier the DOI, dc:creator ('Surname, AB') the authors, the
+    OpenURL citation the journal, volume, issue and pages."""
+    def texts(tag: str) -> list[str]:
+        return [folded(e.text) for e in description.iterfind(tag) if e.text and e.text.strip()]
+
+    about = description.get(f"{RDF}about") or ""
+    match = ABOUT.search(about)
+    source, identifier = (match.group(1), match.group(2)) if match else ("", about)
+    identifiers = texts(f"{DC}identifier")
+    versions = texts(f"{DCTERMS}isVersionOf")
+    pmcid = next((normalise_pmcid(v) for v in identifiers + versions if re.search(r"/PMC\d+$", v)), None)
+    authors = []
+    for creator in texts(f"{DC}creator"):
+        last, comma, initials = creator.partition(",")
+        authors.append({"last_name": last.strip() if comma else None, "fore_name": None,
+                        "initials": initials.strip() or None if comma else None,
+                        "collective_name": None if comma else creator, "orcid": None, "affiliations": []})
+    citation = {}
+    for text in texts(f"{DCTERMS}bibliographicCitation"):
+        if "rft." in text:
+            citation = {k: v[0] for k, v in parse_qs(text.lstrip("&")).items()}
+    published = next(iter(texts(f"{DC}date")), None)
+    return {
+        "id": identifier, "source": source, "identifiers": identifiers,
+        "pmid": identifier if source == "MED" else None, "pmcid": pmcid,
+        "doi": next((normalise_doi(i) for i in identifiers if "doi.org/" in i), None),
+        "title": _clean(next(iter(texts(f"{DC}title")), None)),
+        "abstract": _clean(next(iter(texts(f"{DCTERMS}abstract")), None)),
+        "authors": authors, "author_string": None,
+        "journal": citation.get("rft.jtitle"), "volume": citation.get("rft.volume"),
+        "issue": citation.get("rft.issue"), "pages": citation.get("rft.pages"),
+        "published": published, "year": int(published[:4]) if published and published[:4].isdigit() else None,
+        "publication_types": [t.strip() for d in texts(f"{DC}description") for t in d.split(";") if t.strip()],
+        "keywords": texts(f"{DC}subject"), "language": next(iter(texts(f"{DC}language")), None), "license": None,
+        "open_access": "Open Access" in texts(f"{DCTERMS}accessRights"), "in_epmc": bool(pmcid),
+        "has_references": False, "cited_by": 0,
+    }
 
 
 # -- start ----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from ..engine import run_live
 from ..nlp.vocab import ANNOTATIONS
 from ..runs import Run, settled
 from ..store import DocumentRecord, Provenance, save_document
+from ..text import clean
 from ..versions import latest_version, save_version, text_hash
 from . import Plan, Request, Source
 
@@ -219,8 +220,8 @@ def save_bill(db, bill: dict, archived, run: Run) -> None:
     events = [{**a, "classification": json.dumps(a["classification"]), "url": None} for a in bill["actions"]]
     events += [{"date": v["date"], "description": f"text version: {v['note'] or 'version'}", "organisation": None,
                 "classification": json.dumps(["version"]), "url": v["url"]} for v in bill["versions"]]
-    rows = [{"document_id": document_id, "position": position, **event}
-            for position, event in enumerate(sorted(events, key=lambda e: e["date"] or ""), start=1)]
+    rows = clean([{"document_id": document_id, "position": position, **event}  # stored text is normalised (harvest.text)
+                  for position, event in enumerate(sorted(events, key=lambda e: e["date"] or ""), start=1)])
     if rows != list(db.query("SELECT * FROM bill_actions WHERE document_id = ? ORDER BY position", [document_id])):
         db.execute("DELETE FROM bill_actions WHERE document_id = ?", [document_id])  # a bill seen again unchanged writes nothing
         db["bill_actions"].insert_all(rows)

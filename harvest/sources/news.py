@@ -5,6 +5,7 @@ ingest        a feed or GDELT answer -> requests for the pages it lists that wer
               before (feed entries only when they speak of AI and mental health), each carrying
               what the listing said of it; a page -> a `news` document identified by its
               canonical URL (a page with no readable article is kept as a link-only record that
+              says why, one whose text may be only part of the article as a `partial` record that
               says why)
 parse_gdelt   a GDELT artlist JSON answer -> articles (url, title, seen date, domain, language)
 
@@ -180,8 +181,10 @@ def _save_page(db, archived, run: Run, listing: dict) -> None:
     listed (not one a listed address redirected to)."""
     run.count("found")
     article = parse_article(archived.body, archived.uri, archived.headers.get("content-type"))
-    if article["status"] != "extracted":
+    if article["status"] == "link-only":
         run.note(f"{archived.uri}: kept as a link only ({article['reason']})")
+    elif article["status"] == "partial":
+        run.note(f"{archived.uri}: extracted in part ({article['reason']})")
     same = listing.get("listed_as") in (article["canonical_url"], canonical_url(archived.uri))
     hint = listing.get("listed") if same else None
     source = Provenance(source=SOURCE, source_id=article["canonical_url"], fetched_at=archived.date,

@@ -82,12 +82,15 @@ def to_document(record: dict) -> DocumentRecord:
     if record["pmcid"]:
         identifiers.append(("pmcid", record["pmcid"]))
     kind = "paper"
+    # A dated chapter of a dated book is cited by the chapter's own date (a GeneReviews chapter
+    # of 2006 in a book dated 1993-2025 is "2006"), the book's when the chapter has none.
+    published = record.get("contribution_date") or record["published"]
     fields = {
         "kind": kind, "title": record["title"], "abstract": record["abstract"],
         "url": identifier_url("doi", record["doi"]) or identifier_url("pmid", record["pmid"]),
         "venue": record["journal"] or record["book_title"], "venue_abbrev": record["journal_abbrev"],
         "volume": record["volume"], "issue": record["issue"], "pages": record["pages"],
-        "publisher": record["publisher"], "published": record["published"], "year": record["year"],
+        "publisher": record["publisher"], "published": published, "year": int(published[:4]) if published else None,
         "language": record["language"], "publication_types": record["publication_types"],
         "keywords": record["keywords"], "retracted": record["retracted"],
     }
