@@ -14,7 +14,7 @@ from datasette.utils.asgi import Response
 from feedgen.feed import FeedGenerator
 
 from harvest.escape import xml_text
-from harvest.serve import DATABASE, public_url
+from harvest.serve import public_url, served_database
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ FEEDS = {
     "documents": {
         "title": "New documents",
         "sql": """select id, title, coalesce(abstract, '') as summary, first_seen as updated, kind, venue
-                  from documents where coalesce(relevance, '') != 'off-topic'
+                  from documents where (relevance = 'relevant' or relevance is null)
                   order by first_seen desc, id desc limit :limit""",
         "link": "/{database}/documents/{id}",
         "summary": "{kind}, {venue}: {summary}",
@@ -69,8 +69,8 @@ async def feed(datasette, request):
     name = request.url_vars["name"]
     if name not in FEEDS:
         return Response.text(f"No feed called {name}; there are: {', '.join(FEEDS)}", status=404)
-    spec = FEEDS[name]
-    rows = (await datasette.get_database(DATABASE).execute(spec["sql"], {"limit": LIMIT})).rows
+    spec, database = FEEDS[name], served_database(datasette)
+    rows = (await datasette.get_database(database).execute(spec["sql"], {"limit": LIMIT})).rows
     generator = FeedGenerator()
     page = public_url(request.path)
     generator.id(page)
@@ -84,7 +84,7 @@ async def feed(datasette, request):
             values["version"] = values["id"].rsplit("/", 1)[1]
         entry = generator.add_entry()
         try:
-            link = public_url(spec["link"].format(database=DATABASE, **values))
+            link = public_url(spec["link"].format(database=database, **values))
             entry.id(link)
             entry.title(values["title"] or values["id"])
             entry.link(href=link)

@@ -7,6 +7,7 @@ Everything from the corpus reaches the templates as data, and Jinja escapes it; 
 passed through is citeproc's APA rendering, which escapes the record's text itself.
 """
 
+import json
 import re
 
 from datasette import hookimpl
@@ -124,13 +125,28 @@ def _highwire(record: dict) -> list[tuple[str, str]]:
     return [t for t in tags if t[1]]
 
 
+CURATION_FILE = "annotations/incidents.yaml"
+
+
+def _wrong_match(incident: dict, event: dict) -> dict:
+    """What a reader sends to say a report does not belong to an incident: the curation file's
+    `rejected` entry, prefilled (the site is read-only; curators edit the file)."""
+    snippet = f"  - id: {incident['id']}\n    rejected:\n      - {event.get('url') or event['document_id']}\n"
+    return {"document_id": event["document_id"], "snippet": snippet,
+            "subject": f"Wrong match: {event.get('title') or event['document_id']} is not {incident['id']}"}
+
+
 def _incident_view(conn, incident_id: str, permalink: str) -> dict:
     rows = query_rows(conn, "SELECT * FROM incidents WHERE id = ?", [incident_id])
     if not rows:
         return {}
     incident = rows[0]
-    timeline = query_rows(conn, "SELECT date, role, kind, title, outlet, url, method, document_id FROM incident_timeline "
-                           "WHERE incident_id = ? ORDER BY date", [incident_id])
+    timeline = query_rows(conn, "SELECT d.published AS date, l.role, d.kind, d.title, d.venue AS outlet, d.url, l.method, "
+                           "l.score, l.reason, d.id AS document_id FROM incident_documents l JOIN documents d "
+                           "ON d.id = l.document_id WHERE l.incident_id = ? ORDER BY d.published IS NULL, d.published, d.id",
+                           [incident_id])  # undated reports last
+    for column in ("products", "companies", "harms"):
+        incident[f"{column}_list"] = json.loads(incident[column]) if incident.get(column) else []
     item = {"id": incident_id, "type": "entry-encyclopedia", "title": incident["title"],
             "container-title": "LLMs & Mental Health Evidence Base", "URL": permalink,
             "author": [{"literal": "LLMs & Mental Health Evidence Base"}],
@@ -138,6 +154,7 @@ def _incident_view(conn, incident_id: str, permalink: str) -> dict:
     if incident.get("first_reported"):
         item["issued"] = {"date-parts": [[int(p) for p in incident["first_reported"].split("-")]]}
     return {"incident": incident, "timeline": timeline, "permalink": permalink, "cite": _cite(item, {}),
+            "wrong_match": [_wrong_match(incident, event) for event in timeline],
             "content_note": needs_content_note(incident.get("title"), incident.get("summary"), incident.get("harms"))}
 
 
@@ -150,6 +167,10 @@ def extra_template_vars(template, database, table, view_name, request, datasette
         key = request.url_vars.get("pks", "")
         permalink = public_url(datasette.urls.row(database, table, key))
         build = _document_view if table == "documents" else _incident_view
-        return await datasette.get_database(database).execute_fn(lambda conn: build(conn, key, permalink))
+        found = await datasette.get_database(database).execute_fn(lambda conn: build(conn, key, permalink))
+        if found and table == "incidents":  # where readers report a wrong match (metadata: plugins: evidence_pages)
+            found["report_url"] = (datasette.plugin_config("evidence_pages") or {}).get("report_url")
+            found["curation_file"] = CURATION_FILE
+        return found
     return view
 

@@ -459,9 +459,6 @@ def serve_command(db_path, host, port, immutable, public_url):
     if not db_path.exists():
         raise click.ClickException(f"{db_path} does not exist; build it first with "
                                    f"`harvest seed {db_path}` (or `make serve`).")
-    if db_path.stem != serving.DATABASE:
-        click.echo(f"note: the project's pages, queries and feeds are set up for a database named corpus "
-                   f"(corpus.db); {db_path.name} is served as plain Datasette tables.", err=True)
     if immutable:  # a published file is not written to: it must already be up to date
         found = database.schema_version(database.connect(db_path, migrate=False))
         if found < database.SCHEMA_VERSION:

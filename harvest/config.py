@@ -86,7 +86,8 @@ SCHEMAS: dict[str, object] = {
         "federal_register": Fields({"terms": ListOf(TEXT), "max_pages": NUMBER}),
     }),
     "corrections": Fields({"corrections": ListOf(Fields({
-        "document": TEXT, "add": WORDS, "remove": WORDS, "relevant": FLAG, "by": TEXT, "why": TEXT,
+        "document": TEXT, "add": WORDS, "remove": WORDS, "relevant": FLAG, "relevance": TEXT, "by": TEXT,
+        "why": TEXT,
     }, required=("document", "by", "why")))}),
     "incidents": Fields({"incidents": ListOf(Fields({
         "id": TEXT, "title": TEXT, "summary": TEXT, "event_date": DATE, "first_reported": DATE,
@@ -136,6 +137,7 @@ SCHEMAS: dict[str, object] = {
                             required=("mental_health_long_text", "long_text_words", "min_headline_words",
                                       "ai_general_mentions")),
     }, required=("negation", "hedging", "weights", "relevance")),
+    "synonyms": Fields({"groups": ListOf(ListOf(TEXT))}, required=("groups",)),
     "floors": Fields({"shared": SCORES, "own": SCORES, "own_as_trained": SCORES,
                       "cross_validated": Fields(values=SCORES)}),
 }

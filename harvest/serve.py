@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 PLUGINS_DIR = Path(__file__).resolve().parent.parent / "datasette-plugins"
-DATABASE = "corpus"  # Datasette names a database by its file: pages, queries and feeds expect corpus.db
+DATABASE = "corpus"  # the name metadata.yml and the templates are written for; any file name is served as it
 # A query stops after 3 s and a facet after 0.5 s; facet suggestions (a query per column on every
 # table page) are off, which keeps table pages fast on a large corpus.
 SETTINGS = {"sql_time_limit_ms": 3000, "facet_time_limit_ms": 500, "suggest_facets": False}
@@ -33,6 +33,12 @@ async def send_text(send, status: int, text: str, headers: tuple = ()) -> None:
                 "headers": [(b"content-type", b"text/plain; charset=utf-8"),
                             (b"content-length", str(len(body)).encode()), *headers]})
     await send({"type": "http.response.body", "body": body})
+
+
+def served_database(datasette) -> str:
+    """The name Datasette gives the served corpus (its file name without `.db`: `corpus`,
+    `evidence-2026`, ...): the first database that is not Datasette's own `_internal`."""
+    return datasette.get_database().name
 
 
 def datasette_command(database: Path, host: str = "127.0.0.1", port: int = 8001,

@@ -157,7 +157,8 @@ def test_pictures(site):
     charts = get(datasette, "/-/charts").text
     assert charts.count("<svg") == 3 and "Documents per year, by kind" in charts
     grid = get(datasette, "/-/evidence-map").text
-    assert 'href="/corpus/documents?themes__arraycontains=treatment&amp;study_design=rct">1</a>' in grid
+    assert 'href="/-/search?theme=treatment&amp;design=rct">1</a>' in grid, "a cell opens the search page, filtered"
+    assert f'href="/corpus/documents/{ids["paper"]}"' in get(datasette, "/-/search?theme=treatment&design=rct").text
     assert get(datasette, "/-/graph").status_code == 400
 
 
@@ -181,7 +182,7 @@ def test_table_pages_without_a_search(site):
 
 
 def test_a_table_page_showing_a_suicide_report_carries_the_note(site):
-    assert 'class="content-note"' in get(site[0], "/corpus/documents?kind=news").text
+    assert 'class="content-note"' in get(site[0], "/corpus/documents?kind=news&_relevance=all").text
     assert 'class="content-note"' not in get(site[0], "/corpus/documents?kind=paper").text
 
 
