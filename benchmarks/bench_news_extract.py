@@ -34,7 +34,7 @@ def _fold(text: str) -> str:
 
 def _run(extractor: str, queue) -> None:
     import trafilatura
-    from harvest.extract import parse_article, token_f1
+    from harvest.formats.extract import parse_article, token_f1
     pages = _pages()
     started = time.perf_counter()
     texts = {}

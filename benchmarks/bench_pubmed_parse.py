@@ -46,7 +46,7 @@ def baseline_files() -> list[Path]:
 
 def parse_harvest(path: Path, workers: int | None = None):
     """As `harvest parse` runs it: large files on every core."""
-    from harvest.pubmed import parse_pubmed
+    from harvest.formats.pubmed import parse_pubmed
     with open(path, "rb") as stream:
         yield from parse_pubmed(stream, path.name, workers=workers)
 

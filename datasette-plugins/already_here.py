@@ -7,16 +7,17 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 
 from harvest.lookup import LookupInputError, lookup
-from harvest.serve import DATABASE
+from harvest.serve import served_database
 
 
 async def _answer(datasette, query: str) -> tuple[dict, int]:
     try:
-        answer = await datasette.get_database(DATABASE).execute_fn(lambda conn: lookup(conn, query))
+        database = served_database(datasette)
+        answer = await datasette.get_database(database).execute_fn(lambda conn: lookup(conn, query))
     except LookupInputError as error:
         return {"query": query, "found": False, "error": str(error)}, 400
     if answer["document"]:
-        answer["document"]["page"] = datasette.urls.row(DATABASE, "documents", answer["document"]["id"])
+        answer["document"]["page"] = datasette.urls.row(database, "documents", answer["document"]["id"])
     return answer, 200
 
 

@@ -1,14 +1,14 @@
 """`.bib`, `.ris` and `.csljson` on any table or query whose rows name documents (an `id` column
 on `documents` or beside a `kind` column in a query, or a `document_id` column elsewhere), so a filtered list goes straight into
-Zotero or any reference manager. The rows' order is kept; every row is looked up by its id."""
+Zotero or any reference manager. The rows' order is kept; every row is looked up by its id.
+Exports are whole: every row the table filter or query matches, not one page (harvest.exports)."""
 
 from datasette import hookimpl
 from datasette.utils.asgi import Response
 
-from harvest.cite import bibtex, csl_item, csl_json, load_citable, ris
+from harvest.exports import export, ids_of_query, without_page_limit
 
-FORMATS = {"bib": (bibtex, "application/x-bibtex"), "ris": (ris, "application/x-research-info-systems"),
-           "csljson": (csl_json, "application/vnd.citationstyles.csl+json")}
+FORMATS = ("bib", "ris", "csljson")
 
 
 def _id_column(columns, table):
@@ -22,20 +22,16 @@ def can_render(columns, table):
 
 
 def _renderer(extension):
-    async def render(datasette, request, database, table, columns, rows):
+    async def render(datasette, request, database, table, columns, rows, sql, data):
         column = _id_column(columns, table)
         if column is None:
             return Response.text("These rows do not name documents (no id or document_id column).", status=400)
-        ids = list(dict.fromkeys(row[column] for row in rows if row[column]))
-
-        def items(conn):
-            return [csl_item(record, datasette.absolute_url(request, datasette.urls.row(database, "documents", record["id"])))
-                    for record in load_citable(conn, ids)]
-        found = await datasette.get_database(database).execute_fn(items)
-        write, content_type = FORMATS[extension]
-        name = f"{table or 'query'}.{extension}"
-        return Response(write(found), content_type=f"{content_type}; charset=utf-8",
-                        headers={"content-disposition": f'attachment; filename="{name}"'})
+        # Every matching row, not only this page's: the page's SQL again without its page limit.
+        query = (data or {}).get("query") or {}
+        ids = await ids_of_query(datasette, database, without_page_limit(sql) if table else sql, query.get("params"), column) \
+            if sql else [row[column] for row in rows]
+        return export(datasette, request, database, ids, extension, table or (data or {}).get("query_name") or "query",
+                      single="id" in request.args)
     return render
 
 

@@ -7,6 +7,7 @@ Everything from the corpus reaches the templates as data, and Jinja escapes it; 
 passed through is citeproc's APA rendering, which escapes the record's text itself.
 """
 
+import json
 import re
 
 from datasette import hookimpl
@@ -14,10 +15,9 @@ from markupsafe import Markup
 
 from harvest.cite import apa, bibtex, csl_item, csl_json, load_citable, ris
 from harvest.db import query_rows
+from harvest.identifiers import identifier_url
+from harvest.serve import public_url
 
-IDENTIFIER_LINKS = {"doi": "https://doi.org/{}", "pmid": "https://pubmed.ncbi.nlm.nih.gov/{}/",
-                    "pmcid": "https://pmc.ncbi.nlm.nih.gov/articles/{}/", "arxiv": "https://arxiv.org/abs/{}",
-                    "url": "{}"}
 SUICIDE = re.compile(r"\bsuicid\w*|\bself[- ]harm\w*|\bkill(?:ed|ing|s)? (?:him|her|them|my|your)sel(?:f|ves)\b"
                      r"|\btook (?:his|her|their) own li(?:fe|ves)\b", re.I)
 
@@ -37,8 +37,9 @@ def needs_content_note(*texts) -> bool:
 
 
 def web_address(value) -> str:
-    """A harvested address as a link target only when it is http(s): never javascript: or data:."""
-    return value if isinstance(value, str) and value.lower().startswith(("http://", "https://")) else ""
+    """A harvested address as a link target only when it is http(s) (never javascript: or data:),
+    with the characters a URL cannot hold percent-encoded (`identifier_url`)."""
+    return (identifier_url("url", value) if isinstance(value, str) else None) or ""
 
 
 @hookimpl
@@ -53,8 +54,7 @@ def _document_view(conn, document_id: str, permalink: str) -> dict:
         return {}
     record = records[0]
     item = csl_item(record, permalink)
-    identifiers = [{"scheme": scheme, "value": value, "href": IDENTIFIER_LINKS[scheme].format(value)
-                    if scheme in IDENTIFIER_LINKS and (scheme != "url" or web_address(value)) else None}
+    identifiers = [{"scheme": scheme, "value": value, "href": identifier_url(scheme, value)}
                    for scheme, value in record["identifiers"].items()]
     themes = query_rows(conn, "SELECT t.theme, th.label, t.method, t.score, t.pipeline_version, t.curator, t.reason "
                          "FROM document_themes t LEFT JOIN themes th ON th.id = t.theme WHERE t.document_id = ? "
@@ -120,9 +120,20 @@ def _highwire(record: dict) -> list[tuple[str, str]]:
     for tag, scheme in (("citation_doi", "doi"), ("citation_pmid", "pmid"), ("citation_arxiv_id", "arxiv")):
         if identifiers.get(scheme):
             tags.append((tag, identifiers[scheme]))
-    if record.get("url"):
-        tags.append(("citation_abstract_html_url", record["url"]))
+    if identifier_url("url", record.get("url")):
+        tags.append(("citation_abstract_html_url", identifier_url("url", record["url"])))
     return [t for t in tags if t[1]]
+
+
+CURATION_FILE = "annotations/incidents.yaml"
+
+
+def _wrong_match(incident: dict, event: dict) -> dict:
+    """What a reader sends to say a report does not belong to an incident: the curation file's
+    `rejected` entry, prefilled (the site is read-only; curators edit the file)."""
+    snippet = f"  - id: {incident['id']}\n    rejected:\n      - {event.get('url') or event['document_id']}\n"
+    return {"document_id": event["document_id"], "snippet": snippet,
+            "subject": f"Wrong match: {event.get('title') or event['document_id']} is not {incident['id']}"}
 
 
 def _incident_view(conn, incident_id: str, permalink: str) -> dict:
@@ -130,8 +141,12 @@ def _incident_view(conn, incident_id: str, permalink: str) -> dict:
     if not rows:
         return {}
     incident = rows[0]
-    timeline = query_rows(conn, "SELECT date, role, kind, title, outlet, url, method, document_id FROM incident_timeline "
-                           "WHERE incident_id = ? ORDER BY date", [incident_id])
+    timeline = query_rows(conn, "SELECT d.published AS date, l.role, d.kind, d.title, d.venue AS outlet, d.url, l.method, "
+                           "l.score, l.reason, d.id AS document_id FROM incident_documents l JOIN documents d "
+                           "ON d.id = l.document_id WHERE l.incident_id = ? ORDER BY d.published IS NULL, d.published, d.id",
+                           [incident_id])  # undated reports last
+    for column in ("products", "companies", "harms"):
+        incident[f"{column}_list"] = json.loads(incident[column]) if incident.get(column) else []
     item = {"id": incident_id, "type": "entry-encyclopedia", "title": incident["title"],
             "container-title": "LLMs & Mental Health Evidence Base", "URL": permalink,
             "author": [{"literal": "LLMs & Mental Health Evidence Base"}],
@@ -142,7 +157,7 @@ def _incident_view(conn, incident_id: str, permalink: str) -> dict:
     elsewhere = query_rows(conn, "SELECT database, external_id, title, url FROM incident_crosswalk WHERE incident_id = ? "
                                  "AND status = 'accepted' ORDER BY database, external_id", [incident_id]) if has_crosswalk else []
     return {"incident": incident, "timeline": timeline, "permalink": permalink, "cite": _cite(item, {}),
-            "elsewhere": elsewhere,
+            "elsewhere": elsewhere, "wrong_match": [_wrong_match(incident, event) for event in timeline],
             "content_note": needs_content_note(incident.get("title"), incident.get("summary"), incident.get("harms"))}
 
 
@@ -153,8 +168,12 @@ def extra_template_vars(template, database, table, view_name, request, datasette
 
     async def view():
         key = request.url_vars.get("pks", "")
-        permalink = datasette.absolute_url(request, datasette.urls.row(database, table, key))
+        permalink = public_url(datasette.urls.row(database, table, key))
         build = _document_view if table == "documents" else _incident_view
-        return await datasette.get_database(database).execute_fn(lambda conn: build(conn, key, permalink))
+        found = await datasette.get_database(database).execute_fn(lambda conn: build(conn, key, permalink))
+        if found and table == "incidents":  # where readers report a wrong match (metadata: plugins: evidence_pages)
+            found["report_url"] = (datasette.plugin_config("evidence_pages") or {}).get("report_url")
+            found["curation_file"] = CURATION_FILE
+        return found
     return view
 

@@ -6,24 +6,16 @@ import re
 from datasette import hookimpl
 from markupsafe import Markup
 
-from harvest.serve import DATABASE
+from harvest.identifiers import identifier_url
+from harvest.serve import served_database
 
-RESOLVERS = {
-    "doi": "https://doi.org/{}",
-    "pmid": "https://pubmed.ncbi.nlm.nih.gov/{}/",
-    "pmcid": "https://pmc.ncbi.nlm.nih.gov/articles/{}/",
-    "arxiv": "https://arxiv.org/abs/{}",
-}
 DOCUMENT_ID = re.compile(r"d[0-9a-f]{12}")
 DOCUMENT_COLUMNS = ("document_id", "retracted_id", "story_id")
 INCIDENT_COLUMNS = ("incident_id",)
 
 
 def _identifier(value, row):
-    scheme = row["scheme"]
-    if scheme == "url" and value.startswith(("http://", "https://")):
-        return value
-    return RESOLVERS[scheme].format(value) if scheme in RESOLVERS else None
+    return identifier_url(row["scheme"], value)
 
 
 @hookimpl
@@ -34,12 +26,13 @@ def render_cell(value, column, table, row, database, datasette):
     if table == "identifiers" and column == "value":
         href = _identifier(value, row)
         return Markup('<a href="{}" rel="nofollow">{}</a>').format(href, value) if href else None
-    if table is None and database == DATABASE:  # a canned or arbitrary query
+    if table is None and database == served_database(datasette):  # a canned or arbitrary query
         columns = row.keys()
         if (column in DOCUMENT_COLUMNS or column == "id" and "kind" in columns) and DOCUMENT_ID.fullmatch(value):
             href = datasette.urls.row(database, "documents", value)
         elif column in INCIDENT_COLUMNS or (column == "id" and "status" in columns and "documents" in columns):
             href = datasette.urls.row(database, "incidents", value)
         elif column in ("url", "diff_page") and value.lower().startswith(("http://", "https://", "/corpus/")):
-            href = value
+            href = datasette.urls.path(value.replace("/corpus/", f"/{database}/", 1)) if value[0] == "/" \
+                else identifier_url("url", value) or value
     return Markup('<a href="{}">{}</a>').format(href, value) if href else None

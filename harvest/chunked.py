@@ -3,13 +3,17 @@
 The byte stream is cut just after record closing tags (`</PubmedArticle>` and the like: such
 text cannot occur unescaped inside a record), each piece is made a document of its own by
 re-opening and re-closing the root element, and worker processes parse the pieces. Records come
-back in file order; only a few pieces are ever held at once.
+back in file order; only a few pieces are ever held at once. Workers hold no inherited file
+(not the harvest lock) and die with the process that started them.
 """
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
 import os
 import queue
+import signal
 import threading
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -17,8 +21,11 @@ from dataclasses import dataclass
 from itertools import chain, islice
 from typing import IO, Callable, Iterator
 
+from .limits import MAX_RECORD_BYTES, LimitExceeded
+
 PIECE_BYTES = 1024 * 1024  # measured: smaller pieces kept both cores busier, in less memory
 PARALLEL_AFTER = 8  # fewer pieces than this are parsed in this process: not worth a pool
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 
 @dataclass
@@ -29,22 +36,31 @@ class Piece:
 
 
 def split_at_records(stream: IO[bytes], end_tags: tuple[bytes, ...], root: bytes,
-                     piece_bytes: int | None = None) -> Iterator[Piece]:
+                     piece_bytes: int | None = None,
+                     max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[Piece]:
     """Pieces of `stream`, each a well-formed document if the input is (the first keeps the
-    prolog, the last the closing root tag); a damaged input stays damaged for the parser."""
+    prolog, the last the closing root tag); a damaged input stays damaged for the parser.
+    Each block is searched once (linear time); more than `max_record_bytes` with no end tag
+    raises LimitExceeded."""
     piece_bytes = piece_bytes or PIECE_BYTES
     opening, closing = b"<" + root + b">", b"</" + root + b">"
-    buffer, seen, first = b"", 0, True
+    buffer, seen, first = bytearray(), 0, True
+    longest = max(map(len, end_tags))
     blocks = _read_ahead(stream, piece_bytes)
     while True:
         data = next(blocks)
+        searched = max(0, len(buffer) - longest + 1)  # what came before was searched already
         buffer += data
-        cut = max(_end_of_last(buffer, tag) for tag in end_tags)
+        cut = max(_end_of_last(buffer, tag, searched) for tag in end_tags)
         if data and not cut:
+            if len(buffer) > max_record_bytes:
+                raise LimitExceeded(f"no record ends within {max_record_bytes} bytes (after {seen} "
+                                    "complete records): the input is damaged or not record by record",
+                                    "record size")
             continue
         if not data:
             cut = len(buffer)
-        body, buffer = buffer[:cut], buffer[cut:]
+        body, buffer = bytes(buffer[:cut]), buffer[cut:]
         records = sum(body.count(tag) for tag in end_tags)
         last = not data
         yield Piece((b"" if first else opening) + body + (b"" if last else closing), seen, records)
@@ -80,9 +96,9 @@ def _read_ahead(stream: IO[bytes], size: int) -> Iterator[bytes]:
                 yield b""
 
 
-def _end_of_last(buffer: bytes, tag: bytes) -> int:
-    """Offset just after the last `tag` in `buffer`, or 0."""
-    found = buffer.rfind(tag)
+def _end_of_last(buffer: bytes, tag: bytes, start: int = 0) -> int:
+    """Offset just after the last `tag` in `buffer[start:]`, or 0."""
+    found = buffer.rfind(tag, start)
     return found + len(tag) if found >= 0 else 0
 
 
@@ -91,17 +107,41 @@ def parse_pieces(pieces: Iterator[Piece], parse_piece: Callable, name: str,
     """`parse_piece(data, name, first_record)` of each piece, in order: in worker processes
     for a large input (so it must be a module-level function), in this one for a small one."""
     workers = workers or os.cpu_count() or 1
-    head = list(islice(pieces, PARALLEL_AFTER))
+    head: list[Piece] = []
+    try:
+        head.extend(islice(pieces, PARALLEL_AFTER))
+    except Exception:  # damage (a cap hit) early in the input: what came before it still counts
+        for piece in head:
+            yield parse_piece(piece.data, name, piece.first_record)
+        raise
     if workers == 1 or len(head) < PARALLEL_AFTER:
         for piece in chain(head, pieces):
             yield parse_piece(piece.data, name, piece.first_record)
         return
     pieces = chain(head, pieces)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_start, initargs=(os.getpid(),)) as pool:
         pending: deque = deque()
-        for piece in pieces:
-            pending.append(pool.submit(parse_piece, piece.data, name, piece.first_record))
-            if len(pending) >= 2 * workers:
+        try:
+            for piece in pieces:
+                pending.append(pool.submit(parse_piece, piece.data, name, piece.first_record))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+        except Exception:  # damage found while splitting: the pieces before it still count
+            while pending:
                 yield pending.popleft().result()
+            raise
         while pending:
             yield pending.popleft().result()
+
+
+def _worker_start(parent: int) -> None:
+    """Set up a parse worker. Workers are started with `spawn`, so they inherit no open file
+    (the harvest lock above all), and on Linux they are killed when the process that started
+    them dies, even by SIGKILL (PR_SET_PDEATHSIG); a worker whose parent is already gone exits."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: workers still end when the pool's pipe to them closes
+    if os.getppid() != parent:
+        os._exit(1)

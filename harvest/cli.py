@@ -1,32 +1,20 @@
-"""The `harvest` command: wires the modules together, holds no logic of its own."""
+"""The `harvest` command: wires the modules together, holds no logic of its own.
+
+Every module is imported inside the command that needs it, so `harvest --help` and
+`harvest --version` answer at once. Harvest commands share their options through the composite
+decorators `harvest_options` and `load_options`, and run their source through `harvest.engine`.
+"""
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
-import os
-import sqlite3
 import sys
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 import click
-import yaml
-
-from . import db as database
-from . import graph as graphing
-from . import crosswalk as crosswalking
-from . import resolve as resolving
-from . import arxiv, crossref, europepmc, extract, feeds, guidance, imports, incidents, jats, jmir, legislation, news, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
-from .http import Client
-from .nlp import corpus as tagging
-from .nlp import evaluate as evaluation
-from .nlp.pipeline import build_pipeline
-from .nlp.tagger import TextInput, tag_documents
-from .nlp.vocab import load_taxonomy
-from .runs import EXIT_CODES, HarvestBusy, Run, harvest_lock, mark_interrupted
 
 ANNOTATIONS = Path(__file__).resolve().parent.parent / "annotations"
 log = logging.getLogger("harvest")
@@ -39,11 +27,16 @@ def _archive_dir(db_path: Path, archive: Path | None) -> Path:
 @contextmanager
 def _harvest_session(db_path: Path, archive_dir: Path):
     """The database, opened under the harvest lock, with the log file attached."""
+    _check_annotations()
     archive_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(archive_dir / "harvest.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
+    import sqlite3
+
+    from . import db as database
+    from .runs import HarvestBusy, harvest_lock, mark_interrupted
     try:
         with harvest_lock(db_path):
             db = database.connect(db_path)
@@ -74,7 +67,7 @@ def _progress(quiet: bool):
     if quiet or not sys.stderr.isatty():
         return None
 
-    def show(run: Run) -> None:
+    def show(run) -> None:
         c = run.counts
         done = c["added"] + c["updated"] + c["unchanged"] + c["failed"]
         click.echo(f"\r{run.source}: {done}/{c['found']} records, {c['added']} new, "
@@ -82,7 +75,7 @@ def _progress(quiet: bool):
     return show
 
 
-def _report(run: Run, quiet: bool) -> None:
+def _report(run, quiet: bool) -> None:
     """The one-screen summary: to the log always, to stdout unless quiet and all went well."""
     c = run.counts
     lines = [f"{run.source} run {run.run_id}: {run.status}",
@@ -108,6 +101,7 @@ def _report(run: Run, quiet: bool) -> None:
 
 def _harvest(db_path: Path, archive: Path | None, quiet: bool, work) -> None:
     """Run `work(db, archive_dir)` -> Run under the harvest session, report, exit 0/3/1."""
+    from .runs import EXIT_CODES
     archive_dir = _archive_dir(db_path, archive)
     with _harvest_session(db_path, archive_dir) as db:
         run = work(db, archive_dir)
@@ -122,32 +116,95 @@ def _overall(statuses: list[str]) -> str:
     return "failed" if all(s == "failed" for s in statuses) else "partial"
 
 
-def _client(contact: str | None, allow_network: tuple[str, ...]) -> Client:
+def _client(contact: str | None, allow_network: tuple[str, ...]):
+    from .http import Client
     return Client(contact=contact, allowed_networks=allow_network)
 
 
 def _config(name: str) -> dict:
-    return yaml.safe_load((ANNOTATIONS / f"{name}.yaml").read_text())
+    from . import config
+    return config.load(ANNOTATIONS / f"{name}.yaml")
+
+
+def _check_annotations(**extra: Path) -> None:
+    """Every annotation file (and `extra` {kind: path}) valid, or stop before anything is written."""
+    from . import config
+    try:
+        config.validate_all(ANNOTATIONS, extra)
+    except config.ConfigError as error:
+        raise click.ClickException("nothing was written: fix the annotation files first:\n  "
+                                   + "\n  ".join(error.problems)) from None
+
+
+def _run_source(name: str, params: dict, options) -> None:
+    """The whole of a harvest command: load the saved files named by --load, or run the source
+    live with `options()` (its start options), under the harvest session; report; exit."""
+    from .engine import expand_paths, load_files, run_live
+    from .sources import get
+    quiet, load = params["quiet"], params.get("load") or ()
+    paths = None
+    if load:
+        source, fmt, url = get(name), params.get("fmt"), params.get("url")
+        try:
+            paths = expand_paths(load)
+        except FileNotFoundError as error:
+            raise click.ClickException(f"--load {error}") from None
+        kind = source.formats.get(fmt or next(iter(source.formats)))
+        if kind is None:
+            raise click.ClickException(f"--format {fmt}: {name} loads {', '.join(source.formats)}")
+        if kind.needs_url and not url:
+            raise click.ClickException("--load needs --url, the address the file came from "
+                                       "(for its identity and links)")
+        if url and len(paths) > 1:
+            raise click.ClickException("--url names one file's address; load such files one at a time")
+
+    def work(db, archive_dir):
+        if paths:
+            return load_files(db, archive_dir, name, paths, params.get("fmt"), params.get("url"),
+                              progress=_progress(quiet))
+        return run_live(db, archive_dir, _client(params.get("contact"), params.get("allow_network") or ()),
+                        name, options(), progress=_progress(quiet))
+    _harvest(params["db_path"], params["archive"], quiet, work)
+
+
+def _stacked(*decorators):
+    def decorate(function):
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+    return decorate
 
 
 database_argument = click.argument("db_path", metavar="DATABASE", type=click.Path(path_type=Path))
-archive_option = click.option("--archive", type=click.Path(path_type=Path), default=None,
-                              help="Folder of WARC files (default: archive/ beside the database).")
 quiet_option = click.option("--quiet", is_flag=True,
                             help="No progress or summary unless something failed (for cron).")
-contact_option = click.option("--contact", envvar="HARVEST_CONTACT",
-                              help="E-mail for the User-Agent and the APIs' polite pools (env HARVEST_CONTACT).")
-def load_option(help_text: str):
-    return click.option("--load", "load_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help=help_text)
 
 
-def _needs_url(load_file, url, what: str) -> None:
-    if load_file and not url:
-        raise click.ClickException(f"--load needs --url, the {what}'s address (for its identity and links)")
+def harvest_options(network: bool = True):
+    """DATABASE, --archive and --quiet; with `network`, also --contact and --allow-network."""
+    options = [database_argument,
+               click.option("--archive", type=click.Path(path_type=Path), default=None,
+                            help="Folder of WARC files (default: archive/ beside the database)."),
+               quiet_option]
+    if network:
+        options += [click.option("--contact", envvar="HARVEST_CONTACT",
+                                 help="E-mail for the User-Agent and the APIs' polite pools (env HARVEST_CONTACT)."),
+                    click.option("--allow-network", multiple=True, metavar="CIDR",
+                                 help="Allow this non-public network (e.g. 127.0.0.1/32 for a local test server).")]
+    return _stacked(*options)
 
 
-allow_network_option = click.option("--allow-network", multiple=True, metavar="CIDR",
-                                    help="Allow this non-public network (e.g. 127.0.0.1/32 for a local test server).")
+def load_options(what: str, formats: str, url: bool = False):
+    """--load (several times: a file, a folder or a glob pattern), --format and, for formats
+    that need the address a file came from, --url."""
+    options = [click.option("--load", multiple=True, metavar="PATH",
+                            help=f"Ingest saved {what} instead (no network): a file, a folder or a glob "
+                                 "pattern such as 'saved/*.xml'; give it several times for more."),
+               click.option("--format", "fmt", metavar="FORMAT",
+                            help=f"What the --load files are, where it cannot be told: {formats}.")]
+    if url:
+        options.append(click.option("--url", help="The address the --load file came from (one file)."))
+    return _stacked(*options)
 
 
 @click.group()
@@ -156,217 +213,164 @@ def main():
     """LLMs & Mental Health Evidence Base: harvest, store and serve the evidence."""
 
 
+
 @main.command("pubmed")
-@database_argument
+@harvest_options()
 @click.option("--query", help="Entrez query (default: annotations/pubmed.yaml).")
 @click.option("--since", help="Entrez date from, YYYY-MM-DD (default: where the last run ended).")
 @click.option("--until", help="Entrez date to, YYYY-MM-DD (default: today).")
-@load_option("Ingest a saved efetch XML file instead of searching (no network).")
-@contact_option
-@click.option("--eutils", default=pubmed.EUTILS, show_default=True,
-              help="E-utilities base URL (a mirror, or a test server).")
-@allow_network_option
-@archive_option
-@quiet_option
-def pubmed_command(db_path, query, since, until, load_file, contact, eutils, allow_network,
-                   archive, quiet):
+@click.option("--eutils", metavar="URL",
+              help="E-utilities base URL (a mirror, or a test server; default: NCBI's).")
+@load_options("efetch XML or MEDLINE files", "pubmed (XML or MEDLINE, plain or gzipped)")
+def pubmed_command(**params):
     """Harvest PubMed through E-utilities into DATABASE.
 
     Exit status: 0 everything landed, 3 part of it did, 1 nothing did.
     """
-    def work(db, archive_dir):
-        if load_file:
-            return pubmed.load_pubmed_file(db, archive_dir, load_file)
+    import os
+
+    def options():
         config = _config("pubmed")
-        return pubmed.harvest_pubmed(db, archive_dir, _client(contact, allow_network), query or config["query"],
-                                     since, until, api_key=os.environ.get("NCBI_API_KEY"), base=eutils,
-                                     start=config.get("start"), progress=_progress(quiet))
-    _harvest(db_path, archive, quiet, work)
+        return {"query": params["query"] or config["query"], "since": params["since"], "until": params["until"],
+                "api_key": os.environ.get("NCBI_API_KEY"), "base": params["eutils"], "start": config.get("start"),
+                "contact": params["contact"]}
+    _run_source("pubmed", params, options)
 
 
 @main.command("arxiv")
-@database_argument
+@harvest_options()
 @click.option("--query", help="arXiv search query (default: annotations/arxiv.yaml).")
 @click.option("--max", "max_results", default=2000, show_default=True, help="Most results to read.")
-@load_option("Ingest a saved API response instead of searching (no network).")
-@contact_option
-@click.option("--api", default=arxiv.API, show_default=True, help="API address (a mirror, or a test server).")
-@allow_network_option
-@archive_option
-@quiet_option
-def arxiv_command(db_path, query, max_results, load_file, contact, api, allow_network, archive, quiet):
+@click.option("--api", metavar="URL", help="API address (a mirror, or a test server; default: export.arxiv.org).")
+@load_options("API answers", "arxiv (an Atom answer)")
+def arxiv_command(**params):
     """Harvest arXiv preprints into DATABASE (newest updates first, incremental).
 
     Exit status: 0 everything landed, 3 part of it did, 1 nothing did.
     """
-    def work(db, archive_dir):
-        if load_file:
-            return arxiv.load_arxiv_file(db, archive_dir, load_file)
-        until = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return arxiv.harvest_arxiv(db, archive_dir, _client(contact, allow_network),
-                                   query or _config("arxiv")["query"], until, max_results=max_results, base=api)
-    _harvest(db_path, archive, quiet, work)
+    _run_source("arxiv", params, lambda: {
+        "query": params["query"] or _config("arxiv")["query"], "max_results": params["max_results"],
+        "base": params["api"], "until": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")})
 
 
 @main.command("crossref")
-@database_argument
+@harvest_options()
 @click.option("--all", "everything", is_flag=True, help="Ask again for DOIs Crossref has answered before.")
-@load_option("Ingest a saved Crossref response instead (no network).")
-@contact_option
-@click.option("--api", default=crossref.API, show_default=True, help="API address (a mirror, or a test server).")
-@allow_network_option
-@archive_option
-@quiet_option
-def crossref_command(db_path, everything, load_file, contact, api, allow_network, archive, quiet):
+@click.option("--api", metavar="URL", help="API address (a mirror, or a test server; default: api.crossref.org).")
+@load_options("Crossref answers", "crossref (a work or a work list)")
+def crossref_command(**params):
     """Fill DATABASE's DOIs from Crossref: metadata, references, licences, retractions.
 
     Exit status: 0 everything landed, 3 part of it did, 1 nothing did.
     """
-    def work(db, archive_dir):
-        if load_file:
-            return crossref.load_crossref_file(db, archive_dir, load_file)
-        return crossref.harvest_crossref(db, archive_dir, _client(contact, allow_network), everything, base=api)
-    _harvest(db_path, archive, quiet, work)
+    _run_source("crossref", params, lambda: {"all": params["everything"], "base": params["api"],
+                                             "contact": params["contact"]})
 
 
 @main.command("europepmc")
-@database_argument
+@harvest_options()
 @click.option("--query", help="Europe PMC query (default: annotations/europepmc.yaml).")
 @click.option("--max", "max_results", default=5000, show_default=True, help="Most results to read.")
-@load_option("Ingest a saved search response instead (no network).")
-@contact_option
-@click.option("--api", default=europepmc.API, show_default=True, help="API address (a mirror, or a test server).")
-@allow_network_option
-@archive_option
-@quiet_option
-def europepmc_command(db_path, query, max_results, load_file, contact, api, allow_network, archive, quiet):
+@click.option("--api", metavar="URL", help="API address (a mirror, or a test server; default: Europe PMC's REST API).")
+@load_options("search answers or full texts", "search (a JSON search answer, the default) or jats (a fullTextXML)")
+def europepmc_command(**params):
     """Harvest Europe PMC into DATABASE: search results, and full text where it is open.
 
     Exit status: 0 everything landed, 3 part of it did, 1 nothing did.
     """
-    def work(db, archive_dir):
-        if load_file:
-            return europepmc.load_europepmc_file(db, archive_dir, load_file)
-        return europepmc.harvest_europepmc(db, archive_dir, _client(contact, allow_network),
-                                           query or _config("europepmc")["query"], max_results, base=api)
-    _harvest(db_path, archive, quiet, work)
+    _run_source("europepmc", params, lambda: {"query": params["query"] or _config("europepmc")["query"],
+                                              "max_results": params["max_results"], "base": params["api"]})
 
 
 @main.command("jmir")
-@database_argument
+@harvest_options()
 @click.option("--feed", "feeds", multiple=True, help="A feed to read (default: annotations/jmir.yaml).")
-@load_option("Ingest a saved article XML instead (no network); needs --url.")
-@click.option("--url", help="The article's address, for --load.")
-@contact_option
-@allow_network_option
-@archive_option
-@quiet_option
-def jmir_command(db_path, feeds, load_file, url, contact, allow_network, archive, quiet):
+@load_options("article XML or feeds", "jats (an article's XML, the default; needs --url) or feed", url=True)
+def jmir_command(**params):
     """Harvest JMIR journals into DATABASE: feeds, then the JATS XML of relevant articles.
 
     Exit status: 0 everything landed, 3 part of it did, 1 nothing did.
     """
-    _needs_url(load_file, url, "article")
-
-    def work(db, archive_dir):
-        if load_file:
-            return jmir.load_jmir_file(db, archive_dir, load_file, url)
-        return jmir.harvest_jmir(db, archive_dir, _client(contact, allow_network), list(feeds) or None)
-    _harvest(db_path, archive, quiet, work)
+    _run_source("jmir", params, lambda: {"feeds": list(params["feeds"]) or None})
 
 
 @main.command("news")
-@database_argument
+@harvest_options()
 @click.option("--feed", "feeds", multiple=True, help="A feed to read (default: annotations/news.yaml).")
 @click.option("--gdelt-query", "queries", multiple=True, help="A GDELT DOC query (default: annotations/news.yaml).")
-@click.option("--gdelt-api", default=news.GDELT_API, show_default=True, help="The GDELT DOC 2.0 endpoint.")
-@load_option("Ingest a saved article page instead (no network); needs --url.")
-@click.option("--url", help="The page's address, for --load.")
-@contact_option
-@allow_network_option
-@archive_option
-@quiet_option
-def news_command(db_path, feeds, queries, gdelt_api, load_file, url, contact, allow_network, archive, quiet):
+@click.option("--gdelt-api", metavar="URL", help="The GDELT DOC 2.0 endpoint (default: api.gdeltproject.org).")
+@load_options("pages, feeds or GDELT answers",
+              "html (an article page, the default; needs --url), feed or gdelt", url=True)
+def news_command(**params):
     """Harvest news reports into DATABASE: feeds and GDELT article lists, then each page.
 
     Pages without a readable article (paywall, consent wall, script-only) are kept as links with
     the reason. Wire copies of one story are grouped. Exit status: 0 / 3 partial / 1 failed.
     """
-    _needs_url(load_file, url, "page")
-
-    def work(db, archive_dir):
-        if load_file:
-            return news.load_news_file(db, archive_dir, load_file, url)
-        config = news.load_config()
-        if feeds or queries:
-            config = {"feeds": [{"url": f} for f in feeds], "gdelt": {**config["gdelt"], "queries": list(queries)}}
-        return news.harvest_news(db, archive_dir, _client(contact, allow_network), config, gdelt_api,
-                                 progress=_progress(quiet))
-    _harvest(db_path, archive, quiet, work)
+    def options():
+        if not (params["feeds"] or params["queries"]):
+            return {"gdelt_api": params["gdelt_api"]}  # annotations/news.yaml
+        from .sources.news import load_config
+        return {"feeds": [{"url": f} for f in params["feeds"]], "gdelt_api": params["gdelt_api"],
+                "gdelt": {**load_config()["gdelt"], "queries": list(params["queries"])}}
+    _run_source("news", params, options)
 
 
 @main.command("guidance")
-@database_argument
+@harvest_options()
 @click.option("--page", "pages", multiple=True, help="A page to watch (default: annotations/guidance.yaml).")
-@contact_option
-@allow_network_option
-@archive_option
-@quiet_option
-def guidance_command(db_path, pages, contact, allow_network, archive, quiet):
+def guidance_command(**params):
     """Check the watched guidance pages in DATABASE for changes (conditional GET).
 
     A changed text becomes a new version with a diff; an unchanged one writes nothing. Moved,
     vanished and unreadable pages are marked, and earlier versions kept.
     """
-    watchlist = [{"url": url, "organisation": None} for url in pages] or None
-    _harvest(db_path, archive, quiet, lambda db, archive_dir: guidance.harvest_guidance(
-        db, archive_dir, _client(contact, allow_network), watchlist))
+    _run_source("guidance", params, lambda: {
+        "pages": [{"url": url, "organisation": None} for url in params["pages"]] or None})
 
 
 @main.command("legislation")
-@database_argument
-@click.option("--openstates-api", default=legislation.OPENSTATES_API, show_default=True)
-@click.option("--federal-register-api", default=legislation.FEDERAL_REGISTER_API, show_default=True)
-@contact_option
-@allow_network_option
-@archive_option
-@quiet_option
-def legislation_command(db_path, openstates_api, federal_register_api, contact, allow_network, archive, quiet):
+@harvest_options()
+@click.option("--openstates-api", metavar="URL", help="Open States bills endpoint (default: v3.openstates.org).")
+@click.option("--federal-register-api", metavar="URL",
+              help="Federal Register documents endpoint (default: federalregister.gov).")
+def legislation_command(**params):
     """Harvest bills (Open States; key in OPENSTATES_API_KEY) and Federal Register documents
     into DATABASE, as annotations/legislation.yaml asks. A bill's status change is a new version."""
-    _harvest(db_path, archive, quiet, lambda db, archive_dir: legislation.harvest_legislation(
-        db, archive_dir, _client(contact, allow_network), openstates_api=openstates_api,
-        federal_register_api=federal_register_api))
+    _run_source("legislation", params, lambda: {"openstates_api": params["openstates_api"],
+                                                "federal_register_api": params["federal_register_api"]})
 
 
 @main.command("seed")
-@database_argument
-@click.option("--file", "seed_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=seeding.DEFAULT_SEED, show_default=True, help="The seed list.")
-@archive_option
-@quiet_option
-def seed_command(db_path, seed_file, archive, quiet):
+@harvest_options(network=False)
+@click.option("--file", "load", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              default=[str(ANNOTATIONS / "seed.yaml")], show_default=True, help="The seed list.")
+def seed_command(**params):
     """Load the seed list (the founding article and its references) into DATABASE."""
-    _harvest(db_path, archive, quiet, lambda db, archive_dir: seeding.load_seed(db, archive_dir, seed_file))
+    _run_source("seed", params, None)
 
 
 @main.command("import")
-@database_argument
+@harvest_options(network=False)
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@archive_option
-@quiet_option
-def import_command(db_path, files, archive, quiet):
+@click.option("--format", "fmt", type=click.Choice(["bibtex", "ris", "csl-json", "csl-yaml", "pubmed", "medline",
+                                                    "citations"]),
+              help="What the files are, for the archive's content type (default: from each file's suffix; "
+                   "the reader tells the formats apart by their content).")
+def import_command(db_path, files, archive, quiet, fmt):
     """Import reference libraries into DATABASE: BibTeX, RIS, CSL-JSON/YAML, MEDLINE (.nbib),
     PubMed XML, or lists of DOIs, PMIDs, PMC ids, arXiv ids and URLs (one a line).
 
     Says per file what was new, merged into a work already here, or refused and why.
     Exit status: 0 everything landed, 3 part of it did, 1 nothing did.
     """
+    from .runs import EXIT_CODES
+    from .sources import imports
     archive_dir = _archive_dir(db_path, archive)
     statuses = []
     with _harvest_session(db_path, archive_dir) as db:
         for path in files:
-            run = imports.load_import(db, archive_dir, path)
+            run = imports.load_import(db, archive_dir, path, fmt)
             _report(run, quiet=True)
             statuses.append(run.status)
             if not quiet or run.errors:
@@ -375,22 +379,23 @@ def import_command(db_path, files, archive, quiet):
 
 
 @main.command("resolve")
-@database_argument
+@harvest_options()
 @click.option("--max", "limit", default=200, show_default=True,
               help="Most documents to complete in this call (run again to go on).")
-@contact_option
-@click.option("--europepmc-api", default=europepmc.API, show_default=True)
-@click.option("--eutils", default=pubmed.EUTILS, show_default=True)
-@click.option("--crossref-api", default=crossref.API, show_default=True)
-@allow_network_option
-@archive_option
-@quiet_option
-def resolve_command(db_path, limit, contact, europepmc_api, eutils, crossref_api, allow_network, archive, quiet):
+@click.option("--europepmc-api", metavar="URL", help="Europe PMC REST address (default: Europe PMC's).")
+@click.option("--eutils", metavar="URL", help="E-utilities base URL (default: NCBI's).")
+@click.option("--crossref-api", metavar="URL", help="Crossref API address (default: api.crossref.org).")
+def resolve_command(db_path, archive, quiet, contact, allow_network, limit, europepmc_api, eutils, crossref_api):
     """Complete DATABASE's seed, imported and starter records from Europe PMC, PubMed and
     Crossref (and a URL-only paper from its landing page's citation meta tags).
 
     Exit status: 0 everything landed, 3 part of it did, 1 nothing did.
     """
+    import os
+
+    from . import resolve as resolving
+    from .runs import EXIT_CODES
+    from .sources import crossref, europepmc, pubmed
     archive_dir = _archive_dir(db_path, archive)
     with _harvest_session(db_path, archive_dir) as db:
         waiting = len(resolving.pending(db, limit))
@@ -400,8 +405,8 @@ def resolve_command(db_path, limit, contact, europepmc_api, eutils, crossref_api
         def show(step, run):
             _report(run, quiet)
         runs = resolving.resolve(db, archive_dir, _client(contact, allow_network), limit=limit, progress=show,
-                                 europepmc_api=europepmc_api, eutils=eutils, crossref_api=crossref_api,
-                                 api_key=os.environ.get("NCBI_API_KEY"))
+                                 europepmc_api=europepmc_api or europepmc.API, eutils=eutils or pubmed.EUTILS,
+                                 crossref_api=crossref_api or crossref.API, api_key=os.environ.get("NCBI_API_KEY"))
         left = len(resolving.pending(db, limit))
         if not quiet:
             click.echo(f"resolve: {waiting - left} completed, {left} still waiting "
@@ -418,6 +423,9 @@ def resolve_command(db_path, limit, contact, europepmc_api, eutils, crossref_api
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 def parse_command(fmt, url, files):
     """Print the records in FILES (plain or .gz) as JSON Lines."""
+    from .formats import extract, feeds, jats, pubmed
+    from .limits import LimitExceeded, Truncated
+    from .sources import arxiv, crossref
     if fmt == "html" and not url:
         raise click.ClickException("--format html needs --url, the address the page came from "
                                    "(relative links, the site and the canonical address depend on it)")
@@ -433,34 +441,37 @@ def parse_command(fmt, url, files):
                 if fmt == "pubmed":
                     records = pubmed.parse_pubmed(stream, name, on_error=report, workers=None)
                 elif fmt == "jats":
-                    records = jats.parse_jats(_gunzipped(stream.read()), name)
+                    records = jats.parse_jats(_gunzipped(stream.read(), name), name)
                 elif fmt == "html":
-                    records = [extract.parse_article(_gunzipped(stream.read()), url)]
+                    records = [extract.parse_article(_gunzipped(stream.read(), name), url)]
                 elif fmt == "feed":
-                    records = _feed_lines(_gunzipped(stream.read()), name)
+                    records = _feed_lines(_gunzipped(stream.read(), name), name)
                 elif fmt == "arxiv":
-                    page = arxiv.parse_arxiv(_gunzipped(stream.read()), name)
+                    page = arxiv.parse_arxiv(_gunzipped(stream.read(), name), name)
                     for message in page.errors:
                         report(message)
                     records = page.entries
                 else:
-                    answer = crossref.parse_crossref(_gunzipped(stream.read()), name)
+                    answer = crossref.parse_crossref(_gunzipped(stream.read(), name), name)
                     if answer.error:
                         report(answer.error)
                     records = answer.works
                 for record in records:
                     click.echo(json.dumps(record, ensure_ascii=False))
         except (pubmed.PubmedParseError, jats.JatsParseError, arxiv.ArxivParseError,
-                crossref.CrossrefParseError, feeds.FeedError) as error:
+                crossref.CrossrefParseError, feeds.FeedError, LimitExceeded, Truncated) as error:
             report(error)
     sys.exit(1 if errors else 0)
 
 
-def _gunzipped(data: bytes) -> bytes:
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+def _gunzipped(data: bytes, name: str = "input") -> bytes:
+    """Plain bytes of a possibly gzipped file, capped (LimitExceeded, Truncated: both ValueError)."""
+    from .limits import gunzip
+    return gunzip(data, name) if data[:2] == b"\x1f\x8b" else data
 
 
 def _feed_lines(data: bytes, name: str) -> list[dict]:
+    from .formats import feeds
     feed = feeds.parse_feed(data, name)
     for warning in feed.warnings:
         click.echo(f"warning: {name}: read despite {warning}", err=True)
@@ -474,16 +485,30 @@ def _feed_lines(data: bytes, name: str) -> list[dict]:
 @quiet_option
 def rebuild_command(db_path, archive, quiet):
     """Re-derive DATABASE from the WARC archive, with no network."""
+    from . import db as database
+    from .rebuild import rebuild
     if db_path.exists():
         raise click.ClickException(f"{db_path} exists; rebuild writes a fresh database. "
                                    "Give a new path, or move the old one aside first.")
+    _check_annotations()
     db = database.connect(db_path)
-    runs = rebuilding.rebuild(db, archive)
+    show = None
+    if not quiet and sys.stderr.isatty():
+        def show(run):
+            click.echo(f"\rreplayed {run.archive_file}", nl=False, err=True)
+    runs = rebuild(db, archive, progress=show)
+    if show:
+        click.echo("", err=True)
     for run in runs:
         if not quiet or run.errors:
             click.echo(f"{run.archive_file}: "
                        f"{run.source} {run.status}, added {run.counts['added']}, "
                        f"updated {run.counts['updated']}, failed {run.counts['failed']}")
+    damaged = [run.context["damaged"] for run in runs if "damaged" in run.context]
+    for message in damaged:  # on the terminal whatever --quiet says, not only in harvest_runs.error
+        click.echo(f"damaged archive file: {message}", err=True)
+    if damaged:
+        click.echo(f"{len(damaged)} damaged archive file(s): replayed up to the damage", err=True)
     documents = db.execute("SELECT count(*) FROM documents").fetchone()[0]
     if not quiet:
         click.echo(f"rebuilt {db_path} from {len(runs)} run(s): {documents} documents")
@@ -494,15 +519,17 @@ def rebuild_command(db_path, archive, quiet):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8001, show_default=True, type=int)
 @click.option("--immutable", is_flag=True, help="Publish mode: open the file read-only and never check it for changes.")
-def serve_command(db_path, host, port, immutable):
+@click.option("--public-url", metavar="URL", envvar="HARVEST_PUBLIC_URL",
+              help="The address readers use (e.g. https://evidence.example.org), for feed links and "
+                   "permalinks (default: http://HOST:PORT; never the request's Host header).")
+def serve_command(db_path, host, port, immutable, public_url):
     """Serve DATABASE in Datasette with the project's plugins and metadata (read-only: there is
     no write endpoint; queries stop after 3 seconds)."""
+    from . import db as database
+    from . import serve as serving
     if not db_path.exists():
         raise click.ClickException(f"{db_path} does not exist; build it first with "
                                    f"`harvest seed {db_path}` (or `make serve`).")
-    if db_path.stem != serving.DATABASE:
-        click.echo(f"note: the project's pages, queries and feeds are set up for a database named corpus "
-                   f"(corpus.db); {db_path.name} is served as plain Datasette tables.", err=True)
     if immutable:  # a published file is not written to: it must already be up to date
         found = database.schema_version(database.connect(db_path, migrate=False))
         if found < database.SCHEMA_VERSION:
@@ -510,8 +537,12 @@ def serve_command(db_path, host, port, immutable):
                                        f"{database.SCHEMA_VERSION}; run `harvest serve {db_path}` once without "
                                        f"--immutable (or any harvest command) to upgrade it, then publish it.")
     else:
+        _check_annotations()
         database.connect(db_path).conn.close()  # bring an older schema up to date first
-    serving.serve(db_path, host, port, immutable=immutable)
+    if not public_url and host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo("note: without --public-url, feed links and permalinks point to this machine's "
+                   "local address; give the address readers use.", err=True)
+    serving.serve(db_path, host, port, immutable=immutable, public=public_url)
 
 
 @main.command("tag")
@@ -521,8 +552,11 @@ def serve_command(db_path, host, port, immutable):
 @quiet_option
 def tag_command(db_path, everything, quiet):
     """Tag DATABASE's documents by theme, with evidence, entities and study design."""
+    from . import db as database
+    from .nlp import corpus as tagging
     if not db_path.exists():
         raise click.ClickException(f"{db_path} does not exist; build it with `harvest seed {db_path}`.")
+    _check_annotations()
     db = database.connect(db_path)
     show = None
     if not quiet and sys.stderr.isatty():
@@ -543,7 +577,7 @@ def tag_command(db_path, everything, quiet):
 @main.command("incidents")
 @database_argument
 @click.option("--curation", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=incidents.CURATION, show_default=True, help="The curators' incidents file.")
+              default=str(ANNOTATIONS / "incidents.yaml"), show_default=True, help="The curators' incidents file.")
 @click.option("--crosswalk", "crosswalk_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="An AIAAIC Repository CSV export or an AI Incident Database snapshot CSV: propose its "
                    "entries for our incidents, with scores and reasons (repeatable).")
@@ -554,8 +588,13 @@ def incidents_command(db_path, curation, crosswalk_files):
     Ids listed under `crosswalk` in the curation file are recorded as the same incident in the
     public incident databases; --crosswalk FILE proposes more.
     """
+    from . import crosswalk as crosswalking
+    from . import db as database
+    from . import incidents
+    from .nlp import corpus as tagging
     if not db_path.exists():
         raise click.ClickException(f"{db_path} does not exist; build it with `harvest seed {db_path}`.")
+    _check_annotations(incidents=curation)
     db = database.connect(db_path)
     tagging.tag_corpus(db)
     try:
@@ -593,10 +632,13 @@ def incidents_command(db_path, curation, crosswalk_files):
               help="Also write the graph to FILE: .graphml, .gexf or .json (node-link), for Gephi and the like.")
 def graph_command(db_path, export_path):
     """Build the evidence graph of DATABASE and store its metrics (degree, PageRank, communities)."""
+    from . import db as database
+    from . import graph as graphing
     if not db_path.exists():
         raise click.ClickException(f"{db_path} does not exist; build it with `harvest seed {db_path}`.")
     if export_path and export_path.suffix.lower().lstrip(".") not in graphing.EXPORT_FORMATS:
         raise click.ClickException(f"cannot write {export_path.name}: use a .graphml, .gexf or .json file name")
+    _check_annotations()
     db = database.connect(db_path)
     built = graphing.build_graph(db)
     summary = graphing.save_graph(db, built)
@@ -614,6 +656,9 @@ def tag_text_command():
 
     Optional input fields: "kind" (paper, news, ...) and "publication_types" (PubMed's).
     """
+    from .nlp.pipeline import build_pipeline
+    from .nlp.tagger import TextInput, tag_documents
+    from .nlp.vocab import load_taxonomy
     nlp, taxonomy = build_pipeline(), load_taxonomy()
     problems = []
 
@@ -639,16 +684,74 @@ def tag_text_command():
 
 
 @main.command("evaluate")
-@click.option("--gold", "gold_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              required=True, help="Gold JSON Lines: id, title, text, kind, relevant, themes, study_design.")
+@click.option("--gold", "gold_paths", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Gold JSON Lines to measure on (repeatable): id, title, text, kind, relevant, themes, "
+                   "study_design [, themes_disputed]. Default: the shared gold sets in ../shared/gold.")
+@click.option("--train-also", "training_only", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Gold JSON Lines that teach the learned layer in every fold but are not measured. "
+                   "Default: annotations/gold/gold.jsonl.")
+@click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 20), help="k of k-fold.")
+@click.option("--as-trained", is_flag=True,
+              help="Score the tagger as it is (rules + the trained layer in annotations/) instead of "
+                   "cross-validating: a figure on the texts it was trained on, so not a forecast.")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
-def evaluate_command(gold_path, as_json):
-    """Precision, recall and F1 per theme, micro and macro averages, against a gold set."""
+def evaluate_command(gold_paths, training_only, folds, as_trained, as_json):
+    """Precision, recall and F1 per theme, micro and macro averages, relevance and study-design
+    accuracy against gold sets, cross-validated: each text is judged by a learned layer trained
+    without it (the rules alone are shown beside it)."""
+    from .nlp import evaluate as evaluation, train as training
+    from .nlp.pipeline import build_pipeline
+    from .nlp.tagger import tag_documents
+    from .nlp.vocab import load_taxonomy
+    measured, extra = _gold_paths(gold_paths, training_only)
     try:
-        gold = evaluation.load_gold(gold_path)
+        if as_trained:
+            taxonomy = load_taxonomy()
+            nlp = build_pipeline()
+            scores = {}
+            for path in measured:
+                gold = evaluation.load_gold(path)
+                predictions = {r["id"]: r for r in tag_documents(nlp, taxonomy, [g.input for g in gold])}
+                scores[path.stem] = evaluation.score(gold, predictions, list(taxonomy.themes))
+            click.echo(json.dumps(scores, indent=2) if as_json else
+                       "\n".join(f"== {name}\n{evaluation.report(s)}" for name, s in scores.items()))
+            return
+        _, taxonomy, sets, extra_items = training.load_sets(measured, extra)
+        figures = training.cross_validate(sets, extra_items, taxonomy, k=folds)
     except (ValueError, KeyError) as exc:
         raise click.ClickException(f"cannot read the gold set: {exc}") from None
-    taxonomy = load_taxonomy()
-    predictions = {r["id"]: r for r in tag_documents(build_pipeline(), taxonomy, [g.input for g in gold])}
-    scores = evaluation.score(gold, predictions, list(taxonomy.themes))
-    click.echo(json.dumps(scores, indent=2) if as_json else evaluation.report(scores))
+    click.echo(json.dumps(figures, indent=2) if as_json else training.report_table(figures))
+
+
+@main.command("train")
+@click.option("--gold", "gold_paths", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Gold JSON Lines to train on and measure (repeatable). Default: ../shared/gold's sets.")
+@click.option("--train-also", "training_only", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Gold JSON Lines to train on only. Default: annotations/gold/gold.jsonl.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the parameters. Default: annotations/theme-model.json.")
+@click.option("--seed", default=20261130, show_default=True, type=int, help="Seed for the folds and solver.")
+def train_command(gold_paths, training_only, output, seed):
+    """Train the learned theme layer (a logistic regression per theme over the rules' findings
+    and WordLlama embeddings), report its k-fold figures and write its parameters as JSON."""
+    from .nlp import learned, train as training
+    measured, extra = _gold_paths(gold_paths, training_only)
+    output = output or learned.MODEL
+    try:
+        figures = training.train_and_save(measured, extra, output, seed=seed)
+    except (ValueError, KeyError) as exc:
+        raise click.ClickException(f"cannot read the gold set: {exc}") from None
+    click.echo(training.report_table(figures))
+    click.echo(f"written: {output} (part of the pipeline version: the next `harvest tag` re-tags every document)")
+
+
+def _gold_paths(gold_paths, training_only) -> tuple[list[Path], list[Path]]:
+    from .nlp import train as training
+    measured = list(gold_paths) or [p for p in training.DEFAULT_MEASURED if p.exists()]
+    if not measured:
+        raise click.ClickException(f"no gold set given and none found in {training.SHARED_GOLD}; "
+                                   f"name one with --gold FILE")
+    extra = list(training_only) if training_only else [p for p in training.DEFAULT_TRAINING_ONLY if p.exists()]
+    return measured, [p for p in extra if p not in measured]

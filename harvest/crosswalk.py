@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .identifiers import canonical_url
+from .limits import load_json
 from .text import STOPWORDS, cosine as _cosine, word_counts
 
 DATABASES = {"aiaaic": "AIAAIC Repository", "aiid": "AI Incident Database"}
@@ -42,7 +43,8 @@ AGE_WORDS = {  # incidents.yaml age groups -> how headlines name such a person
     "older adult": r"\bretired|\bpensioner|\belderly|\b[6-9]\d-year-old",
 }
 HARM_WORDS = {  # entities.yaml condition -> words the databases' headlines use for it
-    "suicidality": r"suicid|kills? (him|her|them)sel(f|ves)|take (his|her|their) own life|takes own life|hang (him|her|them)sel|ends? (his |her )?life|self-harm",
+    "suicidality": r"suicid|kills? (him|her|them)sel(f|ves)|take (his|her|their) own life|takes own life"
+                   r"|hang (him|her|them)sel|ends? (his |her )?life|self-harm",
     "psychosis": r"psychos|psychotic|paranoi|delusion",
     "delusions": r"delusion|psychos|breakdown|paranoi",
     "eating disorders": r"eating|anorexi|bulimi|weight",
@@ -188,7 +190,7 @@ def _list_cell(value: str | None) -> list[str]:
     value = (value or "").strip()
     if value.startswith("["):
         try:
-            return [str(v) for v in json.loads(value)]
+            return [str(v) for v in load_json(value)]
         except json.JSONDecodeError:
             value = value.strip("[]")
     return [v.strip().strip("'\"") for v in value.split(",") if v.strip()]

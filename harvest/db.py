@@ -385,7 +385,12 @@ def _graph(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX graph_edges_target ON graph_edges(target)")
 
 
-MIGRATIONS = [_core, _provenance, _search, _tags, _references, _news, _versions, _graph]
+def _name_suffixes(db: sqlite_utils.Database) -> None:
+    """Authors keep a generational suffix (Jr, 3rd) apart from their names, for citations."""
+    db.execute("ALTER TABLE authors ADD COLUMN suffix TEXT")
+
+
+MIGRATIONS = [_core, _provenance, _search, _tags, _references, _news, _versions, _graph, _name_suffixes]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

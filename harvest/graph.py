@@ -20,6 +20,7 @@ from pathlib import Path
 import networkx as nx
 
 from .db import query_rows, transaction
+from .escape import xml_text
 
 SHARED_ENTITY_LIMIT = 50   # an entity named by more documents than this (ChatGPT) links too much to mean much
 EXPORT_FORMATS = ("graphml", "gexf", "json")
@@ -116,15 +117,27 @@ def save_graph(db, graph: nx.Graph) -> GraphSummary:
     return GraphSummary(graph.number_of_nodes(), graph.number_of_edges(), len(communities), dict(sorted(types.items())))
 
 
+def _xml_safe(graph: nx.Graph) -> nx.Graph:
+    """A copy whose node ids and text attributes hold only characters XML 1.0 can carry (a title with
+    a control character would make lxml refuse the GraphML and ElementTree write a GEXF no reader opens)."""
+    safe = nx.relabel_nodes(graph, {node: xml_text(node) for node in graph}, copy=True)
+    safe.graph.update({k: xml_text(v) for k, v in safe.graph.items()})
+    for _, data in safe.nodes(data=True):
+        data.update({k: xml_text(v) for k, v in data.items()})
+    for _, _, data in safe.edges(data=True):
+        data.update({k: xml_text(v) for k, v in data.items()})
+    return safe
+
+
 def export_graph(graph: nx.Graph, path: Path) -> str:
     """Write by the file's extension: .graphml, .gexf or .json (node-link)."""
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in EXPORT_FORMATS:
         raise ValueError(f"cannot write {path.name}: use a .graphml, .gexf or .json file name")
     if suffix == "graphml":
-        nx.write_graphml(graph, path)
+        nx.write_graphml(_xml_safe(graph), path)
     elif suffix == "gexf":
-        nx.write_gexf(graph, path)
+        nx.write_gexf(_xml_safe(graph), path)
     else:
         path.write_text(json.dumps(nx.node_link_data(graph, edges="edges"), ensure_ascii=False, indent=1))
     return suffix

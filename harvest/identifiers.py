@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 DOI_PATTERN = re.compile(r"10\.\d{3,9}/\S+")
+# Where one DOI ends and the next begins in a field listing several: white space, or a comma,
+# semicolon or bar followed by (a doi: or doi.org form of) another DOI prefix.
+DOI_SEPARATOR = re.compile(r"\s+|[,;|]\s*(?=(?:doi:\s*|https?://(?:dx\.)?doi\.org/)?10\.\d{3,9}/)", re.I)
 ARXIV_PATTERN = re.compile(r"(\d{4}\.\d{4,5}|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?$")
 # Parameters that say who shared or clicked a link, never which page it is.
 TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|yclid|igshid|mc_cid|mc_eid|"
@@ -15,14 +18,28 @@ TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|msclki
 JMIR_HOST = re.compile(r"(^|\.)jmir\.org$")
 
 
-def normalise_doi(value: str | None) -> str | None:
-    """Lower-cased bare DOI ('10.1000/xyz'), from a DOI, a doi: form or a doi.org URL."""
+def dois_in(value: str | None) -> list[str]:
+    """Every DOI a field holds, each lower-cased and bare, in order: a field that lists several
+    ('10.1/a; 10.2/b', '10.1/a,10.2/b', 'doi:10.1/a doi:10.2/b') is split where the next DOI
+    begins, so no identifier is two DOIs glued together. Separators inside one DOI (SICI DOIs
+    hold ';' and ',') stay, since no DOI prefix follows them."""
     if not value:
-        return None
-    match = DOI_PATTERN.search(unquote(value.strip()))
-    if not match:
-        return None
-    return match.group(0).rstrip(".,;").lower()
+        return []
+    found = []
+    for piece in DOI_SEPARATOR.split(unquote(value.strip())):
+        match = DOI_PATTERN.search(piece)
+        if match:
+            doi = match.group(0).rstrip(".,;").lower()
+            if doi not in found:
+                found.append(doi)
+    return found
+
+
+def normalise_doi(value: str | None) -> str | None:
+    """Lower-cased bare DOI ('10.1000/xyz'), from a DOI, a doi: form or a doi.org URL. A field
+    that holds several DOIs gives its first (`dois_in` gives them all), never the glued string."""
+    found = dois_in(value)
+    return found[0] if found else None
 
 
 def normalise_pmcid(value: str | None) -> str | None:
@@ -54,6 +71,39 @@ def canonical_url(url: str | None) -> str | None:
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
                        if not TRACKING_PARAMS.match(k)])
     return urlunsplit(("https" if parts.scheme == "https" else "http", host, path, query, ""))
+
+
+# Where each identifier resolves, and which characters stay as they are in its part of the path.
+# DOI: the DOI Handbook (2.5.2.4) makes % " # ? and space mandatory to encode and < > { } ^ [ ] ` | \ +
+# advisable; "/" separates prefix and suffix and stays. An old-style arXiv id keeps its "/".
+RESOLVERS = {
+    "doi": ("https://doi.org/{}", "/:;()!$&'*,=@"),
+    "pmid": ("https://pubmed.ncbi.nlm.nih.gov/{}/", ""),
+    "pmcid": ("https://pmc.ncbi.nlm.nih.gov/articles/{}/", ""),
+    "arxiv": ("https://arxiv.org/abs/{}", "/"),
+}
+# Characters a URL may hold as they are (RFC 3986 reserved and unreserved, and "%" of an escape).
+URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
+
+
+def identifier_url(scheme: str, value: str | None) -> str | None:
+    """The resolver's address for an identifier, the identifier percent-encoded (UTF-8) the way that
+    resolver reads it: `identifier_url("doi", "10.1000/a<b>#1")` -> `https://doi.org/10.1000/a%3Cb%3E%231`.
+    A `url` is returned as an http(s) address with the characters a URL cannot hold encoded (spaces,
+    quotes, < > and non-ASCII letters) and every escape already in it kept; any other scheme, or a
+    url that is not http(s), gives None. Every link, citation, meta tag and `documents.url` built
+    from an identifier comes from here."""
+    if not value:
+        return None
+    value = str(value).strip()
+    if scheme == "url":
+        if not value.lower().startswith(("http://", "https://")):
+            return None
+        return quote(value, safe=URL_SAFE)
+    if scheme not in RESOLVERS:
+        return None
+    template, safe = RESOLVERS[scheme]
+    return template.format(quote(value, safe=safe))
 
 
 def identifiers_from_url(url: str) -> dict[str, str]:

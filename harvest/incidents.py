@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import yaml
+from . import config
 
 from .crosswalk import record_accepted
 from .db import transaction
 from .identifiers import canonical_url
 from .nlp.vocab import ANNOTATIONS
 from .store import find_document
-from .text import cosine as _cosine, word_counts as _words
+from .text import clean, cosine as _cosine, word_counts as _words
 
 CURATION = ANNOTATIONS / "incidents.yaml"
 STATUSES = ("alleged", "litigated", "confirmed", "disputed")
@@ -70,9 +70,9 @@ class IncidentSummary:
 
 def load_curation(path: Path = CURATION) -> list[CuratedIncident]:
     try:
-        spec = yaml.safe_load(path.read_bytes()) or {}
-    except yaml.YAMLError as error:
-        raise CurationError(f"{path.name}: not valid YAML: {error}") from error
+        spec = config.load(path, "incidents") or {}
+    except config.ConfigError as error:
+        raise CurationError(str(error)) from None
     incidents, seen = [], set()
     for position, entry in enumerate(spec.get("incidents") or [], start=1):
         where = f"{path.name} incident {position}"
@@ -134,12 +134,12 @@ def apply_curation(db, incidents: list[CuratedIncident], summary: IncidentSummar
         if incident.merged_into:
             continue
         facts = incident.facts
-        db["incidents"].upsert({
+        db["incidents"].upsert(clean({  # stored text is normalised like every document's (harvest.text)
             "id": incident.id, "title": incident.title, "summary": facts["summary"], "event_date": facts["event_date"],
             "first_reported": facts["first_reported"], "location": facts["location"],
             "products": json.dumps(facts["products"]), "companies": json.dumps(facts["companies"]),
             "harms": json.dumps(facts["harms"]), "age_group": facts["age_group"], "outcome": facts["outcome"],
-            "status": incident.status, "method": "curated", "curator": CURATION.name}, pk="id")
+            "status": incident.status, "method": "curated", "curator": CURATION.name}), pk="id")
         summary.curated += 1
         db.execute("DELETE FROM incident_documents WHERE incident_id = ? AND method = 'curated'", [incident.id])
         for source in incident.sources:
@@ -242,7 +242,7 @@ def match_reports(db, rejected: set[tuple[str, str]], summary: IncidentSummary) 
     linked = {r[0] for r in db.execute("SELECT document_id FROM incident_documents")}
     unmatched = []
     for row in db.query("SELECT id, title, abstract, body, published FROM documents WHERE kind = 'news' "
-                        "AND coalesce(relevance, '') != 'off-topic' ORDER BY published, id"):
+                        "AND coalesce(relevance, '') NOT IN ('off-topic', 'related') ORDER BY published, id"):
         if row["id"] in linked:
             continue
         report = _document_features(db, row)

@@ -1,15 +1,15 @@
 """`harvest resolve`: complete the records that only the seed list, an import or the starter
 reading list brought (placeholder titles, no abstracts, no authors) from the real sources.
 
-Steps, each one ordinary run of an existing source (archived, replayable by rebuild):
+Steps, each one ordinary live run of a registered source through `harvest.engine.run_live`
+(archived with roles, replayable by rebuild):
 
 1. Europe PMC: a search for the records' DOIs, PMIDs and PMC ids (`DOI:"…" OR EXT_ID:… OR
    PMCID:…`, 40 to a query) brings abstracts, PMIDs and open-access full text.
 2. PubMed: the PMIDs now known, fetched by `esearch` on `N[uid] OR …` and `efetch`.
-3. Crossref: each DOI (title, authors, venue, licence, references).
-4. Landing pages: a paper known only by its URL is fetched and read from its Highwire
-   `citation_*` and Dublin Core meta tags (`formats.citations.parse_landing_page`), as reference
-   managers capture a page; source "landing".
+3. Crossref: each DOI not yet answered for (title, authors, venue, licence, references).
+4. Landing pages (`harvest.sources.landing`): a paper known only by its URL is fetched and read
+   from its Highwire `citation_*` and Dublin Core meta tags, as reference managers capture a page.
 
 At most `limit` documents are completed per call (the oldest first); a document counts as done
 once PubMed, Crossref, Europe PMC or arXiv has answered for it, so running again goes on where
@@ -21,16 +21,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from . import crossref, europepmc, pubmed
-from .db import transaction
-from .formats.citations import finish_item, parse_landing_page
-from .http import Client, HttpError
-from .identifiers import canonical_url
-from .imports import to_document
-from .runs import Run, recorded_run, settled
-from .store import Provenance, save_document
+from .engine import run_live
+from .http import Client
+from .runs import Run
+from .sources import crossref, europepmc, pubmed
 
-SOURCE = "landing"
 VERIFIED_SOURCES = ("pubmed", "crossref", "europepmc", "arxiv", "jmir")
 QUERY_CHUNK = 40
 PMID_CHUNK = 200
@@ -79,64 +74,26 @@ def resolve(db, archive_dir: Path, client: Client, limit: int = 200, progress: C
     for start in range(0, len(named), QUERY_CHUNK):
         chunk = named[start:start + QUERY_CHUNK]
         query = europepmc_query(*([v for s, v in chunk if s == scheme] for scheme in ("doi", "pmid", "pmcid")))
-        done("europepmc", europepmc.harvest_europepmc(db, archive_dir, client, query, max_results=len(chunk),
-                                                      base=europepmc_api))
-    known = [p for p in _identifiers(db, targets, "pmid")]
+        done("europepmc", run_live(db, archive_dir, client, "europepmc",
+                                   {"query": query, "max_results": len(chunk), "base": europepmc_api}))
+    known = _identifiers(db, targets, "pmid")
     for start in range(0, len(known), PMID_CHUNK):
         query = " OR ".join(f"{p}[uid]" for p in known[start:start + PMID_CHUNK])
-        done("pubmed", pubmed.harvest_pubmed(db, archive_dir, client, query, api_key=api_key, base=eutils))
+        done("pubmed", run_live(db, archive_dir, client, "pubmed",
+                                {"query": query, "since": pubmed.EARLIEST, "api_key": api_key, "base": eutils,
+                                 "contact": client.contact}))
     asked = {r[0] for r in db.execute("SELECT source_id FROM document_sources WHERE source = 'crossref'")}
-    to_ask = [d for d in _identifiers(db, targets, "doi") if d not in asked and not d.startswith("10.48550/")]
+    to_ask = [d for d in _identifiers(db, targets, "doi") if d not in asked and not d.startswith(crossref.NOT_IN_CROSSREF)]
     if to_ask:
-        with recorded_run(db, archive_dir, crossref.SOURCE, {"dois": len(to_ask), "resolve": True}) as (run, archive):
-            client.archive = archive
-            for item in crossref.fetch_crossref(client, to_ask, client.contact, crossref_api):
-                crossref.ingest(db, item.archived, run)
-        done("crossref", run)
+        done("crossref", run_live(db, archive_dir, client, "crossref",
+                                  {"dois": to_ask, "base": crossref_api, "contact": client.contact}))
     url_only = [r[0] for r in db.execute(
         f"SELECT i.value FROM identifiers i WHERE i.scheme = 'url' AND i.document_id IN ({','.join('?' * len(targets))}) "
         "AND NOT EXISTS (SELECT 1 FROM identifiers o WHERE o.document_id = i.document_id AND o.scheme IN "
         "('doi', 'pmid', 'pmcid', 'arxiv')) ORDER BY i.value", targets)]
     if url_only:
-        done("landing", harvest_landing_pages(db, archive_dir, client, url_only))
+        done("landing", run_live(db, archive_dir, client, "landing", {"urls": url_only}))
     return runs
-
-
-def harvest_landing_pages(db, archive_dir: Path, client: Client, urls: list[str]) -> Run:
-    """Fetch each page and save what its citation meta tags say."""
-    with recorded_run(db, archive_dir, SOURCE, {"urls": len(urls)}) as (run, archive):
-        client.archive = archive
-        for url in urls:
-            run.count("found")
-            try:
-                response = client.get(url)
-            except HttpError as error:
-                if error.archived is not None:
-                    ingest(db, error.archived, run)  # records the failure as the archive has it
-                else:
-                    run.fail(f"{url}: {error}")
-                continue
-            ingest(db, response.archived, run)
-    return run
-
-
-def ingest(db, archived, run: Run) -> None:
-    """One archived landing page into its document (shared by the harvest and rebuild)."""
-    if settled(archived, run, lost=1, label=archived.uri) or archived.type != "response":
-        return
-    item = finish_item(parse_landing_page(archived.body, archived.uri))
-    if not item["title"]:
-        run.fail(f"{archived.uri}: the page has no citation_title, DC.title or <title>")
-        return
-    record = to_document(item)
-    asked = canonical_url(archived.uri)
-    if asked and ("url", asked) not in record.identifiers:
-        record.identifiers.append(("url", asked))  # the address the corpus knew it by
-    provenance = Provenance(source=SOURCE, source_id=archived.uri, fetched_at=archived.date, url=archived.uri,
-                            archive_file=archived.file, archive_record_id=archived.record_id)
-    with transaction(db):
-        _, action = save_document(db, record, provenance)
-    run.count(action)
 
 
 def corpus_origin(conn) -> dict:

@@ -149,13 +149,3 @@ def recorded_run(db: sqlite_utils.Database, archive_dir: Path, source: str, para
         run.finish()
     finally:
         archive.close()
-
-
-def load_saved(db: sqlite_utils.Database, archive_dir: Path, source: str, ingest, path: Path,
-               content_type: str, uri: str | None = None) -> "Run":
-    """Ingest a saved response without the network: the file is archived as a WARC resource
-    record first, so a rebuild replays it like any response."""
-    with recorded_run(db, archive_dir, source, {"load": path.name}) as (run, archive):
-        ingest(db, archive.write_resource(uri or f"urn:harvest:file:{path.name}", content_type,
-                                          path.read_bytes()), run)
-    return run

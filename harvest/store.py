@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from .dates import iso_date, plausible
 from .identifiers import stable_id
+from .text import clean, normalised
 
 DOCUMENT_FIELDS = (
     "kind", "title", "abstract", "body", "url", "venue", "venue_abbrev", "volume", "issue", "pages",
@@ -68,6 +70,26 @@ class DocumentRecord:
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def intake(record: DocumentRecord) -> DocumentRecord:
+    """The record with every string in it normalised (harvest.text: NFC, no soft hyphens,
+    zero-width or control characters, no-break spaces as spaces), and a publication date that
+    cannot be true (year 0, 31 February, more than a year ahead) cut to its plausible part or
+    left out (harvest.dates)."""
+    fields = clean(record.fields)
+    if fields.get("published"):
+        published = str(fields["published"])
+        possible = plausible(published)
+        following = published[len(possible):len(possible) + 1] if possible else ""
+        whole = bool(possible) and published.startswith(possible) and not (following == "-" or following.isdigit())
+        fields["published"] = published if whole else possible
+        fields["year"] = int(possible[:4]) if possible else None
+    elif fields.get("year") is not None and not iso_date(fields["year"]):
+        fields["year"] = None
+    return DocumentRecord(fields=fields, identifiers=clean(record.identifiers),
+                          authors=clean(record.authors), editors=clean(record.editors),
+                          mesh=clean(record.mesh), unverified=list(record.unverified))
+
+
 def resolve(db: sqlite_utils.Database, identifiers: list[tuple[str, str]]) -> list[str]:
     """Ids of the documents that hold any of these identifiers, oldest first."""
     found = []
@@ -99,7 +121,10 @@ def save_document(db: sqlite_utils.Database, record: DocumentRecord, provenance:
     """Insert or update one document with its identifiers, authors, MeSH and provenance.
 
     Returns (document id, 'added' | 'updated' | 'unchanged'). Call inside a transaction.
+    Every text in the record (fields, identifiers, people, MeSH) is first put through
+    `harvest.text.normalised`, so no source stores or indexes text any other way.
     """
+    record = intake(record)
     matches = resolve(db, record.identifiers)
     digest = record.content_hash()
     if not matches:
@@ -245,18 +270,22 @@ def _write_people_and_mesh(db, document_id, record: DocumentRecord) -> None:
 
 def save_author(db, person: dict) -> str:
     """One row per person: keyed by ORCID when known, else by the name as printed. A source
-    that gives only a full name (arXiv) passes it as `name`."""
+    that gives only a full name (arXiv) passes it as `name`; a generational suffix (Jr, 3rd) is
+    its own column, `suffix`, and keeps a father and son apart."""
+    suffix = person.get("suffix") or None
     name = person.get("collective_name") or " ".join(
-        p for p in (person.get("fore_name"), person.get("last_name")) if p) or person.get("name") \
+        p for p in (person.get("fore_name"), person.get("last_name"), suffix) if p) or person.get("name") \
         or person.get("initials") or "?"
     key = person.get("orcid") or "|".join(
         (person.get("last_name") or "", person.get("fore_name") or person.get("initials") or "",
-         person.get("collective_name") or "", "" if person.get("last_name") else person.get("name") or "")).lower()
+         person.get("collective_name") or "", "" if person.get("last_name") else person.get("name") or "")
+        + ((suffix,) if suffix else ())).lower()
     author_id = stable_id("a", key)
     db["authors"].insert({
         "id": author_id, "name": name, "last_name": person.get("last_name"),
         "fore_name": person.get("fore_name"), "initials": person.get("initials"),
         "collective_name": person.get("collective_name"), "orcid": person.get("orcid"),
+        "suffix": suffix,
     }, ignore=True)
     return author_id
 
@@ -314,7 +343,7 @@ def save_references(db, citing_id: str, references: list[dict], source: str) -> 
     """A work's reference list from one source, every reference a row; those that resolve to a
     corpus document are citations too."""
     db.execute("DELETE FROM work_references WHERE citing_id = ? AND source = ?", [citing_id, source])
-    for position, reference in enumerate(references, start=1):
+    for position, reference in enumerate(clean(references), start=1):
         cited = find_document(db, "doi", reference["doi"]) if reference["doi"] else None
         db["work_references"].insert({
             "citing_id": citing_id, "source": source, "position": position, "doi": reference["doi"],
@@ -336,7 +365,9 @@ def save_citation(db, citing_id: str, cited_id: str, method: str, context: str |
 
 def set_body(db, document_id: str, body: str, source: str) -> None:
     """Store a document's full text (from an open-access source), keeping its hash and field
-    sources true, so the tagger reads it on its next run."""
+    sources true, so the tagger reads it on its next run. The body is normalised like every
+    stored text (harvest.text)."""
+    body = normalised(body)
     current = db["documents"].get(document_id)
     if current["body"] == body:
         return

@@ -13,6 +13,7 @@ import hashlib
 import re
 
 from .text import folded
+from .text import normalised as stored_text
 
 BOILERPLATE = re.compile(r"""^(
       (page\ |date\ )?(last\ )?(updated|reviewed|modified|revised|edited)(\ on)?\b.{0,60}
@@ -42,6 +43,7 @@ def save_version(db, document_id: str, text: str | None, content_hash: str, arch
     """Record a version when `content_hash` differs from the latest one. `change` says what
     changed when a diff of the text would not (a bill's status, a page gone)."""
     previous = latest_version(db, document_id)
+    text = stored_text(text) if text is not None else None  # stored like every text (harvest.text)
     if previous and previous["content_hash"] == content_hash:
         return False
     diff = None

@@ -31,9 +31,10 @@ class Reply:
     """One scripted answer: status, headers, body; `truncate_to` cuts the body short on the wire,
     `delay` stalls before answering."""
 
-    def __init__(self, status=200, body=b"", headers=None, delay=0.0, truncate_to=None):
+    def __init__(self, status=200, body=b"", headers=None, delay=0.0, truncate_to=None, raw=None):
         self.status, self.body, self.headers = status, body, dict(headers or {})
         self.delay, self.truncate_to = delay, truncate_to
+        self.raw = raw  # a function writing the whole answer itself to the socket's file (hostile servers)
 
 
 class ScriptedServer:
@@ -63,6 +64,13 @@ class ScriptedServer:
                     reply = route.pop(0) if len(route) > 1 else route[0]
                 if reply.delay:
                     time.sleep(reply.delay)
+                if reply.raw is not None:
+                    self.close_connection = True
+                    try:
+                        reply.raw(self.wfile)
+                    except (BrokenPipeError, ConnectionResetError, OSError):
+                        pass
+                    return
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)

@@ -6,10 +6,10 @@ import sys
 from conftest import DATA, table_rows
 from harvest import db as database
 from harvest.archive import archive_files
-from harvest.pubmed import load_pubmed_file
+from harvest.sources.pubmed import load_pubmed_file
 from harvest.rebuild import rebuild
 from harvest.runs import mark_interrupted, recorded_run
-from harvest.seed import load_seed
+from harvest.sources.seed import load_seed
 
 
 def test_damaged_archive_tail_keeps_every_complete_record(tmp_path, corpus):
@@ -18,11 +18,11 @@ def test_damaged_archive_tail_keeps_every_complete_record(tmp_path, corpus):
     load_pubmed_file(corpus, archive, DATA / "pubmed_sample.xml")
     last = archive_files(archive)[-1]
     data = last.read_bytes()
-    last.write_bytes(data[: len(data) - 200])  # a crash while the last record was written
+    last.write_bytes(data[: len(data) // 2])  # a crash while the loaded file's record was written
     rebuilt = database.connect(tmp_path / "rebuilt.db")
     runs = rebuild(rebuilt, archive)
     assert [r.status for r in runs] == ["ok", "failed"]
-    assert "damaged after the last complete record" in runs[1].errors[0]
+    assert "damaged: record" in runs[1].errors[0] and "cut short" in runs[1].errors[0]
     assert rebuilt["documents"].count == 23  # the seed run replayed whole
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import FIXTURES, Reply, table_rows
 from harvest import db as database
-from harvest.arxiv import ArxivParseError, harvest_arxiv, parse_arxiv
+from harvest.sources.arxiv import ArxivParseError, harvest_arxiv, parse_arxiv
 from harvest.rebuild import rebuild
 
 EXPECTED = {k.split("/", 1)[1]: v for k, v in json.loads((FIXTURES / "expected" / "apis.json").read_text())["files"].items()
@@ -119,8 +119,8 @@ def test_error_response_is_recorded(tmp_path, server, make_client, corpus):
 
 
 def test_preprint_links_to_its_published_version_without_merging(tmp_path, corpus):
-    from harvest.arxiv import load_arxiv_file
-    from harvest.pubmed import load_pubmed_file
+    from harvest.sources.arxiv import load_arxiv_file
+    from harvest.sources.pubmed import load_pubmed_file
     from conftest import DATA
     atom = tmp_path / "one.xml"
     atom.write_bytes(feed([entry(1).replace("10.1000/journal.1", "10.9999/invented.2023.001")], total=1))

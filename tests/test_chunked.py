@@ -7,7 +7,7 @@ import pytest
 
 from conftest import DATA
 from harvest import chunked
-from harvest.pubmed import PubmedParseError, parse_pubmed
+from harvest.formats.pubmed import PubmedParseError, parse_pubmed
 
 SAMPLE = (DATA / "pubmed_sample.xml").read_bytes()
 HEAD, REST = SAMPLE.split(b"<PubmedArticleSet>", 1)

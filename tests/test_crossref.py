@@ -8,10 +8,10 @@ import pytest
 
 from conftest import DATA, FIXTURES, Reply, table_rows
 from harvest import db as database
-from harvest.crossref import CrossrefParseError, harvest_crossref, parse_crossref
-from harvest.pubmed import load_pubmed_file
+from harvest.sources.crossref import CrossrefParseError, harvest_crossref, parse_crossref
+from harvest.sources.pubmed import load_pubmed_file
 from harvest.rebuild import rebuild
-from harvest.seed import load_seed
+from harvest.sources.seed import load_seed
 
 EXPECTED = {k.split("/", 1)[1]: v for k, v in json.loads((FIXTURES / "expected" / "apis.json").read_text())["files"].items()
             if k.startswith("crossref/") and k.endswith(".json")} if FIXTURES.is_dir() else {}

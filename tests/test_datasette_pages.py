@@ -18,7 +18,7 @@ from harvest.db import transaction
 from harvest.graph import build_graph, save_graph
 from harvest.incidents import update_incidents
 from harvest.nlp.corpus import tag_corpus
-from harvest.seed import load_seed
+from harvest.sources.seed import load_seed
 from harvest.serve import PLUGINS_DIR, datasette_command
 from harvest.store import DocumentRecord, Provenance, save_citation, save_document
 
@@ -39,7 +39,8 @@ def site(tmp_path_factory):
                                 "delivering cognitive behavioural therapy or a waitlist. Results: Symptoms of depression fell.",
                     "venue": "JMIR Mental Health", "published": "2025-03-05", "year": 2025, "volume": "12", "pages": "e5"},
             identifiers=[("doi", "10.2196/55555"), ("pmid", "40000001")],
-            authors=[{"name": "Ann Lee", "last_name": "Lee", "fore_name": "Ann"}, {"name": "Bo Kim", "last_name": "Kim", "fore_name": "Bo"}]),
+            authors=[{"name": "Ann Lee", "last_name": "Lee", "fore_name": "Ann"},
+                     {"name": "Bo Kim", "last_name": "Kim", "fore_name": "Bo"}]),
             Provenance("pubmed", "40000001", at))
         hostile, _ = save_document(db, DocumentRecord(
             fields={"kind": "news", "title": HOSTILE_TITLE, "abstract": HOSTILE_ABSTRACT, "venue": "Example News",
@@ -85,7 +86,8 @@ def test_document_page(site):
     assert '<meta name="citation_doi" content="10.2196/55555">' in page
     assert '<meta name="citation_author" content="Lee, Ann">' in page
     assert '<meta name="citation_journal_title" content="JMIR Mental Health">' in page
-    assert "Lee, A., &amp; Kim, B. (2025). A large language model chatbot for depression: a randomized controlled trial. <i>JMIR Mental Health</i>, <i>12</i>, e5. https://doi.org/10.2196/55555" in page
+    assert ("Lee, A., &amp; Kim, B. (2025). A large language model chatbot for depression: a randomized controlled trial. "
+            "<i>JMIR Mental Health</i>, <i>12</i>, e5. https://doi.org/10.2196/55555") in page
     assert f'href="/corpus/documents.bib?id={ids["paper"]}"' in page
     assert f"-/graph?node=document:{ids['paper']}" in page
     assert "Chatbots cure depression: a retracted study" in page  # cites
@@ -155,7 +157,8 @@ def test_pictures(site):
     charts = get(datasette, "/-/charts").text
     assert charts.count("<svg") == 3 and "Documents per year, by kind" in charts
     grid = get(datasette, "/-/evidence-map").text
-    assert 'href="/corpus/documents?themes__arraycontains=treatment&amp;study_design=rct">1</a>' in grid
+    assert 'href="/-/search?theme=treatment&amp;design=rct">1</a>' in grid, "a cell opens the search page, filtered"
+    assert f'href="/corpus/documents/{ids["paper"]}"' in get(datasette, "/-/search?theme=treatment&design=rct").text
     assert get(datasette, "/-/graph").status_code == 400
 
 
@@ -179,7 +182,7 @@ def test_table_pages_without_a_search(site):
 
 
 def test_a_table_page_showing_a_suicide_report_carries_the_note(site):
-    assert 'class="content-note"' in get(site[0], "/corpus/documents?kind=news").text
+    assert 'class="content-note"' in get(site[0], "/corpus/documents?kind=news&_relevance=all").text
     assert 'class="content-note"' not in get(site[0], "/corpus/documents?kind=paper").text
 
 

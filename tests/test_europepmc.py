@@ -8,7 +8,7 @@ import pytest
 
 from conftest import DATA, FIXTURES, Reply, table_rows
 from harvest import db as database
-from harvest.europepmc import EuropePmcParseError, harvest_europepmc, parse_search
+from harvest.sources.europepmc import EuropePmcParseError, harvest_europepmc, parse_search
 from harvest.rebuild import rebuild
 
 EXPECTED = {k.split("/", 1)[1]: v for k, v in json.loads((FIXTURES / "expected" / "apis.json").read_text())["files"].items()
@@ -96,3 +96,87 @@ def test_harvest_pages_by_cursor_fetches_open_full_text_and_keeps_one_record_per
     rebuilt = database.connect(tmp_path / "rebuilt.db")
     rebuild(rebuilt, archive)
     assert table_rows(rebuilt) == table_rows(corpus)
+
+
+CORE_XML = b"""<?xml version="1.0" encoding="UTF-8"?><responseWrapper><version>6.9</version><hitCount>2</hitCount>
+<nextCursorMark>AoE=</nextCursorMark><request><queryString>chatbot</queryString></request><resultList>
+<result><id>39000001</id><source>MED</source><pmid>39000001</pmid><pmcid>PMC11000001</pmcid><doi>10.2196/12341</doi>
+<title>Chatbot study 1</title><authorString>Nakamura A, Lee K.</authorString>
+<authorList><author><fullName>Nakamura A</fullName><firstName>Aiko</firstName><lastName>Nakamura</lastName><initials>A</initials>
+<authorId type="ORCID">0000-0002-1825-0097</authorId><authorAffiliationDetailsList><authorAffiliation>
+<affiliation>Invented University</affiliation></authorAffiliation></authorAffiliationDetailsList></author>
+<author><fullName>Lee K</fullName><firstName>Kim</firstName><lastName>Lee</lastName><initials>K</initials></author></authorList>
+<journalInfo><issue>2</issue><volume>11</volume><journal><title>JMIR Mental Health</title></journal></journalInfo>
+<pubYear>2024</pubYear><pageInfo>e12341</pageInfo><abstractText>An &lt;i&gt;abstract&lt;/i&gt;.</abstractText>
+<language>eng</language><pubTypeList><pubType>Journal Article</pubType><pubType>Randomized Controlled Trial</pubType></pubTypeList>
+<keywordList><keyword>chatbot</keyword></keywordList><isOpenAccess>N</isOpenAccess><inEPMC>N</inEPMC>
+<hasReferences>N</hasReferences><citedByCount>3</citedByCount><firstPublicationDate>2024-03-05</firstPublicationDate></result>
+<result><id>PPR800001</id><source>PPR</source><title>A lone preprint</title><pubYear>2025</pubYear></result>
+</resultList></responseWrapper>"""
+
+DUBLIN_CORE = b"""<?xml version="1.0" encoding="UTF-8"?><responseWrapper xmlns:dcterms="http://purl.org/dc/terms/"
+xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:dc="http://purl.org/dc/elements/1.1/"><version>6.9</version>
+<hitCount>1</hitCount><nextCursorMark>AoF=</nextCursorMark><rdf:RDF>
+<rdf:Description rdf:about="http://europepmc.org/abstract/MED/39000002"><dc:title>Chatbot study 2</dc:title>
+<dc:creator>Rivera, AM</dc:creator><dc:creator>Chatbot Safety Consortium</dc:creator>
+<dc:description>Review; Journal Article</dc:description><dc:date>2024-05-06</dc:date>
+<dc:identifier>http://europepmc.org/abstract/MED/39000002</dc:identifier><dc:identifier>https://doi.org/10.2196/12342</dc:identifier>
+<dc:language>eng</dc:language><dc:subject>Mental Health</dc:subject><dcterms:abstract>Short abstract.</dcterms:abstract>
+<dcterms:bibliographicCitation>&amp;ctx_ver=Z39.88-2004&amp;rft.jtitle=JMIR%20Mental%20Health&amp;rft.volume=11&amp;rft.issue=3&amp;rft.pages=e12342</dcterms:bibliographicCitation>
+<dcterms:isVersionOf>http://europepmc.org/articles/PMC11000002</dcterms:isVersionOf><dcterms:accessRights>Open Access</dcterms:accessRights>
+</rdf:Description></rdf:RDF></responseWrapper>"""
+
+
+def test_core_xml_answers_read_like_json_ones():
+    parsed = parse_search(CORE_XML)
+    assert (parsed.hit_count, parsed.next_cursor, len(parsed.results)) == (2, "AoE=", 2)
+    record, preprint = parsed.results
+    from_json = parse_search(page([result(1, pmcid="PMC11000001", pageInfo="e12341")], 2, "AoE=")).results[0]
+    for field in ("id", "source", "pmid", "pmcid", "doi", "title", "journal", "volume", "published", "year"):
+        assert record[field] == from_json[field], field
+    assert record["authors"][0] == {"last_name": "Nakamura", "fore_name": "Aiko", "initials": "A", "collective_name": None,
+                                    "orcid": "0000-0002-1825-0097", "affiliations": ["Invented University"]}
+    assert record["publication_types"] == ["Journal Article", "Randomized Controlled Trial"]
+    assert record["keywords"] == ["chatbot"] and record["cited_by"] == 3 and record["abstract"] == "An abstract."
+    assert (preprint["source"], preprint["id"], preprint["title"], preprint["authors"]) == ("PPR", "PPR800001", "A lone preprint", [])
+
+
+def test_dublin_core_answers_are_read():
+    record, = parse_search(DUBLIN_CORE).results
+    assert (record["source"], record["id"], record["pmid"], record["pmcid"], record["doi"]) == (
+        "MED", "39000002", "39000002", "PMC11000002", "10.2196/12342")
+    assert (record["journal"], record["volume"], record["issue"], record["pages"]) == ("JMIR Mental Health", "11", "3", "e12342")
+    assert record["authors"][0]["last_name"] == "Rivera" and record["authors"][0]["initials"] == "AM"
+    assert record["authors"][1]["collective_name"] == "Chatbot Safety Consortium"
+    assert record["publication_types"] == ["Review", "Journal Article"] and record["published"] == "2024-05-06"
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"<responseWrapper><version>6.9</version><hitCount>3</hitCount><other/></responseWrapper>",
+     "format this harvester does not read"),
+    (b"<errorResponse><message>Invalid query</message></errorResponse>", "XML <errorResponse> without hitCount: Invalid query"),
+    (b"<responseWrapper><hitCount>1", "malformed XML"),
+])
+def test_an_xml_answer_not_read_is_a_clear_error(data, message):
+    with pytest.raises(EuropePmcParseError, match=message):
+        parse_search(data, "answer.xml")
+
+
+@pytest.mark.parametrize("answer, titles", [(CORE_XML, ["A lone preprint", "Chatbot study 1"]),
+                                            (DUBLIN_CORE, ["Chatbot study 2"])])
+def test_load_reads_xml_answers_without_a_traceback(tmp_path, answer, titles):
+    import subprocess
+    import sys
+    saved = tmp_path / "answer.xml"
+    saved.write_bytes(answer)
+    run = subprocess.run([sys.executable, "-m", "harvest", "europepmc", str(tmp_path / "c.db"), "--load", str(saved)],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    db = database.connect(tmp_path / "c.db")
+    assert [r[0] for r in db.execute("SELECT title FROM documents ORDER BY title")] == titles
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes(b"<responseWrapper><hitCount>3</hitCount><other/></responseWrapper>")
+    failed = subprocess.run([sys.executable, "-m", "harvest", "europepmc", str(tmp_path / "c.db"), "--load", str(bad)],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert "format this harvester does not read" in failed.stdout + failed.stderr

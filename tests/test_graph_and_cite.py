@@ -12,7 +12,7 @@ from harvest.db import transaction
 from harvest.graph import build_graph, export_graph, save_graph
 from harvest.incidents import update_incidents
 from harvest.nlp.corpus import tag_corpus
-from harvest.seed import load_seed
+from harvest.sources.seed import load_seed
 from harvest.store import DocumentRecord, Provenance, save_document
 
 

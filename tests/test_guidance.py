@@ -4,7 +4,7 @@ import pytest
 
 from conftest import Reply, table_rows
 from harvest import db as database
-from harvest.guidance import harvest_guidance, parse_page
+from harvest.sources.guidance import harvest_guidance, parse_page
 from harvest.rebuild import rebuild
 from harvest.versions import normalised
 

@@ -6,11 +6,11 @@ import pytest
 
 from conftest import DATA, Reply, table_rows
 from harvest import db as database
-from harvest.crossref import load_crossref_file
-from harvest.feeds import FeedError, parse_feed
-from harvest.jmir import harvest_jmir, load_jmir_file
+from harvest.sources.crossref import load_crossref_file
+from harvest.formats.feeds import FeedError, parse_feed
+from harvest.sources.jmir import harvest_jmir, load_jmir_file
 from harvest.nlp.vocab import first_look
-from harvest.pubmed import load_pubmed_file
+from harvest.sources.pubmed import load_pubmed_file
 from harvest.rebuild import rebuild
 
 JATS = (DATA / "jats_sample.xml").read_bytes()

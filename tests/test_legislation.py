@@ -6,7 +6,7 @@ from urllib.parse import parse_qs
 from conftest import Reply, table_rows
 from harvest import db as database
 from harvest.archive import archive_files
-from harvest.legislation import bill_status, harvest_legislation, parse_federal_register, parse_openstates
+from harvest.sources.legislation import bill_status, harvest_legislation, parse_federal_register, parse_openstates
 from harvest.rebuild import rebuild
 
 CONFIG = {"openstates": {"queries": ["artificial intelligence therapy"], "jurisdictions": ["il"], "max_pages": 3},

@@ -10,7 +10,7 @@ import pytest
 from conftest import Reply, table_rows
 from harvest import db as database
 from harvest.incidents import load_curation
-from harvest.news import GdeltError, gdelt_url, harvest_news, parse_gdelt
+from harvest.sources.news import GdeltError, gdelt_url, harvest_news, parse_gdelt
 from harvest.rebuild import rebuild
 
 STORY = (

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from conftest import FIXTURES, normalised
-from harvest.pubmed import PubmedParseError, parse_pubmed
+from harvest.formats.pubmed import PubmedParseError, parse_pubmed
 
 pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures not present")
 

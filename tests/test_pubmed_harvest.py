@@ -8,7 +8,7 @@ from urllib.parse import parse_qs
 from conftest import Reply, table_rows
 from harvest import db as database
 from harvest.archive import archive_files
-from harvest.pubmed import harvest_pubmed, load_pubmed_file
+from harvest.sources.pubmed import harvest_pubmed, load_pubmed_file
 from harvest.rebuild import rebuild
 
 TOTAL = 450
@@ -173,7 +173,7 @@ def test_command_line_exit_status_says_all_part_or_nothing(tmp_path, server):
 def test_window_with_too_many_results_is_split_until_each_half_fits(tmp_path, server, make_client, corpus,
                                                                      monkeypatch):
     from datetime import date
-    from harvest import pubmed
+    from harvest.sources import pubmed
     monkeypatch.setattr(pubmed, "MAX_RESULTS", 250)
     per_day = {date(2024, 1, d): 100 for d in range(1, 5)}  # 400 records over four days
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import DATA
-from harvest.pubmed import PubmedParseError, parse_esearch, parse_pubmed
+from harvest.formats.pubmed import PubmedParseError, parse_esearch, parse_pubmed
 
 SAMPLE = (DATA / "pubmed_sample.xml").read_bytes()
 
@@ -146,7 +146,7 @@ def test_parse_command_prints_documented_json_lines(tmp_path):
         "pmid", "doi", "pmcid", "title", "abstract", "abstract_sections", "authors", "journal",
         "journal_abbrev", "volume", "issue", "pages", "published", "year", "publication_types",
         "mesh", "keywords", "language", "retracted", "retraction_notices"]
-    assert set(lines[0]["authors"][0]) == {"last_name", "fore_name", "initials", "collective_name",
+    assert set(lines[0]["authors"][0]) == {"last_name", "fore_name", "initials", "suffix", "collective_name",
                                            "orcid", "affiliations"}
 
 
@@ -161,7 +161,7 @@ def test_parse_command_reports_bad_files_and_fails(tmp_path):
 
 def test_parser_frees_each_article_so_memory_stays_flat(monkeypatch):
     """iterparse keeps building the tree; the parser must drop what it has read."""
-    from harvest import pubmed
+    from harvest.formats import pubmed
     article = SAMPLE[SAMPLE.index(b"<PubmedArticle>"):SAMPLE.index(b"</PubmedArticle>") + 16]
     big = b"<PubmedArticleSet>" + article * 3000 + b"</PubmedArticleSet>"
     siblings = []

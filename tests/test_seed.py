@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from harvest.identifiers import canonical_url, identifiers_from_url, normalise_doi
-from harvest.seed import DEFAULT_SEED, SeedError, load_seed, parse_seed
+from harvest.sources.seed import DEFAULT_SEED, SeedError, load_seed, parse_seed
 
 SEED = DEFAULT_SEED.read_bytes()
 
@@ -64,9 +64,9 @@ def test_seed_loads_article_references_and_citations(tmp_path, corpus):
 def test_seed_errors_are_clear():
     with pytest.raises(SeedError, match="not valid YAML"):
         parse_seed(b"article: [unclosed")
-    with pytest.raises(SeedError, match="the article needs a key and a title"):
+    with pytest.raises(SeedError, match="seed.yaml line 1: article: the key 'key' is missing"):
         parse_seed(b"article: {title: t}\nreferences: []\n")
-    with pytest.raises(SeedError, match="reference 1: every reference needs a url"):
+    with pytest.raises(SeedError, match=r"seed.yaml line 3: references\[1\]: the key 'url' is missing"):
         parse_seed(b"article: {key: a, title: t}\nreferences:\n  - kind: paper\n")
     with pytest.raises(SeedError, match="disagrees with the URL"):
         parse_seed(b"article: {key: a, title: t}\nreferences:\n  - url: https://mental.jmir.org/2024/1/e1/\n"

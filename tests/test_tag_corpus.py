@@ -8,8 +8,8 @@ import pytest
 
 from conftest import DATA
 from harvest.nlp import corpus as tagging
-from harvest.pubmed import load_pubmed_file
-from harvest.seed import load_seed
+from harvest.sources.pubmed import load_pubmed_file
+from harvest.sources.seed import load_seed
 
 
 

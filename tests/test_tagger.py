@@ -72,7 +72,7 @@ def test_excluded_phrases_do_not_count(tagger):
     ("Group therapy for anxiety", "Group cognitive behavioural therapy delivered by nurses reduced "
      "anxiety compared with usual care in primary care clinics.", False, "no AI, LLM or chatbot term"),
     ("Chatbot therapy for anxiety", "A chatbot delivering therapy exercises reduced anxiety in adults "
-     "over four weeks compared with a waitlist.", True, "AI terms"),
+     "over four weeks compared with a waitlist.", True, "AI in this project's sense"),
 ])
 def test_relevance_needs_both_ai_and_mental_health(tagger, title, text, relevant, reason):
     result = one(tagger, title, text)
@@ -126,6 +126,7 @@ def test_bad_input_gets_a_clear_result_and_never_sinks_the_batch(tagger):
 def test_pipeline_is_built_from_registered_factories_without_a_model():
     from spacy.language import Language
     nlp = build_pipeline()
-    assert nlp.pipe_names == ["sentencizer", "lowercase_lemmatizer", "entities", "exact_entities", "theme_matcher"]
+    assert nlp.pipe_names == ["sentencizer", "lowercase_lemmatizer", "entities", "exact_entities", "theme_matcher",
+                              "entity_context"]
     assert {"lowercase_lemmatizer", "theme_matcher"} <= set(Language.factories)
     assert nlp.meta["name"] == "pipeline" and not nlp.meta.get("vectors", {}).get("width")

@@ -1,1 +1,1 @@
-"""Pure parsers for file formats: bytes in, plain records out (no database, no network)."""
+"""Pure parsers of formats: bytes in, records out."""

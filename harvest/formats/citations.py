@@ -12,7 +12,7 @@ Formats (detected from the content, the file name breaking ties):
 - RIS (rispy): TY/TI/AU/PY/DO/UR..., as Zotero, Mendeley and EndNote write it.
 - CSL-JSON (a list of CSL items, or {"items": [...]}) and CSL-YAML (pandoc's `references:`),
   per the Citation Style Language 1.0.2 data schema.
-- MEDLINE text (.nbib) and PubMed XML: recognised here and left to `harvest.pubmed`.
+- MEDLINE text (.nbib) and PubMed XML: recognised here and left to `harvest.formats.pubmed`.
 - Plain lists: one DOI, PMID, PMC id, arXiv id or URL per line; `#` starts a comment.
 
 An item is a dict with the keys of `EMPTY_ITEM`: `entry` is its key in the file (BibTeX key,
@@ -29,10 +29,10 @@ import json
 import re
 from dataclasses import dataclass, field
 
-import yaml
-
+from .. import config
 from ..identifiers import (ARXIV_PATTERN, canonical_url, identifiers_from_url, normalise_doi,
                            normalise_pmcid, normalise_pmid)
+from ..limits import load_json
 
 EMPTY_ITEM = {
     "entry": None, "where": None, "kind": "paper", "title": None, "authors": [], "venue": None, "year": None,
@@ -109,7 +109,7 @@ def parse_citations(data: bytes, name: str = "input") -> CitationFile:
         raise CitationParseError(f"{name}: an HTML page, not a citation file "
                                  "(a landing page is read by `harvest resolve` from its URL)")
     if fmt == "pubmed":
-        return CitationFile("pubmed")  # harvest.pubmed reads these
+        return CitationFile("pubmed")  # harvest.formats.pubmed reads these
     parser = {"bibtex": _bibtex, "ris": _ris, "csl-json": _csl_json, "csl-yaml": _csl_yaml,
               "list": _identifier_list}[fmt]
     result = CitationFile(fmt)
@@ -309,18 +309,19 @@ def _ris(text: str, name: str):
 # -- CSL-JSON / CSL-YAML ----------------------------------------------------------------------
 
 def _csl_json(text: str, name: str):
-    yield from _csl_items(_load(json.loads, json.JSONDecodeError, "JSON", text, name), name)
+    try:
+        data = load_json(text)  # depth-capped (harvest.limits)
+    except json.JSONDecodeError as exc:
+        raise CitationParseError(f"{name}: not valid JSON: {exc}") from None
+    yield from _csl_items(data, name)
 
 
 def _csl_yaml(text: str, name: str):
-    yield from _csl_items(_load(yaml.safe_load, yaml.YAMLError, "YAML", text, name), name)
-
-
-def _load(loader, error, what: str, text: str, name: str):
-    try:
-        return loader(text)
-    except error as exc:
-        raise CitationParseError(f"{name}: not valid {what}: {exc}") from None
+    try:  # harvest.config's bounded YAML reader (size and alias-expansion caps); CSL keys are free
+        data = config.loads(text, name)
+    except config.ConfigError as exc:
+        raise CitationParseError(str(exc)) from None
+    yield from _csl_items(data, name)
 
 
 def _csl_items(data, name: str):
@@ -439,7 +440,8 @@ def parse_landing_page(html: bytes | str, url: str) -> dict:
     title_tag = soup.title.string if soup.title and soup.title.string else None
     first_page, last_page = first("citation_firstpage"), first("citation_lastpage")
     return {
-        "kind": "preprint" if first("citation_arxiv_id") or (first("citation_technical_report_institution") or "").lower() == "arxiv" else "paper",
+        "kind": "preprint" if first("citation_arxiv_id") or (
+            first("citation_technical_report_institution") or "").lower() == "arxiv" else "paper",
         "title": first("citation_title", "dc.title", "dcterms.title", "og:title") or _clean(title_tag),
         "authors": [a for a in authors if a],
         "venue": first("citation_journal_title", "citation_conference_title", "citation_inbook_title",

@@ -13,24 +13,34 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import sqlite_utils
-import yaml
+from .. import config
 
 from .. import __version__
 from ..db import transaction
 from ..store import current_id, find_document
 from .pipeline import build_pipeline
-from .tagger import TOO_LITTLE_TEXT, TextInput, tag_documents
-from .vocab import ANNOTATIONS, ENTITIES, TAXONOMY, load_entities, load_taxonomy
+from .tagger import RELEVANCE_STATES, TextInput, tag_documents
+from .learned import MODEL
+from .vocab import ANNOTATIONS, ENTITIES, SETTINGS, TAXONOMY, load_entities, load_taxonomy
 
 CORRECTIONS = ANNOTATIONS / "corrections.yaml"
 BATCH = 200
 PARALLEL_AFTER = 2  # chunks of BATCH documents: fewer are tagged here, not worth starting workers
 
 
-def pipeline_version(taxonomy_path: Path = TAXONOMY, entities_path: Path = ENTITIES) -> str:
-    """Changes whenever the code or a vocabulary changes, so every document is tagged again."""
-    digest = hashlib.sha256(taxonomy_path.read_bytes() + entities_path.read_bytes()).hexdigest()
-    return f"{__version__}+{digest[:10]}"
+NLP_CODE = Path(__file__).resolve().parent
+
+
+def pipeline_version(taxonomy_path: Path = TAXONOMY, entities_path: Path = ENTITIES,
+                     settings_path: Path = SETTINGS, model_path: Path = MODEL) -> str:
+    """`<package version>+<10 hex digits>`: a digest of every input to a judgement (the
+    vocabularies, the cues and weights, the learned layer's parameters, the tagger's code), so
+    changing any of them tags every document again on the next run."""
+    digest = hashlib.sha256()
+    for path in [taxonomy_path, entities_path, settings_path, model_path, *sorted(NLP_CODE.glob("*.py"))]:
+        digest.update(path.name.encode() + b"\0")
+        digest.update(path.read_bytes() if path.exists() else b"(absent)")
+    return f"{__version__}+{digest.hexdigest()[:10]}"
 
 
 @dataclass
@@ -46,15 +56,18 @@ def tag_corpus(db: sqlite_utils.Database, everything: bool = False, progress: Ca
                corrections_path: Path = CORRECTIONS) -> TagSummary:
     """Tag documents that are new, changed, or tagged by an older pipeline (all with
     `everything`), in transactions of 200, then apply corrections."""
+    load_corrections(corrections_path)  # a broken file stops the run here, before any write
     taxonomy, version = load_taxonomy(), pipeline_version()
     _write_vocabulary(db, taxonomy)
     where = "" if everything else \
         "WHERE tagged_version IS NOT ? OR tagged_hash IS NOT content_hash"
-    rows = db.execute(f"SELECT id, kind, title, abstract, body, publication_types, content_hash "
-                      f"FROM documents {where} ORDER BY id", [] if everything else [version]).fetchall()
+    rows = db.execute(f"SELECT id, kind, title, abstract, body, publication_types, content_hash, "
+                      f"unverified_fields FROM documents {where} ORDER BY id",
+                      [] if everything else [version]).fetchall()
     summary = TagSummary()
     inputs = [TextInput(id=r[0], kind=r[1], title=r[2] or "", abstract=r[3] or "", body=r[4] or "",
-                        publication_types=json.loads(r[5] or "[]")) for r in rows]
+                        publication_types=json.loads(r[5] or "[]"), unverified=_unverified(r[7]))
+              for r in rows]
     hashes = {r[0]: r[6] for r in rows}
     chunks = [inputs[start:start + BATCH] for start in range(0, len(inputs), BATCH)]
     for results in tag_chunks(chunks):
@@ -105,6 +118,17 @@ def tag_chunks(chunks: list[list[TextInput]], workers: int | None = None) -> Ite
         yield _tag_chunk(chunk)
 
 
+def _unverified(value: str | None) -> list[str]:
+    """documents.unverified_fields (a JSON list, or words) as tagger field names."""
+    if not value:
+        return []
+    try:
+        fields = json.loads(value)
+    except ValueError:
+        fields = value.replace(",", " ").split()
+    return [{"summary": "abstract"}.get(f, f) for f in fields if isinstance(f, str)]
+
+
 def refresh_facets(db) -> None:
     """documents.themes and documents.products as JSON arrays, so Datasette can facet and filter
     documents by them (`themes__arraycontains=treatment`); only rows that differ are written."""
@@ -148,8 +172,7 @@ def save_tags(db, result: dict, version: str, content_hash: str | None) -> None:
         evidence.append(_evidence_row(document_id, entity["evidence"], version, entity_id=entity["id"]))
     db["evidence"].insert_all(evidence)
     db["documents"].update(document_id, {
-        "relevance": "relevant" if result["relevant"] else (
-            "undetermined" if result["relevance_reason"] == TOO_LITTLE_TEXT else "off-topic"),
+        "relevance": result["relevance"],
         "relevance_reason": result["relevance_reason"], "study_design": result["study_design"],
         "study_design_source": result["study_design_source"], "tagged_version": version,
         "tagged_hash": content_hash})
@@ -166,7 +189,7 @@ def _evidence_row(document_id, record, version, theme=None, entity_id=None) -> d
 def load_corrections(path: Path = CORRECTIONS) -> list[dict]:
     if not path.exists():
         return []
-    spec = yaml.safe_load(path.read_bytes()) or {}
+    spec = config.load(path, "corrections") or {}
     return spec.get("corrections") or []
 
 
@@ -202,10 +225,13 @@ def apply_corrections(db, path: Path = CORRECTIONS) -> tuple[int, list[str]]:
                             "document_id": document_id, "theme": theme, "method": "curated",
                             "curator": curator, "reason": reason})
                     applied += 1
-            if "relevant" in entry:
+            if "relevant" in entry or "relevance" in entry:
+                state = entry.get("relevance") or ("relevant" if entry["relevant"] else "off-topic")
+                if state not in RELEVANCE_STATES:
+                    problems.append(f"{where}: relevance {state!r} is not one of {', '.join(RELEVANCE_STATES)}")
+                    continue
                 db["documents"].update(document_id, {
-                    "relevance": "relevant" if entry["relevant"] else "off-topic",
-                    "relevance_reason": f"curated by {curator}: {reason}"})
+                    "relevance": state, "relevance_reason": f"curated by {curator}: {reason}"})
                 applied += 1
         _forget_withdrawn(db, listed)
     return applied, problems

@@ -4,7 +4,7 @@ macro averages, relevance accuracy and study-design accuracy."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .tagger import TextInput
@@ -17,6 +17,7 @@ class GoldDocument:
     relevant: bool
     themes: set[str]
     study_design: str | None
+    disputed: set[str] = field(default_factory=set)  # themes the annotators did not agree on: not scored
 
 
 def load_gold(path: Path) -> list[GoldDocument]:
@@ -31,7 +32,7 @@ def load_gold(path: Path) -> list[GoldDocument]:
             raise ValueError(f"{path}: line {number} is not JSON: {exc}") from exc
         documents.append(GoldDocument(
             id=row["id"], relevant=bool(row["relevant"]), themes=set(row.get("themes") or []),
-            study_design=row.get("study_design"),
+            study_design=row.get("study_design"), disputed=set(row.get("themes_disputed") or []),
             input=TextInput(id=row["id"], title=row.get("title") or "", abstract=row.get("text") or "",
                             kind=row.get("kind"))))
     return documents
@@ -44,6 +45,8 @@ def score(gold: list[GoldDocument], predictions: dict[str, dict], themes: list[s
     for theme in themes:
         tp = fp = fn = 0
         for document in gold:
+            if theme in document.disputed:
+                continue
             predicted = theme in {t["theme"] for t in predictions[document.id]["themes"]}
             actual = theme in document.themes
             tp += predicted and actual

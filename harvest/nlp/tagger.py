@@ -10,25 +10,26 @@ import html
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from spacy.language import Language
 
 from spacy.attrs import IS_ALPHA, LOWER
 
-from .pipeline import AI, MENTAL_HEALTH, sentence_of
-from .vocab import Taxonomy
+from ..text import normalised
+from .pipeline import AI, MENTAL_HEALTH, ML_CONTEXT, sentence_of
+from .vocab import Settings, Taxonomy, load_settings
 
-FIELD_WEIGHTS = {"title": 3.0, "abstract": 1.0, "body": 0.5}
+if TYPE_CHECKING:
+    from .learned import LearnedLayer
+
 LAST_FIELD = "body"
-WEAK_FACTOR = 0.5  # a weak term counts this much wherever it stands: two are needed
-THEME_THRESHOLD = 1.0
-RELEVANT_MENTAL_HEALTH = 2.0  # in a long text one passing mention of mental health is not enough
-LONG_TEXT_WORDS = 150  # (in a short abstract one mention is the topic; a title hit always is)
+FIELDS = ("title", "abstract", "body")
 MAX_FIELD_CHARS = 50_000  # longer fields are cut here (and the result says so)
 MAX_EVIDENCE = 5  # sentences kept per theme
-MIN_WORDS = 8  # fewer words than this (a bare title from a link) cannot be judged
 TOO_LITTLE_TEXT = "too little text to judge (a title alone, or nothing)"
+PLACEHOLDER_ONLY = "known only by placeholder text from the seed list (its link text), not yet by the work itself"
+RELEVANCE_STATES = ("relevant", "related", "off-topic", "undetermined")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 TAG = re.compile(r"<[^<>]{0,300}>")
 COMMON_ENGLISH = frozenset("the of and to in is for with that on are as by this from be an or".split())
@@ -43,6 +44,7 @@ class TextInput:
     body: str = ""
     kind: str | None = None
     publication_types: list[str] = field(default_factory=list)
+    unverified: list[str] = field(default_factory=list)  # placeholder fields (seed link text): never judged
 
 
 def clean(text: str | None) -> tuple[str, list[str]]:
@@ -57,6 +59,7 @@ def clean(text: str | None) -> tuple[str, list[str]]:
     if CONTROL.search(text):
         text = CONTROL.sub(" ", text)
         notes.append("control characters removed")
+    text = normalised(text)  # as the corpus stores it: soft hyphens and zero-width characters out, NFC
     if len(text) > MAX_FIELD_CHARS:
         text = text[:MAX_FIELD_CHARS]
         notes.append(f"text cut to its first {MAX_FIELD_CHARS} characters")
@@ -64,12 +67,36 @@ def clean(text: str | None) -> tuple[str, list[str]]:
 
 
 def tag_documents(nlp: Language, taxonomy: Taxonomy, inputs: Iterable[TextInput],
-                  batch_size: int = 64) -> Iterator[dict]:
-    """Tag each input, in order; one result dict per input."""
+                  batch_size: int = 64, settings: Settings | None = None,
+                  learned: "LearnedLayer | None | bool" = None) -> Iterator[dict]:
+    """Tag each input, in order; one result dict per input: id, relevance (one of
+    RELEVANCE_STATES), relevant (bool), relevance_reason, themes [{theme, score, source (rules,
+    learned or both), evidence, negated}], entities, study_design, study_design_source, notes.
+
+    `learned`: the learned theme layer; None loads the trained one from annotations/ when it is
+    there, False tags with the rules alone."""
+    if learned is None:
+        from .learned import load_default
+        learned = load_default()
+    pending: list[dict] = []
+    for result in rule_results(nlp, taxonomy, inputs, batch_size, settings):
+        pending.append(result)
+        if len(pending) >= batch_size:
+            yield from finish(pending, taxonomy, learned.decide(pending) if learned else None)
+            pending = []
+    yield from finish(pending, taxonomy, learned.decide(pending) if learned else None)
+
+
+def rule_results(nlp: Language, taxonomy: Taxonomy, inputs: Iterable[TextInput], batch_size: int = 64,
+                 settings: Settings | None = None) -> Iterator[dict]:
+    """The rules' view of each input, in order, before themes are decided: relevance, entities
+    and study design are final; the rules' scores and evidence travel under `_rules`."""
+    settings = settings or load_settings()
+
     def fields() -> Iterator[tuple[str, tuple]]:
         for item in inputs:
-            for name in FIELD_WEIGHTS:
-                text, notes = clean(getattr(item, name))
+            for name in FIELDS:
+                text, notes = clean("" if name in item.unverified else getattr(item, name))
                 yield text, (item, name, text, notes)
 
     docs: dict = {}
@@ -79,19 +106,51 @@ def tag_documents(nlp: Language, taxonomy: Taxonomy, inputs: Iterable[TextInput]
         docs[name], texts[name] = doc, text
         notes += [f"{name}: {note}" for note in field_notes]
         if name == LAST_FIELD:
-            yield _result(item, docs, texts, notes, taxonomy)
+            yield _result(item, docs, texts, notes, taxonomy, settings)
             docs, texts, notes = {}, {}, []
 
 
-def _result(item: TextInput, docs: dict, texts: dict, notes: list[str], taxonomy: Taxonomy) -> dict:
-    """`texts` holds each field's string (the docs' own text, without rebuilding it)."""
+def finish(results: list[dict], taxonomy: Taxonomy, decisions: list[dict] | None) -> Iterator[dict]:
+    """Decide the themes of rule results: `decisions` (theme -> shown?, per result, from the
+    learned layer) where given, the rules' threshold otherwise. A theme is shown only with a
+    sentence that justifies it. Removes `_rules`."""
+    for index, result in enumerate(results):
+        rules = result.pop("_rules")
+        decision = decisions[index] if decisions else None
+        themes = []
+        if result["relevance"] == "relevant":
+            for theme in taxonomy.themes:
+                fired = fires(rules, theme)
+                chosen = decision[theme] if decision and theme in decision else fired
+                evidence = _distinct(rules["evidence"].get(theme, []))[:MAX_EVIDENCE]
+                if chosen and not evidence and rules["headline"]:
+                    evidence = [_headline_evidence(rules["texts"]["title"], theme)]
+                if not chosen or not evidence:
+                    continue
+                source = ("rules" if not decision or theme not in decision else
+                          "both" if fired else "learned")
+                themes.append({"theme": theme, "score": round(rules["scores"].get(theme, 0.0), 2),
+                               "source": source, "evidence": evidence,
+                               "negated": _distinct(rules["negated"].get(theme, []))[:MAX_EVIDENCE]})
+        result["themes"] = themes
+        yield result
+
+
+def _result(item: TextInput, docs: dict, texts: dict, notes: list[str], taxonomy: Taxonomy,
+            settings: Settings) -> dict:
+    """The rules' view of one document. `texts` holds each field's string (the docs' own text,
+    without rebuilding it). Themes are decided later, a batch at a time (`finish`); until then
+    the rules' scores and evidence travel under `_rules`, which `finish` removes."""
     scores: dict[str, float] = {}
     evidence: dict[str, list] = {}
     negated: dict[str, list] = {}
+    signals = Signals()
+    strong: set[str] = set()  # themes named by a term or a statement, not by weak words alone
     counted: set[tuple[str, str, str]] = set()  # a sentence repeated (a title echoed in the text) counts once
     for name, doc in docs.items():
-        weight = FIELD_WEIGHTS[name]
+        weight = settings.field_weights[name]
         for hit in doc._.hits:
+            signals.add(hit, name, weight, settings.weak_factor)
             span = doc[hit.start:hit.end]
             record = {"field": name, "sentence": _sentence_text(doc, texts[name], hit.start),
                       "text": span.text, "start": span.start_char, "end": span.end_char, "rule": hit.rule,
@@ -99,46 +158,112 @@ def _result(item: TextInput, docs: dict, texts: dict, notes: list[str], taxonomy
             if hit.negated:
                 negated.setdefault(hit.theme, []).append(record)
                 continue
+            if not hit.weak:
+                strong.add(hit.theme)
             key = (hit.theme, hit.rule, record["sentence"])
             if key not in counted:
                 counted.add(key)
-                scores[hit.theme] = scores.get(hit.theme, 0.0) + (WEAK_FACTOR if hit.weak else weight)
+                scores[hit.theme] = scores.get(hit.theme, 0.0) + (settings.weak_factor if hit.weak else weight)
             evidence.setdefault(hit.theme, []).append(record)
-    relevant, reason = _relevance(scores, docs)
-    themes = []
-    if relevant:
-        for theme in taxonomy.themes:
-            score = scores.get(theme, 0.0)
-            if score >= THEME_THRESHOLD:
-                themes.append({"theme": theme, "score": round(score, 2),
-                               "evidence": _distinct(evidence[theme])[:MAX_EVIDENCE],
-                               "negated": _distinct(negated.get(theme, []))[:MAX_EVIDENCE]})
+    relevance, reason = _relevance(signals, item, docs, settings)
     design, design_source = study_design(item, texts, taxonomy)
-    return {"id": item.id, "relevant": relevant, "relevance_reason": reason, "themes": themes,
+    return {"id": item.id, "relevance": relevance, "relevant": relevance == "relevant",
+            "relevance_reason": reason, "themes": [],
             "entities": _entities(docs, texts), "study_design": design,
-            "study_design_source": design_source, "notes": notes}
+            "study_design_source": design_source, "notes": notes,
+            "_rules": {"scores": scores, "evidence": evidence, "negated": negated, "signals": signals,
+                       "strong": strong,
+                       "threshold": settings.theme_threshold, "texts": texts,
+                       "headline": bool(texts.get("title")) and not (texts.get("abstract") or texts.get("body"))}}
 
 
-def _relevance(scores: dict, docs: dict) -> tuple[bool, str]:
-    """In scope when the text is about AI/LLMs/chatbots and about mental health."""
+@dataclass
+class Signals:
+    """What the relevance vocabularies found in one document (negated mentions count: a study
+    that found no anxiety is still about anxiety)."""
+    ai: int = 0  # mentions of AI in this project's sense
+    ai_title: bool = False
+    ai_general: int = 0  # other AI and machine learning
+    ai_general_title: bool = False
+    ml_methods: int = 0  # machine learning named as a method
+    ml_context: int = 0  # sensors, images, health records
+    mental_health: float = 0.0  # weighted by field
+    mental_health_weak: float = 0.0
+
+    def add(self, hit, field_name: str, weight: float, weak_factor: float) -> None:
+        if hit.theme == AI:
+            if hit.negated:  # "apps without AI"
+                return
+            if hit.weak:
+                self.ai_general += 1
+                self.ai_general_title |= field_name == "title"
+            else:
+                self.ai += 1
+                self.ai_title |= field_name == "title"
+        elif hit.theme == ML_CONTEXT:
+            if hit.weak:
+                self.ml_methods += 1
+            else:
+                self.ml_context += 1
+        elif hit.theme == MENTAL_HEALTH:
+            if hit.weak:
+                self.mental_health_weak += weak_factor * weight
+            else:
+                self.mental_health += weight
+
+
+def _relevance(signals: Signals, item: TextInput, docs: dict, settings: Settings) -> tuple[str, str]:
+    """One of RELEVANCE_STATES, with the reason. See annotations/taxonomy.yaml (`relevance`)."""
     words = sum(doc.count_by(IS_ALPHA).get(1, 0) for doc in docs.values())
-    if words < MIN_WORDS:
-        return False, TOO_LITTLE_TEXT
+    headline = not any(len(docs[name]) for name in FIELDS[1:] if name in docs)
+    if not words:
+        return "undetermined", PLACEHOLDER_ONLY if item.unverified else TOO_LITTLE_TEXT
+    if headline and words < settings.min_headline_words:
+        return "undetermined", TOO_LITTLE_TEXT
     common = 0
     for doc in docs.values():
         counts = doc.count_by(LOWER)
         common += sum(counts.get(doc.vocab.strings[word], 0) for word in COMMON_ENGLISH)
     if words >= 30 and common / words < 0.03:
-        return False, "not English text (the tagger reads English only)"
-    ai, mental = scores.get(AI, 0.0), scores.get(MENTAL_HEALTH, 0.0)
-    if ai < 1.0 and mental < 1.0:
-        return False, "neither AI nor mental health is mentioned"
-    if ai < 1.0:
-        return False, "about mental health, but no AI, LLM or chatbot term"
-    if mental < (RELEVANT_MENTAL_HEALTH if words > LONG_TEXT_WORDS else 1.0):
-        return False, ("about AI, but no mental-health term" if not mental else
-                       "about AI; mental health is mentioned only in passing")
-    return True, f"AI terms (score {ai:g}) and mental-health terms (score {mental:g})"
+        return "off-topic", "not English text (the tagger reads English only)"
+    long_text = words > settings.long_text_words
+    ours = (signals.ai > 1 or signals.ai_title or (signals.ai and not long_text)) or (
+        signals.ai_general > 0 and not signals.ml_context and (
+            headline or signals.ai_general_title or signals.ai_general >= settings.ai_general_mentions))
+    any_ai = signals.ai or signals.ai_general or signals.ml_methods
+    # professions and broad words ("psychiatrists", "distress") speak of mental health beside a
+    # mental-health term, or in a text about LLMs and chatbots; not beside AI in general alone
+    mental = signals.mental_health + (signals.mental_health_weak if signals.mental_health or signals.ai else 0.0)
+    needed = settings.mental_health_long_text if long_text else 1.0
+    if mental < needed:
+        if not any_ai:
+            return "off-topic", "neither AI nor mental health is mentioned"
+        return "off-topic", ("about AI, but no mental-health term" if not mental + signals.mental_health_weak
+                             else "about AI; mental health is mentioned only in passing")
+    if ours:
+        return "relevant", (f"AI in this project's sense ({signals.ai} mention(s) of LLMs, chatbots or "
+                            f"generative AI; {signals.ai_general} of AI in general) and mental health "
+                            f"(score {mental:g})")
+    if any_ai:
+        kind = ("machine learning on sensors, images or health records" if signals.ml_context else
+                "machine learning as a method" if signals.ml_methods and not (signals.ai or signals.ai_general)
+                else "AI named only in passing")
+        return "related", f"about mental health and other AI ({kind}); no LLM, chatbot or generative AI"
+    return "off-topic", "about mental health, but no AI, LLM or chatbot term"
+
+
+def fires(rules: dict, theme: str) -> bool:
+    """Do the rules alone tag `theme`? Its score reaches the threshold, and a term or a statement
+    names it: weak words alone ("clinicians", "training") are passing words, not a statement."""
+    return rules["scores"].get(theme, 0.0) >= rules["threshold"] and theme in rules["strong"]
+
+
+def _headline_evidence(title: str, theme: str) -> dict:
+    """A headline judged alone is one statement: it is the sentence behind what the learned
+    layer reads in it."""
+    return {"field": "title", "sentence": title.strip(), "text": title.strip(), "start": 0,
+            "end": len(title.strip()), "rule": f"{theme}:learned from the headline", "negated": False,
+            "hedged": False}
 
 
 def _distinct(records: list[dict]) -> list[dict]:

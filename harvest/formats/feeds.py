@@ -25,7 +25,8 @@ import feedparser
 from feedparser import datetimes as _feed_dates
 from lxml import etree, html as lxml_html
 
-from .text import folded
+from ..limits import load_json, strip_internal_subset
+from ..text import folded
 
 
 class FeedError(ValueError):
@@ -115,6 +116,7 @@ def parse_feed(data: bytes, name: str = "feed", content_type: str | None = None)
         raise FeedError(f"{name}: an HTML page, not a feed{hint}")
     if b"<opml" in head:
         raise FeedError(f"{name}: an OPML subscription list, not a feed; read it with parse_opml")
+    original, data = data, strip_internal_subset(data)  # feedparser expands entities declared there
     parsed = feedparser.parse(data, response_headers={"content-type": content_type} if content_type else None)
     if not parsed.get("version") and not parsed.entries:
         reason = parsed.get("bozo_exception") or "no RSS, Atom or RDF elements"
@@ -124,6 +126,8 @@ def parse_feed(data: bytes, name: str = "feed", content_type: str | None = None)
                 link=channel.get("link", ""), language=channel.get("language", ""),
                 published=iso_utc(_raw(channel, "published")), updated=iso_utc(_raw(channel, "updated")),
                 encoding=parsed.get("encoding", ""), authors=_names(channel))
+    if len(data) != len(original) and re.search(rb"<!ENTITY\s+[^%\s]", original[:len(original) - len(data) + 4096]):
+        feed.warnings.append("entities declared in the DOCTYPE were removed unread (never expanded)")
     if parsed.bozo:
         feed.warnings.append(f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}")
     inherited = feed.authors if feed.format.startswith("atom") else []  # RFC 4287 4.2.1
@@ -181,7 +185,7 @@ def html_text(markup: str) -> str:
 def _parse_json_feed(data: bytes, name: str) -> Feed:
     """JSON Feed 1 and 1.1 (jsonfeed.org): feedparser 6.0 does not read them."""
     try:
-        document = json.loads(data)
+        document = load_json(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise FeedError(f"{name}: not valid JSON ({error}); the feed may be truncated") from error
     version = document.get("version", "") if isinstance(document, dict) else ""

@@ -1,8 +1,9 @@
-"""PubMed: E-utilities search and fetch, efetch XML and MEDLINE parsing, and saving.
+"""PubMed's formats: efetch XML (PubmedArticleSet), MEDLINE text and esearch answers.
 
-fetch_pubmed   esearch (usehistory) then efetch XML in batches, through harvest.http
 parse_pubmed   bytes (XML, gzipped XML or MEDLINE text) -> normalised record dicts
-save_pubmed    records -> documents, identifiers, authors, MeSH, provenance
+parse_esearch  an esearch XML answer -> SearchResult (count, history handle, ids, warnings)
+
+Pure: bytes in, records out. The PubMed source (harvest/sources/pubmed.py) fetches and saves.
 """
 
 from __future__ import annotations
@@ -10,26 +11,18 @@ from __future__ import annotations
 import gzip
 import io
 import re
+import zlib
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from pathlib import Path
-from typing import IO, Iterable, Iterator
-from urllib.parse import parse_qs, urlsplit
+from datetime import date
+from typing import IO, Iterator
 
 from lxml import etree
 
-from .chunked import parse_pieces, split_at_records
-from .db import transaction
-from .http import Client, HttpError, Response, redact_url
-from .identifiers import normalise_doi, normalise_pmcid
-from .runs import Run, load_saved, recorded_run, resume_point, settled
-from .store import DocumentRecord, Provenance, save_document
-
-EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
-BATCH_SIZE = 200
-MAX_RESULTS = 9999  # E-utilities pages through no more of one PubMed search
-EARLIEST = "1900-01-01"
-SOURCE = "pubmed"
+from ..chunked import parse_pieces, split_at_records
+from ..dates import iso_date
+from ..identifiers import normalise_doi, normalise_pmcid
+from ..limits import MAX_STREAM_BYTES, LimitExceeded, Truncated, capped
+from ..text import labelled
 
 MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
@@ -37,14 +30,17 @@ WHITESPACE = re.compile(r"[ \t\n\r]+")
 MEDLINE_DATE = re.compile(r"(\d{4})(?:[\s-]+([A-Za-z]{3})[a-z]*\.?(?:\s+(\d{1,2})\b)?)?")
 MATHML_SKIP = {"{http://www.w3.org/1998/Math/MathML}annotation",
                "{http://www.w3.org/1998/Math/MathML}annotation-xml"}
-NAME_FIELDS = {"LastName": "last_name", "ForeName": "fore_name", "Initials": "initials"}
+NAME_FIELDS = {"LastName": "last_name", "ForeName": "fore_name", "Initials": "initials", "Suffix": "suffix"}
+# A generational suffix as MEDLINE text writes it after the fore name or initials ("Smith, Anne B
+# 3rd", "Smith AB 3rd"); NLM spells them Jr, Sr or as ordinals, older records as roman numerals.
+NAME_SUFFIX = re.compile(r"^(?:Jr|Sr|\d+(?:st|nd|rd|th)|II|III|IV)\.?$")
 ORCID_PREFIX = re.compile(r"^https?://orcid\.org/")
 RECORD_END_TAGS = (b"</PubmedArticle>", b"</PubmedBookArticle>")
 RECORD_FIELDS = (
     "pmid", "doi", "pmcid", "title", "abstract", "abstract_sections", "authors", "journal",
     "journal_abbrev", "volume", "issue", "pages", "published", "year", "publication_types", "mesh",
     "keywords", "language", "retracted", "retraction_notices", "record_type", "book_title",
-    "editors", "publisher",
+    "editors", "publisher", "contribution_date",
 )
 
 
@@ -70,15 +66,30 @@ def parse_pubmed(data: bytes | IO[bytes], name: str = "input", on_error=None,
     head = stream.read(2)
     stream.seek(0)
     if head == b"\x1f\x8b":
-        stream = gzip.GzipFile(fileobj=stream)
-    first = _first_text(stream)
+        stream = capped(gzip.GzipFile(fileobj=stream), MAX_STREAM_BYTES, name)
+    try:
+        first = _first_text(stream)
+    except (OSError, EOFError, ValueError) as exc:
+        raise PubmedParseError(f"{name}: damaged or oversized gzip data: {exc}") from None
     if first.startswith(b"<"):
         if workers != 1 and b"<PubmedArticleSet>" in first:
-            return _parse_xml_pieces(stream, name, on_error, workers)
-        return parse_pubmed_xml(stream, name, on_error)
+            return _unpacked(_parse_xml_pieces(stream, name, on_error, workers), name)
+        return _unpacked(parse_pubmed_xml(stream, name, on_error), name)
     if first.startswith(b"PMID-") or first[:4].isupper():
-        return parse_medline(stream, name, on_error)
+        return _unpacked(parse_medline(stream, name, on_error), name)
     raise PubmedParseError(f"{name}: neither PubMed XML nor MEDLINE text (starts with {first[:40]!r})")
+
+
+def _unpacked(records: Iterator[dict], name: str) -> Iterator[dict]:
+    """`records`, with a cap hit or damage found while decompressing or splitting (LimitExceeded,
+    a cut gzip stream) raised as PubmedParseError, after the complete records before it."""
+    count = 0
+    try:
+        for record in records:
+            count += 1
+            yield record
+    except (LimitExceeded, Truncated, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise PubmedParseError(f"{name}: {exc} (after {count} complete records)") from None
 
 
 def _first_text(stream) -> bytes:
@@ -232,12 +243,21 @@ def _article(node) -> dict:
         "publication_types": _texts(_grandchildren(article, "PublicationTypeList", "PublicationType")),
         "language": _leaf(article, "Language"),
     })
-    if not record["doi"]:
-        for eloc in article.iterfind("ELocationID"):
-            if eloc.get("EIdType") == "doi":
-                record["doi"] = normalise_doi(eloc.text)
-                break
+    record["doi"] = _valid_doi(record["doi"], article)
     return _finish(record)
+
+
+def _valid_doi(listed: str | None, holder) -> str | None:
+    """The record's DOI: ArticleIdList's, else a valid ELocationID's. A DOI that PubMed marks
+    invalid (`<ELocationID EIdType="doi" ValidYN="N">`) is never the record's, even when
+    ArticleIdList repeats it (works merge by DOI: a wrong one would join two papers)."""
+    invalid, valid = set(), []
+    for eloc in holder.iterfind("ELocationID"):
+        if eloc.get("EIdType") == "doi" and (doi := normalise_doi(eloc.text)):
+            (invalid.add(doi) if eloc.get("ValidYN") == "N" else valid.append(doi))
+    if listed and listed not in invalid:
+        return listed
+    return next((doi for doi in valid if doi not in invalid), None)
 
 
 def _book(node) -> dict:
@@ -260,9 +280,11 @@ def _book(node) -> dict:
         "issue": None, "pages": None,
         "published": published,
         "year": int(published[:4]) if published else None,
+        "contribution_date": _ymd(document.find("ContributionDate")),
         "publication_types": _texts(document.iterfind("PublicationType")),
         "language": _leaf(document, "Language"),
     })
+    record["doi"] = _valid_doi(record["doi"], document)
     return _finish(record)
 
 
@@ -282,8 +304,7 @@ def _common(citation, article, pubmed_data) -> dict:
         "doi": normalise_doi(ids.get("doi")),
         "pmcid": normalise_pmcid(ids.get("pmc")),
         "abstract_sections": sections,
-        "abstract": "\n".join(f"{s['label']}: {s['text']}" if s["label"] else s["text"]
-                              for s in sections) or None,
+        "abstract": "\n".join(labelled(s["label"], s["text"]) for s in sections) or None,
         "mesh": [_mesh(h) for h in _grandchildren(citation, "MeshHeadingList", "MeshHeading")],
         "keywords": _texts(_grandchildren(citation, "KeywordList", "Keyword")),
         "retracted": any(c.get("RefType") == "RetractionIn" for c in corrections),
@@ -373,7 +394,7 @@ def _pub_date(node) -> str | None:
 
 
 def _iso_date(year, month=None, day=None) -> str | None:
-    if not year or not year.strip().isdigit():
+    if not year or not year.strip().isdigit() or iso_date(year) is None:  # year 0 and the like are no date
         return None
     year = year.strip()
     number = None
@@ -441,15 +462,19 @@ def _medline_record(fields: list[tuple[str, str]]) -> dict:
             record["abstract_sections"] = [{"label": None, "text": value}]
         elif tag == "FAU":
             last, _, fore = value.partition(",")
-            author = _person(last_name=last.strip(), fore_name=fore.strip() or None)
+            fore, suffix = _suffixed(fore)
+            author = _person(last_name=last.strip(), fore_name=fore or None, suffix=suffix)
             record["authors"].append(author)
             short_form_seen = False
         elif tag == "AU" and not short_form_seen:
-            author["initials"] = value.rsplit(" ", 1)[1] if " " in value else None
+            short, suffix = _suffixed(value)
+            author["initials"] = short.rsplit(" ", 1)[1] if " " in short else None
+            author["suffix"] = author["suffix"] or suffix
             short_form_seen = True
         elif tag in ("AU", "CN"):
-            last, _, initials = value.rpartition(" ") if tag == "AU" else ("", "", "")
-            author = (_person(last_name=last or initials, initials=initials if last else None)
+            short, suffix = _suffixed(value) if tag == "AU" else ("", None)
+            last, _, initials = short.rpartition(" ")
+            author = (_person(last_name=last or initials, initials=initials if last else None, suffix=suffix)
                       if tag == "AU" else _person(collective_name=value))
             record["authors"].append(author)
             short_form_seen = True
@@ -461,6 +486,10 @@ def _medline_record(fields: list[tuple[str, str]]) -> dict:
             record["doi"] = normalise_doi(value[:-5])
         elif tag == "PMC":
             record["pmcid"] = normalise_pmcid(value)
+        elif tag == "BTI":  # a book chapter: the book's title, and the chapter's own date (YYYYMMDD)
+            record["book_title"], record["record_type"] = value, "PubmedBookArticle"
+        elif tag == "CTDT":
+            record["contribution_date"] = _iso_date(value[:4], value[4:6] or None, value[6:8] or None)
         elif tag == "DP":
             match = MEDLINE_DATE.search(value)
             record["published"] = _iso_date(*match.groups()) if match else None
@@ -477,9 +506,18 @@ def _medline_record(fields: list[tuple[str, str]]) -> dict:
     return _finish(record)
 
 
+def _suffixed(name: str) -> tuple[str, str | None]:
+    """A MEDLINE name part without its generational suffix, and the suffix:
+    'Anne B 3rd' -> ('Anne B', '3rd'); 'Smith AB Jr' -> ('Smith AB', 'Jr')."""
+    words = name.split()
+    if len(words) > 1 and NAME_SUFFIX.match(words[-1]):
+        return " ".join(words[:-1]), words[-1].rstrip(".")
+    return " ".join(words), None
+
+
 def _person(**fields) -> dict:
-    person = {"last_name": None, "fore_name": None, "initials": None, "collective_name": None,
-              "orcid": None, "affiliations": []}
+    person = {"last_name": None, "fore_name": None, "initials": None, "suffix": None,
+              "collective_name": None, "orcid": None, "affiliations": []}
     person.update(fields)
     return person
 
@@ -521,202 +559,3 @@ def parse_esearch(data: bytes, name: str = "esearch") -> SearchResult:
     return SearchResult(count=int(root.findtext("Count") or 0), webenv=root.findtext("WebEnv"),
                         query_key=root.findtext("QueryKey"),
                         ids=[i.text for i in root.iterfind("IdList/Id")], warnings=warnings)
-
-
-# ---------------------------------------------------------------------------------------------
-# fetch
-# ---------------------------------------------------------------------------------------------
-
-def fetch_pubmed(client: Client, query: str, since: str | None, until: str | None,
-                 api_key: str | None = None, contact: str | None = None,
-                 batch_size: int = BATCH_SIZE, base: str = EUTILS) -> Iterator[Response | HttpError]:
-    """Yield each esearch and efetch Response, or the HttpError of a request that failed.
-
-    A failed batch is reported and skipped; a failed search ends its window. A window with more
-    results than E-utilities will page through is split in two, and each half searched again.
-    """
-    client.default_rate_limit(_host(base), 10.0 if api_key else 3.0)  # NCBI's published limits
-    client.treat_as_api(_host(base))  # E-utilities' usage policy, not robots.txt, governs it
-    common = {"db": "pubmed", "tool": "llm-mh-evidence"}
-    if contact and "@" in contact:
-        common["email"] = contact
-    if api_key:
-        common["api_key"] = api_key
-    window = (date.fromisoformat(since or EARLIEST), date.fromisoformat(until or date.today().isoformat()))
-    yield from _fetch_window(client, base, common, query, window, batch_size)
-
-
-def _fetch_window(client, base, common, query, window, batch_size) -> Iterator[Response | HttpError]:
-    search = {**common, "term": query, "usehistory": "y", "retmax": 0, "datetype": "edat",
-              "mindate": window[0].strftime("%Y/%m/%d"), "maxdate": window[1].strftime("%Y/%m/%d")}
-    try:
-        response = client.get(base + "esearch.fcgi", search)
-    except HttpError as error:
-        yield error
-        return
-    yield response
-    try:
-        result = parse_esearch(response.body, redact_url(response.url))
-    except PubmedParseError:
-        return  # ingest records the failure from the archived response
-    halves = split_window(window, result.count)
-    if halves:
-        for half in halves:
-            yield from _fetch_window(client, base, common, query, half, batch_size)
-        return
-    for start in range(0, min(result.count, MAX_RESULTS), batch_size):
-        params = {**common, "query_key": result.query_key, "WebEnv": result.webenv,
-                  "retstart": start, "retmax": batch_size, "retmode": "xml"}
-        try:
-            yield client.get(base + "efetch.fcgi", params)
-        except HttpError as error:
-            yield error
-
-
-def split_window(window: tuple[date, date], count: int) -> tuple | None:
-    """Two halves of a date window whose results E-utilities would not page through in full."""
-    first, last = window
-    if count <= MAX_RESULTS or first >= last:
-        return None
-    middle = first + (last - first) // 2
-    return (first, middle), (middle + timedelta(days=1), last)
-
-
-def _window_of(uri: str) -> tuple[date, date] | None:
-    query = parse_qs(urlsplit(uri).query)
-    try:
-        return (datetime.strptime(query["mindate"][0], "%Y/%m/%d").date(),
-                datetime.strptime(query["maxdate"][0], "%Y/%m/%d").date())
-    except (KeyError, ValueError):
-        return None
-
-
-def _host(base: str) -> str:
-    return re.sub(r"^\w+://([^/:]+).*$", r"\1", base)
-
-
-# ---------------------------------------------------------------------------------------------
-# save
-# ---------------------------------------------------------------------------------------------
-
-def to_document(record: dict) -> DocumentRecord:
-    """A parsed PubMed record as the store's document."""
-    identifiers = [("pmid", record["pmid"])]
-    if record["doi"]:
-        identifiers.append(("doi", record["doi"]))
-    if record["pmcid"]:
-        identifiers.append(("pmcid", record["pmcid"]))
-    kind = "paper"
-    fields = {
-        "kind": kind, "title": record["title"], "abstract": record["abstract"],
-        "url": f"https://doi.org/{record['doi']}" if record["doi"]
-        else f"https://pubmed.ncbi.nlm.nih.gov/{record['pmid']}/",
-        "venue": record["journal"] or record["book_title"], "venue_abbrev": record["journal_abbrev"],
-        "volume": record["volume"], "issue": record["issue"], "pages": record["pages"],
-        "publisher": record["publisher"], "published": record["published"], "year": record["year"],
-        "language": record["language"], "publication_types": record["publication_types"],
-        "keywords": record["keywords"], "retracted": record["retracted"],
-    }
-    return DocumentRecord(fields=fields, identifiers=identifiers, authors=record["authors"],
-                          editors=record["editors"], mesh=record["mesh"])
-
-
-def save_pubmed(db, records: Iterable[dict], provenance: Provenance, run: Run) -> None:
-    """Save a batch of records in one transaction: all land, or (on error) none do."""
-    with transaction(db):
-        for record in records:
-            source = Provenance(**{**provenance.__dict__, "source_id": record["pmid"],
-                                   "url": f"https://pubmed.ncbi.nlm.nih.gov/{record['pmid']}/"})
-            _, action = save_document(db, to_document(record), source)
-            run.count(action)
-
-
-def ingest(db, archived, run: Run) -> None:
-    """Turn one archived record of a PubMed run into rows (shared by harvest and rebuild)."""
-    label = _batch_label(archived.uri)
-    if settled(archived, run, lost=_batch_size(archived.uri), label=label):
-        return
-    if archived.type == "response" and "esearch.fcgi" in archived.uri:
-        try:
-            result = parse_esearch(archived.body, archived.uri)
-        except PubmedParseError as error:
-            run.fail(str(error))
-            return
-        window = _window_of(archived.uri)
-        if not (window and split_window(window, result.count)):
-            run.count("found", result.count)  # a split window is counted by its halves
-        return
-    if archived.type == "response" and "efetch.fcgi" not in archived.uri:
-        return
-    provenance = Provenance(source=SOURCE, source_id="", fetched_at=archived.date,
-                            archive_file=archived.file, archive_record_id=archived.record_id)
-    batch: list[dict] = []
-    name = f"{label} ({archived.uri})" if label else archived.uri
-    try:
-        for record in parse_pubmed(archived.body, name, on_error=lambda error: run.fail(str(error)),
-                                   workers=None):
-            batch.append(record)
-            if len(batch) == BATCH_SIZE:
-                _save_batch(db, batch, provenance, run, archived)
-                batch = []
-    except PubmedParseError as error:
-        run.fail(str(error), n=_batch_size(archived.uri) if archived.type == "response" else 1)
-        return
-    if batch:
-        _save_batch(db, batch, provenance, run, archived)
-
-
-def _save_batch(db, batch, provenance, run, archived) -> None:
-    if archived.type == "resource":
-        run.count("found", len(batch))
-    save_pubmed(db, batch, provenance, run)
-
-
-def harvest_pubmed(db, archive_dir, client: Client, query: str, since: str | None = None,
-                   until: str | None = None, api_key: str | None = None, base: str = EUTILS,
-                   start: str | None = None, progress=None) -> Run:
-    """One PubMed run: search, fetch in batches, archive everything, save what parses.
-
-    Without `since` the window starts where the last successful run with this query ended,
-    or earlier if a later run failed (or at `start` on a first run), so a nightly run is
-    incremental and a failed night is retried.
-    """
-    until = until or date.today().isoformat()
-    if since is None:
-        since = resume_point(db, SOURCE, query) or start
-    parameters = {"query": query, "since": since, "until": until}
-    with recorded_run(db, archive_dir, SOURCE, parameters, cursor_for(parameters)) as (run, archive):
-        client.archive = archive
-        for item in fetch_pubmed(client, query, since, until, api_key=api_key,
-                                 contact=client.contact, base=base):
-            ingest(db, item.archived, run)
-            if progress:
-                progress(run)
-    return run
-
-
-def cursor_for(parameters: dict) -> dict | None:
-    """Where the next incremental run starts: the end of this run's date window."""
-    return {"until": parameters["until"]} if parameters.get("until") else None
-
-
-def load_pubmed_file(db, archive_dir, path: Path) -> Run:
-    """Ingest a saved efetch XML (or MEDLINE) file without the network."""
-    kind = "application/gzip" if path.suffix == ".gz" else (
-        "application/xml" if path.suffix == ".xml" else "text/plain")
-    return load_saved(db, archive_dir, SOURCE, ingest, path, kind)
-
-
-def _batch_label(uri: str) -> str | None:
-    """'efetch batch of records 201-400' for an efetch URL, else None."""
-    match = re.search(r"retstart=(\d+).*?retmax=(\d+)", uri)
-    if match and "efetch.fcgi" in uri:
-        start, size = int(match.group(1)), int(match.group(2))
-        return f"efetch batch of records {start + 1}-{start + size}"
-    return None
-
-
-def _batch_size(uri: str) -> int:
-    """Records an efetch request stood for (lost, if it failed); other requests lose none."""
-    match = re.search(r"retmax=(\d+)", uri)
-    return int(match.group(1)) if match and "efetch.fcgi" in uri else 0

@@ -1,8 +1,9 @@
 """Legislation: state bills from Open States (v3) and federal documents from the Federal Register.
 
-fetch_legislation    Open States bill searches (queries x jurisdictions from annotations/
+start                Open States bill searches (queries x jurisdictions from annotations/
                      legislation.yaml, with actions, sponsorships, versions, abstracts and sources)
                      when OPENSTATES_API_KEY is set, and Federal Register document searches
+ingest               an answer -> bills or documents, and the request for its next page
 parse_openstates     a bill search answer -> bills with their status read from the action history
 parse_federal_register  a documents search answer -> documents, and the next page
 save_bill            a `legislation` document (IL HB 1806), its dated actions, and a new version
@@ -15,17 +16,19 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlencode, urlsplit
 
-import yaml
+from .. import config as annotations
 
-from .db import transaction
-from .http import Client, HttpError, Response
-from .nlp.vocab import ANNOTATIONS
-from .runs import Run, recorded_run, settled
-from .store import DocumentRecord, Provenance, save_document
-from .versions import latest_version, save_version, text_hash
+from ..db import transaction
+from ..engine import run_live
+from ..limits import load_json
+from ..nlp.vocab import ANNOTATIONS
+from ..runs import Run, settled
+from ..store import DocumentRecord, Provenance, save_document
+from ..text import clean
+from ..versions import latest_version, save_version, text_hash
+from . import Plan, Request, Source
 
 SOURCE = "legislation"
 CONFIG = ANNOTATIONS / "legislation.yaml"
@@ -44,7 +47,7 @@ class LegislationError(ValueError):
 
 
 def load_config(path: Path = CONFIG) -> dict:
-    return yaml.safe_load(path.read_text()) or {}
+    return annotations.load(path, "legislation") or {}
 
 
 # -- parse ----------------------------------------------------------------------------------
@@ -135,7 +138,7 @@ def _web(url) -> str | None:
 
 def _json(data: bytes, name: str) -> dict:
     try:
-        answer = json.loads(data)
+        answer = load_json(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise LegislationError(f"{name}: not JSON ({error})") from None
     if not isinstance(answer, dict):
@@ -156,40 +159,49 @@ def federal_register_url(term: str, base: str = FEDERAL_REGISTER_API) -> str:
     return base + "?" + urlencode({"conditions[term]": term, "order": "newest", "per_page": 100})
 
 
-def fetch_legislation(client: Client, config: dict, api_key: str | None, openstates_base: str,
-                      federal_register_base: str) -> Iterator[Response | HttpError]:
-    states = config.get("openstates") or {}
+def start(db, options: dict) -> Plan:
+    """options: config (default: annotations/legislation.yaml), api_key (default: the
+    environment's OPENSTATES_API_KEY), openstates_api, federal_register_api."""
+    config = options.get("config") or load_config()
+    api_key = options["api_key"] if options.get("api_key") is not None else os.environ.get("OPENSTATES_API_KEY")
+    openstates_api = options.get("openstates_api") or OPENSTATES_API
+    federal_register_api = options.get("federal_register_api") or FEDERAL_REGISTER_API
+    states, federal = config.get("openstates") or {}, config.get("federal_register") or {}
+    requests = []
     if api_key:
-        for query in states.get("queries") or []:
-            for jurisdiction in states.get("jurisdictions") or [None]:
-                page, last = 1, 1
-                while page <= min(last, states.get("max_pages", 3)):
-                    try:
-                        response = client.get(openstates_url(query, jurisdiction, page, api_key, openstates_base))
-                    except HttpError as error:
-                        yield error
-                        break
-                    yield response
-                    try:
-                        last = int(parse_openstates(response.body)[1].get("max_page") or 1)
-                    except (LegislationError, ValueError):
-                        break
-                    page += 1
-    federal = config.get("federal_register") or {}
-    for term in federal.get("terms") or []:
-        url, pages = federal_register_url(term, federal_register_base), 0
-        while url and pages < federal.get("max_pages", 2):
-            try:
-                response = client.get(url)
-            except HttpError as error:
-                yield error
-                break
-            yield response
-            pages += 1
-            try:
-                url = parse_federal_register(response.body)[1]
-            except LegislationError:
-                break
+        requests += [_openstates(query, jurisdiction, 1, api_key, openstates_api)
+                     for query in states.get("queries") or [] for jurisdiction in states.get("jurisdictions") or [None]]
+    requests += [Request(federal_register_url(term, federal_register_api), "federal-register", context={"page": 1})
+                 for term in federal.get("terms") or []]
+    hosts = {urlsplit(openstates_api).hostname: OPENSTATES_PER_SECOND,
+             urlsplit(federal_register_api).hostname: FEDERAL_REGISTER_PER_SECOND}
+    return Plan(parameters={"config": config, "openstates_api": openstates_api,
+                            "federal_register_api": federal_register_api},
+                requests=requests, rate_limits=hosts, api_hosts=tuple(hosts), notes=[] if api_key else [KEY_HELP],
+                state={"api_key": api_key, "openstates_api": openstates_api,
+                       "max_pages": (states.get("max_pages", 3), federal.get("max_pages", 2))})
+
+
+def _openstates(query: str, jurisdiction: str | None, page: int, api_key: str, base: str) -> Request:
+    """A bill search page; the key is in the address only (redacted in the archive), never in
+    the context."""
+    return Request(openstates_url(query, jurisdiction, page, api_key, base), "openstates",
+                   context={"query": query, "jurisdiction": jurisdiction, "page": page})
+
+
+def _next_page(archived, run: Run, last: int | None = None, next_url: str | None = None) -> list[Request]:
+    state, context = run.context, archived.context
+    if "max_pages" not in state or "page" not in context:
+        return []  # rebuild, or a loaded file: follow-ups are not made
+    page = context["page"]
+    if archived.role == "openstates":
+        if page >= min(last or 1, state["max_pages"][0]):
+            return []
+        return [_openstates(context["query"], context["jurisdiction"], page + 1, state["api_key"],
+                            state["openstates_api"])]
+    if next_url and page < state["max_pages"][1]:
+        return [Request(next_url, "federal-register", context={"page": page + 1})]
+    return []
 
 
 # -- save -----------------------------------------------------------------------------------
@@ -209,8 +221,8 @@ def save_bill(db, bill: dict, archived, run: Run) -> None:
     events = [{**a, "classification": json.dumps(a["classification"]), "url": None} for a in bill["actions"]]
     events += [{"date": v["date"], "description": f"text version: {v['note'] or 'version'}", "organisation": None,
                 "classification": json.dumps(["version"]), "url": v["url"]} for v in bill["versions"]]
-    rows = [{"document_id": document_id, "position": position, **event}
-            for position, event in enumerate(sorted(events, key=lambda e: e["date"] or ""), start=1)]
+    rows = clean([{"document_id": document_id, "position": position, **event}  # stored text is normalised (harvest.text)
+                  for position, event in enumerate(sorted(events, key=lambda e: e["date"] or ""), start=1)])
     if rows != list(db.query("SELECT * FROM bill_actions WHERE document_id = ? ORDER BY position", [document_id])):
         db.execute("DELETE FROM bill_actions WHERE document_id = ?", [document_id])  # a bill seen again unchanged writes nothing
         db["bill_actions"].insert_all(rows)
@@ -238,40 +250,48 @@ def save_federal_document(db, document: dict, archived, run: Run) -> None:
     run.count(action)
 
 
-def ingest(db, archived, run: Run) -> None:
-    """One archived API answer into rows; shared by harvest and rebuild."""
+def ingest(db, archived, run: Run) -> list[Request]:
+    """One archived API answer into rows, and the request for its next page; shared by
+    harvest and rebuild."""
     if settled(archived, run, lost=0, label=archived.uri):
-        return
-    is_openstates = archived.uri.startswith(run.parameters.get("openstates_api", OPENSTATES_API))
+        return []
     try:
-        if is_openstates:
-            bills, _ = parse_openstates(archived.body, archived.uri)
+        if archived.role == "openstates":
+            bills, pagination = parse_openstates(archived.body, archived.uri)
             with transaction(db):
                 for bill in bills:
                     save_bill(db, bill, archived, run)
             run.count("found", len(bills))
-        else:
-            documents, _ = parse_federal_register(archived.body, archived.uri)
-            with transaction(db):
-                for document in documents:
-                    save_federal_document(db, document, archived, run)
-            run.count("found", len(documents))
+            try:
+                last = int(pagination.get("max_page") or 1)
+            except ValueError:
+                last = 1
+            return _next_page(archived, run, last=last)
+        documents, next_url = parse_federal_register(archived.body, archived.uri)
+        with transaction(db):
+            for document in documents:
+                save_federal_document(db, document, archived, run)
+        run.count("found", len(documents))
+        return _next_page(archived, run, next_url=next_url)
     except LegislationError as error:
         run.fail(str(error), n=0)
+        return []
 
 
-def harvest_legislation(db, archive_dir, client: Client, config: dict | None = None, api_key: str | None = None,
-                        openstates_api: str = OPENSTATES_API, federal_register_api: str = FEDERAL_REGISTER_API) -> Run:
-    config = config or load_config()
-    api_key = api_key if api_key is not None else os.environ.get("OPENSTATES_API_KEY")
-    parameters = {"config": config, "openstates_api": openstates_api, "federal_register_api": federal_register_api}
-    with recorded_run(db, archive_dir, SOURCE, parameters) as (run, archive):
-        if not api_key:
-            run.note(KEY_HELP)
-        client.archive = archive
-        for base, rate in ((openstates_api, OPENSTATES_PER_SECOND), (federal_register_api, FEDERAL_REGISTER_PER_SECOND)):
-            client.treat_as_api(urlsplit(base).hostname)
-            client.default_rate_limit(urlsplit(base).hostname, rate)
-        for item in fetch_legislation(client, config, api_key, openstates_api, federal_register_api):
-            ingest(db, item.archived, run)
-    return run
+def legacy_role(archived, run: Run) -> tuple[str, dict]:
+    """The role of a record archived before roles were: which API, from its address."""
+    if archived.uri.startswith(run.parameters.get("openstates_api", OPENSTATES_API)):
+        return "openstates", {}
+    return "federal-register", {}
+
+
+SOURCE_SPEC = Source(name=SOURCE, start=start, ingest=ingest, legacy_role=legacy_role)
+
+
+def harvest_legislation(db, archive_dir, client, config: dict | None = None, api_key: str | None = None,
+                        openstates_api: str = OPENSTATES_API, federal_register_api: str = FEDERAL_REGISTER_API,
+                        progress=None) -> Run:
+    """Every configured search through the engine (for scripts and tests)."""
+    return run_live(db, archive_dir, client, SOURCE_SPEC,
+                    {"config": config, "api_key": api_key, "openstates_api": openstates_api,
+                     "federal_register_api": federal_register_api}, progress)

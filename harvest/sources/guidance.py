@@ -1,12 +1,13 @@
 """Guidance pages watched for change: what professional bodies and regulators currently advise.
 
-fetch_guidance  each page in annotations/guidance.yaml with a conditional GET (the validators of
-                its last answer); every archived record of the exchange (redirect hops, failures)
-                is handed to ingest as it is written, exactly as `harvest rebuild` replays it
+start           each page in annotations/guidance.yaml with a conditional GET (the validators of
+                its last answer); the request names the watched page, so an answer that came
+                through redirects is known as that page's
+ingest          an answer (or a final failure) of a watched page -> a `guidance` document, and a
+                new `document_versions` row with a diff only when the normalised text changed;
+                304 or an unchanged text writes nothing
 parse_page      a page -> (title, normalised text, hash); a PDF is kept as a link with the hash of
                 its bytes and, where pypdf can read it, its text
-save_guidance   a `guidance` document, and a new `document_versions` row with a diff only when the
-                normalised text changed; 304 or an unchanged text writes nothing
 
 A page that moved is followed and marked `moved`; one that vanished (404/410) is marked `gone`
 with every earlier version kept; a consent wall or script-only page is `unreadable` with the
@@ -18,18 +19,18 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
-from urllib.parse import urljoin
 
-import yaml
+from .. import config
 
-from .db import transaction
-from .extract import parse_article
-from .http import Client, HttpError
-from .identifiers import canonical_url
-from .nlp.vocab import ANNOTATIONS
-from .runs import Run, recorded_run
-from .store import DocumentRecord, Provenance, find_document, save_document
-from .versions import latest_version, normalised, save_version, text_hash
+from ..db import transaction
+from ..formats.extract import parse_article
+from ..engine import run_live
+from ..identifiers import canonical_url
+from ..nlp.vocab import ANNOTATIONS
+from ..runs import Run
+from ..store import DocumentRecord, Provenance, find_document, save_document
+from ..versions import latest_version, normalised, save_version, text_hash
+from . import Plan, Request, Source
 
 SOURCE = "guidance"
 CONFIG = ANNOTATIONS / "guidance.yaml"
@@ -37,7 +38,7 @@ GONE_STATUSES = (404, 410)
 
 
 def load_watchlist(path: Path = CONFIG) -> list[dict]:
-    pages = (yaml.safe_load(path.read_text()) or {}).get("pages") or []
+    pages = (config.load(path, "guidance") or {}).get("pages") or []
     return [{"url": p["url"], "organisation": p.get("organisation")} for p in pages]
 
 
@@ -63,53 +64,52 @@ def _pdf_text(body: bytes) -> str | None:
         return None
 
 
-# -- fetch ----------------------------------------------------------------------------------
+# -- start ----------------------------------------------------------------------------------
 
-def fetch_guidance(db, client: Client, pages: list[dict], run: Run) -> None:
-    """Each page with its validators; the records of each exchange go to ingest as written."""
-    pending = []
-    client.archive.on_write = pending.append
+def start(db, options: dict) -> Plan:
+    """options: pages ([{url, organisation}]; default: annotations/guidance.yaml)."""
+    pages = options.get("pages") or load_watchlist()
+    requests = []
     for page in pages:
         known = db.execute("SELECT etag, last_modified FROM watched_pages WHERE url = ?", [page["url"]]).fetchone()
-        try:
-            client.get(page["url"], etag=known[0] if known else None, last_modified=known[1] if known else None)
-        except HttpError:
-            pass  # its failure record is among the pending ones
-        for record in pending:
-            ingest(db, record, run)
-        pending.clear()
-    client.archive.on_write = None
+        requests.append(Request(page["url"], "page", context={"page": page["url"]},
+                                etag=known[0] if known else None, last_modified=known[1] if known else None))
+    return Plan(parameters={"pages": pages}, requests=requests)
 
 
 # -- save -----------------------------------------------------------------------------------
 
-def ingest(db, archived, run: Run) -> None:
-    """One archived record of a watched page's exchange into rows; shared by harvest and rebuild."""
+def ingest(db, archived, run: Run) -> list:
+    """The answer (or final failure) of a watched page into rows; shared by harvest and rebuild.
+    A page asks for nothing more."""
     pages = {p["url"]: p for p in run.parameters.get("pages", [])}
-    moved = run.context.setdefault("moved", {})
-    origin = moved.get(archived.uri, archived.uri)
-    if archived.type == "response" and 300 <= (archived.status or 0) < 400 and "location" in archived.headers:
-        moved[urljoin(archived.uri, archived.headers["location"])] = origin
-        return
-    if origin not in pages:
-        return  # robots.txt and the like
+    origin = archived.context.get("page")
+    if archived.role != "page" or origin not in pages:
+        return []
     page = pages[origin]
     if archived.type == "failure":
         if not archived.meta.get("final"):
-            return
+            return []
         if archived.meta.get("status") in GONE_STATUSES:
             _mark_gone(db, page, archived, run)
         else:
             run.fail(f"{origin}: {archived.meta.get('message')}")
-        return
+        return []
     if archived.status != 200:
         if archived.status == 304:
             run.count("unchanged")
-        return  # an error status is followed by its failure record
+        return []  # an error status is followed by its failure record
     run.count("found")
     parsed = parse_page(archived.body, archived.uri, archived.headers.get("content-type", ""))
     with transaction(db):
         _save(db, page, parsed, archived, origin, run)
+    return []
+
+
+def legacy_role(archived, run: Run) -> tuple[str, dict]:
+    """The role of a record archived before roles were: the page first asked for (found by
+    following the redirect hops back) when it is a watched one."""
+    return "page", {"page": archived.context.get("requested", archived.uri)}
 
 
 def _save(db, page: dict, parsed: dict, archived, origin: str, run: Run) -> None:
@@ -168,9 +168,9 @@ def _set_status(db, document_id: str, status: str, reason: str | None) -> None:
                    [status, reason, document_id])
 
 
-def harvest_guidance(db, archive_dir, client: Client, pages: list[dict] | None = None) -> Run:
-    pages = pages or load_watchlist()
-    with recorded_run(db, archive_dir, SOURCE, {"pages": pages}) as (run, archive):
-        client.archive = archive
-        fetch_guidance(db, client, pages, run)
-    return run
+SOURCE_SPEC = Source(name=SOURCE, start=start, ingest=ingest, legacy_role=legacy_role)
+
+
+def harvest_guidance(db, archive_dir, client, pages: list[dict] | None = None, progress=None) -> Run:
+    """Every watched page through the engine (for scripts and tests)."""
+    return run_live(db, archive_dir, client, SOURCE_SPEC, {"pages": pages}, progress)

@@ -1,32 +1,37 @@
 """News reports: outlets' feeds and GDELT DOC 2.0 article lists, then each article page.
 
-fetch_news    every feed and GDELT query in annotations/news.yaml, then the pages they list that
-              were not harvested before (feed entries only when they speak of AI and mental health)
+start         every feed and GDELT query in annotations/news.yaml
+ingest        a feed or GDELT answer -> requests for the pages it lists that were not harvested
+              before (feed entries only when they speak of AI and mental health), each carrying
+              what the listing said of it; a page -> a `news` document identified by its
+              canonical URL (a page with no readable article is kept as a link-only record that
+              says why, one whose text may be only part of the article as a `partial` record that
+              says why)
 parse_gdelt   a GDELT artlist JSON answer -> articles (url, title, seen date, domain, language)
-save_article  an extracted page -> a `news` document identified by its canonical URL; a page with
-              no readable article is kept as a link-only record that says why
 
-Pages are extracted by harvest/extract.py; wire copies are grouped afterwards by harvest/stories.py.
+Pages are extracted by harvest/formats/extract.py; wire copies are grouped after every run by
+harvest/stories.py.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlencode, urlsplit
 
-import yaml
+from .. import config as annotations
 
-from . import stories
-from .db import transaction
-from .extract import parse_article
-from .feeds import FeedError, iso_utc, parse_feed
-from .http import Client, HttpError, Response
-from .identifiers import canonical_url
-from .nlp.vocab import ANNOTATIONS, first_look
-from .runs import Run, load_saved, recorded_run, settled
-from .store import DocumentRecord, Provenance, save_document
+from .. import stories
+from ..db import transaction
+from ..formats.extract import parse_article
+from ..formats.feeds import FeedError, iso_utc, parse_feed
+from ..engine import load_files, run_live
+from ..identifiers import canonical_url
+from ..limits import load_json
+from ..nlp.vocab import ANNOTATIONS, first_look
+from ..runs import Run, settled
+from ..store import DocumentRecord, Provenance, save_document
+from . import LoadFormat, Plan, Request, Source
 
 SOURCE = "news"
 CONFIG = ANNOTATIONS / "news.yaml"
@@ -40,7 +45,7 @@ class GdeltError(ValueError):
 
 
 def load_config(path: Path = CONFIG) -> dict:
-    config = yaml.safe_load(path.read_text()) or {}
+    config = annotations.load(path, "news") or {}
     feeds = [f if isinstance(f, dict) else {"url": f} for f in config.get("feeds") or []]
     return {"feeds": feeds, "gdelt": config.get("gdelt") or {}}
 
@@ -54,7 +59,7 @@ def parse_gdelt(data: bytes, name: str = "gdelt") -> list[dict]:
     """Articles of an artlist answer. GDELT answers `{}` when nothing matched, and a sentence of
     plain text when the query is malformed (too short, unbalanced parentheses, ...)."""
     try:
-        answer = json.loads(data)
+        answer = load_json(data)
     except (UnicodeDecodeError, json.JSONDecodeError):
         message = data[:200].decode("utf-8", "replace").strip()
         raise GdeltError(f"{name}: GDELT did not answer with JSON: {message!r}") from None
@@ -72,49 +77,38 @@ def parse_gdelt(data: bytes, name: str = "gdelt") -> list[dict]:
     return articles
 
 
-# -- fetch ----------------------------------------------------------------------------------
+# -- start ----------------------------------------------------------------------------------
 
-def fetch_news(client: Client, feeds: list[dict], queries: list[str], seen: set[str]) -> Iterator[Response | HttpError]:
-    """Each feed and GDELT query, then every page they list that is not in `seen` (canonical URLs)."""
-    wanted: list[str] = []
+def start(db, options: dict) -> Plan:
+    """options: feeds ([{url, all}]), gdelt ({queries, timespan, max_records}) (default both:
+    annotations/news.yaml), gdelt_api. Pages harvested before are not fetched again."""
+    config = load_config() if options.get("feeds") is None and options.get("gdelt") is None else options
+    gdelt_api = options.get("gdelt_api") or GDELT_API
+    gdelt = config.get("gdelt") or {}
+    queries = [gdelt_url(q, gdelt.get("timespan", "1w"), gdelt.get("max_records", 250), gdelt_api)
+               for q in gdelt.get("queries") or []]
+    feeds = config.get("feeds") or []
+    seen = {canonical_url(r[0]) for r in db.execute(
+        "SELECT value FROM identifiers WHERE scheme = 'url' AND document_id IN "
+        "(SELECT document_id FROM document_sources WHERE source = ?)", [SOURCE])}
+    host = urlsplit(gdelt_api).hostname
+    return Plan(parameters={"feeds": [f["url"] for f in feeds], "gdelt": queries, "gdelt_api": gdelt_api},
+                requests=[Request(f["url"], "feed", context={"all": bool(f.get("all"))}) for f in feeds]
+                + [Request(url, "gdelt") for url in queries],
+                rate_limits={host: GDELT_REQUESTS_PER_SECOND}, api_hosts=(host,), state={"seen": seen})
 
-    def want(url: str) -> None:
+
+def _pages(run: Run, listed: list[tuple[str, dict]]) -> list[Request]:
+    """Requests for the listed pages not seen before (by canonical URL), each with what its
+    listing said about it."""
+    seen = run.context.setdefault("seen", set())
+    wanted = []
+    for url, hint in listed:
         key = canonical_url(url)
         if key and key not in seen:
             seen.add(key)
-            wanted.append(url)
-
-    for feed in feeds:
-        try:
-            response = client.get(feed["url"])
-        except HttpError as error:
-            yield error
-            continue
-        yield response
-        try:
-            entries = parse_feed(response.body, feed["url"], response.headers.get("content-type")).entries
-        except FeedError:
-            continue  # ingest records it from the archived response
-        for entry in entries:
-            if entry.link and (feed.get("all") or first_look(entry.text)):
-                want(entry.link)
-    for url in queries:
-        try:
-            response = client.get(url)
-        except HttpError as error:
-            yield error
-            continue
-        yield response
-        try:
-            for article in parse_gdelt(response.body, url):
-                want(article["url"])
-        except GdeltError:
-            continue
-    for url in wanted:
-        try:
-            yield client.get(url)
-        except HttpError as error:
-            yield error
+            wanted.append(Request(url, "page", context={"listed": hint, "listed_as": key}))
+    return wanted
 
 
 # -- save -----------------------------------------------------------------------------------
@@ -138,58 +132,62 @@ def to_document(article: dict, listed: dict | None = None) -> DocumentRecord:
         authors=[{"name": name} for name in article["authors"]])
 
 
-def ingest(db, archived, run: Run) -> None:
+def ingest(db, archived, run: Run) -> list[Request]:
     """One archived feed, GDELT answer or article page into rows; shared by harvest and rebuild.
-    What a feed or GDELT says about a page is remembered for the page, which comes later in
-    the same run."""
-    kind = _kind_of(archived, run)
+    A feed or GDELT answer asks for the pages it lists, with what it says about each."""
+    kind = archived.role
     if settled(archived, run, lost=1 if kind == "page" else 0, label=archived.uri):
-        return
-    listed = run.context.setdefault("listed", {})
+        return []
     if kind == "gdelt":
         try:
             articles = parse_gdelt(archived.body, archived.uri)
         except GdeltError as error:
             run.fail(str(error), n=0)
-            return
-        for article in articles:
-            listed.setdefault(canonical_url(article["url"]), {"title": article["title"], "published": article["seen"],
-                                                             "outlet": article["domain"]})
+            return []
         run.note(f"GDELT {archived.uri}: {len(articles)} articles")
-    elif kind == "feed":
+        return _pages(run, [(a["url"], {"title": a["title"], "published": a["seen"], "outlet": a["domain"]})
+                            for a in articles])
+    if kind == "feed":
         try:
             feed = parse_feed(archived.body, archived.uri, archived.headers.get("content-type"))
         except FeedError as error:
             run.fail(str(error), n=0)
-            return
-        for entry in feed.entries:
-            if entry.link:
-                listed.setdefault(canonical_url(entry.link), {"title": entry.title, "published": entry.published,
-                                                              "summary": entry.summary, "outlet": feed.title})
+            return []
         repaired = f" (read despite: {feed.warnings[0]})" if feed.warnings else ""
         run.note(f"{archived.uri}: {len(feed.entries)} entries{repaired}")
-    else:
-        _save_page(db, archived, run, listed)
+        return _pages(run, [(e.link, {"title": e.title, "published": e.published, "summary": e.summary,
+                                      "outlet": feed.title})
+                            for e in feed.entries if e.link and (archived.context.get("all") or first_look(e.text))])
+    if kind == "page":
+        _save_page(db, archived, run, archived.context)
+    return []
 
 
-def _kind_of(archived, run: Run) -> str:
-    """gdelt or feed (named so in the run's parameters, or served as a feed type), else page."""
+def legacy_role(archived, run: Run) -> tuple[str, dict]:
+    """The role of a record archived before roles were: gdelt or feed (named so in the run's
+    parameters, or served as a feed type), else page. (What a listing said of a page comes
+    from the listing's follow-up requests, which rebuild matches to the pages.)"""
     if archived.uri in run.parameters.get("gdelt", []):
-        return "gdelt"
+        return "gdelt", {}
     content_type = archived.headers.get("content-type", "").lower()
     if archived.uri in run.parameters.get("feeds", []) or any(
             t in content_type for t in ("rss", "atom", "feed+json", "rdf+xml")) or \
             content_type.startswith(("text/xml", "application/xml")):
-        return "feed"
-    return "page"
+        return "feed", {"all": True}
+    return "page", {}
 
 
-def _save_page(db, archived, run: Run, listed: dict) -> None:
+def _save_page(db, archived, run: Run, listing: dict) -> None:
+    """The page as a document; what its listing said fills gaps when the page is the one
+    listed (not one a listed address redirected to)."""
     run.count("found")
     article = parse_article(archived.body, archived.uri, archived.headers.get("content-type"))
-    if article["status"] != "extracted":
+    if article["status"] == "link-only":
         run.note(f"{archived.uri}: kept as a link only ({article['reason']})")
-    hint = listed.get(article["canonical_url"]) or listed.get(canonical_url(archived.uri))
+    elif article["status"] == "partial":
+        run.note(f"{archived.uri}: extracted in part ({article['reason']})")
+    same = listing.get("listed_as") in (article["canonical_url"], canonical_url(archived.uri))
+    hint = listing.get("listed") if same else None
     source = Provenance(source=SOURCE, source_id=article["canonical_url"], fetched_at=archived.date,
                         url=archived.uri, archive_file=archived.file, archive_record_id=archived.record_id)
     with transaction(db):
@@ -202,32 +200,18 @@ def after_run(db) -> None:
     stories.group_stories(db)
 
 
-def harvest_news(db, archive_dir, client: Client, config: dict | None = None, gdelt_api: str = GDELT_API,
+SOURCE_SPEC = Source(name=SOURCE, start=start, ingest=ingest, legacy_role=legacy_role, after_run=after_run,
+                     formats={"html": LoadFormat("page", "text/html", needs_url=True),
+                              "feed": LoadFormat("feed", "application/xml"),
+                              "gdelt": LoadFormat("gdelt", "application/json")})
+
+
+def harvest_news(db, archive_dir, client, config: dict | None = None, gdelt_api: str = GDELT_API,
                  progress=None) -> Run:
-    """Every configured feed and GDELT query; pages harvested before are not fetched again."""
-    config = config or load_config()
-    options = config.get("gdelt") or {}
-    queries = [gdelt_url(q, options.get("timespan", "1w"), options.get("max_records", 250), gdelt_api)
-               for q in options.get("queries") or []]
-    feeds = config.get("feeds") or []
-    seen = {canonical_url(r[0]) for r in db.execute(
-        "SELECT value FROM identifiers WHERE scheme = 'url' AND document_id IN "
-        "(SELECT document_id FROM document_sources WHERE source = ?)", [SOURCE])}
-    parameters = {"feeds": [f["url"] for f in feeds], "gdelt": queries, "gdelt_api": gdelt_api}
-    with recorded_run(db, archive_dir, SOURCE, parameters) as (run, archive):
-        client.archive = archive
-        client.treat_as_api(urlsplit(gdelt_api).hostname)
-        client.default_rate_limit(urlsplit(gdelt_api).hostname, GDELT_REQUESTS_PER_SECOND)
-        for item in fetch_news(client, feeds, queries, seen):
-            ingest(db, item.archived, run)
-            if progress:
-                progress(run)
-        after_run(db)
-    return run
+    """Every configured feed and GDELT query through the engine (for scripts and tests)."""
+    return run_live(db, archive_dir, client, SOURCE_SPEC, {**(config or {}), "gdelt_api": gdelt_api}, progress)
 
 
 def load_news_file(db, archive_dir, path: Path, url: str) -> Run:
     """Ingest a saved article page as if fetched from `url` (no network)."""
-    run = load_saved(db, archive_dir, SOURCE, ingest, path, "text/html", uri=url)
-    after_run(db)
-    return run
+    return load_files(db, archive_dir, SOURCE_SPEC, [path], "html", url=url)

@@ -1,6 +1,7 @@
 """arXiv: the Atom API, paged politely; each preprint is one document whatever its version.
 
-fetch_arxiv   export.arxiv.org/api/query, newest updates first, one request every 3 seconds
+start/ingest  export.arxiv.org/api/query, newest updates first, one request every 3 seconds; each
+              page answered asks for the next until the run reaches back to the last run's start
 parse_arxiv   Atom bytes -> ArxivPage (total, entries as record dicts, error entries)
 save_arxiv    records -> documents (kind preprint), one provenance row per version seen
 """
@@ -10,17 +11,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 from lxml import etree
 
-from .db import transaction
-from .http import Client, HttpError, Response
-from .identifiers import normalise_doi
-from .runs import Run, load_saved, recorded_run, resume_point, settled
-from .store import DocumentRecord, Provenance, link_documents, save_document
-from .text import folded
+from ..db import transaction
+from ..engine import load_files, run_live
+from ..identifiers import identifier_url, normalise_doi
+from ..runs import Run, resume_point, settled
+from ..store import DocumentRecord, Provenance, link_documents, save_document
+from ..text import folded
+from . import LoadFormat, Plan, Request, Source
 
 API = "https://export.arxiv.org/api/query"
 SOURCE = "arxiv"
@@ -96,34 +97,37 @@ def _entry(entry, arxiv_id: str, version: str | None) -> dict:
     }
 
 
-# -- fetch ----------------------------------------------------------------------------------
+# -- start ----------------------------------------------------------------------------------
 
-def fetch_arxiv(client: Client, query: str, since: str | None = None, max_results: int = 2000,
-                page_size: int = PAGE_SIZE, base: str = API) -> Iterator[Response | HttpError]:
-    """Pages of results, most recently updated first, until a page reaches back past `since`
-    (an ISO timestamp), the results run out, or `max_results` have been read."""
+def start(db, options: dict) -> Plan:
+    """options: query, until (ISO timestamp of now), max_results, page_size, base. Newest
+    updates first, back to where the last good run of this query began (`resume_point`)."""
+    query, base = options["query"], options.get("base") or API
+    parameters = {"query": query, "since": resume_point(db, SOURCE, query), "until": options["until"]}
+    paging = {"base": base, "query": query, "since": parameters["since"],
+              "max_results": options.get("max_results") or 2000, "page_size": options.get("page_size") or PAGE_SIZE}
     host = urlsplit(base).hostname
-    client.default_rate_limit(host, 1 / 3)  # arXiv asks for one request every three seconds
-    client.treat_as_api(host)
-    start = 0
-    while start < max_results:
-        params = {"search_query": query, "start": start, "max_results": min(page_size, max_results - start),
-                  "sortBy": "lastUpdatedDate", "sortOrder": "descending"}
-        try:
-            response = client.get(base, params)
-        except HttpError as error:
-            yield error
-            return
-        yield response
-        try:
-            page = parse_arxiv(response.body)
-        except ArxivParseError:
-            return  # ingest records the failure from the archived response
-        if not page.entries or start + len(page.entries) >= page.total:
-            return
-        if since and all((e["updated"] or "") < since for e in page.entries):
-            return
-        start += len(page.entries)
+    return Plan(parameters=parameters, requests=[_page(paging, 0)], cursor=cursor_for(parameters),
+                rate_limits={host: 1 / 3},  # arXiv asks for one request every three seconds
+                api_hosts=(host,), state={"paging": paging})
+
+
+def _page(paging: dict, first: int) -> Request:
+    params = {"search_query": paging["query"], "start": first,
+              "max_results": min(paging["page_size"], paging["max_results"] - first),
+              "sortBy": "lastUpdatedDate", "sortOrder": "descending"}
+    return Request(paging["base"], "page", params, context={"start": first})
+
+
+def _next_page(paging: dict | None, page: ArxivPage, first: int) -> list[Request]:
+    """The next page, unless the results ran out, `max_results` were read, or this page
+    reached back past the run's `since`."""
+    if paging is None or not page.entries or first + len(page.entries) >= page.total:
+        return []
+    if paging["since"] and all((e["updated"] or "") < paging["since"] for e in page.entries):
+        return []
+    following = first + len(page.entries)
+    return [_page(paging, following)] if following < paging["max_results"] else []
 
 
 # -- save -----------------------------------------------------------------------------------
@@ -134,7 +138,7 @@ def to_document(record: dict) -> DocumentRecord:
     published = (record["published"] or "")[:10] or None
     return DocumentRecord(
         fields={"kind": "preprint", "title": record["title"], "abstract": record["abstract"],
-                "url": f"https://arxiv.org/abs/{record['arxiv_id']}", "venue": "arXiv",
+                "url": identifier_url("arxiv", record["arxiv_id"]), "venue": "arXiv",
                 "published": published, "year": int(published[:4]) if published else None,
                 "keywords": record["categories"] or None, "language": "eng"},
         identifiers=[("arxiv", record["arxiv_id"]),
@@ -153,47 +157,52 @@ def save_arxiv(db, records: list[dict], provenance: Provenance, run: Run) -> Non
             run.count(action)
 
 
-def ingest(db, archived, run: Run) -> None:
-    """One archived arXiv response (or loaded file) into rows; shared by harvest and rebuild."""
+def ingest(db, archived, run: Run) -> list[Request]:
+    """One archived arXiv answer (or loaded file) into rows, and the next page it calls for;
+    shared by harvest and rebuild."""
     if settled(archived, run):
-        return
+        return []
     try:
         page = parse_arxiv(archived.body, archived.uri)
     except ArxivParseError as error:
         run.fail(str(error), n=0)
-        return
+        return []
     for message in page.errors:
         run.fail(message, n=0)
-    if _first_page(archived.uri):
+    first = archived.context.get("start")
+    if first == 0:
         run.count("found", page.total)
     elif archived.type == "resource":
         run.count("found", len(page.entries))
     provenance = Provenance(source=SOURCE, source_id="", fetched_at=archived.date,
                             archive_file=archived.file, archive_record_id=archived.record_id)
     save_arxiv(db, page.entries, provenance, run)
+    return _next_page(run.context.get("paging"), page, first) if first is not None else []
 
 
-def _first_page(uri: str) -> bool:
-    query = parse_qs(urlsplit(uri).query)
-    return "search_query" in query and query.get("start", ["0"])[0] == "0"
+def legacy_role(archived, run: Run) -> tuple[str, dict]:
+    """The role of a record archived before roles were: an API page, its start read from the URL."""
+    query = parse_qs(urlsplit(archived.uri).query)
+    if "search_query" in query:
+        return "page", {"start": int(query.get("start", ["0"])[0])}
+    return "page", {}
 
 
 def cursor_for(parameters: dict) -> dict | None:
     return {"until": parameters["until"]} if parameters.get("until") else None
 
 
-def harvest_arxiv(db, archive_dir, client: Client, query: str, until: str, max_results: int = 2000,
-                  base: str = API) -> Run:
-    """One arXiv run: newest updates first, back to where the last good run of this query began."""
-    since = resume_point(db, SOURCE, query)
-    parameters = {"query": query, "since": since, "until": until}
-    with recorded_run(db, archive_dir, SOURCE, parameters, cursor_for(parameters)) as (run, archive):
-        client.archive = archive
-        for item in fetch_arxiv(client, query, since, max_results, base=base):
-            ingest(db, item.archived, run)
-    return run
+SOURCE_SPEC = Source(name=SOURCE, start=start, ingest=ingest, legacy_role=legacy_role, cursor_for=cursor_for,
+                     formats={"arxiv": LoadFormat("page", "application/atom+xml")})
+
+
+def harvest_arxiv(db, archive_dir, client, query: str, until: str, max_results: int = 2000,
+                  base: str = API, progress=None) -> Run:
+    """One live arXiv run through the engine (for scripts and tests)."""
+    return run_live(db, archive_dir, client, SOURCE_SPEC,
+                    {"query": query, "until": until, "max_results": max_results, "base": base}, progress)
 
 
 def load_arxiv_file(db, archive_dir, path: Path) -> Run:
     """Ingest a saved API response without the network."""
-    return load_saved(db, archive_dir, SOURCE, ingest, path, "application/atom+xml")
+    return load_files(db, archive_dir, SOURCE_SPEC, [path])

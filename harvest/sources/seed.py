@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
+from .. import config
 
-from .db import transaction
-from .identifiers import canonical_url, identifiers_from_url, normalise_doi, normalise_pmcid
-from .runs import Run, load_saved
-from .store import DocumentRecord, Provenance, save_citation, save_document
+from ..db import transaction
+from ..identifiers import canonical_url, identifiers_from_url, normalise_doi, normalise_pmcid
+from ..engine import load_files
+from ..runs import Run
+from ..store import DocumentRecord, Provenance, save_citation, save_document
+from . import LoadFormat, Plan, Source
 
 SOURCE = "seed"
 CONTENT_TYPE = "application/yaml"
-DEFAULT_SEED = Path(__file__).resolve().parent.parent / "annotations" / "seed.yaml"
+DEFAULT_SEED = Path(__file__).resolve().parents[2] / "annotations" / "seed.yaml"
 NORMALISERS = {"doi": normalise_doi, "pmcid": normalise_pmcid, "arxiv": str.strip, "pmid": str.strip}
 
 
@@ -29,9 +31,9 @@ def parse_seed(data: bytes, name: str = "seed.yaml") -> tuple[DocumentRecord, li
     """The article and its references as store records; each reference comes with its
     citation context (link texts and sections)."""
     try:
-        spec = yaml.safe_load(data)
-    except yaml.YAMLError as exc:
-        raise SeedError(f"{name}: not valid YAML: {exc}") from exc
+        spec = config.loads(data, name, "seed")
+    except config.ConfigError as exc:
+        raise SeedError(str(exc)) from None
     if not isinstance(spec, dict) or "article" not in spec or "references" not in spec:
         raise SeedError(f"{name}: expected the keys 'article' and 'references'")
     article = spec["article"]
@@ -98,21 +100,36 @@ def _provenance(provenance: Provenance, record: DocumentRecord) -> Provenance:
                          "url": record.fields.get("url")})
 
 
-def ingest(db, archived, run: Run) -> None:
-    """Turn the archived seed file into rows (shared by `harvest seed` and rebuild)."""
+def ingest(db, archived, run: Run) -> list:
+    """Turn the archived seed file into rows (shared by `harvest seed` and rebuild); the seed
+    list asks for nothing more."""
     if archived.type != "resource":
-        return
+        return []
     try:
         article, references = parse_seed(archived.body, archived.uri)
     except SeedError as error:
         run.fail(str(error))
-        return
+        return []
     run.count("found", 1 + len(references))
     provenance = Provenance(source=SOURCE, source_id="", fetched_at=archived.date,
                             archive_file=archived.file, archive_record_id=archived.record_id)
     save_seed(db, article, references, provenance, run)
+    return []
+
+
+def start(db, options: dict) -> Plan:
+    """The seed list is never fetched: it is loaded (`load_seed`, `harvest seed`)."""
+    raise ValueError("the seed list is loaded from a file, not harvested: use `harvest seed`")
+
+
+def legacy_role(archived, run: Run) -> tuple[str, dict]:
+    return "seed", {}
+
+
+SOURCE_SPEC = Source(name=SOURCE, start=start, ingest=ingest, legacy_role=legacy_role,
+                     formats={"seed": LoadFormat("seed", CONTENT_TYPE)})
 
 
 def load_seed(db, archive_dir: Path, path: Path = DEFAULT_SEED) -> Run:
     """`harvest seed`: archive the seed file, then save what it lists."""
-    return load_saved(db, archive_dir, SOURCE, ingest, path, CONTENT_TYPE)
+    return load_files(db, archive_dir, SOURCE_SPEC, [path])

@@ -1,8 +1,10 @@
 """`harvest import`: the reference libraries users already hold, as corpus documents.
 
-Each file is one run: archived whole as a WARC resource record (so `harvest rebuild` replays
-it), parsed by `harvest.formats.citations` (BibTeX, RIS, CSL-JSON/YAML, identifier lists) or
-`harvest.pubmed` (MEDLINE/.nbib, PubMed XML), and every entry saved through
+A registered source (`import`) that is only ever loaded, never fetched: `load_import` hands each
+file to `harvest.engine.load_files`, which archives it whole as a WARC resource record with the
+role `citations` (so `harvest rebuild` replays it through the same `ingest`), one run per file.
+`ingest` parses it with `harvest.formats.citations` (BibTeX, RIS, CSL-JSON/YAML, identifier
+lists) or `harvest.formats.pubmed` (MEDLINE/.nbib, PubMed XML), and saves every entry through
 `store.save_document`, so the corpus's identity rules decide: a DOI, PMID, PMC id or arXiv id
 already in the corpus is the same work. Provenance is the source "import" with the source id
 `<file name>#<entry key>`; importing the same file again changes nothing.
@@ -18,17 +20,25 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import pubmed
-from .db import transaction
-from .formats.citations import CitationParseError, identifiers_of, parse_citations
-from .runs import Run, load_saved
-from .store import DocumentRecord, Provenance, current_id, resolve, save_document
+from ..db import transaction
+from ..engine import load_files
+from ..formats import pubmed
+from ..identifiers import identifier_url
+from ..formats.citations import CitationParseError, identifiers_of, parse_citations
+from ..runs import Run
+from ..store import DocumentRecord, Provenance, current_id, resolve, save_document
+from . import LoadFormat, Plan, Source
+from .pubmed import to_document as pubmed_document
 
 SOURCE = "import"
-CONTENT_TYPES = {".bib": "application/x-bibtex", ".ris": "application/x-research-info-systems",
-                 ".json": "application/vnd.citationstyles.csl+json", ".yaml": "application/yaml",
-                 ".yml": "application/yaml", ".xml": "application/xml", ".nbib": "text/plain",
-                 ".txt": "text/plain"}
+ROLE = "citations"
+# --format names (what the content type of the archived record says); the parser tells the
+# formats apart by their content, so the name only chooses the content type archived
+FORMATS = {"citations": "text/plain", "bibtex": "application/x-bibtex", "ris": "application/x-research-info-systems",
+           "csl-json": "application/vnd.citationstyles.csl+json", "csl-yaml": "application/yaml",
+           "pubmed": "application/xml", "medline": "application/x-medline"}
+SUFFIXES = {".bib": "bibtex", ".ris": "ris", ".json": "csl-json", ".yaml": "csl-yaml", ".yml": "csl-yaml",
+            ".xml": "pubmed", ".nbib": "medline", ".txt": "citations"}
 
 
 @dataclass
@@ -51,9 +61,8 @@ def to_document(item: dict) -> DocumentRecord:
     identifiers = identifiers_of(item)
     if not identifiers:
         identifiers = [("title", title_key(item["title"], item["year"]))]
-    url = item["url"] or (f"https://doi.org/{item['doi']}" if item["doi"] else
-                          f"https://arxiv.org/abs/{item['arxiv']}" if item["arxiv"] else
-                          f"https://pubmed.ncbi.nlm.nih.gov/{item['pmid']}/" if item["pmid"] else None)
+    url = item["url"] or next((identifier_url(scheme, item[scheme]) for scheme in ("doi", "arxiv", "pmid")
+                               if item[scheme]), None)
     fields = {"kind": item["kind"], "title": item["title"], "venue": item["venue"],
               "published": item["published"], "year": item["year"], "volume": item["volume"],
               "issue": item["issue"], "pages": item["pages"], "publisher": item["publisher"],
@@ -85,10 +94,11 @@ def save_entry(db, record: DocumentRecord, entry: str, provenance: Provenance, r
     return Outcome(where, "merged", document_id, reason)
 
 
-def ingest(db, archived, run: Run) -> None:
-    """One archived citation file into documents (shared by `harvest import` and rebuild)."""
+def ingest(db, archived, run: Run) -> list:
+    """One archived citation file into documents (shared by `harvest import` and rebuild); a
+    file asks for nothing more."""
     if archived.type != "resource":
-        return
+        return []
     name = archived.uri.rsplit(":", 1)[-1]
     outcomes: list[Outcome] = run.context.setdefault("outcomes", [])
     provenance = Provenance(source=SOURCE, source_id=name, fetched_at=archived.date,
@@ -97,10 +107,10 @@ def ingest(db, archived, run: Run) -> None:
         parsed = parse_citations(archived.body, name)
     except CitationParseError as error:
         run.fail(str(error))
-        return
+        return []
     if parsed.format == "pubmed":
         _ingest_pubmed(db, archived.body, name, provenance, run, outcomes)
-        return
+        return []
     run.count("found", len(parsed.items) + len(parsed.refused))
     with transaction(db):
         for item in parsed.items:
@@ -110,6 +120,7 @@ def ingest(db, archived, run: Run) -> None:
     for refused in parsed.refused:
         outcomes.append(Outcome(refused.entry, "refused", reason=refused.reason))
         run.fail(f"{refused.entry}: refused: {refused.reason}")
+    return []
 
 
 def _ingest_pubmed(db, body: bytes, name: str, provenance: Provenance, run: Run, outcomes) -> None:
@@ -125,14 +136,28 @@ def _ingest_pubmed(db, body: bytes, name: str, provenance: Provenance, run: Run,
     run.count("found", len(records))
     with transaction(db):
         for record in records:
-            outcomes.append(save_entry(db, pubmed.to_document(record), f"PMID {record['pmid']}", provenance, run,
+            outcomes.append(save_entry(db, pubmed_document(record), f"PMID {record['pmid']}", provenance, run,
                                        where=f"{name} PMID {record['pmid']}"))
 
 
-def load_import(db, archive_dir: Path, path: Path) -> Run:
-    """`harvest import` of one file: archive it, then save its entries."""
-    kind = CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
-    return load_saved(db, archive_dir, SOURCE, ingest, path, kind)
+def start(db, options: dict) -> Plan:
+    """Imports are files the user holds, never fetched: `harvest import` loads them."""
+    raise ValueError("imports are loaded from files, not harvested: use `harvest import`")
+
+
+def legacy_role(archived, run: Run) -> tuple[str, dict]:
+    return ROLE, {}
+
+
+SOURCE_SPEC = Source(name=SOURCE, start=start, ingest=ingest, legacy_role=legacy_role,
+                     formats={name: LoadFormat(ROLE, kind) for name, kind in FORMATS.items()})
+
+
+def load_import(db, archive_dir: Path, path: Path, fmt: str | None = None, progress=None) -> Run:
+    """`harvest import` of one file, through the engine: archive it, then save its entries.
+    `fmt` (a key of FORMATS) defaults to the one its suffix names."""
+    return load_files(db, archive_dir, SOURCE_SPEC, [path], fmt or SUFFIXES.get(Path(path).suffix.lower(), "citations"),
+                      progress=progress)
 
 
 def summary_lines(run: Run, name: str, limit: int = 20) -> list[str]:

@@ -1,6 +1,6 @@
 """Crossref: DOI metadata, reference lists, licences, funders, retractions and updates.
 
-fetch_crossref   api.crossref.org/works/{doi} for the corpus's DOIs, politely (mailto, 2/s)
+start            api.crossref.org/works/{doi} for the corpus's DOIs, politely (mailto, 2/s)
 parse_crossref   JSON bytes (a work, a work list, or an error) -> CrossrefResponse
 save_crossref    fills documents, marks retractions, records references (citations when they
                  resolve to the corpus)
@@ -12,16 +12,18 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import quote, urlsplit
 
-from .db import transaction
-from .http import Client, HttpError, Response
-from .identifiers import normalise_doi
-from .runs import Run, load_saved, recorded_run, settled
-from .store import (DocumentRecord, Provenance, find_document, link_documents, save_document,
+from ..dates import iso_date
+from ..db import transaction
+from ..engine import load_files, run_live
+from ..identifiers import identifier_url, normalise_doi
+from ..limits import load_json
+from ..runs import Run, settled
+from ..store import (DocumentRecord, Provenance, find_document, link_documents, save_document,
                     save_references)
-from .text import plain
+from ..text import plain
+from . import LoadFormat, Plan, Request, Source
 
 API = "https://api.crossref.org/"
 SOURCE = "crossref"
@@ -47,7 +49,7 @@ class CrossrefResponse:
 
 def parse_crossref(data: bytes, name: str = "input") -> CrossrefResponse:
     try:
-        payload = json.loads(data)
+        payload = load_json(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CrossrefParseError(f"{name}: not JSON: {exc}") from exc
     if not isinstance(payload, dict) or "message-type" not in payload:
@@ -75,11 +77,15 @@ def _text(value) -> str | None:
 
 
 def _date(work: dict) -> str | None:
-    for key in ("published", "published-print", "published-online", "issued", "posted", "created"):
+    """The first plausible publication date of the work's own (Crossref's `issued` of year 0, or
+    a 31st of February, is no date: harvest.dates). `created` (when the DOI was deposited) is not
+    a publication date: a work with none has no date (APA's n.d.)."""
+    for key in ("published", "published-print", "published-online", "issued", "posted"):
         parts = (work.get(key) or {}).get("date-parts") or [[]]
-        parts = [p for p in parts[0] if p is not None] if parts and parts[0] else []
-        if parts and str(parts[0]).isdigit():
-            return "-".join(f"{int(p):02d}" if i else str(int(p)) for i, p in enumerate(parts[:3]))
+        parts = [p for p in parts[0] if p is not None] if parts and isinstance(parts[0], list) else []
+        found = iso_date(*parts[:3]) if parts else None
+        if found:
+            return found
     return None
 
 
@@ -91,7 +97,7 @@ def parse_work(work: dict) -> dict:
         orcid = person.get("ORCID")
         authors.append({
             "last_name": _text(person.get("family")), "fore_name": _text(person.get("given")),
-            "initials": None, "collective_name": _text(person.get("name")),
+            "initials": None, "suffix": _text(person.get("suffix")), "collective_name": _text(person.get("name")),
             "orcid": re.sub(r"^https?://orcid\.org/", "", orcid) if orcid else None,
             "affiliations": [a for a in (_text(x.get("name")) for x in person.get("affiliation") or []) if a]})
     references = []
@@ -133,17 +139,19 @@ def dois_to_look_up(db, everything: bool = False) -> list[str]:
     return [doi for (doi,) in rows if doi not in done and not doi.startswith(NOT_IN_CROSSREF)]
 
 
-def fetch_crossref(client: Client, dois: list[str], contact: str | None = None,
-                   base: str = API) -> Iterator[Response | HttpError]:
-    host = urlsplit(base).hostname
-    client.default_rate_limit(host, 2.0)  # well inside Crossref's public limits
-    client.treat_as_api(host)
+def start(db, options: dict) -> Plan:
+    """options: all (ask again for every DOI), dois (ask for these DOIs only, as `harvest resolve`
+    does), contact (Crossref's polite pool), base."""
+    everything, base, contact = bool(options.get("all")), options.get("base") or API, options.get("contact")
+    chosen = options.get("dois")
+    dois = dois_to_look_up(db, everything) if chosen is None else [
+        d for d in chosen if not d.startswith(NOT_IN_CROSSREF)]
     params = {"mailto": contact} if contact and "@" in contact else None
-    for doi in dois:
-        try:
-            yield client.get(f"{base}works/{quote(doi, safe='/')}", params)
-        except HttpError as error:
-            yield error
+    host = urlsplit(base).hostname
+    return Plan(parameters={"dois": len(dois), "all": everything, **({"chosen": True} if chosen is not None else {})},
+                requests=[Request(f"{base}works/{quote(doi, safe='/')}", "work", params) for doi in dois],
+                rate_limits={host: 2.0},  # well inside Crossref's public limits
+                api_hosts=(host,))
 
 
 # -- save -----------------------------------------------------------------------------------
@@ -153,7 +161,7 @@ def to_document(work: dict) -> DocumentRecord:
               "venue": work["container_title"], "publisher": work["publisher"],
               "published": work["published"], "year": work["year"], "volume": work["volume"],
               "issue": work["issue"], "pages": work["pages"], "licence": work["license"],
-              "url": f"https://doi.org/{work['doi']}",
+              "url": identifier_url("doi", work["doi"]),
               "retracted": any(u["type"] in RETRACTION_TYPES for u in work["updated_by"])}
     return DocumentRecord(fields=fields, identifiers=[("doi", work["doi"])], authors=work["authors"])
 
@@ -167,7 +175,7 @@ def save_crossref(db, works: list[dict], provenance: Provenance, run: Run) -> No
                 run.fail("a Crossref work without a DOI", n=1)
                 continue
             source = Provenance(**{**provenance.__dict__, "source_id": work["doi"],
-                                   "url": f"https://doi.org/{work['doi']}"})
+                                   "url": identifier_url("doi", work["doi"])})
             document_id, action = save_document(db, to_document(work), source)
             run.count(action)
             save_references(db, document_id, work["references"], SOURCE)
@@ -187,37 +195,44 @@ def _mark_retracted(db, doi: str) -> None:
         db.execute("UPDATE documents SET retracted = 1 WHERE id = ?", [document_id])
 
 
-def ingest(db, archived, run: Run) -> None:
-    """One archived Crossref response into rows; shared by harvest and rebuild."""
+def ingest(db, archived, run: Run) -> list:
+    """One archived Crossref response into rows; shared by harvest and rebuild. A work asks
+    for nothing more."""
     if archived.type == "failure" and archived.meta.get("final") and archived.meta.get("status") == 404:
         run.note(f"{archived.uri}: Crossref does not know this DOI (404)")
-        return
+        return []
     if settled(archived, run, lost=1):
-        return
+        return []
     try:
         response = parse_crossref(archived.body, archived.uri)
     except CrossrefParseError as error:
         run.fail(str(error))
-        return
+        return []
     if response.error:
         run.fail(response.error)
-        return
+        return []
     run.count("found", len(response.works))
     provenance = Provenance(source=SOURCE, source_id="", fetched_at=archived.date,
                             archive_file=archived.file, archive_record_id=archived.record_id)
     save_crossref(db, response.works, provenance, run)
+    return []
 
 
-def harvest_crossref(db, archive_dir, client: Client, everything: bool = False, base: str = API) -> Run:
-    """Look up the corpus's DOIs that Crossref has not answered for yet (all with `everything`)."""
-    dois = dois_to_look_up(db, everything)
-    with recorded_run(db, archive_dir, SOURCE, {"dois": len(dois), "all": everything}) as (run, archive):
-        client.archive = archive
-        for item in fetch_crossref(client, dois, client.contact, base):
-            ingest(db, item.archived, run)
-    return run
+def legacy_role(archived, run: Run) -> tuple[str, dict]:
+    return "work", {}
+
+
+SOURCE_SPEC = Source(name=SOURCE, start=start, ingest=ingest, legacy_role=legacy_role,
+                     formats={"crossref": LoadFormat("work", "application/json")})
+
+
+def harvest_crossref(db, archive_dir, client, everything: bool = False, base: str = API, progress=None) -> Run:
+    """Look up the corpus's DOIs that Crossref has not answered for yet (all with `everything`),
+    through the engine (for scripts and tests)."""
+    return run_live(db, archive_dir, client, SOURCE_SPEC,
+                    {"all": everything, "base": base, "contact": client.contact}, progress)
 
 
 def load_crossref_file(db, archive_dir, path: Path) -> Run:
     """Ingest a saved Crossref response without the network."""
-    return load_saved(db, archive_dir, SOURCE, ingest, path, "application/json")
+    return load_files(db, archive_dir, SOURCE_SPEC, [path])

@@ -1,0 +1,131 @@
+"""Whole exports: every matching row of a table page, a query or a search, streamed in batches
+(memory stays flat), never cut at a page size. The count is in the file name
+(`documents-119.bib`) and in the `X-Result-Count` header; a one-record export is named by its id
+(`d0123456789ab.bib`).
+
+Formats: BibTeX (`bib`), RIS (`ris`), CSL-JSON (`csljson`, one JSON array) for documents, and CSV
+(RFC 4180; a cell a spreadsheet would run as a formula is written as text, harvest.escape.csv_cell)
+and JSON (one array of objects) of the documents' main fields.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+from datasette.utils.asgi import Response
+
+from harvest.cite import bibtex, csl_item, load_citable, ris
+from harvest.db import query_rows
+from harvest.escape import csv_cell
+from harvest.serve import public_url
+
+BATCH = 200
+CONTENT_TYPES = {"bib": "application/x-bibtex", "ris": "application/x-research-info-systems",
+                 "csljson": "application/vnd.citationstyles.csl+json", "csv": "text/csv", "json": "application/json"}
+COLUMNS = ["id", "kind", "title", "venue", "published", "year", "url", "doi", "pmid", "themes", "products",
+           "study_design", "relevance", "abstract"]
+TRAILING_LIMIT = re.compile(r"\s+limit\s+\d+(\s+offset\s+\d+)?\s*$", re.I)
+
+
+class StreamingResponse(Response):
+    """A Response whose body is written chunk by chunk by `chunks` (an async iterator of str)."""
+
+    def __init__(self, chunks, content_type: str, headers: dict):
+        super().__init__(body="", content_type=content_type, headers=headers)
+        self.chunks = chunks
+
+    async def asgi_send(self, send):
+        headers = {**self.headers, "content-type": self.content_type}
+        await send({"type": "http.response.start", "status": self.status,
+                    "headers": [[k.encode("latin-1"), str(v).encode("latin-1")] for k, v in headers.items()]})
+        async for chunk in self.chunks:
+            await send({"type": "http.response.body", "body": chunk.encode("utf-8"), "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def without_page_limit(sql: str) -> str:
+    """A table page's SQL without the `limit N` Datasette adds for one page."""
+    return TRAILING_LIMIT.sub("", sql)
+
+
+def file_name(stem: str, count: int, extension: str, single_id: str | None = None) -> str:
+    """`<stem>-<count>.<extension>` (the stem made safe for a file name), or `<id>.<extension>`
+    for one record asked for by its id."""
+    safe = re.sub(r"[^\w.-]+", "-", stem).strip("-") or "export"
+    return f"{single_id}.{extension}" if single_id and count == 1 else f"{safe}-{count}.{extension}"
+
+
+def export(datasette, request, database: str, ids: list[str], extension: str, stem: str, single: bool = False) -> Response:
+    """Stream the documents `ids` (in order, duplicates dropped) as `extension`."""
+    ids = list(dict.fromkeys(i for i in ids if i))
+    db = datasette.get_database(database)
+
+    def permalink(document_id):
+        return public_url(datasette.urls.row(database, "documents", document_id))
+
+    async def chunks():
+        if extension == "csv":
+            yield "\ufeff" if request.args.get("_bom") else ""
+        if extension in ("csljson", "json"):
+            yield "["
+        first = True
+        for start in range(0, len(ids), BATCH):
+            batch = ids[start:start + BATCH]
+            if extension in ("bib", "ris", "csljson"):
+                items = await db.execute_fn(lambda conn: [csl_item(r, permalink(r["id"])) for r in load_citable(conn, batch)])
+                if extension == "csljson":
+                    text = ",\n".join(json.dumps(item, ensure_ascii=False, indent=2) for item in items)
+                else:
+                    text = (bibtex if extension == "bib" else ris)(items)
+            else:
+                rows = await db.execute_fn(lambda conn: _rows(conn, batch))
+                if extension == "json":
+                    text = ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows)
+                else:
+                    buffer = io.StringIO()
+                    writer = csv.DictWriter(buffer, COLUMNS, lineterminator="\r\n")
+                    if start == 0:
+                        writer.writeheader()
+                    writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
+                    text = buffer.getvalue()
+            if not text:
+                continue
+            if extension in ("csljson", "json") and not first:
+                text = ",\n" + text
+            elif extension in ("bib", "ris") and not first:
+                text = "\n" + text
+            first = False
+            yield text
+        if extension == "csv" and not ids:
+            yield ",".join(COLUMNS) + "\r\n"
+        if extension in ("csljson", "json"):
+            yield "]\n"
+
+    name = file_name(stem, len(ids), extension, ids[0] if single and ids else None)
+    return StreamingResponse(chunks(), f"{CONTENT_TYPES[extension]}; charset=utf-8",
+                             {"content-disposition": f'attachment; filename="{name}"', "x-result-count": str(len(ids)),
+                              "access-control-expose-headers": "X-Result-Count"})
+
+
+def _rows(conn, ids: list[str]) -> list[dict]:
+    marks = ", ".join("?" * len(ids))
+    found = {r["id"]: r for r in query_rows(conn, f"""
+        SELECT id, kind, title, venue, published, year, url,
+          (SELECT value FROM identifiers i WHERE i.document_id = d.id AND scheme = 'doi') AS doi,
+          (SELECT value FROM identifiers i WHERE i.document_id = d.id AND scheme = 'pmid') AS pmid,
+          themes, products, study_design, relevance, abstract FROM documents d WHERE id IN ({marks})""", ids)}
+    rows = [found[i] for i in ids if i in found]
+    for row in rows:
+        for column in ("themes", "products"):
+            row[column] = "; ".join(json.loads(row[column])) if row[column] else ""
+    return rows
+
+
+async def ids_of_query(datasette, database: str, sql: str, params: dict, column: str) -> list[str]:
+    """Every value of `column` in the rows of `sql`, in order (the query runs under Datasette's time limit)."""
+    result = await datasette.get_database(database).execute(
+        f"SELECT [{column}] FROM ({sql}) WHERE [{column}] IS NOT NULL", params or {}, page_size=None, truncate=False)
+    return [row[0] for row in result.rows]

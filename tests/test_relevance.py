@@ -1,0 +1,175 @@
+"""Relevance in four states, headlines judged alone, entities in context, the learned theme
+layer, and a pipeline version that covers every input to a judgement. All texts are our own."""
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from harvest.cli import main
+from harvest.nlp import corpus, learned
+from harvest.nlp.pipeline import build_pipeline
+from harvest.nlp.tagger import PLACEHOLDER_ONLY, TextInput, tag_documents
+from harvest.nlp.vocab import ANNOTATIONS, load_taxonomy
+
+OWN_GOLD = ANNOTATIONS / "gold" / "gold.jsonl"
+
+
+@pytest.fixture(scope="module")
+def tag():
+    nlp, taxonomy = build_pipeline(), load_taxonomy()
+
+    def run(title="", text="", **fields):
+        return next(tag_documents(nlp, taxonomy, [TextInput(id="x", title=title, abstract=text, **fields)]))
+    run.nlp, run.taxonomy = nlp, taxonomy
+    return run
+
+
+def themes(result):
+    return {t["theme"] for t in result["themes"]}
+
+
+@pytest.mark.parametrize("title, text, state", [
+    ("A chatbot for anxiety", "Adults with anxiety used a chatbot that delivers cognitive behavioural "
+     "therapy exercises for four weeks; their symptoms fell compared with a waitlist.", "relevant"),
+    ("Wearable sensors and machine learning predict depressive episodes",
+     "Heart rate and accelerometer data from wrist sensors were fed to a machine learning model that "
+     "predicted relapse of depression in 120 outpatients.", "related"),
+    ("Machine learning on health records flags suicide risk",
+     "A gradient boosting model trained on electronic health records identified patients at risk of "
+     "suicide before their next visit.", "related"),
+    ("A chatbot answers tax questions", "A large language model answered questions about tax "
+     "returns for small businesses with fewer errors than a search engine.", "off-topic"),
+    ("Group therapy for insomnia and anxiety", "Group sessions led by nurses reduced anxiety and "
+     "improved sleep in primary care.", "off-topic"),
+])
+def test_relevance_has_four_states_with_reasons(tag, title, text, state):
+    result = tag(title, text)
+    assert result["relevance"] == state, result["relevance_reason"]
+    assert result["relevant"] is (state == "relevant") and result["relevance_reason"]
+    if state != "relevant":
+        assert result["themes"] == []
+
+
+def test_a_record_known_only_by_its_placeholder_is_undetermined(tag):
+    result = tag("psychotic", "", unverified=["title"])
+    assert result["relevance"] == "undetermined" and result["relevance_reason"] == PLACEHOLDER_ONLY
+    # the same words, verified, are judged (and a bare word is too little to judge)
+    assert tag("psychotic")["relevance"] == "undetermined"
+    lawsuit = "Character.AI sued after teen's suicide following months of chatbot conversations"
+    assert tag(lawsuit, unverified=["title"])["relevance"] == "undetermined"
+    assert tag(lawsuit)["relevance"] == "relevant"
+
+
+@pytest.mark.parametrize("headline, expected", [
+    ("ChatGPT encourages a teenager to kill herself", {"safety"}),
+    ("Man kills his mother after long chatbot conversations", {"symptoms"}),
+    ("AI companion app urges user to starve himself", {"safety"}),
+])
+def test_a_headline_alone_is_judged_as_a_person_judges_it(tag, headline, expected):
+    result = tag(headline)
+    assert result["relevance"] == "relevant", result["relevance_reason"]
+    assert expected <= themes(result)
+    for theme in result["themes"]:
+        assert theme["evidence"] and theme["evidence"][0]["sentence"] == headline
+
+
+@pytest.mark.parametrize("headline", [
+    "Psychologist's fake AI citations land in court filing",
+    "Police use AI to identify suspects in bank robbery",
+])
+def test_a_headline_that_only_names_a_profession_or_other_ai_is_not_relevant(tag, headline):
+    assert tag(headline)["relevance"] != "relevant"
+
+
+def test_a_null_result_stays_relevant_and_negated_mentions_tag_no_theme(tag):
+    result = tag("Four weeks with a support chatbot", "Users reported neither anxiety nor depression "
+                 "after four weeks of chatbot use, and no psychosis was observed.")
+    assert result["relevance"] == "relevant"
+    assert "symptoms" not in themes(result)
+
+
+def test_soft_hyphens_and_zero_width_characters_change_nothing(tag):
+    plain = tag("Chatbots in emergency department triage of suicidal patients",
+                "A large language model chatbot screened suicidal patients for risk in the emergency department.")
+    marked = tag("Chat\u00adbots in emer\u00adgency department triage of sui\u00adcidal patients",
+                 "A large lan\u200bguage model chat\u00adbot screened sui\u00adcidal patients for risk in "
+                 "the emer\u2060gency department.")
+    assert (marked["relevance"], themes(marked)) == (plain["relevance"], themes(plain))
+    assert marked["relevance"] == "relevant"
+
+
+def test_a_product_name_counts_only_where_it_names_the_product(tag):
+    def products(text):
+        return {e["id"] for e in tag("", text)["entities"] if e["type"] == "product"}
+    assert products("She studied at Bard College and now runs a lab on depression.") == set()
+    assert products("The Gemini column of the spreadsheet lists anxiety scores per sample.") == set()
+    assert products("Claude Monet painted water lilies while grieving.") == set()
+    assert "product:gemini" in products("Google's Gemini chatbot gave advice to users with depression.")
+    assert "product:claude" in products("Users asked Claude, an AI model, about their anxiety.")
+
+
+def test_themes_say_whether_rules_the_learned_layer_or_both_chose_them(tag):
+    result = tag("Chatbot therapy and privacy", "A therapy chatbot for depression shared users' "
+                 "health data with advertisers without consent, a privacy breach regulators now examine.")
+    assert result["themes"]
+    assert {t["source"] for t in result["themes"]} <= {"rules", "learned", "both"}
+    rules_only = next(tag_documents(tag.nlp, tag.taxonomy, [TextInput(id="x", title="Chatbot therapy",
+                                     abstract="A therapy chatbot for depression leaked users' health data.")],
+                                    learned=False))
+    assert {t["source"] for t in rules_only["themes"]} == {"rules"}
+
+
+def test_a_parameters_file_that_does_not_fit_is_refused(tmp_path):
+    bad = tmp_path / "model.json"
+    bad.write_text(json.dumps({"format": 1, "embedding": learned.EMBEDDING, "features": ["a", "b"],
+                               "themes": {"safety": {"coef": [0.1], "intercept": 0}}}))
+    with pytest.raises(learned.ModelError, match="1 weights"):
+        learned.load(bad)
+    bad.write_text("not json")
+    with pytest.raises(learned.ModelError, match="harvest train"):
+        learned.load(bad)
+
+
+def test_the_pipeline_version_covers_every_input_to_a_judgement(tmp_path):
+    copies = {}
+    for name in ("taxonomy.yaml", "entities.yaml", "tagger.yaml", "theme-model.json"):
+        copies[name] = tmp_path / name
+        shutil.copy(ANNOTATIONS / name, copies[name])
+
+    def version():
+        return corpus.pipeline_version(copies["taxonomy.yaml"], copies["entities.yaml"],
+                                       copies["tagger.yaml"], copies["theme-model.json"])
+    seen = {version()}
+    for name, change in (("tagger.yaml", "\n# a cue changed\n"), ("theme-model.json", " "),
+                         ("entities.yaml", "\n# an alias changed\n"), ("taxonomy.yaml", "\n# a term changed\n")):
+        copies[name].write_text(copies[name].read_text() + change)
+        seen.add(version())
+    assert len(seen) == 5
+
+
+def test_train_and_evaluate_report_cross_validated_figures(tmp_path):
+    output = tmp_path / "model.json"
+    result = CliRunner().invoke(main, ["train", "--gold", str(OWN_GOLD), "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    assert "rules + learned, k-fold" in result.output and "relevance accuracy" in result.output
+    layer = learned.load(output)
+    assert set(layer.themes) <= set(load_taxonomy().themes) and layer.themes
+    trained = json.loads(output.read_text())["trained"]
+    assert trained["documents"] == sum(1 for line in OWN_GOLD.read_text().splitlines() if line.strip())
+    evaluated = CliRunner().invoke(main, ["evaluate", "--gold", str(OWN_GOLD), "--folds", "3", "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    figures = json.loads(evaluated.output)
+    combined = figures["gold"]["rules+learned (cross-validated)"]
+    assert {"micro", "macro", "themes", "relevance_accuracy", "study_design_accuracy"} <= set(combined)
+
+
+def test_tag_text_gives_the_relevance_state_and_each_theme_source():
+    line = json.dumps({"id": "n1", "title": "ChatGPT coached a teenager on how to commit suicide, lawsuit says",
+                       "text": ""})
+    result = CliRunner().invoke(main, ["tag-text"], input=line + "\n")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output.splitlines()[0])
+    assert out["relevance"] == "relevant" and out["relevant"] is True
+    assert out["themes"] and all(t["source"] in ("rules", "learned", "both") for t in out["themes"])

@@ -1,0 +1,265 @@
+"""The search page, whole exports, alerts, incidents to browse and tables for people, in-process
+(`Datasette(...).client`) on a corpus of a few hundred documents in all four relevance states,
+served under a name that is not `corpus`. Exports are parsed back (bibtexparser, rispy, json,
+csv), feeds with feedparser."""
+
+import asyncio
+import csv
+import io
+import json
+import shutil
+import sqlite3
+
+import bibtexparser
+import feedparser
+import pytest
+import rispy
+import yaml
+from datasette.app import Datasette
+
+from harvest.db import transaction
+from harvest import db as database
+from harvest.search import fts_match, load_synonyms, parse_query
+from harvest.serve import PLUGINS_DIR, SETTINGS
+from harvest.store import DocumentRecord, Provenance, save_document
+
+import people_corpus
+
+NAME = "evidence-2026"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("people")
+    ids = people_corpus.build(folder)
+    shutil.move(folder / "corpus.db", folder / f"{NAME}.db")
+    return folder / f"{NAME}.db", ids
+
+
+def datasette_for(path):
+    return Datasette([str(path)], metadata=yaml.safe_load((PLUGINS_DIR / "metadata.yml").read_text()),
+                     plugins_dir=str(PLUGINS_DIR), template_dir=str(PLUGINS_DIR / "templates"), settings=SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def site(built):
+    return datasette_for(built[0]), built[1]
+
+
+def get(datasette, path):
+    async def fetch():
+        return await datasette.client.get(path)
+    response = asyncio.run(fetch())
+    assert response.status_code == 200, (path, response.status_code, response.text[:500])
+    return response
+
+
+def count(path, sql, params=()):
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql, params).fetchone()[0]
+
+
+def test_queries_are_read_as_people_type_them():
+    assert [[(t.text, t.kind) for t in c] for c in parse_query('"AI psychosis" teen OR youth therap* Character.AI')] == [
+        [("AI psychosis", "phrase")], [("teen", "word"), ("youth", "word")], [("therap", "prefix")], [("Character.AI", "word")]]
+    synonyms = load_synonyms()
+    assert set(synonyms["teen"]) >= {"teenager", "adolescent", "14-year-old"}
+    assert set(synonyms["sue"]) >= {"sues", "lawsuit", "litigation"} and set(synonyms["psychosis"]) >= {"psychotic", "delusion"}
+    assert fts_match(parse_query('"AI psychosis"'), synonyms) == '"AI psychosis"', "a phrase is exact, no synonyms"
+    assert fts_match(parse_query('a"b'), {}) == '"a" AND "b"'
+    assert parse_query('"" ... *') == [], "nothing searchable is an empty query, not an FTS5 error"
+
+
+def test_synonyms_file_errors_name_the_problem(tmp_path):
+    bad = tmp_path / "synonyms.yaml"
+    bad.write_text("groups:\n  - [teen, adolescent]\n  - [youth, teen]\n")
+    with pytest.raises(ValueError, match="'teen' is in two groups"):
+        load_synonyms(bad)
+    bad.write_text("groups:\n  - teen\n")
+    with pytest.raises(ValueError, match=r"synonyms.yaml line 2: groups\[1\]: expected a list"):
+        load_synonyms(bad)
+
+
+def test_a_journalists_search_finds_the_incident_and_its_report(site):
+    datasette, ids = site
+    page = get(datasette, "/-/search?q=Character.AI+teen+lawsuit").text
+    assert f'href="/{NAME}/incidents/teen-companion-suicide-lawsuit"' in page
+    assert f'href="/{NAME}/documents/{ids["report"]}"' in page
+    assert "<mark>Character.AI</mark>" in page and "<mark>lawsuit</mark>" in page or "<mark>sues</mark>" in page
+    assert 'class="content-note"' in page
+    phrase = get(datasette, "/-/search?q=%22AI+psychosis%22").text
+    assert f'/documents/{ids["phrase"]}"' in phrase and f'/documents/{ids["apart"]}"' not in phrase, "the phrase, not the words"
+    assert f'/documents/{ids["apart"]}"' in get(datasette, "/-/search?q=AI+psychosis").text
+
+
+def test_relevance_scopes_and_facets(site, built):
+    datasette, ids = site
+    path = built[0]
+    relevant = count(path, "SELECT count(*) FROM documents WHERE relevance = 'relevant' OR relevance IS NULL")
+    related = count(path, "SELECT count(*) FROM documents WHERE relevance IN ('relevant', 'related') OR relevance IS NULL")
+    for scope, expected in (("", relevant), ("&scope=related", related), ("&scope=all", ids["total"])):
+        assert f"<strong>{expected:,}</strong> documents" in get(datasette, f"/-/search?sort=newest{scope}").text, scope
+    page = get(datasette, "/-/search?q=depression&kind=news").text
+    expected = count(path, "SELECT count(*) FROM documents d JOIN documents_fts f ON f.rowid = d.rowid WHERE documents_fts "
+                           "MATCH '(\"depression\" OR \"depressive\" OR \"depressed\")' AND kind = 'news' AND relevance = 'relevant'")
+    assert f"<strong>{expected:,}</strong>" in page
+    assert '<summary>Kind</summary>' in page and '<summary>Year</summary>' in page and '<summary>Product</summary>' in page
+    assert "kind: news ✕" in page, "the active filter shows, with a way to remove it"
+
+
+def test_facets_years_dates_and_guidance(site, built):
+    datasette, ids = site
+    page = get(datasette, "/-/search?kind=guidance&year_from=2025&scope=all").text
+    assert f'/documents/{ids["guidance"]}"' in page, "guidance is dated by its current version"
+    assert "<time datetime=\"2025-09-14\">" in page
+    newest = get(datasette, "/-/search?q=Character.AI+teen+lawsuit&sort=newest").text
+    assert newest.index(ids["report"]) < newest.index(ids["undated"]), "undated last"
+    document = get(datasette, f"/{NAME}/documents/{ids['guidance']}").text
+    assert 'current version of <time datetime="2025-09-14">' in document
+
+
+def test_zero_results_suggest_what_to_loosen(site):
+    datasette, _ = site
+    page = get(datasette, "/-/search?q=depression+zzyzx&kind=news").text
+    assert "No documents match" in page or "Nothing matches" in page
+    assert 'q=depression&amp;kind=news">leave out zzyzx</a> (' in page
+    page = get(datasette, "/-/search?q=%22Character.AI+companion%22&kind=paper").text
+    assert "drop the filter kind: paper</a> (1 found)" in page
+
+
+def test_similar_documents_and_cited_by(site):
+    datasette, ids = site
+    page = get(datasette, f"/-/search?cited={ids['cited']}&scope=all").text
+    assert "<strong>3</strong> documents" in page and "Documents citing" in page
+    hit = get(datasette, "/-/search?q=%22study+0%22&scope=all").text
+    assert f'?cited={ids["cited"]}">cited by 3</a>' in hit, "a result offers its citing documents"
+    similar = get(datasette, f"/-/search?similar={ids['report']}").text
+    assert f'/documents/{ids["undated"]}"' in similar or f'/documents/{ids["machine"]}"' in similar
+
+
+@pytest.mark.parametrize("extension", ["bib", "ris", "csljson", "csv", "json"])
+def test_search_exports_are_whole(site, built, extension):
+    datasette, ids = site
+    response = get(datasette, f"/-/search.{extension}?kind=paper&year_from=2020&scope=all")
+    expected = count(built[0], "SELECT count(*) FROM documents WHERE kind = 'paper' AND year >= 2020")
+    assert expected > 20 and response.headers["x-result-count"] == str(expected)
+    assert f'-{expected}.{extension}"' in response.headers["content-disposition"]
+    text = response.text
+    parsed = {"bib": lambda: bibtexparser.parse_string(text).entries, "ris": lambda: rispy.loads(text),
+              "csljson": lambda: json.loads(text), "json": lambda: json.loads(text),
+              "csv": lambda: list(csv.DictReader(io.StringIO(text)))}[extension]()
+    assert len(parsed) == expected
+
+
+def test_table_and_query_exports_are_whole(site, built):
+    datasette, ids = site
+    path = built[0]
+    whole = get(datasette, f"/{NAME}/documents.bib?_relevance=all")
+    entries = bibtexparser.parse_string(whole.text).entries
+    assert len(entries) == ids["total"] > 100 and whole.headers["x-result-count"] == str(ids["total"])
+    filtered = get(datasette, f"/{NAME}/documents.ris?kind=paper&year__gte=2020&_relevance=all")
+    assert len(rispy.loads(filtered.text)) == ids["papers_since_2020"]
+    assert f'documents-{ids["papers_since_2020"]}.ris' in filtered.headers["content-disposition"]
+    shown = count(path, "SELECT count(*) FROM documents WHERE relevance = 'relevant' OR relevance IS NULL")
+    assert len(json.loads(get(datasette, f"/{NAME}/documents.csljson").text)) == shown, "exports what the page shows"
+    lines = get(datasette, f"/{NAME}/documents.jsonl?_relevance=all&kind=paper")
+    papers = [json.loads(line) for line in lines.text.splitlines()]
+    assert len(papers) == count(path, "SELECT count(*) FROM documents WHERE kind = 'paper'") > 100
+    assert f'documents-{len(papers)}.jsonl' in lines.headers["content-disposition"] and "abstract" in papers[0]
+    grid = [json.loads(line) for line in get(datasette, f"/{NAME}/evidence_by_theme_and_design.jsonl").text.splitlines()]
+    assert len(grid) == count(path, "SELECT count(*) FROM (SELECT 1 FROM document_themes t JOIN documents d ON "
+                                    "d.id = t.document_id GROUP BY t.theme, d.study_design)") and "documents" in grid[0]
+    one = get(datasette, f"/{NAME}/documents.bib?id={ids['report']}")
+    assert f'filename="{ids["report"]}.bib"' in one.headers["content-disposition"]
+
+
+def test_a_saved_search_is_an_alert_that_lists_new_matches(site, built):
+    datasette, ids = site
+    feed = feedparser.parse(get(datasette, "/-/search.atom?q=psychosis").text)
+    assert not feed.bozo and feed.feed.title.endswith("search for psychosis")
+    assert feed.entries and all(e.link.startswith("http") for e in feed.entries)
+    assert any(e.link.endswith(ids["phrase"]) for e in feed.entries)
+    copy = built[0].parent / "alerts" / f"{NAME}.db"
+    copy.parent.mkdir()
+    shutil.copy(built[0], copy)
+    db = database.connect(copy)
+    with transaction(db):
+        new, _ = save_document(db, DocumentRecord(fields={"kind": "news", "title": "New report on chatbot psychosis in teens",
+                                                          "abstract": "A new case of AI psychosis.", "published": "2026-02-01",
+                                                          "year": 2026, "url": "https://news.example/new"},
+                                                  identifiers=[("url", "https://news.example/new")]),
+                               Provenance("news", "new", "2026-02-02T00:00:00Z"))
+    db.conn.close()
+    feed = feedparser.parse(get(datasette_for(copy), "/-/search.atom?q=psychosis").text)
+    assert feed.entries[0].link.endswith(new), "newest first"
+    assert feed.entries[0].updated.startswith("2026-02-02") and "AI psychosis" in feed.entries[0].summary
+    table_feed = feedparser.parse(get(datasette, f"/{NAME}/documents.atom?kind=news").text)
+    assert not table_feed.bozo and table_feed.entries and all("news" in e.summary for e in table_feed.entries)
+
+
+def test_incidents_to_browse(site):
+    datasette, ids = site
+    page = get(datasette, "/-/incidents").text
+    assert page.index("/incidents/chatgpt-psychosis-reports") < page.index("/incidents/teen-companion-suicide-lawsuit"), \
+        "newest first report first"
+    assert "teen-companion-suicide-lawsuit" in get(datasette, "/-/incidents?harm=Suicidality&product=character.ai").text
+    assert "teen-companion-suicide-lawsuit" not in get(datasette, "/-/incidents?product=ChatGPT").text
+    for query in ("company=Google", "place=florida", "status=litigated", "year=2024", "q=teen+lawsuit"):
+        assert "/incidents/teen-companion-suicide-lawsuit" in get(datasette, f"/-/incidents?{query}").text, query
+    incident = get(datasette, f"/{NAME}/incidents/teen-companion-suicide-lawsuit").text
+    assert "<dt>Outcome</dt><dd>Wrongful-death lawsuit filed in federal court.</dd>" in incident
+    assert "Linked by the matcher, score 0.82: product Character.AI; harm suicidality; place Florida" in incident
+    assert incident.index(ids["machine"]) < incident.index(ids["undated"]), "undated reports last"
+    assert "rejected:" in incident and "https://news.example/filings" in incident
+
+
+def test_tables_for_people(site, built):
+    datasette, ids = site
+    page = get(datasette, f"/{NAME}/documents").text
+    relevant = count(built[0], "SELECT count(*) FROM documents WHERE relevance = 'relevant' OR relevance IS NULL")
+    assert f"<h3>{relevant:,} rows" in page and 'aria-current="true" class="on">relevant</a>' in page
+    assert 'data-column="body"' not in page and 'data-column="title"' in page, "compact columns"
+    assert '<span class="chip">' in page and '<details class="column-help">' in page
+    facet_page = get(datasette, f"/{NAME}/documents?kind=paper").text
+    years = [int(y) for y in __import__("re").findall(r'year=(\d{4})[^"]*">\d{4}</a>', facet_page)]
+    assert years == sorted(years, reverse=True) and len(years) > 3, "year facet in year order"
+    count_by = facet_page[facet_page.index("Count by"):facet_page.index("search page</a></span></nav>")]
+    assert count_by.count("kind=paper") == 5, "facet links keep the filters"
+    everything = get(datasette, f"/{NAME}/documents?_relevance=all").text
+    assert f"<h3>{ids['total']:,} rows" in everything
+    own = get(datasette, f"/{NAME}/documents?relevance=off-topic").text
+    assert f"<h3>{ids['relevance']['off-topic']:,} rows" in own, "an explicit relevance filter replaces the default"
+    searched = json.loads(get(datasette, f"/{NAME}/documents.json?_search=psychos*+OR+delusion&_relevance=all&_shape=array").text)
+    assert searched and get(datasette, f"/{NAME}/documents?_search=%22AI+psychosis%22").text.count("<tr") >= 2
+
+
+def test_any_database_name_works(site):
+    datasette, _ = site
+    home = get(datasette, "/").text
+    assert f'href="/{NAME}/documents"' in home and 'href="/corpus/' not in home
+    canned = get(datasette, f"/{NAME}/search_news?q=lawsuit&outlet=&year=&product=&harm=").text
+    assert "<mark>lawsuit</mark>" in canned and "[lawsuit]" not in canned, "snippets marked, not bracketed"
+    assert f'<a href="/{NAME}/documents/' in canned
+    for link in (f"/{NAME}/documents", f"/{NAME}/search_documents?q=chatbot&kind=&theme=&year=", "/-/evidence-map",
+                 "/-/charts", f"/{NAME}/changes", "/-/feeds/documents.atom"):
+        get(datasette, link)
+
+
+def test_pictures_read(site):
+    datasette, ids = site
+    charts = get(datasette, "/-/charts").text
+    assert 'width="760"' not in charts and 'viewBox="0 0 760' in charts, "responsive"
+    assert '<a href="/-/search?kind=' in charts, "bars open their documents"
+    assert "without a date" in charts and "Years start at 2019" in charts
+    graph = get(datasette, f"/-/graph?node=document:{ids['report']}").text
+    assert 'class="graph-key"' in graph and 'width="640"' not in graph
+    grid = get(datasette, "/-/evidence-map").text
+    assert "Randomised controlled trial" in grid and ">rct<" not in grid and 'class="scroll-x"' in grid
+
+
+def test_hostile_text_stays_inert(site):
+    datasette, ids = site
+    for path in ("/-/search?q=chatbot+depression&scope=all", "/-/search.atom?q=chatbot", f"/{NAME}/documents?_search=chatbot",
+                 "/-/incidents", f"/-/search?similar={ids['hostile']}"):
+        body = get(datasette, path).text
+        assert "<script>alert(1)</script>" not in body and "<img src=x" not in body and "<b>News</b>" not in body, path
