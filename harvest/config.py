@@ -95,7 +95,7 @@ SCHEMAS: dict[str, object] = {
         "location": TEXT, "products": WORDS, "companies": WORDS, "harms": WORDS, "age_group": TEXT,
         "outcome": TEXT, "status": TEXT, "rejected": ListOf(TEXT), "merged_into": TEXT,
         "sources": ListOf(Fields({"url": TEXT, "role": TEXT}, required=("url",))),
-        "crosswalk": Fields({"aiaaic": ListOf(TEXT, scalar_ok=True),
+        "crosswalk": Fields({"aiaaic": ListOf(Scalar(("str", "int")), scalar_ok=True),  # ids checked by harvest.incidents
                              "aiid": ListOf(Scalar(("str", "int")), scalar_ok=True)}),
     }, required=("id",)))}),
     "seed": Fields({

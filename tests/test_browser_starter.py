@@ -11,10 +11,10 @@ import requests
 from conftest import harvest_serve
 
 from harvest import db as database
-from harvest.imports import load_import
+from harvest.sources.imports import load_import
 from harvest.incidents import update_incidents
 from harvest.nlp.corpus import tag_corpus
-from harvest.seed import load_seed
+from harvest.sources.seed import load_seed
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[1] / "test-output" / "screenshots"

@@ -24,6 +24,7 @@ from test_jmir import atom
 from test_legislation import CONFIG as LEGISLATION, INTRODUCED, bill, federal_page, openstates_page
 from test_news import STORY, gdelt, page as news_page, rss
 from test_pubmed_harvest import Eutils
+from test_resolve import LANDING
 
 ROBOTS = b"User-agent: *\nDisallow: /private/\n"
 HTML = {"Content-Type": "text/html; charset=utf-8"}
@@ -118,7 +119,19 @@ def seed(server, db, archive, client):
     return load_files(db, archive, "seed", [DEFAULT_SEED])
 
 
-HARVESTS = [pubmed, europepmc, arxiv, crossref, jmir, news, news_with_api_on_the_same_host, guidance, legislation, seed]
+def import_(server, db, archive, client):  # the source `import` (a Python keyword as a name)
+    return load_files(db, archive, "import", [DATA.parent.parent / "annotations" / "reading-list.yaml"], "csl-yaml")
+
+
+def landing(server, db, archive, client):
+    server.routes["/old-paper"] = [Reply(301, b"", {"Location": server.url + "/paper"})]
+    server.routes["/paper"] = [Reply(200, LANDING, HTML)]
+    server.routes["/gone"] = [Reply(404, b"gone")]
+    return run_live(db, archive, client, "landing", {"urls": [server.url + "/old-paper", server.url + "/gone"]})
+
+
+HARVESTS = [pubmed, europepmc, arxiv, crossref, jmir, news, news_with_api_on_the_same_host, guidance, legislation, seed,
+            import_, landing]
 
 
 @pytest.mark.parametrize("harvest", HARVESTS, ids=[h.__name__ for h in HARVESTS])
@@ -140,7 +153,7 @@ def test_every_source_rebuilds_row_for_row_when_robots_txt_answers(harvest, tmp_
 
 
 def test_every_registered_source_keeps_the_protocol():
-    assert set(h.__name__ for h in HARVESTS) >= set(NAMES)
+    assert set(h.__name__.rstrip("_") for h in HARVESTS) >= set(NAMES)
     for name in NAMES:
         source = get(name)
         assert source.name == name and callable(source.start) and callable(source.ingest)

@@ -9,7 +9,7 @@ import pytest
 
 from harvest import db as database
 from harvest.formats.citations import CitationParseError, identify, parse_citations, parse_landing_page
-from harvest.imports import load_import
+from harvest.sources.imports import load_import
 from harvest.rebuild import rebuild
 
 from conftest import FIXTURES, table_rows

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import Reply, table_rows
 from harvest import db as database
-from harvest.imports import load_import
+from harvest.sources.imports import load_import
 from harvest.lookup import LookupInputError, lookup
 from harvest.rebuild import rebuild
 from harvest.resolve import europepmc_query, pending, resolve
