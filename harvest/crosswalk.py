@@ -9,10 +9,11 @@ read_incident_database  a CSV export -> ExternalIncident rows, from
                           ...), joined with the snapshot's `reports.csv` (report_number, url)
                           beside it by `read_incident_database_file`
 propose                 curated incidents x external entries -> Proposal(score 0..1, reasons)
-save_crosswalk          proposals and curator-accepted ids into `incident_crosswalk`
+save_proposals          proposals into `incident_crosswalk` (a curator's accepted ids stay accepted)
+record_accepted         the ids curators list under `crosswalk` in incidents.yaml, as accepted rows
 
-Scores add up evidence a curator can check: a report both list (0.3, by canonical URL), the product named (0.3), the company (0.1), the
-year (0.15, or 0.05 a year apart), the place (0.1), the harm (0.15) and word overlap between
+Scores add up evidence a curator can check: a report both list (0.3, by canonical URL), the
+product named (0.3), the company (0.1), the year (0.15, or 0.05 a year apart), the place (0.1), the harm (0.15) and word overlap between
 the titles and summaries (up to 0.2). Proposals are only proposals: an id counts as the same
 incident once a curator lists it under `crosswalk` in annotations/incidents.yaml.
 """

@@ -54,15 +54,15 @@ SP  - 10
 EP  - 19
 DO  - 10.5555/ris.1
 UR  - https://example.org/ris-1
-ER  - 
+ER  -
 
 TY  - JOUR
 TI  - From PubMed
 AN  - 39999999
 DB  - PubMed
 PY  - 2023
-ER  - 
-"""
+ER  -
+""".replace(b"ER  -\n", b"ER  - \n")  # RIS's end tag has its trailing space
 
 CSL = [
     {"id": "a", "type": "article-journal", "title": "Therapy Chatbots Reviewed",
