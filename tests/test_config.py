@@ -24,7 +24,7 @@ def test_every_shipped_annotation_file_is_valid():
     assert {p.rsplit("/", 1)[-1] for p in checked} >= {
         "pubmed.yaml", "arxiv.yaml", "europepmc.yaml", "jmir.yaml", "news.yaml", "guidance.yaml",
         "legislation.yaml", "corrections.yaml", "incidents.yaml", "seed.yaml", "taxonomy.yaml",
-        "entities.yaml", "floors.yaml"}
+        "entities.yaml", "floors.yaml", "reading-list.yaml"}
 
 
 @pytest.mark.parametrize("kind, text, message", [
@@ -47,6 +47,13 @@ def test_every_shipped_annotation_file_is_valid():
      r"line 3: corrections\[1\].relevant: expected true or false, found text 'maybe'"),
     ("incidents", "incidents:\n  - id: a\n    titel: x\n", r"line 3: incidents\[1\].titel: unknown key"),
     ("incidents", "incidents:\n  - id: a\n    sources: [{url: x, rol: report}]\n", r"sources\[1\].rol: unknown key"),
+    ("incidents", "incidents:\n  - id: a\n    crosswalk: {aiiid: [826]}\n", r"line 3: incidents\[1\].crosswalk.aiiid: unknown key"),
+    ("reading-list", "references:\n  - id: rl1\n    type: article-journal\n    title: T\n    source: s\n    DIO: 10.1/x\n",
+     r"reading-list.yaml line 6: references\[1\].DIO: unknown key"),
+    ("reading-list", "references:\n  - id: rl1\n    type: article-journal\n    title: T\n",
+     r"line 2: references\[1\]: the key 'source' is missing"),
+    ("reading-list", "references:\n  - id: rl1\n    type: book\n    title: T\n    source: s\n    author: [{famly: X}]\n",
+     r"references\[1\].author\[1\].famly: unknown key"),
     ("seed", "article: {key: k}\nreferences: []\n", r"line 1: article: the key 'title' is missing"),
     ("taxonomy", "version: 1\nrelevance: {ai: [a]}\nthemes: {}\nstudy_designs: []\n",
      r"line 2: relevance: the key 'mental_health' is missing"),
@@ -126,13 +133,15 @@ def test_every_command_refuses_to_write_while_an_annotation_file_is_broken(tmp_p
 
     from harvest.cli import main
     for command in (["seed", str(tmp_path / "a.db")], ["tag", str(tmp_path / "a.db")],
-                    ["graph", str(tmp_path / "a.db")], ["rebuild", str(tmp_path / "b.db"), "--archive", str(tmp_path)]):
+                    ["graph", str(tmp_path / "a.db")], ["rebuild", str(tmp_path / "b.db"), "--archive", str(tmp_path)],
+                    ["import", str(tmp_path / "c.db"), str(annotations / "reading-list.yaml")],
+                    ["resolve", str(tmp_path / "c.db")]):
         if command[0] in ("tag", "graph"):
             (tmp_path / "a.db").touch()
         result = CliRunner().invoke(main, command)
         assert result.exit_code == 1, (command, result.output)
         assert "incidents.yaml line 3: incidents[1].titel: unknown key" in result.output
-        assert not (tmp_path / "b.db").exists()
+        assert not (tmp_path / "b.db").exists() and not (tmp_path / "c.db").exists()
         assert not (tmp_path / "archive").exists()
         if (tmp_path / "a.db").exists():
             assert (tmp_path / "a.db").stat().st_size == 0

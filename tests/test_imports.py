@@ -175,6 +175,14 @@ def test_a_file_in_no_format_is_a_clear_error():
         parse_citations(LANDING, "page.html")
     with pytest.raises(CitationParseError, match="empty"):
         parse_citations(b"\n  \n", "empty.txt")
+    with pytest.raises(CitationParseError, match=r"refs.yaml line \d+: not valid YAML"):
+        parse_citations(b"references:\n  - id: a\n    title: 'unclosed\n", "refs.yaml")
+    bomb = b"a: &a [x, x, x, x, x, x, x, x, x]\n" + b"".join(
+        b"%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n" % ((c,) * 2 + (c - 1,) * 9) for c in range(98, 106))
+    with pytest.raises(CitationParseError, match="alias bomb"):  # read through harvest.config's bounds
+        parse_citations(b"references:\n" + bomb, "bomb.yaml")
+    with pytest.raises(CitationParseError, match="not valid JSON.*nested more than"):  # harvest.limits.load_json
+        parse_citations(b"[" * 10000 + b"]" * 10000, "deep.json")
     cut = parse_citations(RIS.rsplit(b"ER  -", 1)[0], "cut.ris")  # the last record lost its closing line
     assert len(cut.items) == 1 and "not closed by an 'ER  - ' line" in cut.refused[0].reason
 
