@@ -17,14 +17,14 @@ import yaml
 
 from . import db as database
 from . import graph as graphing
-from . import arxiv, crossref, europepmc, extract, feeds, guidance, incidents, jats, jmir, legislation, news, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
+from . import arxiv, crossref, europepmc, extract, feeds, guidance, incidents, jats, jmir, legislation, news, nightly, pubmed, rebuild as rebuilding, seed as seeding, serve as serving
 from .http import Client
 from .nlp import corpus as tagging
 from .nlp import evaluate as evaluation
 from .nlp.pipeline import build_pipeline
 from .nlp.tagger import TextInput, tag_documents
 from .nlp.vocab import load_taxonomy
-from .runs import EXIT_CODES, HarvestBusy, Run, harvest_lock, mark_interrupted
+from .runs import EXIT_CODES, HarvestBusy, Run, harvest_lock, log_file_handler, mark_interrupted
 
 ANNOTATIONS = Path(__file__).resolve().parent.parent / "annotations"
 log = logging.getLogger("harvest")
@@ -37,9 +37,7 @@ def _archive_dir(db_path: Path, archive: Path | None) -> Path:
 @contextmanager
 def _harvest_session(db_path: Path, archive_dir: Path):
     """The database, opened under the harvest lock, with the log file attached."""
-    archive_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(archive_dir / "harvest.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler = log_file_handler(archive_dir)
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     try:
@@ -96,8 +94,9 @@ def _report(run: Run, quiet: bool) -> None:
             lines.append(f"    ... and {len(run.errors) - 10} more in harvest_runs.error")
         lines.append("  Run again to retry: an incremental run (no --since) starts early enough "
                      "to include what failed.")
+    level = {"ok": logging.INFO, "partial": logging.WARNING}.get(run.status, logging.ERROR)
     for line in lines:
-        log.info(line)
+        log.log(level, line)
     if sys.stderr.isatty() and not quiet:
         click.echo("", err=True)
     if not quiet or run.errors:
@@ -328,6 +327,63 @@ def legislation_command(db_path, openstates_api, federal_register_api, contact, 
     _harvest(db_path, archive, quiet, lambda db, archive_dir: legislation.harvest_legislation(
         db, archive_dir, _client(contact, allow_network), openstates_api=openstates_api,
         federal_register_api=federal_register_api))
+
+
+@main.command("nightly")
+@database_argument
+@click.option("--schedule", "schedule_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=nightly.SCHEDULE, show_default=True,
+              help="Sources, their cadence, time budget and extra arguments.")
+@click.option("--only", multiple=True, metavar="SOURCE", help="Run only this source (repeatable); staleness is still checked for all.")
+@click.option("--fresh", is_flag=True, help="Start a new nightly run even if the last one was cut off (default: resume it).")
+@click.option("--site", envvar="HARVEST_SITE", help="The published site's address, for absolute links in the digest (env HARVEST_SITE).")
+@allow_network_option
+@archive_option
+@quiet_option
+def nightly_command(db_path, schedule_path, only, fresh, site, allow_network, archive, quiet):
+    """Run every source of the schedule (each in its own process, with a time budget), then tag,
+    incidents and graph; write a digest of what changed beside DATABASE.
+
+    One lock for the whole run; a run cut off (killed, rebooted) is resumed by the next one.
+    Exit status: 0 every source ok and none stale, 3 some failed or are stale, 1 none worked.
+    """
+    try:
+        schedule = nightly.load_schedule(schedule_path)
+    except nightly.ScheduleError as error:
+        raise click.ClickException(str(error)) from None
+    unknown = [name for name in only if name not in {p.name for p in schedule.sources}]
+    if unknown:
+        raise click.ClickException(f"--only {unknown[0]}: not in {schedule_path.name} "
+                                   f"(there: {', '.join(p.name for p in schedule.sources)})")
+    archive_dir = _archive_dir(db_path, archive)
+    handler = log_file_handler(archive_dir)
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False  # the log file and the summary say it all; nothing else on stderr under cron
+    try:
+        with harvest_lock(db_path) as lock_handle:
+            result = nightly.run_nightly(db_path, archive_dir, schedule, lock_handle, only=only,
+                                         allow_network=allow_network, fresh=fresh, site=site)
+    except HarvestBusy as busy:
+        log.error(str(busy))
+        raise click.ClickException(str(busy)) from None
+    except (sqlite3.Error, OSError) as exc:
+        log.exception("nightly run stopped")
+        raise click.ClickException(f"nightly run stopped: {exc.__class__.__name__}: {exc}. The traceback is in "
+                                   f"{archive_dir / 'harvest.log'}; the next run resumes where this one stopped.") from None
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    lines = nightly.summary_lines(result)
+    level = logging.INFO if result.exit_code == 0 else logging.WARNING if result.exit_code == 3 else logging.ERROR
+    log.addHandler(handler := log_file_handler(archive_dir))
+    for line in lines:
+        log.log(level, line)
+    log.removeHandler(handler)
+    handler.close()
+    if not quiet or result.exit_code:
+        click.echo("\n".join(lines))
+    sys.exit(result.exit_code)
 
 
 @main.command("seed")
