@@ -386,6 +386,35 @@ def nightly_command(db_path, schedule_path, only, fresh, site, allow_network, ar
     sys.exit(result.exit_code)
 
 
+@main.command("release")
+@database_argument
+@click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--max-loss", type=click.FloatRange(0, 1), default=None,
+              help="Largest share of the last release's relevant documents that may be gone "
+                   "(default: annotations/schedule.yaml release.max_relevant_loss).")
+@click.option("--force", is_flag=True, help="Release even an empty corpus or one that lost relevant documents.")
+def release_command(db_path, out_dir, max_loss, force):
+    """Write an immutable snapshot of DATABASE into DIR (a new folder): a compact copy, CSV and
+    JSON Lines of the main tables, a data dictionary, CITATION.cff, a release note, SHA256SUMS.
+
+    Refuses an empty corpus, or one whose relevant documents fell by more than --max-loss since
+    the last release, unless --force. Exit status 1 when refused.
+    """
+    from . import release as releasing
+    if not db_path.exists():
+        raise click.ClickException(f"{db_path} does not exist")
+    if max_loss is None:
+        max_loss = nightly.load_schedule().max_relevant_loss
+    try:
+        with harvest_lock(db_path):  # not in the middle of a harvest
+            summary = releasing.make_release(db_path, out_dir, max_loss=max_loss, force=force)
+    except (HarvestBusy, releasing.ReleaseRefused) as refused:
+        raise click.ClickException(f"no release: {refused}") from None
+    click.echo(f"released {summary.documents} documents ({summary.relevant} relevant) into {summary.folder}: "
+               f"{summary.files} files, {len(summary.tables)} tables; serve it with "
+               f"`harvest serve {summary.folder / 'corpus.db'} --immutable`")
+
+
 @main.command("seed")
 @database_argument
 @click.option("--file", "seed_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
