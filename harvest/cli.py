@@ -488,9 +488,13 @@ def _feed_lines(data: bytes, name: str) -> list[dict]:
 @database_argument
 @click.option("--archive", type=click.Path(exists=True, file_okay=False, path_type=Path),
               required=True, help="Folder of WARC files to replay.")
+@click.option("--derive/--no-derive", default=True, show_default=True,
+              help="After the replay, tag, apply incidents and build the graph, as a nightly run does.")
 @quiet_option
-def rebuild_command(db_path, archive, quiet):
-    """Re-derive DATABASE from the WARC archive, with no network."""
+def rebuild_command(db_path, archive, derive, quiet):
+    """Re-derive DATABASE from the WARC archive, with no network: every run replayed in order,
+    then (unless --no-derive) tags, incidents and the graph, so the result equals a harvested
+    corpus that went through `harvest nightly` (or tag, incidents and graph), row for row."""
     if db_path.exists():
         raise click.ClickException(f"{db_path} exists; rebuild writes a fresh database. "
                                    "Give a new path, or move the old one aside first.")
@@ -501,6 +505,11 @@ def rebuild_command(db_path, archive, quiet):
             click.echo(f"{run.archive_file}: "
                        f"{run.source} {run.status}, added {run.counts['added']}, "
                        f"updated {run.counts['updated']}, failed {run.counts['failed']}")
+    if derive:
+        for step in nightly.DERIVE_STEPS:
+            _, text = nightly.derive(db, step)
+            if not quiet:
+                click.echo(f"{step}: {text}")
     documents = db.execute("SELECT count(*) FROM documents").fetchone()[0]
     if not quiet:
         click.echo(f"rebuilt {db_path} from {len(runs)} run(s): {documents} documents")
