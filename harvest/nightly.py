@@ -369,7 +369,8 @@ def _open_nightly(db, fresh: bool, now: datetime) -> tuple[dict, bool]:
             return row, True
         db["nightly_runs"].update(row["id"], {"status": "abandoned", "finished": iso(now)})
         log.warning("nightly run %s was cut off and is too old to resume; closed as abandoned", row["id"])
-    previous = db.execute("SELECT max(started) FROM nightly_runs WHERE status != 'abandoned'").fetchone()[0]
+    # what the last finished run reported is not reported again
+    previous = db.execute("SELECT max(finished) FROM nightly_runs WHERE status != 'abandoned'").fetchone()[0]
     row = {"id": now.strftime("%Y%m%dT%H%M%SZ"), "started": iso(now), "status": "running",
            "since": previous or iso(now), "before": json.dumps({"incidents": _incident_state(db)})}
     if db["nightly_runs"].count_where("id = ?", [row["id"]]):
@@ -483,6 +484,9 @@ def advice(outcome: StepOutcome) -> str:
         return "the service could not be reached: check this machine's network and DNS; the next run retries"
     if any(w in text for w in ("401", "403", "api key", "forbidden", "unauthorized")):
         return "the service refused the request: check the API key and the contact address in the environment"
+    if any(w in text for w in ("http 404", "http 410")):
+        return (f"the service answered 404/410: its address has probably moved; check the address `harvest {name}` "
+                f"uses (its --help lists the option; annotations/ holds the lists) against the service's documentation")
     if any(w in text for w in ("429", "rate limit", "too many requests")):
         return "the service rate-limited us: leave it until the next run, or add an API key where one is offered"
     if "exited with status" in text or "stopped:" in text:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import signal
@@ -40,7 +41,8 @@ class ScriptedServer:
     """A real HTTP server on 127.0.0.1 answering each path from a script of replies.
 
     `routes[path]` is a list of Reply (used in turn, the last one repeats) or a function of the
-    query string returning a Reply. Every request is logged as (path, query, headers).
+    query string (and of the request headers, when it takes two arguments) returning a Reply.
+    Every request is logged as (path, query, headers).
     """
 
     def __init__(self):
@@ -58,7 +60,8 @@ class ScriptedServer:
                 if route is None:
                     reply = Reply(404, b"not found")
                 elif callable(route):
-                    reply = route(parts.query)
+                    takes_headers = len(inspect.signature(route).parameters) == 2
+                    reply = route(parts.query, dict(self.headers)) if takes_headers else route(parts.query)
                 else:
                     reply = route.pop(0) if len(route) > 1 else route[0]
                 if reply.delay:
