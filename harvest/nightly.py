@@ -226,9 +226,12 @@ def _load_step(row: dict) -> StepOutcome:
                        message.get("message", ""))
 
 
-def source_outcome(db, name: str, after_rowid: int, child: ChildResult, budget: float) -> StepOutcome:
-    """What a source's process did, from the harvest_runs rows it wrote (and its exit status)."""
-    rows = db.execute("SELECT rowid, id, status, found, added, updated, unchanged, failed, error, notes "
+def source_outcome(db, name: str, after_rowid: int, child: ChildResult, budget: float,
+                   archive_dir: Path) -> StepOutcome:
+    """What a source's process did, from the harvest_runs rows it wrote (and its exit status).
+    A run that found nothing also says how many answers its service gave (`counts["responses"]`,
+    from its WARC file): none means it had nothing to ask, which proves nothing either way."""
+    rows = db.execute("SELECT rowid, id, status, found, added, updated, unchanged, failed, error, archive_file "
                       "FROM harvest_runs WHERE source = ? AND rowid > ? ORDER BY rowid",
                       [name, after_rowid]).fetchall()
     outcome = StepOutcome(name, "failed", child.seconds)
@@ -255,11 +258,28 @@ def source_outcome(db, name: str, after_rowid: int, child: ChildResult, budget: 
                               + (f": {last[-1].strip()}" if last else ""))
     elif "ok" in statuses and all(s == "ok" for s in statuses):
         outcome.status = "ok"
+        if not any(counts[k] for k in ("found", "added", "updated", "unchanged")):
+            outcome.counts["responses"] = _responses(archive_dir, [row[9] for row in rows if row[9]])
     elif any(s in SUCCESS for s in statuses):
         outcome.status = "partial"
     else:
         outcome.status = "failed"
     return outcome
+
+
+def _responses(archive_dir: Path, files: list[str]) -> int:
+    from .archive import ArchiveDamaged, read_run
+    answers = 0
+    for name in files:
+        path = Path(archive_dir) / name
+        if not path.exists():
+            continue
+        try:
+            _, records = read_run(path)
+            answers += sum(1 for record in records if record.type in ("response", "resource"))
+        except (ArchiveDamaged, OSError):
+            continue
+    return answers
 
 
 # --- staleness ----------------------------------------------------------------------------------
@@ -380,9 +400,12 @@ def _open_nightly(db, fresh: bool, now: datetime) -> tuple[dict, bool]:
 
 
 def exit_status(outcomes: list[StepOutcome], stale: list[dict]) -> int:
-    """0 every source ok and none stale; 1 no source worked; 3 anything in between."""
+    """0 every source ok and none stale; 1 no source worked; 3 anything in between. A source
+    that had nothing to ask (ok, nothing found, no answer from its service, e.g. Crossref with no
+    DOI pending) counts neither way: with no network at all, the others fail and the status is 1."""
     sources = [o for o in outcomes if o.step not in DERIVE_STEPS and o.status != "skipped"]
-    if sources and not any(o.status in SUCCESS for o in sources):
+    worked = [o for o in sources if o.status in SUCCESS and o.counts.get("responses", 1) > 0]
+    if any(o.status not in SUCCESS for o in sources) and not worked:
         return EXIT_NOTHING
     if stale or any(not o.worked or o.status == "partial" for o in outcomes):
         return EXIT_SOME
@@ -417,7 +440,7 @@ def run_nightly(db_path: Path, archive_dir: Path, schedule: Schedule, lock_handl
         after = db.execute("SELECT coalesce(max(rowid), 0) FROM harvest_runs").fetchone()[0]
         child = run_source(db_path, plan.name, archive_dir, plan.budget, plan.args, allow_network,
                            lock_handle.fileno() if lock_handle else None)
-        outcome = source_outcome(db, plan.name, after, child, plan.budget)
+        outcome = source_outcome(db, plan.name, after, child, plan.budget, archive_dir)
         _log_outcome(outcome)
         _save_step(db, nightly["id"], position, outcome, started)
         outcomes.append(outcome)

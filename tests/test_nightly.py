@@ -111,11 +111,11 @@ def test_digest_lists_new_relevant_documents_by_kind_and_theme(three_nights):
     assert new["by_kind"] == {"news": 2, "preprint": 3, "guidance": 1} and new["count"] == 6
     assert new["by_theme"] and all(d["page"].startswith("/corpus/documents/") for d in new["documents"])
     assert {i["id"] for i in digest["incidents"]["new"]}, "the curated incidents are new on the first night"
-    markdown = (three_nights["db"].parent / "corpus.digest.md").read_text()
-    assert "## New relevant documents: 6" in markdown and "### news" in markdown
-    assert "## Failed sources and what to do" in markdown and "**pubmed**" in markdown
     history = sorted((three_nights["folder"] / "digests").glob("corpus-*.md"))
     assert len(history) == 3
+    markdown = history[0].read_text()
+    assert "## New relevant documents: 6" in markdown and "### news" in markdown
+    assert "## Failed sources and what to do" in markdown and "**pubmed**" in markdown
 
 
 def test_a_night_with_nothing_new_writes_nothing(three_nights):
@@ -298,11 +298,13 @@ def test_no_network_at_all_exit_1_every_failure_named_and_no_empty_release(tmp_p
     assert run.returncode == EXIT_NOTHING, run.stdout + run.stderr
     digest = digest_of(db_path)
     everything = [p.name for p in load_schedule().sources]
-    assert [f["source"] for f in digest["failed"]] == everything
+    idle = [s["source"] for s in digest["sources"] if s["status"] == "ok"]
+    assert idle == ["crossref"], "only Crossref, with no DOI to ask about, does not fail"
+    assert [f["source"] for f in digest["failed"]] == [name for name in everything if name not in idle]
     assert all(f["advice"] and f["errors"] for f in digest["failed"])
-    assert {s["source"] for s in digest["stale"]} == set(everything)
+    assert {s["source"] for s in digest["stale"]} == set(everything) - set(idle)
     markdown = (tmp_path / "corpus.digest.md").read_text()
-    assert all(f"**{name}**" in markdown for name in everything)
+    assert all(f"**{f['source']}**" in markdown for f in digest["failed"])
     assert "could not be reached" in run.stdout
     out = tmp_path / "release"
     refused = subprocess.run(HARVEST + ["release", str(db_path), str(out)], capture_output=True, text=True)
@@ -362,6 +364,9 @@ def test_exit_status():
     assert exit_status([ok], [{"source": "x"}]) == EXIT_SOME
     assert exit_status([ok, StepOutcome("graph", "failed")], []) == EXIT_SOME
     assert exit_status([failed, StepOutcome("d", "timeout"), StepOutcome("tag", "ok")], []) == EXIT_NOTHING
+    idle = StepOutcome("crossref", "ok", counts={"found": 0, "responses": 0})  # nothing to ask
+    assert exit_status([idle, failed], [{"source": "c"}]) == EXIT_NOTHING
+    assert exit_status([idle], []) == EXIT_OK
 
 
 def test_log_rotates(tmp_path, monkeypatch):
