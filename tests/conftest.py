@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -148,8 +149,10 @@ def free_port() -> int:
 def harvest_serve(path: Path, *options: str):
     """`harvest serve` started as a user starts it, on a free port of 127.0.0.1; yields its address."""
     port = free_port()
+    # its output (a line per request) goes to a file: a pipe nobody reads fills up and stalls the server
+    output = tempfile.TemporaryFile()
     process = subprocess.Popen([sys.executable, "-m", "harvest", "serve", str(path), "--port", str(port), *options],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                               stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(150):
@@ -158,9 +161,11 @@ def harvest_serve(path: Path, *options: str):
                 break
             except requests.ConnectionError:
                 if process.poll() is not None:
-                    pytest.fail(process.stdout.read().decode())
+                    output.seek(0)
+                    pytest.fail(output.read().decode())
                 time.sleep(0.2)
         yield base
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=10)
+        output.close()
