@@ -529,8 +529,10 @@ def serve_command(db_path, host, port, immutable):
     if db_path.stem != serving.DATABASE:
         click.echo(f"note: the project's pages, queries and feeds are set up for a database named corpus "
                    f"(corpus.db); {db_path.name} is served as plain Datasette tables.", err=True)
-    if immutable:  # a published file is not written to: it must already be up to date
-        found = database.schema_version(database.connect(db_path, migrate=False))
+    if immutable:  # a published file is not written to (not even its journal mode): it must already be up to date
+        reader = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        found = reader.execute("PRAGMA user_version").fetchone()[0]
+        reader.close()
         if found < database.SCHEMA_VERSION:
             raise click.ClickException(f"{db_path} has schema version {found}, this program needs "
                                        f"{database.SCHEMA_VERSION}; run `harvest serve {db_path}` once without "

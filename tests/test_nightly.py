@@ -186,6 +186,13 @@ def test_release_writes_a_checkable_snapshot_and_refuses_a_shrunken_corpus(three
     assert citation["cff-version"] == "1.2.0" and citation["type"] == "dataset"
     assert "| id | TEXT primary key |" in (out / "DATA-DICTIONARY.md").read_text()
     assert "Latest nightly digest" in (out / "RELEASE.md").read_text()
+    snapshot.close()
+    with harvest_serve(out / "corpus.db", "--immutable") as base:  # publishing: served as it is
+        page = requests.get(base + "/corpus/documents.json?_shape=array", timeout=30)
+        assert page.status_code == 200 and len(page.json()) == documents
+    for line in (out / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split("  ", 1)
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest, f"{name} changed by serving"
     again = subprocess.run(HARVEST + ["release", str(db_path), str(out)], capture_output=True, text=True)
     assert again.returncode == 1 and "never overwritten" in again.stderr
 
