@@ -42,6 +42,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_tagging.py
 	$(BIN)/python benchmarks/bench_news_extract.py
 	$(BIN)/python benchmarks/bench_serve.py
+	$(BIN)/python benchmarks/bench_nightly.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
