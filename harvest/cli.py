@@ -28,9 +28,8 @@ def _archive_dir(db_path: Path, archive: Path | None) -> Path:
 def _harvest_session(db_path: Path, archive_dir: Path):
     """The database, opened under the harvest lock, with the log file attached."""
     _check_annotations()
-    archive_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(archive_dir / "harvest.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    from .runs import log_file_handler
+    handler = log_file_handler(archive_dir)
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     import sqlite3
@@ -91,8 +90,9 @@ def _report(run, quiet: bool) -> None:
             lines.append(f"    ... and {len(run.errors) - 10} more in harvest_runs.error")
         lines.append("  Run again to retry: an incremental run (no --since) starts early enough "
                      "to include what failed.")
+    level = {"ok": logging.INFO, "partial": logging.WARNING}.get(run.status, logging.ERROR)
     for line in lines:
-        log.info(line)
+        log.log(level, line)
     if sys.stderr.isatty() and not quiet:
         click.echo("", err=True)
     if not quiet or run.errors:
@@ -341,6 +341,100 @@ def legislation_command(**params):
                                                 "federal_register_api": params["federal_register_api"]})
 
 
+@main.command("nightly")
+@database_argument
+@click.option("--schedule", "schedule_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=ANNOTATIONS / "schedule.yaml", show_default=True,
+              help="Sources, their cadence, time budget and extra arguments.")
+@click.option("--only", multiple=True, metavar="SOURCE", help="Run only this source (repeatable); staleness is still checked for all.")
+@click.option("--fresh", is_flag=True, help="Start a new nightly run even if the last one was cut off (default: resume it).")
+@click.option("--site", envvar="HARVEST_SITE", help="The published site's address, for absolute links in the digest (env HARVEST_SITE).")
+@click.option("--allow-network", multiple=True, metavar="CIDR",
+              help="Allow this non-public network (e.g. 127.0.0.1/32 for a local test server).")
+@click.option("--archive", type=click.Path(path_type=Path), default=None,
+              help="Folder of WARC files (default: archive/ beside the database).")
+@quiet_option
+def nightly_command(db_path, schedule_path, only, fresh, site, allow_network, archive, quiet):
+    """Run every source of the schedule (each in its own process, with a time budget), then tag,
+    incidents and graph; write a digest of what changed beside DATABASE.
+
+    One lock for the whole run; a run cut off (killed, rebooted) is resumed by the next one.
+    Exit status: 0 every source ok and none stale, 3 some failed or are stale, 1 none worked.
+    """
+    import sqlite3
+
+    from . import nightly
+    from .runs import HarvestBusy, harvest_lock, log_file_handler
+    _check_annotations()
+    try:
+        schedule = nightly.load_schedule(schedule_path)
+    except nightly.ScheduleError as error:
+        raise click.ClickException(str(error)) from None
+    unknown = [name for name in only if name not in {p.name for p in schedule.sources}]
+    if unknown:
+        raise click.ClickException(f"--only {unknown[0]}: not in {schedule_path.name} "
+                                   f"(there: {', '.join(p.name for p in schedule.sources)})")
+    archive_dir = _archive_dir(db_path, archive)
+    handler = log_file_handler(archive_dir)
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False  # the log file and the summary say it all; nothing else on stderr under cron
+    try:
+        with harvest_lock(db_path) as lock_handle:
+            result = nightly.run_nightly(db_path, archive_dir, schedule, lock_handle, only=only,
+                                         allow_network=allow_network, fresh=fresh, site=site)
+    except HarvestBusy as busy:
+        log.error(str(busy))
+        raise click.ClickException(str(busy)) from None
+    except (sqlite3.Error, OSError) as exc:
+        log.exception("nightly run stopped")
+        raise click.ClickException(f"nightly run stopped: {exc.__class__.__name__}: {exc}. The traceback is in "
+                                   f"{archive_dir / 'harvest.log'}; the next run resumes where this one stopped.") from None
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    lines = nightly.summary_lines(result)
+    level = logging.INFO if result.exit_code == 0 else logging.WARNING if result.exit_code == 3 else logging.ERROR
+    log.addHandler(handler := log_file_handler(archive_dir))
+    for line in lines:
+        log.log(level, line)
+    log.removeHandler(handler)
+    handler.close()
+    if not quiet or result.exit_code:
+        click.echo("\n".join(lines))
+    sys.exit(result.exit_code)
+
+
+@main.command("release")
+@database_argument
+@click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--max-loss", type=click.FloatRange(0, 1), default=None,
+              help="Largest share of the last release's relevant documents that may be gone "
+                   "(default: annotations/schedule.yaml release.max_relevant_loss).")
+@click.option("--force", is_flag=True, help="Release even an empty corpus or one that lost relevant documents.")
+def release_command(db_path, out_dir, max_loss, force):
+    """Write an immutable snapshot of DATABASE into DIR (a new folder): a compact copy, CSV and
+    JSON Lines of the main tables, a data dictionary, CITATION.cff, a release note, SHA256SUMS.
+
+    Refuses an empty corpus, or one whose relevant documents fell by more than --max-loss since
+    the last release, unless --force. Exit status 1 when refused.
+    """
+    from . import nightly, release as releasing
+    from .runs import HarvestBusy, harvest_lock
+    if not db_path.exists():
+        raise click.ClickException(f"{db_path} does not exist")
+    if max_loss is None:
+        max_loss = nightly.load_schedule().max_relevant_loss
+    try:
+        with harvest_lock(db_path):  # not in the middle of a harvest
+            summary = releasing.make_release(db_path, out_dir, max_loss=max_loss, force=force)
+    except (HarvestBusy, releasing.ReleaseRefused) as refused:
+        raise click.ClickException(f"no release: {refused}") from None
+    click.echo(f"released {summary.documents} documents ({summary.relevant} relevant) into {summary.folder}: "
+               f"{summary.files} files, {len(summary.tables)} tables; serve it with "
+               f"`harvest serve {summary.folder / 'corpus.db'} --immutable`")
+
+
 @main.command("seed")
 @harvest_options(network=False)
 @click.option("--file", "load", multiple=True, type=click.Path(exists=True, dir_okay=False),
@@ -482,9 +576,13 @@ def _feed_lines(data: bytes, name: str) -> list[dict]:
 @database_argument
 @click.option("--archive", type=click.Path(exists=True, file_okay=False, path_type=Path),
               required=True, help="Folder of WARC files to replay.")
+@click.option("--derive/--no-derive", default=True, show_default=True,
+              help="After the replay, tag, apply incidents and build the graph, as a nightly run does.")
 @quiet_option
-def rebuild_command(db_path, archive, quiet):
-    """Re-derive DATABASE from the WARC archive, with no network."""
+def rebuild_command(db_path, archive, derive, quiet):
+    """Re-derive DATABASE from the WARC archive, with no network: every run replayed in order,
+    then (unless --no-derive) tags, incidents and the graph, so the result equals a harvested
+    corpus that went through `harvest nightly` (or tag, incidents and graph), row for row."""
     from . import db as database
     from .rebuild import rebuild
     if db_path.exists():
@@ -509,6 +607,12 @@ def rebuild_command(db_path, archive, quiet):
         click.echo(f"damaged archive file: {message}", err=True)
     if damaged:
         click.echo(f"{len(damaged)} damaged archive file(s): replayed up to the damage", err=True)
+    if derive:
+        from . import nightly
+        for step in nightly.DERIVE_STEPS:
+            _, text = nightly.derive(db, step)
+            if not quiet:
+                click.echo(f"{step}: {text}")
     documents = db.execute("SELECT count(*) FROM documents").fetchone()[0]
     if not quiet:
         click.echo(f"rebuilt {db_path} from {len(runs)} run(s): {documents} documents")
@@ -530,8 +634,11 @@ def serve_command(db_path, host, port, immutable, public_url):
     if not db_path.exists():
         raise click.ClickException(f"{db_path} does not exist; build it first with "
                                    f"`harvest seed {db_path}` (or `make serve`).")
-    if immutable:  # a published file is not written to: it must already be up to date
-        found = database.schema_version(database.connect(db_path, migrate=False))
+    if immutable:  # a published file is not written to (not even its journal mode): it must already be up to date
+        import sqlite3
+        reader = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        found = reader.execute("PRAGMA user_version").fetchone()[0]
+        reader.close()
         if found < database.SCHEMA_VERSION:
             raise click.ClickException(f"{db_path} has schema version {found}, this program needs "
                                        f"{database.SCHEMA_VERSION}; run `harvest serve {db_path}` once without "

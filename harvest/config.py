@@ -146,6 +146,12 @@ SCHEMAS: dict[str, object] = {
                             required=("mental_health_long_text", "long_text_words", "min_headline_words",
                                       "ai_general_mentions")),
     }, required=("negation", "hedging", "weights", "relevance")),
+    "schedule": Fields({
+        "sources": Fields(values=Fields({"cadence": Scalar(("str",)), "budget": Scalar(("str",)),
+                                         "args": ListOf(Scalar(("str", "int", "float"))), "skip": FLAG},
+                                        required=("cadence",))),
+        "release": Fields({"max_relevant_loss": FIGURE}),
+    }, required=("sources",)),
     "synonyms": Fields({"groups": ListOf(ListOf(TEXT))}, required=("groups",)),
     "floors": Fields({"shared": SCORES, "own": SCORES, "own_as_trained": SCORES,
                       "cross_validated": Fields(values=SCORES)}),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
+import logging.handlers
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -69,25 +71,59 @@ class HarvestBusy(RuntimeError):
     """Another harvest holds the database's lock."""
 
 
+LOCK_FD_ENV = "HARVEST_LOCK_FD"  # a nightly run hands its held lock to the harvests it starts
+LOG_MAX_BYTES, LOG_BACKUPS = 5 * 1024 * 1024, 5
+
+
+def log_file_handler(archive_dir: Path) -> logging.Handler:
+    """`archive/harvest.log`, rotated at 5 MiB with five old files kept (harvest.log.1 ... .5)."""
+    archive_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(archive_dir / "harvest.log", maxBytes=LOG_MAX_BYTES,
+                                                   backupCount=LOG_BACKUPS, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
+    return handler
+
+
+def _inherited_lock(lock_path: Path):
+    """The lock file descriptor a parent nightly run passed down, when it is this database's."""
+    fd = os.environ.get(LOCK_FD_ENV)
+    if not fd or not fd.isdigit() or not lock_path.exists():
+        return None
+    try:
+        held, wanted = os.fstat(int(fd)), lock_path.stat()
+    except OSError:
+        return None
+    return int(fd) if (held.st_dev, held.st_ino) == (wanted.st_dev, wanted.st_ino) else None
+
+
 @contextmanager
 def harvest_lock(db_path: Path):
-    """One harvest at a time per database (a lock file beside it, released even on a crash),
-    so runs still marked 'running' while we hold it are known to be dead."""
+    """One harvest at a time per database: an advisory lock (flock) on a file beside it, which
+    the kernel releases when the holding process ends, however it ends, so a crash never leaves
+    a stale lock behind and runs still marked 'running' while we hold it are known to be dead.
+    A harvest started by a nightly run shares the nightly's lock (its descriptor is inherited)."""
     lock_path = Path(f"{db_path}.lock")
+    inherited = _inherited_lock(lock_path)
+    if inherited is not None:
+        fcntl.flock(inherited, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the same open file: already ours
+        yield
+        return
     with open(lock_path, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            raise HarvestBusy(f"another harvest (pid {handle.read().strip() or '?'}) is writing "
-                              f"{db_path}; wait for it to finish, or remove {lock_path} if no "
-                              "harvest process is left") from None
+            pid = handle.read().strip() or "?"
+            raise HarvestBusy(f"another harvest (pid {pid}) is writing {db_path}, so this one stops "
+                              f"without touching it. The lock is released by the system the moment that "
+                              f"process ends, even if it crashes, so there is nothing to delete: wait for it "
+                              f"(`ps -p {pid}` shows it) and run this again") from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
         handle.flush()
         try:
-            yield
+            yield handle
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -41,7 +43,8 @@ class ScriptedServer:
     """A real HTTP server on 127.0.0.1 answering each path from a script of replies.
 
     `routes[path]` is a list of Reply (used in turn, the last one repeats) or a function of the
-    query string returning a Reply. Every request is logged as (path, query, headers).
+    query string (and of the request headers, when it takes two arguments) returning a Reply.
+    Every request is logged as (path, query, headers).
     """
 
     def __init__(self):
@@ -59,7 +62,8 @@ class ScriptedServer:
                 if route is None:
                     reply = Reply(404, b"not found")
                 elif callable(route):
-                    reply = route(parts.query)
+                    takes_headers = len(inspect.signature(route).parameters) == 2
+                    reply = route(parts.query, dict(self.headers)) if takes_headers else route(parts.query)
                 else:
                     reply = route.pop(0) if len(route) > 1 else route[0]
                 if reply.delay:
@@ -153,8 +157,10 @@ def free_port() -> int:
 def harvest_serve(path: Path, *options: str):
     """`harvest serve` started as a user starts it, on a free port of 127.0.0.1; yields its address."""
     port = free_port()
+    # its output (a line per request) goes to a file: a pipe nobody reads fills up and stalls the server
+    output = tempfile.TemporaryFile()
     process = subprocess.Popen([sys.executable, "-m", "harvest", "serve", str(path), "--port", str(port), *options],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                               stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(150):
@@ -163,9 +169,11 @@ def harvest_serve(path: Path, *options: str):
                 break
             except requests.ConnectionError:
                 if process.poll() is not None:
-                    pytest.fail(process.stdout.read().decode())
+                    output.seek(0)
+                    pytest.fail(output.read().decode())
                 time.sleep(0.2)
         yield base
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=10)
+        output.close()

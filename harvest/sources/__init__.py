@@ -18,6 +18,9 @@ from urllib.parse import urlencode
 NAMES = ("seed", "pubmed", "europepmc", "jmir", "arxiv", "crossref", "news", "guidance", "legislation", "import",
          "landing")
 MODULES = {"import": "imports"}  # a source whose name is a Python keyword lives in another module name
+# sources with no `harvest NAME` command that runs them live: the seed list and imports are only
+# loaded from files (`harvest seed`, `harvest import`); landing pages are read by `harvest resolve`
+NOT_SCHEDULED = ("seed", "import", "landing")
 
 
 @dataclass
