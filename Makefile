@@ -32,11 +32,9 @@ test: $(VENV)/.installed
 resolve: $(DB)
 	$(BIN)/harvest resolve $(DB)
 
-# the starter records completed first (where the network is reachable), then every source in turn
-# (each isolated, with a time budget), then tag, incidents and graph, and a digest; fails
-# (non-zero) when the nightly run does: 3 some sources failed or are stale, 1 none worked
+# every source in turn (each isolated, with a time budget), then tag, incidents and graph, and a
+# digest; fails (non-zero) when the nightly run does: 3 some sources failed or are stale, 1 none worked
 harvest: $(DB)
-	-$(BIN)/harvest resolve $(DB)
 	$(BIN)/harvest nightly $(DB)
 
 # an immutable snapshot for publishing, refused when the corpus is empty or shrank

@@ -342,6 +342,8 @@ def test_schedule_is_read_strictly(tmp_path):
     assert [p.name for p in shipped.sources][0] == "pubmed" and 0 < shipped.max_relevant_loss < 1
     assert parse_duration("36h", "x") == timedelta(hours=36) and parse_duration("1w", "x") == timedelta(days=7)
     for text, message in (("sources: {nosuch: {cadence: 1d}}", "sources.nosuch: no such source"),
+                          ("sources: {import: {cadence: 1d}}", "sources.import: no such source"),  # loaded by hand
+                          ("sources: {landing: {cadence: 1d}}", "sources.landing: no such source"),  # harvest resolve
                           ("sources: {pubmed: {cadence: soon}}", "sources.pubmed.cadence: 'soon' is not a duration"),
                           ("sources: {pubmed: {budget: 1h}}", "sources.pubmed: the key 'cadence' is missing"),
                           ("sources: {pubmed: {cadence: 1d, args: --x}}", "sources.pubmed.args: expected a list")):
