@@ -97,7 +97,7 @@ def test_document_page(site):
 def test_hostile_text_is_inert(site):
     datasette, ids = site
     for path in (f"/corpus/documents/{ids['hostile']}", "/corpus/documents?_search=chatbot",
-                 "/corpus/search_documents?q=depression&kind=&theme=&year=", "/-/feeds/documents.atom",
+                 "/corpus/search_documents?q=depression&kind=&theme=&year=&scope=", "/-/feeds/documents.atom",
                  f"/-/graph?node=document:{ids['hostile']}"):
         body = get(datasette, path).text
         assert "<script>alert(1)</script>" not in body and "<img src=x onerror" not in body, path
@@ -130,9 +130,9 @@ def test_incident_page_with_timeline_cite_panel_and_content_note(site):
 
 def test_content_note_follows_the_subject(site):
     datasette, _ = site
-    assert 'class="content-note"' in get(datasette, "/corpus/search_news?q=suicide&outlet=&year=&product=&harm=").text
+    assert 'class="content-note"' in get(datasette, "/corpus/search_news?q=suicide&outlet=&year=&product=&harm=&scope=everything").text
     assert 'class="content-note"' in get(datasette, "/corpus/documents?_search=suicide").text
-    assert 'class="content-note"' not in get(datasette, "/corpus/search_documents?q=randomized&kind=&theme=&year=").text
+    assert 'class="content-note"' not in get(datasette, "/corpus/search_documents?q=randomized&kind=&theme=&year=&scope=").text
 
 
 def test_canned_queries_and_facets(site):
@@ -188,8 +188,8 @@ def test_a_table_page_showing_a_suicide_report_carries_the_note(site):
 
 def test_search_results_export_to_reference_managers(site):
     datasette, ids = site
-    page = get(datasette, "/corpus/search_documents?q=randomized&kind=&theme=&year=").text
+    page = get(datasette, "/corpus/search_documents?q=randomized&kind=&theme=&year=&scope=").text
     assert 'href="/corpus/search_documents.bib?q=randomized' in page, "exports offered"
     assert "(<a href=" in page and "show</a>)" in page and "<textarea" not in page, "the SQL is hidden behind 'show'"
-    library = bibtexparser.parse_string(get(datasette, "/corpus/search_documents.bib?q=randomized&kind=&theme=&year=").text)
+    library = bibtexparser.parse_string(get(datasette, "/corpus/search_documents.bib?q=randomized&kind=&theme=&year=&scope=").text)
     assert [e["doi"] for e in library.entries] == ["10.2196/55555"]

@@ -237,10 +237,10 @@ def test_any_database_name_works(site):
     datasette, _ = site
     home = get(datasette, "/").text
     assert f'href="/{NAME}/documents"' in home and 'href="/corpus/' not in home
-    canned = get(datasette, f"/{NAME}/search_news?q=lawsuit&outlet=&year=&product=&harm=").text
+    canned = get(datasette, f"/{NAME}/search_news?q=lawsuit&outlet=&year=&product=&harm=&scope=").text
     assert "<mark>lawsuit</mark>" in canned and "[lawsuit]" not in canned, "snippets marked, not bracketed"
     assert f'<a href="/{NAME}/documents/' in canned
-    for link in (f"/{NAME}/documents", f"/{NAME}/search_documents?q=chatbot&kind=&theme=&year=", "/-/evidence-map",
+    for link in (f"/{NAME}/documents", f"/{NAME}/search_documents?q=chatbot&kind=&theme=&year=&scope=", "/-/evidence-map",
                  "/-/charts", f"/{NAME}/changes", "/-/feeds/documents.atom"):
         get(datasette, link)
 
