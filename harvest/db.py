@@ -390,7 +390,14 @@ def _name_suffixes(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE authors ADD COLUMN suffix TEXT")
 
 
-MIGRATIONS = [_core, _provenance, _search, _tags, _references, _news, _versions, _graph, _name_suffixes]
+def _feed_validators(db: sqlite_utils.Database) -> None:
+    """A feed's HTTP validators from its last full answer, so the next run asks conditionally."""
+    db.execute("CREATE TABLE feed_validators (url TEXT PRIMARY KEY, etag TEXT, last_modified TEXT, "
+               "fetched TEXT)")
+
+
+MIGRATIONS = [_core, _provenance, _search, _tags, _references, _news, _versions, _graph, _name_suffixes,
+              _feed_validators]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

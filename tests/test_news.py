@@ -189,3 +189,27 @@ def test_stories_group_copies_and_only_copies():
                          {"first": "2025-03-04", "copy": "2025-03-05", "other": "2025-03-01"})
     assert found["first"][0] == found["copy"][0] == "first" and found["copy"][1] > 0.8
     assert "other" not in found and "short" not in found
+
+
+def test_an_unchanged_feed_is_asked_conditionally_and_costs_nothing(tmp_path, server, make_client, corpus):
+    base = server.url
+    feed = rss(base, [("AI therapy chatbot and anxiety", "/ok")], "T")
+
+    def answer(query, headers):
+        if headers.get("If-None-Match") == '"v1"':
+            return Reply(304)
+        return Reply(200, feed, {"Content-Type": "application/rss+xml", "ETag": '"v1"'})
+    server.routes["/feed"] = answer
+    server.routes["/ok"] = [Reply(200, page("Therapy chatbot study", STORY, "Example"), {"Content-Type": "text/html"})]
+    config = {"feeds": [{"url": f"{base}/feed"}], "gdelt": {}}
+    first = harvest_news(corpus, tmp_path / "archive", make_client(), config, gdelt_api=f"{base}/api")
+    assert first.counts["added"] == 1
+    second = harvest_news(corpus, tmp_path / "archive", make_client(), config, gdelt_api=f"{base}/api")
+    feed_requests = [headers for path, _, headers in server.requests if path == "/feed"]
+    assert feed_requests[0].get("If-None-Match") is None and feed_requests[1].get("If-None-Match") == '"v1"'
+    assert second.status == "ok" and second.counts["added"] == 0 and any("304" in n for n in second.notes)
+    assert [path for path, _, _ in server.requests].count("/ok") == 1
+    rebuilt = database.connect(tmp_path / "rebuilt.db")
+    rebuild(rebuilt, tmp_path / "archive")
+    assert table_rows(rebuilt)["feed_validators"] == table_rows(corpus)["feed_validators"]
+    assert rebuilt.execute("SELECT etag FROM feed_validators").fetchone()[0] == '"v1"'

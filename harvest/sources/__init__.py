@@ -93,6 +93,24 @@ class Source:
     cursor_for: Callable | None = None
 
 
+def feed_request(db, url: str, role: str = "feed", context: dict | None = None) -> Request:
+    """A request for a feed, conditional on the validators its last full answer gave (ETag,
+    Last-Modified), so an unchanged feed answers 304 and costs nothing. The context carries the
+    feed's address (`feed`) for `remember_validators`."""
+    known = db.execute("SELECT etag, last_modified FROM feed_validators WHERE url = ?", [url]).fetchone()
+    return Request(url, role, context={**(context or {}), "feed": url}, etag=known[0] if known else None,
+                   last_modified=known[1] if known else None)
+
+
+def remember_validators(db, archived) -> None:
+    """Keep a feed's validators from a full (200) answer for the next run's `feed_request`.
+    Called by ingest, so `harvest rebuild` keeps the same ones."""
+    etag, modified = archived.headers.get("etag"), archived.headers.get("last-modified")
+    if etag or modified:
+        db["feed_validators"].insert({"url": archived.context.get("feed", archived.uri), "etag": etag,
+                                      "last_modified": modified, "fetched": archived.date}, replace=True)
+
+
 def get(name: str) -> Source:
     """The registered source called `name` (KeyError for an unknown one)."""
     if name not in NAMES:

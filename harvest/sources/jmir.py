@@ -20,7 +20,7 @@ from ..formats.jats import JatsParseError, body_text, parse_jats
 from ..nlp.vocab import ANNOTATIONS, first_look
 from ..runs import Run, settled
 from ..store import DocumentRecord, Provenance, save_document, save_references
-from . import LoadFormat, Plan, Request, Source
+from . import LoadFormat, Plan, Request, Source, feed_request, remember_validators
 
 SOURCE = "jmir"
 CONFIG = ANNOTATIONS / "jmir.yaml"
@@ -38,7 +38,7 @@ def start(db, options: dict) -> Plan:
     fetched again."""
     feeds = options.get("feeds") or config.load(CONFIG, "jmir")["feeds"]
     seen = {r[0] for r in db.execute("SELECT url FROM document_sources WHERE source = ?", [SOURCE])}
-    return Plan(parameters={"feeds": feeds}, requests=[Request(feed, "feed") for feed in feeds],
+    return Plan(parameters={"feeds": feeds}, requests=[feed_request(db, feed) for feed in feeds],
                 state={"seen": seen})
 
 
@@ -61,6 +61,9 @@ def to_document(article: dict, url: str) -> DocumentRecord:
 def ingest(db, archived, run: Run) -> list[Request]:
     """One archived feed or article XML into rows; shared by harvest and rebuild. A feed asks
     for the XML of its relevant entries not seen before."""
+    if archived.role == "feed" and archived.type == "response" and archived.status == 304:
+        run.note(f"{archived.uri}: unchanged since the last run (304)")
+        return []
     if settled(archived, run, lost=1 if archived.role == "article" else 0):
         return []
     if archived.role == "feed":
@@ -69,6 +72,7 @@ def ingest(db, archived, run: Run) -> list[Request]:
         except FeedError as error:
             run.fail(str(error), n=0)
             return []
+        remember_validators(db, archived)
         relevant = [e for e in feed.entries if first_look(e.text)]
         run.count("found", len(relevant))
         repaired = f" (read despite: {feed.warnings[0]})" if feed.warnings else ""

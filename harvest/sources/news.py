@@ -31,7 +31,7 @@ from ..limits import load_json
 from ..nlp.vocab import ANNOTATIONS, first_look
 from ..runs import Run, settled
 from ..store import DocumentRecord, Provenance, save_document
-from . import LoadFormat, Plan, Request, Source
+from . import LoadFormat, Plan, Request, Source, feed_request, remember_validators
 
 SOURCE = "news"
 CONFIG = ANNOTATIONS / "news.yaml"
@@ -93,7 +93,7 @@ def start(db, options: dict) -> Plan:
         "(SELECT document_id FROM document_sources WHERE source = ?)", [SOURCE])}
     host = urlsplit(gdelt_api).hostname
     return Plan(parameters={"feeds": [f["url"] for f in feeds], "gdelt": queries, "gdelt_api": gdelt_api},
-                requests=[Request(f["url"], "feed", context={"all": bool(f.get("all"))}) for f in feeds]
+                requests=[feed_request(db, f["url"], context={"all": bool(f.get("all"))}) for f in feeds]
                 + [Request(url, "gdelt") for url in queries],
                 rate_limits={host: GDELT_REQUESTS_PER_SECOND}, api_hosts=(host,), state={"seen": seen})
 
@@ -136,6 +136,9 @@ def ingest(db, archived, run: Run) -> list[Request]:
     """One archived feed, GDELT answer or article page into rows; shared by harvest and rebuild.
     A feed or GDELT answer asks for the pages it lists, with what it says about each."""
     kind = archived.role
+    if kind == "feed" and archived.type == "response" and archived.status == 304:
+        run.note(f"{archived.uri}: unchanged since the last run (304)")
+        return []
     if settled(archived, run, lost=1 if kind == "page" else 0, label=archived.uri):
         return []
     if kind == "gdelt":
@@ -153,6 +156,7 @@ def ingest(db, archived, run: Run) -> list[Request]:
         except FeedError as error:
             run.fail(str(error), n=0)
             return []
+        remember_validators(db, archived)
         repaired = f" (read despite: {feed.warnings[0]})" if feed.warnings else ""
         run.note(f"{archived.uri}: {len(feed.entries)} entries{repaired}")
         return _pages(run, [(e.link, {"title": e.title, "published": e.published, "summary": e.summary,
