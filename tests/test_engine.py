@@ -3,7 +3,6 @@ served on the pages' own host), then rebuilt row for row; roles in the archive; 
 before roles still rebuild; loading several files at once."""
 
 import json
-import shutil
 from urllib.parse import parse_qs
 
 import pytest
@@ -184,14 +183,40 @@ def test_a_failure_before_any_answer_carries_the_requests_role(tmp_path, make_cl
     assert (record.type, record.role, record.context) == ("failure", "page", {"listed_as": "x"})
 
 
-ARCHIVE_BEFORE_ROLES = DATA / "archive-before-roles"
+ARCHIVE_BEFORE_ROLES = DATA / "archive-before-roles.json"
+
+
+def write_archive_before_roles(folder):
+    """The WARC files the harvest code of commit 4fc0fe3 wrote (news, JMIR, guidance and PubMed on
+    local servers answering robots.txt with 200), record for record as described in
+    tests/data/archive-before-roles.json: a warcinfo record, then plain responses with no role
+    headers (records carried none then)."""
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+    folder.mkdir(parents=True)
+    for described in json.loads(ARCHIVE_BEFORE_ROLES.read_text(encoding="utf-8")):
+        with open(folder / described["name"], "wb") as out:
+            writer = WARCWriter(out, gzip=True)
+            for record in described["records"]:
+                if record["type"] == "warcinfo":
+                    warc = writer.create_warcinfo_record(described["name"], record["fields"])
+                    warc.rec_headers.replace_header("WARC-Date", record["date"])
+                else:
+                    body = record["body"].encode("utf-8")
+                    http = StatusAndHeaders(record["status"], record["headers"] + [["Content-Length", str(len(body))]],
+                                            protocol="HTTP/1.0")
+                    warc = writer.create_warc_record(record["uri"], "response", payload=io.BytesIO(body),
+                                                     http_headers=http, warc_headers_dict={"WARC-Date": record["date"]})
+                writer.write_record(warc)
 
 
 def test_an_archive_written_before_roles_still_rebuilds(tmp_path):
-    """Written by the code of commit 4fc0fe3 (see its README): robots.txt answered 200 on the
+    """Written by the code of commit 4fc0fe3 (see write_archive_before_roles): robots.txt answered 200 on the
     news, JMIR and guidance hosts, and the guidance page moved. That code's rebuild turned the
     news host's robots.txt into a news document and counted JMIR's as a broken feed."""
-    shutil.copytree(ARCHIVE_BEFORE_ROLES, tmp_path / "archive", ignore=shutil.ignore_patterns("*.md", "*.txt"))
+    write_archive_before_roles(tmp_path / "archive")
     rebuilt = database.connect(tmp_path / "rebuilt.db")
     runs = rebuild(rebuilt, tmp_path / "archive")
     assert [(r.source, r.status, r.counts["added"], r.errors) for r in runs] == [
