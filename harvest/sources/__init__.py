@@ -102,6 +102,14 @@ def feed_request(db, url: str, role: str = "feed", context: dict | None = None) 
                    last_modified=known[1] if known else None)
 
 
+def unchanged_feed(archived, run) -> bool:
+    """True (and noted on the run) when the archived answer is a feed's 304: nothing to read."""
+    if archived.role == "feed" and archived.type == "response" and archived.status == 304:
+        run.note(f"{archived.uri}: unchanged since the last run (304)")
+        return True
+    return False
+
+
 def remember_validators(db, archived) -> None:
     """Keep a feed's validators from a full (200) answer for the next run's `feed_request`.
     Called by ingest, so `harvest rebuild` keeps the same ones."""

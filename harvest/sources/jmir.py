@@ -20,7 +20,7 @@ from ..formats.jats import JatsParseError, body_text, parse_jats
 from ..nlp.vocab import ANNOTATIONS, first_look
 from ..runs import Run, settled
 from ..store import DocumentRecord, Provenance, save_document, save_references
-from . import LoadFormat, Plan, Request, Source, feed_request, remember_validators
+from . import LoadFormat, Plan, Request, Source, feed_request, remember_validators, unchanged_feed
 
 SOURCE = "jmir"
 CONFIG = ANNOTATIONS / "jmir.yaml"
@@ -61,8 +61,7 @@ def to_document(article: dict, url: str) -> DocumentRecord:
 def ingest(db, archived, run: Run) -> list[Request]:
     """One archived feed or article XML into rows; shared by harvest and rebuild. A feed asks
     for the XML of its relevant entries not seen before."""
-    if archived.role == "feed" and archived.type == "response" and archived.status == 304:
-        run.note(f"{archived.uri}: unchanged since the last run (304)")
+    if unchanged_feed(archived, run):
         return []
     if settled(archived, run, lost=1 if archived.role == "article" else 0):
         return []

@@ -31,7 +31,7 @@ from ..limits import load_json
 from ..nlp.vocab import ANNOTATIONS, first_look
 from ..runs import Run, settled
 from ..store import DocumentRecord, Provenance, save_document
-from . import LoadFormat, Plan, Request, Source, feed_request, remember_validators
+from . import LoadFormat, Plan, Request, Source, feed_request, remember_validators, unchanged_feed
 
 SOURCE = "news"
 CONFIG = ANNOTATIONS / "news.yaml"
@@ -136,8 +136,7 @@ def ingest(db, archived, run: Run) -> list[Request]:
     """One archived feed, GDELT answer or article page into rows; shared by harvest and rebuild.
     A feed or GDELT answer asks for the pages it lists, with what it says about each."""
     kind = archived.role
-    if kind == "feed" and archived.type == "response" and archived.status == 304:
-        run.note(f"{archived.uri}: unchanged since the last run (304)")
+    if unchanged_feed(archived, run):
         return []
     if settled(archived, run, lost=1 if kind == "page" else 0, label=archived.uri):
         return []
