@@ -441,6 +441,8 @@ def release_command(db_path, out_dir, max_loss, force):
               default=[str(ANNOTATIONS / "seed.yaml")], show_default=True, help="The seed list.")
 def seed_command(**params):
     """Load the seed list (the founding article and its references) into DATABASE."""
+    for path in params["load"]:  # a seed file given by hand is checked like the shipped one, before any write
+        _check_annotations(seed=Path(path))
     _run_source("seed", params, None)
 
 

@@ -173,3 +173,12 @@ def test_tag_text_gives_the_relevance_state_and_each_theme_source():
     out = json.loads(result.output.splitlines()[0])
     assert out["relevance"] == "relevant" and out["relevant"] is True
     assert out["themes"] and all(t["source"] in ("rules", "learned", "both") for t in out["themes"])
+
+
+def test_an_unquoted_no_among_the_cues_is_an_error_naming_the_line(tmp_path):
+    from harvest.config import ConfigError
+    from harvest.nlp.vocab import SETTINGS, load_settings
+    broken = tmp_path / "tagger.yaml"
+    broken.write_text(SETTINGS.read_text().replace('cues: ["no",', "cues: [no,"))
+    with pytest.raises(ConfigError, match=r"tagger.yaml line \d+: negation.cues\[1\]: expected text"):
+        load_settings(broken)

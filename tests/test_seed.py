@@ -71,3 +71,15 @@ def test_seed_errors_are_clear():
     with pytest.raises(SeedError, match="disagrees with the URL"):
         parse_seed(b"article: {key: a, title: t}\nreferences:\n  - url: https://mental.jmir.org/2024/1/e1/\n"
                    b"    identifiers: {doi: 10.2196/2}\n")
+
+
+def test_a_seed_file_with_a_misspelt_key_writes_nothing(tmp_path):
+    import subprocess
+    import sys
+    broken = tmp_path / "my-seed.yaml"
+    broken.write_text("article: {key: a, title: t}\nreferences:\n  - url: https://example.org/x\n    link_txet: [x]\n")
+    done = subprocess.run([sys.executable, "-m", "harvest", "seed", str(tmp_path / "scratch.db"), "--file", str(broken)],
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and "nothing was written" in done.stderr
+    assert "my-seed.yaml line 4: references[1].link_txet: unknown key" in done.stderr
+    assert not (tmp_path / "scratch.db").exists() and not (tmp_path / "archive").exists()
