@@ -126,7 +126,50 @@ def test_bad_input_gets_a_clear_result_and_never_sinks_the_batch(tagger):
 def test_pipeline_is_built_from_registered_factories_without_a_model():
     from spacy.language import Language
     nlp = build_pipeline()
-    assert nlp.pipe_names == ["sentencizer", "lowercase_lemmatizer", "entities", "exact_entities", "theme_matcher",
-                              "entity_context"]
-    assert {"lowercase_lemmatizer", "theme_matcher"} <= set(Language.factories)
+    assert nlp.pipe_names == ["sentences", "lowercase_lemmatizer", "theme_matcher", "entity_matcher"]
+    assert {"sentences", "lowercase_lemmatizer", "theme_matcher", "entity_matcher"} <= set(Language.factories)
     assert nlp.meta["name"] == "pipeline" and not nlp.meta.get("vectors", {}).get("width")
+
+
+SPLITTING = [
+    "Chatbots help. Do they? Yes!! They do... (Some say no.) \"Quoted.\" Next one",
+    ". Starts with a mark. And ends without one",
+    "Dr. Smith et al. reported 3.5% (n=12). Results: mixed; see Fig. 2. Done.",
+    "One\n\nTwo lines\u3002Three\u0964 four? ?? five",
+    "no marks at all here",
+    "!!!",
+    "",
+]
+
+
+def test_sentences_split_as_spacys_sentencizer_does():
+    import spacy
+    stock = spacy.blank("en")
+    stock.add_pipe("sentencizer")
+    ours = build_pipeline()
+    for text in SPLITTING:
+        expected = [(s.start, s.end) for s in stock(text).sents]
+        doc = ours(text)
+        assert [(s.start, s.end) for s in doc.sents] == expected, text
+        assert [(s.start, s.end) for s in doc._.sentences if s.end > s.start] == expected, text
+        assert [text[s.start_char:s.end_char].strip() for s in doc._.sentences if s.end > s.start] == \
+            [s.text.strip() for s in stock(text).sents], text
+
+
+def test_entity_matcher_finds_what_two_entity_rulers_found():
+    import spacy
+    from harvest.nlp.pipeline import entity_patterns
+    stock = spacy.blank("en")
+    stock.add_pipe("entity_ruler", name="a", config={"phrase_matcher_attr": "LOWER"}).add_patterns(entity_patterns())
+    stock.add_pipe("entity_ruler", name="b", config={"phrase_matcher_attr": "ORTH"}).add_patterns(
+        entity_patterns(exact_case=True))
+    ours = build_pipeline()
+    ours.remove_pipe("entity_matcher")
+    matcher = ours.add_pipe("entity_matcher")
+    matcher.after = matcher.before = set()  # matching alone, without the context rules
+    matcher.context = {}
+    text = ("ChatGPT and chatgpt, GPT-4o and Character.AI; Claude helped, claude did not; Replika, Pi and pi; "
+            "Google Gemini beside Gemini, OpenAI's o1 and Woebot Health's Woebot.")
+    assert [(e.start, e.end, e.label_, e.ent_id_) for e in ours(text).ents] == \
+        [(e.start, e.end, e.label_, e.ent_id_) for e in stock(text).ents]
+    assert ours(text).ents

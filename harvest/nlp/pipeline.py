@@ -1,26 +1,27 @@
 """The spaCy pipeline: no downloaded model, only registered components built from annotations/.
 
-    sentencizer -> lowercase_lemmatizer -> entities, exact_entities (entity rulers) -> theme_matcher
-        -> entity_context
+    sentences -> lowercase_lemmatizer -> theme_matcher -> entity_matcher
 
-`build_pipeline()` assembles it. The theme matcher leaves `doc._.hits`: one Hit per vocabulary
+`build_pipeline()` assembles it. Every component reads and writes arrays of string ids, never a
+Token object per token: a Token costs more than the matching itself (see benchmarks/README.md). The theme matcher leaves `doc._.hits`: one Hit per vocabulary
 match, with its theme (or the relevance pseudo-themes `_ai` and `_mh`), whether it is weak,
 negated ("no evidence of psychosis", "did not assess privacy") or hedged ("may worsen").
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy
 import spacy
-from spacy.attrs import IDX, LEMMA, LOWER, SENT_START
+from spacy.attrs import IDX, IS_ALPHA, IS_PUNCT, LEMMA, LENGTH, LOWER, SENT_START, SPACY
 from spacy.language import Language
 from spacy.lookups import load_lookups
 from spacy.matcher import PhraseMatcher
-from spacy.tokens import Doc
+from spacy.pipeline import Sentencizer
+from spacy.tokens import Doc, Span
 
 from .vocab import ENTITIES, SETTINGS, TAXONOMY, load_entities, load_entity_rules, load_settings, load_taxonomy
 
@@ -30,6 +31,12 @@ if not Doc.has_extension("hits"):
     Doc.set_extension("hits", default=None)
 if not Doc.has_extension("sentences"):
     Doc.set_extension("sentences", default=None)
+if not Doc.has_extension("words"):
+    Doc.set_extension("words", default=0)  # alphabetic tokens
+if not Doc.has_extension("common"):
+    Doc.set_extension("common", default=0)  # of those, among COMMON_ENGLISH (is the text English?)
+
+COMMON_ENGLISH = frozenset("the of and to in is for with that on are as by this from be an or".split())
 
 
 @dataclass
@@ -40,11 +47,18 @@ class Sentence:
     end_char: int
 
 
-def sentence_of(doc: Doc, token: int) -> Sentence:
-    """The sentence holding token `token`. (Span.sent walks the tokens at every call; this
-    bisects the table the theme matcher builds once per doc.)"""
-    sentences = doc._.sentences
-    return sentences[bisect_right(sentences, token, key=lambda s: s.start) - 1]
+class SentenceText:
+    """The text of the sentence holding a token, for one doc and its text. (Span.sent walks the
+    tokens at every call; this bisects the table the theme matcher builds once per doc.)"""
+
+    def __init__(self, doc: Doc, text: str):
+        self.sentences = doc._.sentences or _sentences(doc)
+        self.starts = [sentence.start for sentence in self.sentences]
+        self.text = text
+
+    def __call__(self, token: int) -> str:
+        sentence = self.sentences[bisect_right(self.starts, token) - 1]
+        return self.text[sentence.start_char:sentence.end_char].strip()
 
 
 
@@ -57,6 +71,51 @@ class Hit:
     weak: bool
     negated: bool
     hedged: bool
+    start_char: int = 0  # character offsets in the doc's text
+    end_char: int = 0
+
+
+class Sentences:
+    """spaCy's rule-based sentence splitting (the `sentencizer`, default punctuation: a sentence
+    starts at the first word after a run holding a sentence-final mark), computed on arrays.
+    Gives the same boundaries as spacy.pipeline.Sentencizer, without a Token object per token."""
+
+    def __init__(self, nlp: Language):
+        self.final = flag(nlp, "sentence_final", frozenset(Sentencizer.default_punct_chars), lower=False)
+
+    def __call__(self, doc: Doc) -> Doc:
+        if not len(doc):
+            doc._.sentences = [Sentence(0, 0, 0, 0)]
+            return doc
+        array = doc.to_array([self.final, IDX, LENGTH, SPACY, IS_PUNCT])
+        final = array[:, 0] == 1
+        word = ~final & (array[:, 4] == 0)
+        marks_before = numpy.concatenate(([0], numpy.cumsum(final)))  # marks among tokens [0, i)
+        words = numpy.flatnonzero(word)
+        previous = numpy.concatenate(([-1], words[:-1]))  # the word before each word
+        starts = words[marks_before[words] > marks_before[previous + 1]]
+        flags = numpy.full(len(doc), -1, dtype="int32")
+        flags[0] = 1
+        flags[starts] = 1
+        doc.from_array([SENT_START], flags.reshape(-1, 1).astype("uint64"))
+        doc._.sentences = _sentence_table(starts.tolist(), array)
+        return doc
+
+
+def flag(nlp: Language, name: str, words: frozenset[str], lower: bool = True) -> int:
+    """A lexeme flag (an attribute id for Doc.to_array) set on the words of `words`, compared in
+    lower case unless `lower` is False. The vocabulary computes it once per word, not per token."""
+    key = ("flags", name, words, lower)
+    cached = nlp.vocab.cfg.get(key)  # one flag per vocabulary and word list
+    if cached is None:
+        cached = nlp.vocab.cfg[key] = nlp.vocab.add_flag(
+            (lambda text: text.lower() in words) if lower else (lambda text: text in words))
+    return cached
+
+
+@Language.factory("sentences")
+def make_sentences(nlp: Language, name: str) -> Sentences:
+    return Sentences(nlp)
 
 
 class LowercaseLemmatizer:
@@ -112,10 +171,11 @@ class ThemeMatcher:
         self.vocab = nlp.vocab
         ids = nlp.vocab.strings.add
         self.window = settings.negation_window
-        self.hedge_ids = {ids(cue) for cue in settings.hedge_cues}
+        self.hedge = flag(nlp, "hedge", frozenset(settings.hedge_cues))
         self.negation_ids = {ids(cue) for cue in settings.negation_cues}
         self.not_ids = {ids("not"), ids("n't")}
         self.negated_verb_ids = {ids(verb) for verb in settings.negated_verbs}
+        self.common = flag(nlp, "common_english", COMMON_ENGLISH)
 
         def add(key: str, terms: list[str]) -> None:
             if terms:
@@ -138,15 +198,22 @@ class ThemeMatcher:
     def __call__(self, doc: Doc) -> Doc:
         """Works on arrays of string ids: a Token object per token would cost more than the
         matching itself."""
-        sentences = doc._.sentences = _sentences(doc)
+        sentences = doc._.sentences = doc._.sentences or _sentences(doc)
+        if not len(doc):  # an empty field (most documents have no body)
+            doc._.hits = []
+            return doc
         starts = [sentence.start for sentence in sentences]
-        lowers = doc.to_array(LOWER).tolist()
-        lemmas = doc.to_array(LEMMA).tolist()
+        array = doc.to_array([LOWER, LEMMA, IDX, LENGTH, IS_ALPHA, self.common, self.hedge])
+        lowers, lemmas, offsets, lengths = array[:, :4].T.tolist()
+        doc._.words = int(array[:, 4].sum())
+        doc._.common = int(array[:, 5].sum())
+        hedges = numpy.flatnonzero(array[:, 6]).tolist()
         found: dict[str, list] = {}
         excluded: dict[str, list] = {}
         groups: dict[str, list] = {}
+        strings = self.vocab.strings
         for match_id, start, end in self.matcher(doc):
-            theme, strength = self.vocab.strings[match_id].split("|")
+            theme, strength = strings[match_id].split("|")
             target = groups if strength == "group" else excluded if strength == "exclude" else found
             target.setdefault(theme.lstrip("@"), []).append((start, end, strength == "weak"))
 
@@ -158,21 +225,23 @@ class ThemeMatcher:
                     continue
                 sentence_start = starts[bisect_right(starts, start) - 1]
                 before = range(max(sentence_start, start - self.window), start)
-                hits.append(Hit(theme, f"{theme}:{doc[start:end].text.lower()}", start, end, weak,
-                                self._negated(lowers, lemmas, before),
-                                any(lowers[i] in self.hedge_ids for i in range(sentence_start, start))))
+                words = "".join(strings[lowers[i]] + " " * (offsets[i + 1] - offsets[i] - lengths[i])
+                                for i in range(start, end - 1)) + strings[lowers[end - 1]]
+                hits.append(Hit(theme, f"{theme}:{words}", start, end, weak, self._negated(lowers, lemmas, before),
+                                _any_between(hedges, sentence_start, start),
+                                offsets[start], offsets[end - 1] + lengths[end - 1]))
         if self.statements and groups:
             groups["ai"] = found.get(AI, [])  # AI of any kind: themes are read only in relevant documents
-            hits += self._statement_hits(hits, groups, starts, lowers, lemmas, len(doc))
+            hits += self._statement_hits(hits, groups, starts, lowers, lemmas, hedges, offsets, lengths)
         doc._.hits = sorted(hits, key=lambda h: (h.start, h.theme))
         return doc
 
     def _statement_hits(self, hits: list[Hit], groups: dict, starts: list[int], lowers: list[int],
-                        lemmas: list[int], size: int) -> list[Hit]:
+                        lemmas: list[int], hedges: list[int], offsets: list[int], lengths: list[int]) -> list[Hit]:
         """A hit for each statement made by a sentence whose theme no term already names there."""
         named = {(h.theme, bisect_right(starts, h.start)) for h in hits if not h.weak}
         made = []
-        for theme, (start, end, name) in _statements(self.statements, groups, starts, size):
+        for theme, (start, end, name) in _statements(self.statements, groups, starts, len(lowers)):
             sentence = bisect_right(starts, start)
             if (theme, sentence) in named:
                 continue
@@ -181,7 +250,8 @@ class ThemeMatcher:
             last = end - 1  # a statement is negated where its last part is ("no evidence of psychosis")
             made.append(Hit(theme, f"{theme}:statement:{name}", start, end, False,
                             self._negated(lowers, lemmas, range(max(sentence_start, last - self.window), last)),
-                            any(lowers[i] in self.hedge_ids for i in range(sentence_start, start))))
+                            _any_between(hedges, sentence_start, start),
+                            offsets[start], offsets[end - 1] + lengths[end - 1]))
         return made
 
     def _negated(self, lowers: list[int], lemmas: list[int], window: range) -> bool:
@@ -225,6 +295,12 @@ def _statements(rules: list[dict], groups: dict, starts: list[int], size: int):
             yield rule["theme"], (first, min(last + 1, end), rule["name"])
 
 
+def _any_between(positions: list[int], start: int, end: int) -> bool:
+    """Is one of the sorted `positions` in [start, end)?"""
+    index = bisect_left(positions, start)
+    return index < len(positions) and positions[index] < end
+
+
 def _longest_first(matches: list[tuple[int, int, bool]]) -> list[tuple[int, int, bool]]:
     """Overlapping matches of one theme reduced to the longest ("AI psychosis", not also
     "psychosis"), as spacy.util.filter_spans does for spans."""
@@ -241,11 +317,19 @@ def _sentences(doc: Doc) -> list[Sentence]:
     Doc.text rebuilds the text from them at every access: slice the caller's own string)."""
     if not len(doc):
         return [Sentence(0, 0, 0, 0)]
-    starts = [i for i, flag in enumerate(doc.to_array(SENT_START).tolist()) if flag == 1 or i == 0]
-    offsets = doc.to_array(IDX).tolist()
-    last = doc[-1]
-    bounds = starts + [len(doc)]
-    chars = [offsets[i] for i in starts] + [last.idx + len(last.text_with_ws)]
+    array = doc.to_array([SENT_START, IDX, LENGTH, SPACY])
+    return _sentence_table(numpy.flatnonzero(array[:, 0] == 1).tolist(), array)
+
+
+def _sentence_table(starts: list[int], array: numpy.ndarray) -> list[Sentence]:
+    """Sentences from the tokens that start them and an array whose columns 1-3 are IDX,
+    LENGTH and SPACY."""
+    if not starts or starts[0] != 0:
+        starts = [0] + starts
+    offsets = array[:, 1].tolist()
+    size = len(offsets)
+    bounds = starts + [size]
+    chars = [offsets[i] for i in starts] + [int(array[-1, 1] + array[-1, 2] + array[-1, 3])]
     return [Sentence(bounds[k], bounds[k + 1], chars[k], chars[k + 1]) for k in range(len(starts))]
 
 
@@ -255,15 +339,31 @@ def make_theme_matcher(nlp: Language, name: str, taxonomy_path: str, settings_pa
     return ThemeMatcher(nlp, taxonomy_path, settings_path)
 
 
-class EntityContext:
-    """Drops entity mentions that name something else: a mention followed or preceded by a word
-    that carries the name on ("Bard College"), or, for an entity that asks for context, one whose
-    sentence holds none of its context words (`ai`: any AI term the theme matcher found, outside
-    the mention itself)."""
+class EntityMatcher:
+    """Products, companies and other named entities from annotations/entities.yaml, kept only in
+    context.
+
+    Matching follows spaCy's EntityRuler run twice, as two phrase rulers did before: first the
+    names that ignore case (matched on LOWER), then those that say `case: exact` ("Claude",
+    "Pi"; on ORTH), each taking the longest, earliest match and never a token already taken.
+    Then a mention is dropped when it names something else: a word after or before it carries
+    the name on ("Bard College"), or, for an entity that asks for context, its sentence holds
+    none of its context words (`ai`: any AI term the theme matcher found outside the mention).
+    Sets `doc.ents` once (each assignment costs a pass over the doc)."""
 
     def __init__(self, nlp: Language, entities_path: str):
         path = Path(entities_path)
         ids = nlp.vocab.strings.add
+        self.vocab = nlp.vocab
+        self.matchers = []
+        self.names: dict[int, tuple[str, str]] = {}  # match key -> (label, entity id)
+        for exact, attr in ((False, "LOWER"), (True, "ORTH")):
+            matcher = PhraseMatcher(nlp.vocab, attr=attr)
+            for pattern in entity_patterns(path, exact_case=exact):
+                key = ids(f"{pattern['label']}|{pattern['id']}")
+                self.names[key] = (pattern["label"], pattern["id"])
+                matcher.add(f"{pattern['label']}|{pattern['id']}", [nlp.make_doc(pattern["pattern"])])
+            self.matchers.append(matcher)
         rules = load_entity_rules(path)
         self.after = {ids(w) for w in rules.after}
         self.before = {ids(w) for w in rules.before}
@@ -273,36 +373,50 @@ class EntityContext:
                 self.context[entity.id] = ({ids(w) for w in entity.context if w != "ai"}, "ai" in entity.context)
 
     def __call__(self, doc: Doc) -> Doc:
-        if not doc.ents:
+        if not len(doc):
             return doc
-        lowers = doc.to_array(LOWER).tolist()
-        lemmas = doc.to_array(LEMMA).tolist()
+        taken: set[int] = set()
+        mentions = []
+        for matcher in self.matchers:
+            ruled = set(taken)  # a later ruler leaves the earlier one's entities alone
+            matches = sorted({(key, start, end) for key, start, end in matcher(doc) if start != end},
+                             key=lambda m: (m[2] - m[1], -m[1]), reverse=True)
+            for key, start, end in matches:
+                if ruled.intersection(range(start, end)) or start in taken or end - 1 in taken:
+                    continue
+                mentions.append((start, end, key))
+                taken.update(range(start, end))
+        if not mentions:
+            return doc
+        array = doc.to_array([LOWER, LEMMA])
+        lowers = array[:, 0].tolist()
+        lemmas = array[:, 1].tolist()
         sentences = doc._.sentences or _sentences(doc)
         starts = [sentence.start for sentence in sentences]
         ai_hits = [(h.start, h.end) for h in (doc._.hits or []) if h.theme == AI]
         kept = []
-        for ent in doc.ents:
-            if (ent.end < len(doc) and lowers[ent.end] in self.after) or \
-                    (ent.start > 0 and lowers[ent.start - 1] in self.before):
+        for start, end, key in sorted(mentions):
+            label, entity = self.names[key]
+            if (end < len(doc) and lowers[end] in self.after) or (start > 0 and lowers[start - 1] in self.before):
                 continue
-            wanted = self.context.get(ent.ent_id_)
+            wanted = self.context.get(entity)
             if wanted:
                 words, ai = wanted
-                sentence = sentences[bisect_right(starts, ent.start) - 1]
-                inside = range(sentence.start, sentence.end)
-                outside = [i for i in inside if not ent.start <= i < ent.end]
+                sentence = sentences[bisect_right(starts, start) - 1]
+                outside = [i for i in range(sentence.start, sentence.end) if not start <= i < end]
                 found = any(lemmas[i] in words or lowers[i] in words for i in outside) or (ai and any(
-                    sentence.start <= a < sentence.end and not (ent.start <= a < ent.end) for a, _ in ai_hits))
+                    sentence.start <= a < sentence.end and not (start <= a < end) for a, _ in ai_hits))
                 if not found:
                     continue
-            kept.append(ent)
-        doc.ents = kept
+            kept.append(Span(doc, start, end, label=label, span_id=entity))
+        if kept:
+            doc.ents = kept
         return doc
 
 
-@Language.factory("entity_context", default_config={"entities_path": str(ENTITIES)})
-def make_entity_context(nlp: Language, name: str, entities_path: str) -> EntityContext:
-    return EntityContext(nlp, entities_path)
+@Language.factory("entity_matcher", default_config={"entities_path": str(ENTITIES)})
+def make_entity_matcher(nlp: Language, name: str, entities_path: str) -> EntityMatcher:
+    return EntityMatcher(nlp, entities_path)
 
 
 def entity_patterns(entities_path: Path = ENTITIES, exact_case: bool = False) -> list[dict]:
@@ -315,14 +429,8 @@ def entity_patterns(entities_path: Path = ENTITIES, exact_case: bool = False) ->
 def build_pipeline(taxonomy_path: Path = TAXONOMY, entities_path: Path = ENTITIES) -> Language:
     """The tagging pipeline, from the vocabularies in annotations/ (no model is downloaded)."""
     nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("sentences")
     nlp.add_pipe("lowercase_lemmatizer")
-    # two phrase rulers (a token-pattern ruler is several times slower): names that ignore case,
-    # and names that are also ordinary words ("Claude", "Pi"), matched exactly
-    nlp.add_pipe("entity_ruler", name="entities", config={"phrase_matcher_attr": "LOWER"}
-                 ).add_patterns(entity_patterns(entities_path))
-    nlp.add_pipe("entity_ruler", name="exact_entities", config={"phrase_matcher_attr": "ORTH"}
-                 ).add_patterns(entity_patterns(entities_path, exact_case=True))
     nlp.add_pipe("theme_matcher", config={"taxonomy_path": str(taxonomy_path)})
-    nlp.add_pipe("entity_context", config={"entities_path": str(entities_path)})
+    nlp.add_pipe("entity_matcher", config={"entities_path": str(entities_path)})
     return nlp

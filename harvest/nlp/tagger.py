@@ -14,10 +14,8 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 from spacy.language import Language
 
-from spacy.attrs import IS_ALPHA, LOWER
-
 from ..text import normalised
-from .pipeline import AI, MENTAL_HEALTH, ML_CONTEXT, sentence_of
+from .pipeline import AI, MENTAL_HEALTH, ML_CONTEXT, SentenceText
 from .vocab import Settings, Taxonomy, load_settings
 
 if TYPE_CHECKING:
@@ -32,7 +30,6 @@ PLACEHOLDER_ONLY = "known only by placeholder text from the seed list (its link 
 RELEVANCE_STATES = ("relevant", "related", "off-topic", "undetermined")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 TAG = re.compile(r"<[^<>]{0,300}>")
-COMMON_ENGLISH = frozenset("the of and to in is for with that on are as by this from be an or".split())
 DESIGN_KINDS = ("paper", "preprint")
 
 
@@ -149,11 +146,12 @@ def _result(item: TextInput, docs: dict, texts: dict, notes: list[str], taxonomy
     counted: set[tuple[str, str, str]] = set()  # a sentence repeated (a title echoed in the text) counts once
     for name, doc in docs.items():
         weight = settings.field_weights[name]
+        sentence_text = SentenceText(doc, texts[name])
         for hit in doc._.hits:
             signals.add(hit, name, weight, settings.weak_factor)
-            span = doc[hit.start:hit.end]
-            record = {"field": name, "sentence": _sentence_text(doc, texts[name], hit.start),
-                      "text": span.text, "start": span.start_char, "end": span.end_char, "rule": hit.rule,
+            record = {"field": name, "sentence": sentence_text(hit.start),
+                      "text": texts[name][hit.start_char:hit.end_char], "start": hit.start_char,
+                      "end": hit.end_char, "rule": hit.rule,
                       "negated": hit.negated, "hedged": hit.hedged}
             if hit.negated:
                 negated.setdefault(hit.theme, []).append(record)
@@ -214,16 +212,13 @@ class Signals:
 
 def _relevance(signals: Signals, item: TextInput, docs: dict, settings: Settings) -> tuple[str, str]:
     """One of RELEVANCE_STATES, with the reason. See annotations/taxonomy.yaml (`relevance`)."""
-    words = sum(doc.count_by(IS_ALPHA).get(1, 0) for doc in docs.values())
+    words = sum(doc._.words for doc in docs.values())
     headline = not any(len(docs[name]) for name in FIELDS[1:] if name in docs)
     if not words:
         return "undetermined", PLACEHOLDER_ONLY if item.unverified else TOO_LITTLE_TEXT
     if headline and words < settings.min_headline_words:
         return "undetermined", TOO_LITTLE_TEXT
-    common = 0
-    for doc in docs.values():
-        counts = doc.count_by(LOWER)
-        common += sum(counts.get(doc.vocab.strings[word], 0) for word in COMMON_ENGLISH)
+    common = sum(doc._.common for doc in docs.values())
     if words >= 30 and common / words < 0.03:
         return "off-topic", "not English text (the tagger reads English only)"
     long_text = words > settings.long_text_words
@@ -276,20 +271,17 @@ def _distinct(records: list[dict]) -> list[dict]:
     return kept
 
 
-def _sentence_text(doc, text: str, token: int) -> str:
-    sentence = sentence_of(doc, token)
-    return text[sentence.start_char:sentence.end_char].strip()
-
-
 def _entities(docs: dict, texts: dict) -> list[dict]:
     """Entities with their mention counts and the sentence of their first mention."""
     found: dict[str, dict] = {}
     for name, doc in docs.items():
-        for ent in doc.ents:
+        ents = doc.ents
+        sentence_text = SentenceText(doc, texts[name]) if ents else None
+        for ent in ents:
             if ent.ent_id_ not in found:
                 found[ent.ent_id_] = {"id": ent.ent_id_, "type": ent.label_, "mentions": 0,
                                       "evidence": {"field": name,
-                                                   "sentence": _sentence_text(doc, texts[name], ent.start),
+                                                   "sentence": sentence_text(ent.start),
                                                    "text": ent.text, "start": ent.start_char,
                                                    "end": ent.end_char, "rule": f"entity:{ent.ent_id_}",
                                                    "negated": False, "hedged": False}}
@@ -308,6 +300,8 @@ def study_design(item: TextInput, texts: dict, taxonomy: Taxonomy) -> tuple[str 
     text = " ".join(texts[name].lower() for name in ("title", "abstract") if name in texts)
     best, best_cues = None, []
     for design, patterns in taxonomy.study_designs:
+        if not any(pattern in text for pattern in patterns):  # no cue at all: spare the regex
+            continue
         cues = sorted({match.group(1) for match in _cues(tuple(patterns)).finditer(text)})
         if len(cues) > len(best_cues):
             best, best_cues = design, cues
