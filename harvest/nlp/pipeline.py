@@ -1,7 +1,9 @@
 """The spaCy pipeline: no downloaded model, only registered components built from annotations/.
 
-    sentences -> lowercase_lemmatizer -> theme_matcher -> entity_matcher
+    sentences -> theme_matcher -> entity_matcher
 
+Lemmas are not a component: each word's lowercase lemma is kept as its lexeme's NORM
+(LowercaseLemmatizer), and the matchers read NORM.
 `build_pipeline()` assembles it. Every component reads and writes arrays of string ids, never a
 Token object per token: a Token costs more than the matching itself (see benchmarks/README.md). The theme matcher leaves `doc._.hits`: one Hit per vocabulary
 match, with its theme (or the relevance pseudo-themes `_ai` and `_mh`), whether it is weak,
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import numpy
 import spacy
-from spacy.attrs import IDX, IS_ALPHA, IS_PUNCT, LEMMA, LENGTH, LOWER, SENT_START, SPACY
+from spacy.attrs import IDX, IS_ALPHA, IS_PUNCT, LENGTH, LOWER, NORM, SENT_START, SPACY
 from spacy.language import Language
 from spacy.lookups import load_lookups
 from spacy.matcher import PhraseMatcher
@@ -123,11 +125,23 @@ class LowercaseLemmatizer:
     lemmatizer is case-sensitive, so "Chatbots" at a sentence start would stay unlemmatized).
     A plural the table does not know loses its final s, the same way in texts and in patterns.
     Words under four letters are left alone: the table maps some of them onto other words
-    ("ai" onto "have"), which would make unrelated words match."""
+    ("ai" onto "have"), which would make unrelated words match.
+
+    The lemma is a property of the word, not of the token: it is kept as each lexeme's NORM,
+    computed once per word the vocabulary meets, so no component walks the tokens for it.
+    (Tokenizer exceptions keep their own norms: "n't" is "not".)"""
 
     def __init__(self):
         self.table = load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
-        self.cache: dict[int, int] = {}  # LOWER string id -> LEMMA string id
+
+    def install(self, nlp: Language) -> None:
+        """Make every lexeme's NORM its lemma, for the words already known and those to come."""
+        if nlp.vocab.cfg.get("norms") == "lowercase lemmas":
+            return
+        nlp.vocab.lex_attr_getters[NORM] = self.norm
+        for lexeme in nlp.vocab:
+            lexeme.norm_ = self.norm(lexeme.orth_)
+        nlp.vocab.cfg["norms"] = "lowercase lemmas"
 
     def lemma(self, lower: str) -> str:
         if len(lower) < 4:
@@ -139,24 +153,8 @@ class LowercaseLemmatizer:
             return lower[:-1]
         return lower
 
-    def __call__(self, doc: Doc) -> Doc:
-        """Set every token's lemma through arrays of string ids, not Token objects (faster by
-        an order of magnitude on abstracts)."""
-        strings, cache = doc.vocab.strings, self.cache
-        lemmas = []
-        for lower in doc.to_array(LOWER).tolist():
-            lemma = cache.get(lower)
-            if lemma is None:
-                lemma = cache[lower] = strings.add(self.lemma(strings[lower]))
-            lemmas.append(lemma)
-        if lemmas:
-            doc.from_array([LEMMA], numpy.array(lemmas, dtype="uint64").reshape(-1, 1))
-        return doc
-
-
-@Language.factory("lowercase_lemmatizer")
-def make_lowercase_lemmatizer(nlp: Language, name: str) -> LowercaseLemmatizer:
-    return LowercaseLemmatizer()
+    def norm(self, text: str) -> str:
+        return self.lemma(text.lower())
 
 
 class ThemeMatcher:
@@ -166,8 +164,8 @@ class ThemeMatcher:
     def __init__(self, nlp: Language, taxonomy_path: str, settings_path: str = str(SETTINGS)):
         taxonomy = load_taxonomy(Path(taxonomy_path))
         settings = load_settings(Path(settings_path))
-        lemmatizer = nlp.get_pipe("lowercase_lemmatizer")
-        self.matcher = PhraseMatcher(nlp.vocab, attr="LEMMA")
+        LowercaseLemmatizer().install(nlp)
+        self.matcher = PhraseMatcher(nlp.vocab, attr="NORM")  # lemmas: see LowercaseLemmatizer
         self.vocab = nlp.vocab
         ids = nlp.vocab.strings.add
         self.window = settings.negation_window
@@ -179,7 +177,7 @@ class ThemeMatcher:
 
         def add(key: str, terms: list[str]) -> None:
             if terms:
-                self.matcher.add(key, [lemmatizer(nlp.make_doc(str(term))) for term in terms])
+                self.matcher.add(key, [nlp.make_doc(str(term)) for term in terms])
 
         for theme in taxonomy.themes.values():
             add(f"{theme.id}|term", theme.terms)
@@ -203,7 +201,7 @@ class ThemeMatcher:
             doc._.hits = []
             return doc
         starts = [sentence.start for sentence in sentences]
-        array = doc.to_array([LOWER, LEMMA, IDX, LENGTH, IS_ALPHA, self.common, self.hedge])
+        array = doc.to_array([LOWER, NORM, IDX, LENGTH, IS_ALPHA, self.common, self.hedge])
         lowers, lemmas, offsets, lengths = array[:, :4].T.tolist()
         doc._.words = int(array[:, 4].sum())
         doc._.common = int(array[:, 5].sum())
@@ -354,6 +352,7 @@ class EntityMatcher:
     def __init__(self, nlp: Language, entities_path: str):
         path = Path(entities_path)
         ids = nlp.vocab.strings.add
+        LowercaseLemmatizer().install(nlp)  # context words are compared as lemmas
         self.vocab = nlp.vocab
         self.matchers = []
         self.names: dict[int, tuple[str, str]] = {}  # match key -> (label, entity id)
@@ -388,7 +387,7 @@ class EntityMatcher:
                 taken.update(range(start, end))
         if not mentions:
             return doc
-        array = doc.to_array([LOWER, LEMMA])
+        array = doc.to_array([LOWER, NORM])
         lowers = array[:, 0].tolist()
         lemmas = array[:, 1].tolist()
         sentences = doc._.sentences or _sentences(doc)
@@ -430,7 +429,6 @@ def build_pipeline(taxonomy_path: Path = TAXONOMY, entities_path: Path = ENTITIE
     """The tagging pipeline, from the vocabularies in annotations/ (no model is downloaded)."""
     nlp = spacy.blank("en")
     nlp.add_pipe("sentences")
-    nlp.add_pipe("lowercase_lemmatizer")
     nlp.add_pipe("theme_matcher", config={"taxonomy_path": str(taxonomy_path)})
     nlp.add_pipe("entity_matcher", config={"entities_path": str(entities_path)})
     return nlp

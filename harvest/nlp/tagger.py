@@ -76,7 +76,7 @@ def tag_documents(nlp: Language, taxonomy: Taxonomy, inputs: Iterable[TextInput]
         from .learned import load_default
         learned = load_default()
     pending: list[dict] = []
-    for result in rule_results(nlp, taxonomy, inputs, batch_size, settings):
+    for result in rule_results(nlp, taxonomy, inputs, batch_size, settings, all_evidence=False):
         pending.append(result)
         if len(pending) >= batch_size:
             yield from finish(pending, taxonomy, learned.decide(pending) if learned else None)
@@ -85,9 +85,12 @@ def tag_documents(nlp: Language, taxonomy: Taxonomy, inputs: Iterable[TextInput]
 
 
 def rule_results(nlp: Language, taxonomy: Taxonomy, inputs: Iterable[TextInput], batch_size: int = 64,
-                 settings: Settings | None = None) -> Iterator[dict]:
+                 settings: Settings | None = None, all_evidence: bool = True) -> Iterator[dict]:
     """The rules' view of each input, in order, before themes are decided: relevance, entities
-    and study design are final; the rules' scores and evidence travel under `_rules`."""
+    and study design are final; the rules' scores and evidence travel under `_rules`.
+    `all_evidence`: gather the rules' scores and evidence for every input (training reads them
+    for documents labelled relevant); when False only for the inputs judged relevant, the only
+    ones whose themes are decided."""
     settings = settings or load_settings()
 
     def fields() -> Iterator[tuple[str, tuple]]:
@@ -103,7 +106,7 @@ def rule_results(nlp: Language, taxonomy: Taxonomy, inputs: Iterable[TextInput],
         docs[name], texts[name] = doc, text
         notes += [f"{name}: {note}" for note in field_notes]
         if name == LAST_FIELD:
-            yield _result(item, docs, texts, notes, taxonomy, settings)
+            yield _result(item, docs, texts, notes, taxonomy, settings, all_evidence)
             docs, texts, notes = {}, {}, []
 
 
@@ -134,7 +137,7 @@ def finish(results: list[dict], taxonomy: Taxonomy, decisions: list[dict] | None
 
 
 def _result(item: TextInput, docs: dict, texts: dict, notes: list[str], taxonomy: Taxonomy,
-            settings: Settings) -> dict:
+            settings: Settings, all_evidence: bool = True) -> dict:
     """The rules' view of one document. `texts` holds each field's string (the docs' own text,
     without rebuilding it). Themes are decided later, a batch at a time (`finish`); until then
     the rules' scores and evidence travel under `_rules`, which `finish` removes."""
@@ -144,11 +147,15 @@ def _result(item: TextInput, docs: dict, texts: dict, notes: list[str], taxonomy
     signals = Signals()
     strong: set[str] = set()  # themes named by a term or a statement, not by weak words alone
     counted: set[tuple[str, str, str]] = set()  # a sentence repeated (a title echoed in the text) counts once
-    for name, doc in docs.items():
+    hits = {name: doc._.hits for name, doc in docs.items()}
+    for name, found in hits.items():
+        for hit in found:
+            signals.add(hit, name, settings.field_weights[name], settings.weak_factor)
+    relevance, reason = _relevance(signals, item, docs, settings)
+    for name, doc in docs.items() if all_evidence or relevance == "relevant" else ():
         weight = settings.field_weights[name]
         sentence_text = SentenceText(doc, texts[name])
-        for hit in doc._.hits:
-            signals.add(hit, name, weight, settings.weak_factor)
+        for hit in hits[name]:
             record = {"field": name, "sentence": sentence_text(hit.start),
                       "text": texts[name][hit.start_char:hit.end_char], "start": hit.start_char,
                       "end": hit.end_char, "rule": hit.rule,
@@ -163,7 +170,6 @@ def _result(item: TextInput, docs: dict, texts: dict, notes: list[str], taxonomy
                 counted.add(key)
                 scores[hit.theme] = scores.get(hit.theme, 0.0) + (settings.weak_factor if hit.weak else weight)
             evidence.setdefault(hit.theme, []).append(record)
-    relevance, reason = _relevance(signals, item, docs, settings)
     design, design_source = study_design(item, texts, taxonomy)
     return {"id": item.id, "relevance": relevance, "relevant": relevance == "relevant",
             "relevance_reason": reason, "themes": [],
