@@ -109,6 +109,27 @@ def test_tag_text_command_speaks_json_lines():
     assert run.returncode == 1 and "line 3: not a JSON object" in run.stderr
 
 
+def test_tag_text_on_every_core_keeps_input_order_and_results():
+    from harvest.nlp.corpus import BATCH, PARALLEL_AFTER
+    texts = ["A chatbot delivering therapy reduced anxiety in adults.", "Wheat yields rose after rain.",
+             "ChatGPT gave harmful advice about suicide to a teenager, a lawsuit says."]
+    count = BATCH * (PARALLEL_AFTER + 1) + 7  # enough chunks for the worker pool, and a short last one
+    lines = [{"id": str(i), "title": f"Note {i}", "text": texts[i % 3]} for i in range(count)]
+    stdin = "\n".join(json.dumps(line) for line in lines) + "\n"
+    run = subprocess.run([sys.executable, "-m", "harvest", "tag-text"], input=stdin, capture_output=True,
+                         text=True, check=True)
+    out = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [o["id"] for o in out] == [str(i) for i in range(count)]
+    from harvest.nlp.pipeline import build_pipeline
+    from harvest.nlp.tagger import TextInput, tag_documents
+    from harvest.nlp.vocab import load_taxonomy
+    alone = list(tag_documents(build_pipeline(), load_taxonomy(),  # one process, as the reference
+                               [TextInput(id=line["id"], title=line["title"], abstract=line["text"])
+                                for line in lines[:6]]))
+    assert out[:6] == json.loads(json.dumps(alone))
+    assert [o["relevance"] for o in out[:3]] == [a["relevance"] for a in alone[:3]]
+
+
 def test_evaluate_command_prints_per_theme_and_averages(tmp_path):
     from conftest import HERE
     gold = HERE.parent / "annotations" / "gold" / "gold.jsonl"

@@ -4,13 +4,14 @@ study design as rows, then apply the curators' corrections, which always win."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import sqlite_utils
 from .. import config
@@ -69,8 +70,7 @@ def tag_corpus(db: sqlite_utils.Database, everything: bool = False, progress: Ca
                         publication_types=json.loads(r[5] or "[]"), unverified=_unverified(r[7]))
               for r in rows]
     hashes = {r[0]: r[6] for r in rows}
-    chunks = [inputs[start:start + BATCH] for start in range(0, len(inputs), BATCH)]
-    for results in tag_chunks(chunks):
+    for results in tag_chunks(chunked(inputs)):
         with transaction(db):
             for result in results:
                 save_tags(db, result, version, hashes[result["id"]])
@@ -99,14 +99,17 @@ def _tag_chunk(chunk: list[TextInput]) -> list[dict]:
     return list(tag_documents(nlp, taxonomy, chunk))
 
 
-def tag_chunks(chunks: list[list[TextInput]], workers: int | None = None) -> Iterator[list[dict]]:
+def tag_chunks(chunks: Iterable[list[TextInput]], workers: int | None = None) -> Iterator[list[dict]]:
     """Results chunk by chunk, in order. With more than PARALLEL_AFTER chunks and more than one
-    core, every core tags (each worker builds its own pipeline once); otherwise this process does."""
+    core, every core tags (each worker builds its own pipeline once); otherwise this process does.
+    `chunks` may be a stream (read as the workers need them, a few chunks ahead)."""
     workers = workers or min(os.cpu_count() or 1, 8)
-    if workers > 1 and len(chunks) > PARALLEL_AFTER:
+    chunks = iter(chunks)
+    first = list(itertools.islice(chunks, PARALLEL_AFTER + 1))
+    if workers > 1 and len(first) > PARALLEL_AFTER:
         with ProcessPoolExecutor(workers, initializer=_start_worker) as pool:
             pending = deque()  # a few chunks ahead of the writer: memory stays bounded
-            for chunk in chunks:
+            for chunk in itertools.chain(first, chunks):
                 pending.append(pool.submit(_tag_chunk, chunk))
                 if len(pending) > 2 * workers:
                     yield pending.popleft().result()
@@ -114,8 +117,15 @@ def tag_chunks(chunks: list[list[TextInput]], workers: int | None = None) -> Ite
                 yield pending.popleft().result()
         return
     _start_worker()
-    for chunk in chunks:
+    for chunk in first:
         yield _tag_chunk(chunk)
+
+
+def chunked(items: Iterable, size: int = BATCH) -> Iterator[list]:
+    """Lists of `size` items (the last may be shorter), read lazily."""
+    items = iter(items)
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk
 
 
 def _unverified(value: str | None) -> list[str]:
