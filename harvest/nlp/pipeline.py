@@ -2,12 +2,12 @@
 
     sentences -> theme_matcher -> entity_matcher
 
-Lemmas are not a component: each word's lowercase lemma is kept as its lexeme's NORM
-(LowercaseLemmatizer), and the matchers read NORM.
-`build_pipeline()` assembles it. Every component reads and writes arrays of string ids, never a
-Token object per token: a Token costs more than the matching itself (see benchmarks/README.md). The theme matcher leaves `doc._.hits`: one Hit per vocabulary
-match, with its theme (or the relevance pseudo-themes `_ai` and `_mh`), whether it is weak,
-negated ("no evidence of psychosis", "did not assess privacy") or hedged ("may worsen").
+`build_pipeline()` assembles it. Lemmas are not a component: each word's lowercase lemma is kept
+as its lexeme's NORM (LowercaseLemmatizer), and the matchers read NORM. Every component reads
+and writes arrays of string ids, never a Token object per token: a Token costs more than the
+matching itself (benchmarks/README.md). The theme matcher leaves `doc._.hits`: one Hit per
+vocabulary match, with its theme (or the relevance pseudo-themes `_ai` and `_mh`), whether it is
+weak, negated ("no evidence of psychosis", "did not assess privacy") or hedged ("may worsen").
 """
 
 from __future__ import annotations
