@@ -182,3 +182,13 @@ def test_an_unquoted_no_among_the_cues_is_an_error_naming_the_line(tmp_path):
     broken.write_text(SETTINGS.read_text().replace('cues: ["no",', "cues: [no,"))
     with pytest.raises(ConfigError, match=r"tagger.yaml line \d+: negation.cues\[1\]: expected text"):
         load_settings(broken)
+
+
+def test_embeddings_in_order_of_length_are_the_vectors_wordllama_gives():
+    import numpy
+    from harvest.nlp import learned
+    words = "chatbot therapy reduced anxiety in adults while delusions rose after long conversations".split()
+    texts = [" ".join(words[: 1 + (i * 7) % len(words)]) * (1 + i % 5) for i in range(150)]  # several batches
+    ours = learned.embed(texts)
+    theirs = numpy.asarray(learned.embedder().embed(texts, norm=True), dtype="float32")
+    assert ours.shape == (150, 256) and numpy.array_equal(ours, theirs)

@@ -59,7 +59,12 @@ def embed(texts: list[str]) -> numpy.ndarray:
     """Unit-length embeddings, shape (len(texts), 256), float32."""
     if not texts:
         return numpy.zeros((0, EMBEDDING["dim"]), dtype="float32")
-    return numpy.asarray(embedder().embed(texts, norm=True), dtype="float32")
+    # WordLlama pads each batch to its longest text: in order of length there is little padding
+    # to pool over (the same vectors, bit for bit; about a third less time)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    vectors = numpy.empty((len(texts), EMBEDDING["dim"]), dtype="float32")
+    vectors[order] = numpy.asarray(embedder().embed([texts[i] for i in order], norm=True), dtype="float32")
+    return vectors
 
 
 def theme_features(rules: dict, theme: str) -> list[float]:

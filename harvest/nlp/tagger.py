@@ -25,6 +25,7 @@ LAST_FIELD = "body"
 FIELDS = ("title", "abstract", "body")
 MAX_FIELD_CHARS = 50_000  # longer fields are cut here (and the result says so)
 MAX_EVIDENCE = 5  # sentences kept per theme
+LEARNED_BATCH = 256  # rule results judged by the learned layer at a time (embedded in order of length)
 TOO_LITTLE_TEXT = "too little text to judge (a title alone, or nothing)"
 PLACEHOLDER_ONLY = "known only by placeholder text from the seed list (its link text), not yet by the work itself"
 RELEVANCE_STATES = ("relevant", "related", "off-topic", "undetermined")
@@ -78,7 +79,7 @@ def tag_documents(nlp: Language, taxonomy: Taxonomy, inputs: Iterable[TextInput]
     pending: list[dict] = []
     for result in rule_results(nlp, taxonomy, inputs, batch_size, settings, all_evidence=False):
         pending.append(result)
-        if len(pending) >= batch_size:
+        if len(pending) >= LEARNED_BATCH:
             yield from finish(pending, taxonomy, learned.decide(pending) if learned else None)
             pending = []
     yield from finish(pending, taxonomy, learned.decide(pending) if learned else None)
