@@ -31,6 +31,7 @@ alone with a clear message (nothing is written for it; the other files go on).
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import io
@@ -39,6 +40,7 @@ import os
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -121,6 +123,7 @@ def screen_file(path: Path | str, out_dir: Path | str, version: str | None = Non
         if len(problems) < 20:
             problems.append(str(error))
 
+    out_dir.mkdir(parents=True, exist_ok=True)
     try:
         size = path.stat().st_size
         with open(path, "rb") as stream, open(partial, "wb") as raw, \
@@ -265,7 +268,8 @@ def screen(paths: Iterable[Path | str], out_dir: Path | str, scheduler: str | No
     starts a LocalCluster of `workers` worker processes (default: every core), one thread each
     (`processes=False`: threads of this process, for tests). Files already done are skipped.
     `progress(summary, to_do)` is called as each file finishes. Raises ScreenError for an
-    unknown `keep` state, a `limit` below 1, or two inputs whose outputs would share a name."""
+    unknown `keep` state, a `limit` below 1, two inputs whose outputs would share a name, or
+    another run writing into `out_dir`."""
     from .nlp.tagger import RELEVANCE_STATES
     paths, out_dir, keep = [Path(p).resolve() for p in paths], Path(out_dir).resolve(), tuple(keep)
     unknown = [k for k in keep if k not in RELEVANCE_STATES]
@@ -282,18 +286,35 @@ def screen(paths: Iterable[Path | str], out_dir: Path | str, scheduler: str | No
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     summary = ScreenSummary(out_dir=out_dir, pipeline_version=current_version())
-    todo = []
-    for path in dict.fromkeys(paths):
-        note = completed(path, out_dir, summary.pipeline_version, keep, limit)
-        if note:
-            summary.skipped[path.name] = note
-        else:
-            todo.append(path)
-    if todo:
-        _run_on_dask(todo, out_dir, summary, scheduler, workers, keep, limit, processes, progress)
-    summary.seconds = round(time.perf_counter() - started, 3)
-    write_manifest(summary, keep, limit)
+    with _locked(out_dir):
+        for leftover in out_dir.glob(f"*{OUTPUT_SUFFIX}.part-*"):
+            leftover.unlink(missing_ok=True)  # a killed run's unfinished file
+        todo = []
+        for path in dict.fromkeys(paths):
+            note = completed(path, out_dir, summary.pipeline_version, keep, limit)
+            if note:
+                summary.skipped[path.name] = note
+            else:
+                todo.append(path)
+        if todo:
+            _run_on_dask(todo, out_dir, summary, scheduler, workers, keep, limit, processes, progress)
+        summary.seconds = round(time.perf_counter() - started, 3)
+        write_manifest(summary, keep, limit)
     return summary
+
+
+@contextmanager
+def _locked(out_dir: Path):
+    """One screening run at a time per output folder (an advisory lock on OUT/.lock)."""
+    with open(out_dir / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ScreenError(f"another `harvest screen` is writing into {out_dir}; wait for it to finish") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _run_on_dask(todo: list[Path], out_dir: Path, summary: ScreenSummary, scheduler, workers, keep, limit,
