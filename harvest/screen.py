@@ -37,6 +37,7 @@ import hashlib
 import io
 import json
 import os
+import queue
 import socket
 import threading
 import time
@@ -78,17 +79,38 @@ def note_path(out_dir: Path, path: Path | str) -> Path:
 
 # -- one file -----------------------------------------------------------------------------------
 
-_local = threading.local()  # one pipeline per worker thread, built on its first file
+_idle: queue.SimpleQueue = queue.SimpleQueue()  # built pipelines not in use: one per concurrent task at most
 
 
+def _build() -> tuple:
+    """(spaCy pipeline, taxonomy, pipeline version), built from annotations/ (a second or more)."""
+    from .nlp.corpus import pipeline_version
+    from .nlp.learned import load_default
+    from .nlp.pipeline import build_pipeline
+    from .nlp.vocab import load_taxonomy
+    load_default()  # the learned layer (and its embedding) is loaded once per process, here
+    return build_pipeline(), load_taxonomy(), pipeline_version()
+
+
+@contextmanager
 def _tagging():
-    """(spaCy pipeline, taxonomy, pipeline version) of this thread, built once."""
-    if not hasattr(_local, "tagging"):
-        from .nlp.corpus import pipeline_version
-        from .nlp.pipeline import build_pipeline
-        from .nlp.vocab import load_taxonomy
-        _local.tagging = (build_pipeline(), load_taxonomy(), pipeline_version())
-    return _local.tagging
+    """A built pipeline for this task alone (a spaCy pipeline is not shared between threads at
+    once); it goes back to the idle ones afterwards, so each worker builds one per thread."""
+    try:
+        tagging = _idle.get_nowait()
+    except queue.Empty:
+        tagging = _build()
+    try:
+        yield tagging
+    finally:
+        _idle.put(tagging)
+
+
+def _warm() -> None:
+    """Run on every worker as it starts (Client.run): build its first pipeline before any task,
+    so a file's time is the file's alone. A worker that joins later builds on its first task."""
+    if _idle.empty():
+        _idle.put(_build())
 
 
 def current_version() -> str:
@@ -105,11 +127,15 @@ def screen_file(path: Path | str, out_dir: Path | str, version: str | None = Non
     {"input", "error"} and leaves no output. `version`: the pipeline version the run expects
     (a worker whose annotations or code differ refuses, naming both). `limit`: screen only the
     first `limit` records (a trial run or a test)."""
-    from .formats.pubmed import PubmedParseError, parse_pubmed
-    from .nlp.tagger import TextInput, tag_documents
     path, out_dir, keep = Path(path), Path(out_dir), tuple(keep)
     started = time.perf_counter()
-    nlp, taxonomy, here = _tagging()
+    with _tagging() as (nlp, taxonomy, here):
+        return _screen_file(path, out_dir, version, keep, limit, nlp, taxonomy, here, started)
+
+
+def _screen_file(path: Path, out_dir: Path, version, keep, limit, nlp, taxonomy, here, started) -> dict:
+    from .formats.pubmed import PubmedParseError, parse_pubmed
+    from .nlp.tagger import TextInput, tag_documents
     if version and version != here:
         return {"input": path.name, "error": f"this worker's tagger is version {here}, the run's is {version}: "
                                             "give every worker the same code and annotations"}
@@ -239,6 +265,8 @@ class ScreenSummary:
     seconds: float = 0.0
     workers: int = 0
     scheduler: str = ""
+    startup_seconds: float = 0.0  # cluster started (or reached) and every worker's pipeline built
+    _started: float = field(default_factory=time.perf_counter, repr=False)
 
     def totals(self) -> dict:
         """Records, kept, unusable, relevance {state: n} and themes {theme: n} over done and skipped files."""
@@ -331,6 +359,8 @@ def _run_on_dask(todo: list[Path], out_dir: Path, summary: ScreenSummary, schedu
         client = Client(cluster)
         summary.scheduler = f"LocalCluster of {workers} worker {'process' if processes else 'thread'}(es)"
     try:
+        client.run(_warm)
+        summary.startup_seconds = round(time.perf_counter() - summary._started, 3)
         summary.workers = len(client.scheduler_info().get("workers", {})) or (workers or 0)
         futures = {client.submit(screen_file, str(path), str(out_dir), summary.pipeline_version, keep, limit,
                                  pure=False): path for path in todo}
