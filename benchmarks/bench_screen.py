@@ -89,7 +89,8 @@ def main() -> None:
                            "screening_wall_seconds": round(working, 2), "task_seconds": round(task_seconds, 2),
                            "single_process_wall_seconds": round(single_wall, 2),
                            "speed_up_vs_one_process": round(single_wall / working, 2),
-                           "records_per_task_second": round(total / task_seconds)}
+                           "records_per_task_second": round(total / task_seconds),
+                           "records_per_worker_cpu_second": round(total / sum(n["cpu_seconds"] for n in summary.done.values()))}
         print("dask", results["dask"], flush=True)
     per_core = min(f["screen_records_per_cpu_second"] for f in results["files"].values())
     core_hours = FULL_BASELINE["records"] / per_core / 3600

@@ -18,7 +18,8 @@ Output folder, for an input `pubmed25n0001.xml.gz`:
                                     "record", the parser's whole record dict, which the loader saves
   done/pubmed25n0001.json           the completion note, written last: input name and size, pipeline
                                     version, keep, limit, counts (records, kept, unusable, relevance,
-                                    themes), the screened file's size and SHA-256, seconds, worker
+                                    themes), the screened file's size and SHA-256, seconds (wall),
+                                    cpu_seconds (of the worker process), worker
   manifest.json                     every file's note (or its error) and the totals, rewritten as
                                     files finish
 
@@ -128,7 +129,7 @@ def screen_file(path: Path | str, out_dir: Path | str, version: str | None = Non
     (a worker whose annotations or code differ refuses, naming both). `limit`: screen only the
     first `limit` records (a trial run or a test)."""
     path, out_dir, keep = Path(path), Path(out_dir), tuple(keep)
-    started = time.perf_counter()
+    started = (time.perf_counter(), time.process_time())
     with _tagging() as (nlp, taxonomy, here):
         return _screen_file(path, out_dir, version, keep, limit, nlp, taxonomy, here, started)
 
@@ -175,7 +176,8 @@ def _screen_file(path: Path, out_dir: Path, version, keep, limit, nlp, taxonomy,
     note = {"format": FORMAT, "input": path.name, "input_bytes": size, "pipeline_version": here,
             "keep": list(keep), "limit": limit, **counts, "problems": problems,
             "output": target.name, "output_bytes": target.stat().st_size, "output_sha256": _sha256(target),
-            "seconds": round(time.perf_counter() - started, 3), "worker": f"{socket.gethostname()}:{os.getpid()}"}
+            "seconds": round(time.perf_counter() - started[0], 3),
+            "cpu_seconds": round(time.process_time() - started[1], 3), "worker": f"{socket.gethostname()}:{os.getpid()}"}
     _write_json(note_path(out_dir, path), note)
     return note
 
@@ -293,7 +295,8 @@ def screen(paths: Iterable[Path | str], out_dir: Path | str, scheduler: str | No
     """Screen every file of `paths` into `out_dir`, one Dask task per file; returns the summary.
 
     `scheduler`: a Dask scheduler address (`tcp://host:8786`) whose workers run the tasks; None
-    starts a LocalCluster of `workers` worker processes (default: every core), one thread each
+    starts a LocalCluster of `workers` worker processes (default: every core; never more than
+    there are files to do), one thread each
     (`processes=False`: threads of this process, for tests). Files already done are skipped.
     `progress(summary, to_do)` is called as each file finishes. Raises ScreenError for an
     unknown `keep` state, a `limit` below 1, two inputs whose outputs would share a name, or
@@ -353,7 +356,7 @@ def _run_on_dask(todo: list[Path], out_dir: Path, summary: ScreenSummary, schedu
         client = Client(scheduler)
         summary.scheduler = scheduler
     else:
-        workers = workers or os.cpu_count() or 1
+        workers = min(workers or os.cpu_count() or 1, len(todo))  # no idle workers for a few files
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
                                dashboard_address=None)
         client = Client(cluster)
@@ -399,9 +402,12 @@ def report(summary: ScreenSummary) -> list[str]:
     total = summary.totals()
     seconds = summary.seconds or 0.0
     screened_now = sum(n.get("records", 0) for n in summary.done.values())
-    rate = f", {screened_now / seconds:,.0f} records/s" if seconds and screened_now else ""
+    cpu = sum(n.get("cpu_seconds", 0.0) for n in summary.done.values())
+    rate = (f"; {screened_now / seconds:,.0f} records/s in all, {screened_now / cpu:,.0f} per worker CPU-second"
+            if seconds and cpu and screened_now else "")
     lines = [f"screen: {summary.status}: {len(summary.done)} file(s) screened, {len(summary.skipped)} already done, "
-             f"{len(summary.failed)} failed, in {seconds:,.1f} s on {summary.scheduler or 'no workers'}{rate}",
+             f"{len(summary.failed)} failed, in {seconds:,.1f} s on {summary.scheduler or 'no workers'}"
+             f" (started in {summary.startup_seconds:,.1f} s){rate}",
              f"  records {total['records']:,}, kept {total['kept']:,}, unusable {total['unusable']:,}; "
              + ", ".join(f"{state} {n:,}" for state, n in sorted(total["relevance"].items())),
              "  themes: " + (", ".join(f"{t} {n:,}" for t, n in sorted(total["themes"].items(), key=lambda x: -x[1]))
