@@ -54,6 +54,7 @@ OUTPUT_SUFFIX = ".screened.jsonl.gz"
 DONE = "done"
 MANIFEST = "manifest.json"
 BATCH = 64  # records tagged together
+CONNECT_TIMEOUT = 30  # seconds to reach a --scheduler
 
 
 class ScreenError(ValueError):
@@ -296,8 +297,8 @@ def screen(paths: Iterable[Path | str], out_dir: Path | str, scheduler: str | No
     there are files to do), one thread each
     (`processes=False`: threads of this process, for tests). Files already done are skipped.
     `progress(summary, to_do)` is called as each file finishes. Raises ScreenError for an
-    unknown `keep` state, a `limit` below 1, two inputs whose outputs would share a name, or
-    another run writing into `out_dir`."""
+    unknown `keep` state, a `limit` below 1, two inputs whose outputs would share a name,
+    another run writing into `out_dir`, or a `scheduler` that cannot be reached."""
     from .nlp.tagger import RELEVANCE_STATES
     paths, out_dir, keep = [Path(p).resolve() for p in paths], Path(out_dir).resolve(), tuple(keep)
     unknown = [k for k in keep if k not in RELEVANCE_STATES]
@@ -350,7 +351,10 @@ def _run_on_dask(todo: list[Path], out_dir: Path, summary: ScreenSummary, schedu
     from distributed import Client, LocalCluster, as_completed
     cluster = None
     if scheduler:
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as error:
+            raise ScreenError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
         summary.scheduler = scheduler
     else:
         workers = min(workers or os.cpu_count() or 1, len(todo))  # no idle workers for a few files

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from xml.sax.saxutils import escape
 
+from conftest import free_port
 from harvest import db as database
 from harvest import screen as screening
 from harvest.engine import load_files
@@ -122,7 +123,7 @@ def test_dask_resumes_and_a_bad_file_fails_alone(inputs, tmp_path):
     assert sorted(third.done) == ["made25n0001.xml.gz", "made25n0002.xml"] and not third.skipped
 
 
-def test_bad_options_are_refused_before_any_work(inputs, tmp_path):
+def test_bad_options_are_refused_before_any_work(inputs, tmp_path, monkeypatch):
     with pytest.raises(screening.ScreenError, match="--keep maybe"):
         screening.screen(inputs, tmp_path / "out", keep=["relevant", "maybe"])
     with pytest.raises(screening.ScreenError, match="--limit"):
@@ -133,6 +134,10 @@ def test_bad_options_are_refused_before_any_work(inputs, tmp_path):
     with pytest.raises(screening.ScreenError, match="both be screened into made25n0001"):
         screening.screen([inputs[0], twin / "made25n0001.xml"], tmp_path / "out")
     assert not (tmp_path / "out").exists()
+    monkeypatch.setattr(screening, "CONNECT_TIMEOUT", 1)
+    with pytest.raises(screening.ScreenError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:"):
+        screening.screen(inputs, tmp_path / "nowhere", scheduler=f"tcp://127.0.0.1:{free_port()}")
+    assert not list((tmp_path / "nowhere").glob("*.screened.jsonl.gz"))
     (tmp_path / "busy").mkdir()
     with screening._locked(tmp_path / "busy"):
         with pytest.raises(screening.ScreenError, match="another `harvest screen`"):
@@ -232,3 +237,13 @@ def test_dask_gives_exactly_the_rows_of_a_single_process_run(tmp_path):
         assert on_dask.done[path.name]["output_sha256"] == single["output_sha256"]
         parsed = list(parse_pubmed(path.read_bytes(), path.name))
         assert [r["record"] for r in lines(tmp_path / "dask" / single["output"])] == parsed
+
+
+def test_a_scheduler_address_runs_the_tasks_on_its_workers(inputs, tmp_path):
+    from distributed import LocalCluster
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://",
+                      dashboard_address=None) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        summary = screening.screen(inputs, tmp_path / "out", scheduler=cluster.scheduler_address)
+    assert summary.scheduler == cluster.scheduler_address and summary.workers == 1
+    assert summary.status == "ok" and summary.totals()["records"] == 5
