@@ -247,3 +247,34 @@ def test_a_scheduler_address_runs_the_tasks_on_its_workers(inputs, tmp_path):
         summary = screening.screen(inputs, tmp_path / "out", scheduler=cluster.scheduler_address)
     assert summary.scheduler == cluster.scheduler_address and summary.workers == 1
     assert summary.status == "ok" and summary.totals()["records"] == 5
+
+
+def test_a_killed_run_loses_nothing_finished_and_the_next_run_ends_it(tmp_path):
+    import signal
+    import time
+    folder = tmp_path / "baseline"
+    folder.mkdir()
+    paths = [write(folder / f"made25n{n:04d}.xml.gz", pubmed_xml(
+        [(str(92000000 + n * 1000 + i), *(ABOUT_US if i % 7 == 0 else ABOUT_ELSE)) for i in range(150)]))
+        for n in range(1, 6)]
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "harvest", "screen", str(folder), "--out", str(out), "--workers", "1"]
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not list((out / "done").glob("*.json")) and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.02)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    finished = {p.stem for p in (out / "done").glob("*.json")}
+    assert 1 <= len(finished) < len(paths)  # killed mid-run
+    result = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(paths) - len(finished)} file(s) screened, {len(finished)} already done, 0 failed" in result.stdout
+    assert not list(out.glob("*.part-*"))
+    for path in paths:
+        single = screening.screen_file(path, tmp_path / "single")
+        assert (out / single["output"]).read_bytes() == (tmp_path / "single" / single["output"]).read_bytes()
