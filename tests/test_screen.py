@@ -17,6 +17,7 @@ from harvest import screen as screening
 from harvest.engine import load_files
 from harvest.formats.pubmed import parse_pubmed
 from harvest.nlp.tagger import RELEVANCE_STATES
+from harvest.rebuild import rebuild
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -159,6 +160,10 @@ def test_kept_records_load_through_the_pubmed_source(inputs, tmp_path):
     assert pmids == {"91000001", "91000003", "91000005"}
     again = load_files(db, tmp_path / "archive", "pubmed", sorted(out.glob("*.screened.jsonl.gz")), "screened")
     assert again.counts["unchanged"] == 3 and again.counts["added"] == 0
+    rebuilt = database.connect(tmp_path / "rebuilt.db")
+    rebuild(rebuilt, tmp_path / "archive")  # the archived screened files replay into the same documents
+    assert [r[0] for r in rebuilt.execute("SELECT value FROM identifiers WHERE scheme = 'pmid' ORDER BY value")] == \
+        sorted(pmids)
 
 
 def test_damaged_screened_lines_are_reported_and_the_rest_loads(inputs, tmp_path):
