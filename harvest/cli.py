@@ -574,18 +574,18 @@ def parse_command(fmt, url, files):
 @click.option("--limit", type=click.IntRange(min=1), help="Screen only the first N records of each file (a trial run).")
 @quiet_option
 def screen_command(files, out_dir, scheduler, workers, keep, limit, quiet):
-    """Screen PubMed baseline/update FILES (.xml.gz, .xml; files, folders or glob patterns) on Dask:
+    """Screen PubMed baseline/update FILES (files, glob patterns, or folders, whose *.xml and *.xml.gz
+    files are taken) on Dask:
     parse, relevance and themes, one task per file. Files already screened are skipped.
 
     Load the kept records with `harvest pubmed DATABASE --load 'OUT/*.screened.jsonl.gz' --format screened`.
     Exit status: 0 every file screened, 3 some failed, 1 all failed.
     """
     from . import screen as screening
-    from .engine import expand_paths
     from .runs import EXIT_CODES
     _check_annotations()
     try:
-        paths = expand_paths(files)
+        paths = screening.input_files(files)
     except FileNotFoundError as error:
         raise click.ClickException(str(error)) from None
     show = None

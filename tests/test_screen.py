@@ -124,6 +124,15 @@ def test_dask_resumes_and_a_bad_file_fails_alone(inputs, tmp_path):
     assert sorted(third.done) == ["made25n0001.xml.gz", "made25n0002.xml"] and not third.skipped
 
 
+def test_a_folder_gives_its_pubmed_files_only(inputs, tmp_path):
+    (inputs[0].parent / "README.txt").write_text("baseline files")
+    assert screening.input_files([inputs[0].parent]) == sorted(inputs)
+    assert screening.input_files([str(inputs[0].parent / "*.xml")]) == [inputs[1]]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no PubMed XML files"):
+        screening.input_files([tmp_path / "empty"])
+
+
 def test_bad_options_are_refused_before_any_work(inputs, tmp_path, monkeypatch):
     with pytest.raises(screening.ScreenError, match="--keep maybe"):
         screening.screen(inputs, tmp_path / "out", keep=["relevant", "maybe"])
@@ -186,6 +195,7 @@ def test_damaged_screened_lines_are_reported_and_the_rest_loads(inputs, tmp_path
 
 def test_the_command_screens_reports_and_exits_3_when_a_file_failed(inputs, tmp_path):
     write(inputs[0].parent / "made25n0003.xml", b"not xml at all")
+    (inputs[0].parent / "made25n0001.xml.gz.md5").write_text("MD5(made25n0001.xml.gz)= 0\n")  # as NLM ships beside
     out = tmp_path / "out"
     command = [sys.executable, "-m", "harvest", "screen", str(inputs[0].parent), "--out", str(out), "--workers", "1"]
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300,
