@@ -49,6 +49,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_serve.py
 	$(BIN)/python benchmarks/bench_exports.py
 	$(BIN)/python benchmarks/bench_nightly.py
+	$(BIN)/python benchmarks/bench_screen.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

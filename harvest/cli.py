@@ -221,7 +221,8 @@ def main():
 @click.option("--until", help="Entrez date to, YYYY-MM-DD (default: today).")
 @click.option("--eutils", metavar="URL",
               help="E-utilities base URL (a mirror, or a test server; default: NCBI's).")
-@load_options("efetch XML or MEDLINE files", "pubmed (XML or MEDLINE, plain or gzipped)")
+@load_options("efetch XML or MEDLINE files", "pubmed (XML or MEDLINE, plain or gzipped) or "
+                                             "screened (`harvest screen` output: its kept records)")
 def pubmed_command(**params):
     """Harvest PubMed through E-utilities into DATABASE.
 
@@ -558,6 +559,55 @@ def parse_command(fmt, url, files):
                 crossref.CrossrefParseError, feeds.FeedError, LimitExceeded, Truncated) as error:
             report(error)
     sys.exit(1 if errors else 0)
+
+
+@main.command("screen")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: one screened JSON Lines file per input, done/ notes, manifest.json.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="A Dask scheduler (tcp://host:8786) whose workers see FILES and --out at the same paths "
+                   "(default: a local cluster on this machine).")
+@click.option("--workers", type=click.IntRange(min=1), help="Local cluster size (default: every core).")
+@click.option("--keep", default="relevant,related", show_default=True,
+              help="Relevance states whose whole records are written, for loading.")
+@click.option("--limit", type=click.IntRange(min=1), help="Screen only the first N records of each file (a trial run).")
+@quiet_option
+def screen_command(files, out_dir, scheduler, workers, keep, limit, quiet):
+    """Screen PubMed baseline/update FILES (files, glob patterns, or folders, whose *.xml and *.xml.gz
+    files are taken) on Dask:
+    parse, relevance and themes, one task per file. Files already screened are skipped.
+
+    Load the kept records with `harvest pubmed DATABASE --load 'OUT/*.screened.jsonl.gz' --format screened`.
+    Exit status: 0 every file screened, 3 some failed, 1 all failed.
+    """
+    from . import screen as screening
+    from .runs import EXIT_CODES
+    _check_annotations()
+    try:
+        paths = screening.input_files(files)
+    except FileNotFoundError as error:
+        raise click.ClickException(str(error)) from None
+    show = None
+    if not quiet and sys.stderr.isatty():
+        def show(summary, total):
+            records = sum(n.get("records", 0) for n in summary.done.values())
+            click.echo(f"\rscreened {len(summary.done) + len(summary.failed)}/{total} file(s): {records:,} records, "
+                       f"{sum(n.get('kept', 0) for n in summary.done.values()):,} kept, {len(summary.failed)} failed ",
+                       nl=False, err=True)
+    try:
+        summary = screening.screen(paths, out_dir, scheduler=scheduler, workers=workers,
+                                   keep=[k.strip() for k in keep.split(",") if k.strip()], limit=limit, progress=show)
+    except screening.ScreenError as error:
+        raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: every file finished stays done; run the same command again to continue.", err=True)
+        sys.exit(130)
+    if show:
+        click.echo("", err=True)
+    if not quiet or summary.failed:
+        click.echo("\n".join(screening.report(summary)))
+    sys.exit(EXIT_CODES[summary.status])
 
 
 def _gunzipped(data: bytes, name: str = "input") -> bytes:

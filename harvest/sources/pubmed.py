@@ -4,7 +4,8 @@ start       the run's window (incremental: `resume_point`), its first esearch re
             limit (3 requests/s, 10 with an API key)
 ingest      an esearch answer -> the efetch batches it calls for, or two half windows when it has
             more results than E-utilities pages through; an efetch batch (or a loaded efetch XML
-            or MEDLINE file) -> documents, identifiers, authors, MeSH, provenance
+            or MEDLINE file, or the kept records of a `harvest screen` output file) -> documents,
+            identifiers, authors, MeSH, provenance
 save_pubmed records -> documents, in one transaction per batch
 
 Records are parsed by harvest/formats/pubmed.py. The API key is a request parameter only: it
@@ -117,6 +118,8 @@ def ingest(db, archived, run: Run) -> list[Request]:
         return []
     if archived.role == "esearch":
         return _searched(archived, run)
+    if archived.role == "screened":
+        return _screened(db, archived, run)
     if archived.role not in ("efetch", "records"):
         return []
     provenance = Provenance(source=SOURCE, source_id="", fetched_at=archived.date,
@@ -132,6 +135,26 @@ def ingest(db, archived, run: Run) -> list[Request]:
                 records = []
     except PubmedParseError as error:
         run.fail(str(error), n=batch[1] if batch else 1)
+        return []
+    if records:
+        _save_batch(db, records, provenance, run, archived)
+    return []
+
+
+def _screened(db, archived, run: Run) -> list[Request]:
+    """A loaded `harvest screen` output file: its kept records (harvest.screen.read_screened)."""
+    from ..screen import read_screened
+    provenance = Provenance(source=SOURCE, source_id="", fetched_at=archived.date,
+                            archive_file=archived.file, archive_record_id=archived.record_id)
+    records: list[dict] = []
+    try:
+        for record in read_screened(archived.body, archived.uri, on_error=run.fail):
+            records.append(record)
+            if len(records) == BATCH_SIZE:
+                _save_batch(db, records, provenance, run, archived)
+                records = []
+    except ValueError as error:
+        run.fail(str(error))
         return []
     if records:
         _save_batch(db, records, provenance, run, archived)
@@ -187,7 +210,8 @@ def legacy_role(archived, run: Run) -> tuple[str, dict]:
 
 
 SOURCE_SPEC = Source(name=SOURCE, start=start, ingest=ingest, legacy_role=legacy_role, cursor_for=cursor_for,
-                     formats={"pubmed": LoadFormat("records", "application/xml")})
+                     formats={"pubmed": LoadFormat("records", "application/xml"),
+                              "screened": LoadFormat("screened", "application/x-ndjson")})
 
 
 def harvest_pubmed(db, archive_dir, client, query: str, since: str | None = None, until: str | None = None,
