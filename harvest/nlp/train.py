@@ -89,7 +89,7 @@ def predict(items: list[Prepared], taxonomy, fitted: dict) -> dict[str, dict]:
         return {r["id"]: r for r in finish(copies, taxonomy, None)}
     layer = learned.LearnedLayer(themes={t: {**p, "coef": numpy.asarray(p["coef"], dtype="float32")}
                                          for t, p in fitted.items()}, digest="")
-    relevant = [i for i, p in enumerate(items) if p.rules["relevance"] == "relevant"]
+    relevant = [i for i, p in enumerate(items) if learned.judges(p.rules)]
     decisions: list[dict] = [{} for _ in items]
     if relevant:
         probabilities = layer.probabilities_of(numpy.array([items[i].vector for i in relevant], dtype="float32"),
