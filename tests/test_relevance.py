@@ -182,3 +182,49 @@ def test_an_unquoted_no_among_the_cues_is_an_error_naming_the_line(tmp_path):
     broken.write_text(SETTINGS.read_text().replace('cues: ["no",', "cues: [no,"))
     with pytest.raises(ConfigError, match=r"tagger.yaml line \d+: negation.cues\[1\]: expected text"):
         load_settings(broken)
+
+
+@pytest.mark.parametrize("headline, shown, not_shown", [
+    # advice is the chatbot's response; the harm is a reported event
+    ("Companion chatbot suggests a user kills himself", {"safety"}, {"symptoms"}),
+    ("Chatbot recommends a teenager kills his parents", {"safety"}, {"symptoms"}),
+    ("AI chatbot supports self-harm and suicide in tests by reporters", {"safety"}, {"symptoms"}),
+    ("Teen dies by suicide after months of chatbot conversations", {"symptoms"}, set()),
+    ("Chatbot persuades a student to hang himself", {"safety", "symptoms"}, set()),
+    ("AI assistant publishes a false suicide helpline number", {"misinformation", "safety"}, {"symptoms"}),
+])
+def test_advice_to_harm_is_a_response_and_harm_is_an_event(tag, headline, shown, not_shown):
+    result = tag(headline)
+    assert result["relevance"] == "relevant", result["relevance_reason"]
+    assert shown <= themes(result) and not (not_shown & themes(result)), result["themes"]
+
+
+def test_the_learned_layer_leaves_a_headline_to_the_rules(tag):
+    result = tag("Eating disorder chatbot suspended after harmful advice")
+    assert result["relevance"] == "relevant" and result["themes"]
+    assert {t["source"] for t in result["themes"]} == {"rules"}
+    rules = {"relevance": "relevant", "_rules": {"headline": True}}
+    assert not learned.judges(rules)
+    assert learned.judges({**rules, "_rules": {"headline": False}})
+    assert not learned.judges({"relevance": "related", "_rules": {"headline": False}})
+
+
+def test_ai_in_health_care_at_large_with_one_passing_mental_health_term_is_not_relevant(tag):
+    text = ("Artificial intelligence (AI) is changing public health. AI tools forecast hospital demand "
+            "from admissions, AI systems read chest scans for tuberculosis and AI-driven scheduling frees "
+            "nurses for their patients. Health care providers, psychologists, physicians and pharmacists "
+            "work beside these tools in clinics, pharmacies and laboratories across the region, and the "
+            "time they save can go to emotional support of patients at the bedside. Vaccination "
+            "registries, outbreak dashboards and tracing apps showed during the pandemic how quickly "
+            "digital public health can reach whole populations when people trust the institutions that "
+            "run it. Noncommunicable diseases such as diabetes, heart disease and cancer now account for "
+            "most of the costs of care and most of the years of life lost, and prevention programmes "
+            "for them look different from those for infections. Governments must fund the "
+            "infrastructure, train the workforce, protect the data and regulate the vendors of AI so "
+            "that rural clinics and small hospitals are not left behind, and they must measure whether "
+            "the promised savings arrive.")
+    result = tag("Digital transformation of public health", text)
+    assert result["relevance"] != "relevant", result["relevance_reason"]
+    # the same text about a chatbot is about AI in our sense: professions speak of mental health there
+    chatbot = tag("A chatbot for emotional support of patients", text.replace("AI tools", "chatbots"))
+    assert chatbot["relevance"] == "relevant", chatbot["relevance_reason"]

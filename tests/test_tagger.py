@@ -130,3 +130,26 @@ def test_pipeline_is_built_from_registered_factories_without_a_model():
                               "entity_context"]
     assert {"lowercase_lemmatizer", "theme_matcher"} <= set(Language.factories)
     assert nlp.meta["name"] == "pipeline" and not nlp.meta.get("vectors", {}).get("width")
+
+
+@pytest.mark.parametrize("text, shown, not_shown", [
+    ("The state law will protect patients from unregulated AI therapy chatbots.", {"safety"}, set()),
+    ("A mental health chatbot must disclose to each user that it is not a human.", {"safety", "treatment"},
+     set()),
+    ("The law requires chatbot apps for depression to protect users' health information.", {"privacy"},
+     {"misinformation", "safety"}),
+    ("Regulators found that popular therapy chatbots still claim to be licensed professionals.",
+     {"regulation"}, {"clinical_practice"}),
+    ("With thoughtful oversight and accountability, policymakers can make mental health chatbots safer.",
+     {"regulation"}, {"clinical_practice"}),
+    ("Psychiatrists must provide oversight of the chatbot's answers to patients with depression.",
+     {"clinical_practice"}, set()),
+    ("We reviewed trials of therapy chatbots for depression; 120 studies were screened for eligibility.",
+     {"treatment"}, {"diagnosis"}),
+    ("Users of a social chatbot described friendships that shaped their psychological health.", set(),
+     set()),
+])
+def test_statements_of_the_domain_tag_their_theme_and_passing_words_do_not(tagger, text, shown, not_shown):
+    result = one(tagger, "", text)
+    assert result["relevant"], result["relevance_reason"]
+    assert shown <= themes(result) and not (not_shown & themes(result)), result["themes"]
