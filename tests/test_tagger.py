@@ -148,6 +148,10 @@ def test_pipeline_is_built_from_registered_factories_without_a_model():
      {"treatment"}, {"diagnosis"}),
     ("Users of a social chatbot described friendships that shaped their psychological health.", set(),
      set()),
+    ("Adults with depression used a large language model to manage their mental health between visits.",
+     {"treatment"}, set()),
+    ("Reviewers of LLMs in psychiatry raised concerns about the accuracy of generated content.",
+     {"misinformation"}, set()),
 ])
 def test_statements_of_the_domain_tag_their_theme_and_passing_words_do_not(tagger, text, shown, not_shown):
     result = one(tagger, "", text)
