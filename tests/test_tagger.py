@@ -152,6 +152,13 @@ def test_pipeline_is_built_from_registered_factories_without_a_model():
      {"treatment"}, set()),
     ("Reviewers of LLMs in psychiatry raised concerns about the accuracy of generated content.",
      {"misinformation"}, set()),
+    ("Our large language model for depression detection improved on two benchmarking datasets.",
+     {"diagnosis"}, {"safety"}),
+    ("The therapy chatbot company failed to obtain consent from users with depression.", {"privacy"},
+     {"safety"}),
+    ("We note barriers to the adoption of chatbots as therapists for depression.", {"treatment"}, {"access"}),
+    ("The law defines therapy as services to diagnose, treat, or improve mental health and bans AI chatbots "
+     "from providing it.", {"regulation"}, {"diagnosis"}),
 ])
 def test_statements_of_the_domain_tag_their_theme_and_passing_words_do_not(tagger, text, shown, not_shown):
     result = one(tagger, "", text)
