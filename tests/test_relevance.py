@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from harvest.cli import main
-from harvest.nlp import corpus, learned
+from harvest.nlp import corpus, learned, train
 from harvest.nlp.pipeline import build_pipeline
 from harvest.nlp.tagger import PLACEHOLDER_ONLY, TextInput, tag_documents
 from harvest.nlp.vocab import ANNOTATIONS, load_taxonomy
@@ -158,6 +158,7 @@ def test_train_and_evaluate_report_cross_validated_figures(tmp_path):
     assert set(layer.themes) <= set(load_taxonomy().themes) and layer.themes
     trained = json.loads(output.read_text())["trained"]
     assert trained["documents"] == sum(1 for line in OWN_GOLD.read_text().splitlines() if line.strip())
+    assert trained["embedding_scale"] in train.EMBEDDING_SCALES
     evaluated = CliRunner().invoke(main, ["evaluate", "--gold", str(OWN_GOLD), "--folds", "3", "--json"])
     assert evaluated.exit_code == 0, evaluated.output
     figures = json.loads(evaluated.output)
@@ -228,3 +229,22 @@ def test_ai_in_health_care_at_large_with_one_passing_mental_health_term_is_not_r
     # the same text about a chatbot is about AI in our sense: professions speak of mental health there
     chatbot = tag("A chatbot for emotional support of patients", text.replace("AI tools", "chatbots"))
     assert chatbot["relevance"] == "relevant", chatbot["relevance_reason"]
+
+
+def test_the_embedding_scale_is_chosen_without_the_documents_it_will_judge(monkeypatch):
+    _, taxonomy, sets, _ = train.load_sets([OWN_GOLD], [])
+    items = sets["gold"]
+    chosen = train.choose_scale(items, taxonomy)
+    assert chosen in train.EMBEDDING_SCALES and train.choose_scale(items, taxonomy) == chosen  # fixed seed
+    choices = []
+    real_choose = train.choose_scale
+
+    def spy(training, *args, **kwargs):
+        choices.append({p.gold.id for p in training})
+        return real_choose(training, *args, **kwargs)
+    monkeypatch.setattr(train, "choose_scale", spy)
+    train.cross_validate({"gold": items}, [], taxonomy, k=3)
+    every = {p.gold.id for p in items}
+    assert len(choices) == 3
+    held_out = [every - chosen_from for chosen_from in choices]
+    assert all(held_out) and set().union(*held_out) == every  # each fold's texts stayed out of its choice
