@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from harvest.cli import main
-from harvest.nlp import corpus, learned
+from harvest.nlp import corpus, learned, train
 from harvest.nlp.pipeline import build_pipeline
 from harvest.nlp.tagger import PLACEHOLDER_ONLY, TextInput, tag_documents
 from harvest.nlp.vocab import ANNOTATIONS, load_taxonomy
@@ -158,6 +158,7 @@ def test_train_and_evaluate_report_cross_validated_figures(tmp_path):
     assert set(layer.themes) <= set(load_taxonomy().themes) and layer.themes
     trained = json.loads(output.read_text())["trained"]
     assert trained["documents"] == sum(1 for line in OWN_GOLD.read_text().splitlines() if line.strip())
+    assert trained["embedding_scale"] in train.EMBEDDING_SCALES
     evaluated = CliRunner().invoke(main, ["evaluate", "--gold", str(OWN_GOLD), "--folds", "3", "--json"])
     assert evaluated.exit_code == 0, evaluated.output
     figures = json.loads(evaluated.output)
@@ -192,3 +193,68 @@ def test_embeddings_in_order_of_length_are_the_vectors_wordllama_gives():
     ours = learned.embed(texts)
     theirs = numpy.asarray(learned.embedder().embed(texts, norm=True), dtype="float32")
     assert ours.shape == (150, 256) and numpy.array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("headline, shown, not_shown", [
+    # advice is the chatbot's response; the harm is a reported event
+    ("Companion chatbot suggests a user kills himself", {"safety"}, {"symptoms"}),
+    ("Chatbot recommends a teenager kills his parents", {"safety"}, {"symptoms"}),
+    ("AI chatbot supports self-harm and suicide in tests by reporters", {"safety"}, {"symptoms"}),
+    ("Teen dies by suicide after months of chatbot conversations", {"symptoms"}, set()),
+    ("Chatbot persuades a student to hang himself", {"safety", "symptoms"}, set()),
+    ("AI assistant publishes a false suicide helpline number", {"misinformation", "safety"}, {"symptoms"}),
+])
+def test_advice_to_harm_is_a_response_and_harm_is_an_event(tag, headline, shown, not_shown):
+    result = tag(headline)
+    assert result["relevance"] == "relevant", result["relevance_reason"]
+    assert shown <= themes(result) and not (not_shown & themes(result)), result["themes"]
+
+
+def test_the_learned_layer_leaves_a_headline_to_the_rules(tag):
+    result = tag("Eating disorder chatbot suspended after harmful advice")
+    assert result["relevance"] == "relevant" and result["themes"]
+    assert {t["source"] for t in result["themes"]} == {"rules"}
+    rules = {"relevance": "relevant", "_rules": {"headline": True}}
+    assert not learned.judges(rules)
+    assert learned.judges({**rules, "_rules": {"headline": False}})
+    assert not learned.judges({"relevance": "related", "_rules": {"headline": False}})
+
+
+def test_ai_in_health_care_at_large_with_one_passing_mental_health_term_is_not_relevant(tag):
+    text = ("Artificial intelligence (AI) is changing public health. AI tools forecast hospital demand "
+            "from admissions, AI systems read chest scans for tuberculosis and AI-driven scheduling frees "
+            "nurses for their patients. Health care providers, psychologists, physicians and pharmacists "
+            "work beside these tools in clinics, pharmacies and laboratories across the region, and the "
+            "time they save can go to emotional support of patients at the bedside. Vaccination "
+            "registries, outbreak dashboards and tracing apps showed during the pandemic how quickly "
+            "digital public health can reach whole populations when people trust the institutions that "
+            "run it. Noncommunicable diseases such as diabetes, heart disease and cancer now account for "
+            "most of the costs of care and most of the years of life lost, and prevention programmes "
+            "for them look different from those for infections. Governments must fund the "
+            "infrastructure, train the workforce, protect the data and regulate the vendors of AI so "
+            "that rural clinics and small hospitals are not left behind, and they must measure whether "
+            "the promised savings arrive.")
+    result = tag("Digital transformation of public health", text)
+    assert result["relevance"] != "relevant", result["relevance_reason"]
+    # the same text about a chatbot is about AI in our sense: professions speak of mental health there
+    chatbot = tag("A chatbot for emotional support of patients", text.replace("AI tools", "chatbots"))
+    assert chatbot["relevance"] == "relevant", chatbot["relevance_reason"]
+
+
+def test_the_embedding_scale_is_chosen_without_the_documents_it_will_judge(monkeypatch):
+    _, taxonomy, sets, _ = train.load_sets([OWN_GOLD], [])
+    items = sets["gold"]
+    chosen = train.choose_scale(items, taxonomy)
+    assert chosen in train.EMBEDDING_SCALES and train.choose_scale(items, taxonomy) == chosen  # fixed seed
+    choices = []
+    real_choose = train.choose_scale
+
+    def spy(training, *args, **kwargs):
+        choices.append({p.gold.id for p in training})
+        return real_choose(training, *args, **kwargs)
+    monkeypatch.setattr(train, "choose_scale", spy)
+    train.cross_validate({"gold": items}, [], taxonomy, k=3)
+    every = {p.gold.id for p in items}
+    assert len(choices) == 3
+    held_out = [every - chosen_from for chosen_from in choices]
+    assert all(held_out) and set().union(*held_out) == every  # each fold's texts stayed out of its choice

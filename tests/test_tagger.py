@@ -173,3 +173,37 @@ def test_entity_matcher_finds_what_two_entity_rulers_found():
     assert [(e.start, e.end, e.label_, e.ent_id_) for e in ours(text).ents] == \
         [(e.start, e.end, e.label_, e.ent_id_) for e in stock(text).ents]
     assert ours(text).ents
+
+
+@pytest.mark.parametrize("text, shown, not_shown", [
+    ("The state law will protect patients from unregulated AI therapy chatbots.", {"safety"}, set()),
+    ("A mental health chatbot must disclose to each user that it is not a human.", {"safety", "treatment"},
+     set()),
+    ("The law requires chatbot apps for depression to protect users' health information.", {"privacy"},
+     {"misinformation", "safety"}),
+    ("Regulators found that popular therapy chatbots still claim to be licensed professionals.",
+     {"regulation"}, {"clinical_practice"}),
+    ("With thoughtful oversight and accountability, policymakers can make mental health chatbots safer.",
+     {"regulation"}, {"clinical_practice"}),
+    ("Psychiatrists must provide oversight of the chatbot's answers to patients with depression.",
+     {"clinical_practice"}, set()),
+    ("We reviewed trials of therapy chatbots for depression; 120 studies were screened for eligibility.",
+     {"treatment"}, {"diagnosis"}),
+    ("Users of a social chatbot described friendships that shaped their psychological health.", set(),
+     set()),
+    ("Adults with depression used a large language model to manage their mental health between visits.",
+     {"treatment"}, set()),
+    ("Reviewers of LLMs in psychiatry raised concerns about the accuracy of generated content.",
+     {"misinformation"}, set()),
+    ("Our large language model for depression detection improved on two benchmarking datasets.",
+     {"diagnosis"}, {"safety"}),
+    ("The therapy chatbot company failed to obtain consent from users with depression.", {"privacy"},
+     {"safety"}),
+    ("We note barriers to the adoption of chatbots as therapists for depression.", {"treatment"}, {"access"}),
+    ("The law defines therapy as services to diagnose, treat, or improve mental health and bans AI chatbots "
+     "from providing it.", {"regulation"}, {"diagnosis"}),
+])
+def test_statements_of_the_domain_tag_their_theme_and_passing_words_do_not(tagger, text, shown, not_shown):
+    result = one(tagger, "", text)
+    assert result["relevant"], result["relevance_reason"]
+    assert shown <= themes(result) and not (not_shown & themes(result)), result["themes"]

@@ -234,8 +234,10 @@ def _relevance(signals: Signals, item: TextInput, docs: dict, settings: Settings
             headline or signals.ai_general_title or signals.ai_general >= settings.ai_general_mentions))
     any_ai = signals.ai or signals.ai_general or signals.ml_methods
     # professions and broad words ("psychiatrists", "distress") speak of mental health beside a
-    # mental-health term, or in a text about LLMs and chatbots; not beside AI in general alone
-    mental = signals.mental_health + (signals.mental_health_weak if signals.mental_health or signals.ai else 0.0)
+    # mental-health term, or in a text about LLMs and chatbots; not beside AI in general alone, and
+    # in a long text about AI in general (health care at large) they do not lift one passing term
+    beside_term = signals.mental_health and (signals.ai or not long_text)
+    mental = signals.mental_health + (signals.mental_health_weak if beside_term or signals.ai else 0.0)
     needed = settings.mental_health_long_text if long_text else 1.0
     if mental < needed:
         if not any_ai:

@@ -2,8 +2,10 @@
 
 `cross_validate` splits the documents of the measured sets into k folds (fixed seed); for each
 fold it trains on the other folds plus every document of the training-only sets, and judges the
-held-out documents, so each figure is on text the layer did not see. `train` fits on everything
-and returns the parameters file's content (see harvest.nlp.learned for its shape).
+held-out documents, so each figure is on text the layer did not see. What is chosen from data
+(how much the embedding weighs, `choose_scale`) is chosen by an inner k-fold over the training
+documents of each fold. `train_and_save` chooses and fits on everything and writes the parameters
+file (see harvest.nlp.learned for its shape).
 
 Only documents labelled relevant teach the layer (themes are decided for relevant documents
 only); a theme the annotators disputed on a document is left out of that theme's training and
@@ -30,7 +32,9 @@ C = 0.05  # inverse regularisation strength of each logistic regression
 THRESHOLD = 0.5
 CLASS_WEIGHT = "balanced"  # themes are rare: without it the layer says no too often
 MIN_POSITIVES = 4  # a theme with fewer labelled examples is left to the rules
-EMBEDDING_SCALE = 1.0  # how much the embedding may weigh against the rules' findings
+EMBEDDING_SCALES = (1.0, 3.0)  # how much the embedding may weigh against the rules' findings:
+# the unit-length embedding multiplied by this before the penalty; chosen by an inner k-fold
+INNER_FOLDS = 4
 
 
 @dataclass
@@ -53,8 +57,10 @@ def _matrix(items: list[Prepared], theme: str) -> numpy.ndarray:
                         for p in items], dtype="float64")
 
 
-def fit(items: list[Prepared], themes: list[str], seed: int = SEED, c: float = C) -> dict:
-    """theme -> {coef, intercept, threshold} on raw features, for themes with enough examples."""
+def fit(items: list[Prepared], themes: list[str], seed: int = SEED, c: float = C,
+        embedding_scale: float = EMBEDDING_SCALES[0]) -> dict:
+    """theme -> {coef, intercept, threshold} on raw features, for themes with enough examples.
+    `embedding_scale` multiplies the (unit-length) embedding before the penalty weighs it."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -72,13 +78,31 @@ def fit(items: list[Prepared], themes: list[str], seed: int = SEED, c: float = C
         scaler = StandardScaler().fit(x[:, :rules])
         mean = numpy.concatenate([scaler.mean_, numpy.zeros(x.shape[1] - rules)])
         scale = numpy.concatenate([numpy.where(scaler.scale_ > 0, scaler.scale_, 1.0),
-                                   numpy.full(x.shape[1] - rules, 1.0 / EMBEDDING_SCALE)])
+                                   numpy.full(x.shape[1] - rules, 1.0 / embedding_scale)])
         model = LogisticRegression(C=c, max_iter=5000, random_state=seed, class_weight=CLASS_WEIGHT)
         model.fit((x - mean) / scale, labels)
         coef = model.coef_[0] / scale
         fitted[theme] = {"coef": coef, "intercept": float(model.intercept_[0] - (coef * mean).sum()),
                          "threshold": THRESHOLD}
     return fitted
+
+
+def choose_scale(items: list[Prepared], taxonomy, seed: int = SEED, c: float = C) -> float:
+    """The embedding scale (one of EMBEDDING_SCALES) with the best theme micro-F1 in an inner
+    k-fold (INNER_FOLDS) over `items` alone, so that the documents it will judge take no part in
+    the choice; the first candidate wins a tie."""
+    themes = list(taxonomy.themes)
+    best: tuple[float, float] | None = None
+    for scale in EMBEDDING_SCALES:
+        predictions: dict[str, dict] = {}
+        for fold in folds_of(items, INNER_FOLDS, seed + 1):
+            held = {p.gold.id for p in fold}
+            fitted = fit([p for p in items if p.gold.id not in held], themes, seed, c, scale)
+            predictions.update(predict(fold, taxonomy, fitted))
+        f1 = score([p.gold for p in items], predictions, themes)["micro"]["f1"]
+        if best is None or f1 > best[0]:
+            best = (f1, scale)
+    return best[1]
 
 
 def predict(items: list[Prepared], taxonomy, fitted: dict) -> dict[str, dict]:
@@ -89,7 +113,7 @@ def predict(items: list[Prepared], taxonomy, fitted: dict) -> dict[str, dict]:
         return {r["id"]: r for r in finish(copies, taxonomy, None)}
     layer = learned.LearnedLayer(themes={t: {**p, "coef": numpy.asarray(p["coef"], dtype="float32")}
                                          for t, p in fitted.items()}, digest="")
-    relevant = [i for i, p in enumerate(items) if p.rules["relevance"] == "relevant"]
+    relevant = [i for i, p in enumerate(items) if learned.judges(p.rules)]
     decisions: list[dict] = [{} for _ in items]
     if relevant:
         probabilities = layer.probabilities_of(numpy.array([items[i].vector for i in relevant], dtype="float32"),
@@ -114,7 +138,8 @@ def cross_validate(measured: dict[str, list[Prepared]], training_only: list[Prep
     predictions: dict[str, dict] = {}
     for fold in folds_of(everything, k, seed):
         held = {p.gold.id for p in fold}
-        fitted = fit([p for p in everything if p.gold.id not in held] + training_only, themes, seed, c)
+        training = [p for p in everything if p.gold.id not in held] + training_only
+        fitted = fit(training, themes, seed, c, choose_scale(training, taxonomy, seed, c))
         predictions.update(predict(fold, taxonomy, fitted))
     rules_only = predict(everything, taxonomy, {})
     report = {}
@@ -125,14 +150,16 @@ def cross_validate(measured: dict[str, list[Prepared]], training_only: list[Prep
     return report
 
 
-def parameters(fitted: dict, documents: int, figures: dict, seed: int = SEED, c: float = C) -> dict:
+def parameters(fitted: dict, documents: int, figures: dict, seed: int = SEED, c: float = C,
+               scale: float = EMBEDDING_SCALES[0]) -> dict:
     """The parameters file's content (harvest.nlp.learned describes it)."""
     features = list(learned.RULE_FEATURES) + [f"embedding_{i}" for i in range(learned.EMBEDDING["dim"])]
     return {"format": 1, "embedding": learned.EMBEDDING, "features": features,
             "themes": {theme: {"coef": [round(float(w), 6) for w in p["coef"]],
                                "intercept": round(p["intercept"], 6), "threshold": p["threshold"]}
                        for theme, p in sorted(fitted.items())},
-            "trained": {"seed": seed, "C": c, "folds": FOLDS, "documents": documents, "figures": figures}}
+            "trained": {"seed": seed, "C": c, "embedding_scale": scale, "folds": FOLDS, "documents": documents,
+                        "figures": figures}}
 
 
 SHARED_GOLD = ANNOTATIONS.parent.parent / "shared" / "gold"
@@ -159,11 +186,12 @@ def train_and_save(measured: list[Path], training_only: list[Path], output: Path
     _, taxonomy, sets, extra = load_sets(measured, training_only)
     figures = cross_validate(sets, extra, taxonomy, k, seed)
     everything = [p for items in sets.values() for p in items] + extra
-    fitted = fit(everything, list(taxonomy.themes), seed)
+    scale = choose_scale(everything, taxonomy, seed)
+    fitted = fit(everything, list(taxonomy.themes), seed, embedding_scale=scale)
     summary = {name: {kind: {"relevance_accuracy": s["relevance_accuracy"], "micro": s["micro"],
                              "macro": s["macro"]} for kind, s in report.items()}
                for name, report in figures.items()}
-    content = parameters(fitted, len(everything), summary, seed)
+    content = parameters(fitted, len(everything), summary, seed, scale=scale)
     Path(output).write_text(json.dumps(content, indent=1) + "\n", encoding="utf-8")
     learned.load_default.cache_clear()
     return figures
