@@ -124,8 +124,6 @@ def finish(results: list[dict], taxonomy: Taxonomy, decisions: list[dict] | None
                 fired = fires(rules, theme)
                 chosen = decision[theme] if decision and theme in decision else fired
                 evidence = _distinct(rules["evidence"].get(theme, []))[:MAX_EVIDENCE]
-                if chosen and not evidence and rules["headline"]:
-                    evidence = [_headline_evidence(rules["texts"]["title"], theme)]
                 if not chosen or not evidence:
                     continue
                 source = ("rules" if not decision or theme not in decision else
@@ -260,14 +258,6 @@ def fires(rules: dict, theme: str) -> bool:
     """Do the rules alone tag `theme`? Its score reaches the threshold, and a term or a statement
     names it: weak words alone ("clinicians", "training") are passing words, not a statement."""
     return rules["scores"].get(theme, 0.0) >= rules["threshold"] and theme in rules["strong"]
-
-
-def _headline_evidence(title: str, theme: str) -> dict:
-    """A headline judged alone is one statement: it is the sentence behind what the learned
-    layer reads in it."""
-    return {"field": "title", "sentence": title.strip(), "text": title.strip(), "start": 0,
-            "end": len(title.strip()), "rule": f"{theme}:learned from the headline", "negated": False,
-            "hedged": False}
 
 
 def _distinct(records: list[dict]) -> list[dict]:
