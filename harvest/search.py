@@ -227,7 +227,7 @@ class SearchIndex:
     database file (or its WAL) changes; see `index_for`."""
 
     def __init__(self, conn):
-        rows = conn.execute(f"SELECT d.rowid, d.id, d.kind, {YEAR}, d.study_design, d.venue, {DATE}, d.relevance "
+        rows = conn.execute(f"SELECT d.rowid, d.id, d.kind, {YEAR}, d.study_design, d.venue, {DATE}, d.relevance, d.year "
                             "FROM documents d ORDER BY d.rowid").fetchall()
         self.size = len(rows)
         self.ids = np.array([r[1] for r in rows], dtype=object)
@@ -240,6 +240,7 @@ class SearchIndex:
         self.venue, self.venues = _codes([r[5] for r in rows])
         self.date = np.fromiter((_date_number(r[6]) for r in rows), dtype=np.int64, count=self.size)
         self.relevance, self.relevances = _codes([r[7] for r in rows])
+        self.stated_year = np.fromiter((r[8] if isinstance(r[8], int) else -1 for r in rows), dtype=np.int32, count=self.size)
         self.theme_labels = dict(conn.execute("SELECT id, label FROM themes").fetchall())
         themes = conn.execute("SELECT d.rowid, t.theme FROM document_themes t JOIN documents d ON d.id = t.document_id").fetchall()
         self.theme_doc = self.position[np.fromiter((r[0] for r in themes), dtype=np.int64, count=len(themes))]
@@ -296,6 +297,49 @@ class SearchIndex:
         if request.outlet:
             keep &= np.isin(self.venue[positions], self._matching(self.venues, [request.outlet]))
         return keep
+
+    TABLE_COLUMNS = ("kind", "year", "study_design", "venue", "relevance", "themes", "products")
+
+    def _column(self, column: str) -> tuple[np.ndarray | None, np.ndarray, list]:
+        """(document of each value or None for one value per document, codes, labels) of a documents column."""
+        if column == "themes":
+            return self.theme_doc, self.theme, self.themes
+        if column == "products":
+            return self.entity_doc["product"], self.entity["product"], self.entities["product"]
+        if column == "year":
+            years = np.unique(self.stated_year[self.stated_year >= 0])
+            codes = np.where(self.stated_year >= 0, np.searchsorted(years, self.stated_year), -1).astype(np.int32)
+            return None, codes, years.tolist()
+        codes, labels = {"kind": (self.kind, self.kinds), "study_design": (self.design, self.designs),
+                         "venue": (self.venue, self.venues), "relevance": (self.relevance, self.relevances)}[column]
+        return None, codes, labels
+
+    def table_mask(self, equal: list[tuple[str, str]], scope: str | None) -> np.ndarray:
+        """Which documents a documents table page keeps: every (column, value) of `equal` holds
+        (Datasette's `column=value`; for themes and products, the document has the value), and the
+        relevance `scope` (None: no scope filter). Raises KeyError for a column not in TABLE_COLUMNS."""
+        mask = np.ones(self.size, dtype=bool)
+        if scope is not None and scope != "all":
+            allowed = self._matching(self.relevances, ["relevant", "related"] if scope == "related" else ["relevant"])
+            mask &= np.isin(self.relevance, allowed) | (self.relevance == -1)
+        for column, value in equal:
+            doc, codes, labels = self._column(column)
+            wanted = np.array([n for n, label in enumerate(labels) if str(label) == value], dtype=np.int32)
+            mask &= np.isin(codes, wanted) if doc is None else self._having(doc, codes, wanted)
+        return mask
+
+    def table_counts(self, column: str, mask: np.ndarray) -> list[tuple]:
+        """[(value, documents)] of a documents column over the documents `mask` keeps, most first
+        (ties by value); None counts the documents without a value (single-valued columns only)."""
+        doc, codes, labels = self._column(column)
+        if doc is not None:
+            codes = codes[mask[doc]] if len(doc) else codes[:0]
+        else:
+            codes = codes[mask]
+        counts = np.bincount(codes + 1, minlength=len(labels) + 1)
+        found = [(None if n == 0 else labels[n - 1], int(c)) for n, c in enumerate(counts) if c]
+        found.sort(key=lambda vc: (-vc[1], vc[0] is None, str(vc[0])))
+        return found
 
     def order(self, positions: np.ndarray, scores: np.ndarray, sort: str, needed: int | None = None) -> np.ndarray:
         """Indices that put the positions in the request's order (undated last when by date): all
