@@ -341,6 +341,30 @@ class SearchIndex:
         found.sort(key=lambda vc: (-vc[1], vc[0] is None, str(vc[0])))
         return found
 
+    def picture_counts(self, scope: str) -> dict:
+        """What the charts and the evidence map draw, for the documents of a relevance scope:
+        {"year_kind": {(year, kind): documents}, "year_theme": {(year, theme): documents},
+        "theme_design": {(theme, study design or None): documents}, "undated": documents in scope
+        without a year, "outside": documents the scope leaves out}. Years are the documents' own
+        `year`; a document counts once per theme. Milliseconds at a million documents."""
+        mask = self.table_mask([], scope)
+        dated = mask & (self.stated_year >= 0)
+
+        def pairs(first: np.ndarray, first_labels: list, second: np.ndarray, second_labels: list) -> dict:
+            if not len(first):
+                return {}
+            width = len(second_labels) + 1
+            counts = np.bincount((first.astype(np.int64) + 1) * width + second + 1, minlength=(len(first_labels) + 1) * width)
+            return {(None if a == 0 else first_labels[a - 1], None if b == 0 else second_labels[b - 1]): int(n)
+                    for (a, b), n in ((divmod(int(k), width), n) for k, n in enumerate(counts)) if n}
+        _, years, year_labels = self._column("year")
+        themed = mask[self.theme_doc] if len(self.theme_doc) else np.zeros(0, dtype=bool)
+        dated_themes = themed & (self.stated_year[self.theme_doc] >= 0) if len(self.theme_doc) else themed
+        return {"year_kind": pairs(years[dated], year_labels, self.kind[dated], self.kinds),
+                "year_theme": pairs(years[self.theme_doc[dated_themes]], year_labels, self.theme[dated_themes], self.themes),
+                "theme_design": pairs(self.theme[themed], self.themes, self.design[self.theme_doc[themed]], self.designs),
+                "undated": int((mask & (self.stated_year < 0)).sum()), "outside": int((~mask).sum())}
+
     def order(self, positions: np.ndarray, scores: np.ndarray, sort: str, needed: int | None = None) -> np.ndarray:
         """Indices that put the positions in the request's order (undated last when by date): all
         of them, or only the first `needed` (found by partition, ties at the cut included, then sorted)."""
