@@ -31,7 +31,8 @@ from datasette.filters import FilterArguments
 from datasette.utils import path_with_added_args, path_with_removed_args
 from markupsafe import Markup, escape
 
-from harvest.search import SCOPES, SearchIndex, index_for, scope_clause
+from harvest.search import SCOPES, SearchIndex, index_for, scope_clause, warm
+from harvest.serve import served_database
 
 DEFAULT_COLUMNS = {"documents": ["title", "kind", "venue", "published", "themes", "study_design"],
                    "incidents": ["title", "status", "first_reported", "location", "products", "harms"]}
@@ -181,6 +182,15 @@ class LinkedFacet(Facet):
             path_with_added_args(self.request, {key: shown})
         return {"value": value, "label": value, "count": count, "selected": selected,
                 "toggle_url": self.ds.absolute_url(self.request, changed)}
+
+
+@hookimpl
+def startup(datasette):
+    """Build the search index (facets, the search page, the pictures) as the server starts, off
+    the request threads: about 25 s at a million documents on a loaded machine."""
+    path = datasette.get_database(served_database(datasette)).path
+    if path:
+        warm(path)
 
 
 @hookimpl

@@ -139,3 +139,64 @@ def test_evidence_map_and_charts_draw_the_counts(site, corpus):
     assert f'theme=safety&amp;design=rct">{safety_rct}</a>' in grid and safety_rct > 0
     charts = get(site, "/-/charts").text
     assert "Documents per year, by kind" in charts and "without a date" in charts
+
+
+def reference_order(conn, match, where):
+    """Today's ranking by plain SQL: title matches first by bm25 on the title, then the rest by
+    bm25 over title, summary and text (10, 3, 1); ties newest first (undated last), then rowid."""
+    title = dict(conn.execute("SELECT rowid, -bm25(documents_fts) FROM documents_fts WHERE documents_fts MATCH ?",
+                              ["{title} : (" + match + ")"]).fetchall())
+    full = dict(conn.execute("SELECT rowid, -bm25(documents_fts, 10.0, 3.0, 1.0) FROM documents_fts "
+                             "WHERE documents_fts MATCH ?", [match]).fetchall())
+    kept = conn.execute(f"SELECT d.rowid, d.id, coalesce(d.published, '') FROM documents d WHERE {where}").fetchall()
+    rows = [(rowid, doc, published) for rowid, doc, published in kept if rowid in full]
+
+    def key(row):
+        rowid, _, published = row
+        digits = published.replace("-", "")
+        date = int(digits.ljust(8, "0")) if len(digits) >= 4 else -1
+        score = 1e6 + title[rowid] if rowid in title else full[rowid]
+        return (-score, -date if date >= 0 else 1, rowid)
+    return [doc for _, doc, _ in sorted(rows, key=key)]
+
+
+SEARCHES = [  # (query string, the same filters in SQL)
+    ({"q": ["chatbot"]}, RELEVANT),
+    ({"q": ["therapy privacy"], "kind": ["paper"]}, RELEVANT + " AND d.kind = 'paper'"),
+    ({"q": ["suicide"], "theme": ["safety"], "year_from": ["2022"], "scope": ["all"]},
+     "d.id IN (SELECT document_id FROM document_themes WHERE theme = 'safety') AND d.year >= 2022"),
+    ({"q": ['"language model"']}, RELEVANT),
+    ({"q": ["loneliness OR psychosis"], "scope": ["related"]}, scope_clause("related", "d.relevance")),
+    ({"q": ["screen*"], "page": ["2"]}, RELEVANT),
+]
+
+
+@pytest.mark.parametrize("args, where", SEARCHES)
+def test_ranked_search_first_pages_are_todays_order_cold_and_remembered(corpus, args, where):
+    from harvest.search import PAGE_SIZE, SearchRequest, fts_match, load_synonyms, parse_query, search
+    synonyms = load_synonyms()
+    request = SearchRequest.from_args(args)
+    match = fts_match(parse_query(request.q), synonyms)
+    with sqlite3.connect(corpus) as conn:
+        expected_ids = reference_order(conn, match, where)
+        cold = search(conn, request, synonyms)
+        remembered = search(conn, request, synonyms)  # the full-text answers now come from the index's memory
+    start = (request.page - 1) * PAGE_SIZE
+    assert expected_ids, "the case must match something"
+    assert cold["total"] == remembered["total"] == len(expected_ids)
+    assert [r["id"] for r in cold["results"]] == [r["id"] for r in remembered["results"]] == \
+        expected_ids[start:start + PAGE_SIZE]
+    assert cold["facets"] == remembered["facets"]
+
+
+def test_a_changed_database_is_searched_afresh(tmp_path):
+    from harvest.search import SearchRequest, load_synonyms, search
+    path = make_corpus(tmp_path / "small.db", 50)
+    request = SearchRequest.from_args({"q": ["zebrafish"], "scope": ["all"]})
+    with sqlite3.connect(path) as conn:
+        assert search(conn, request, load_synonyms())["total"] == 0
+        conn.execute("INSERT INTO documents (id, kind, title, first_seen, last_seen) VALUES "
+                     "('dzebra', 'paper', 'Zebrafish and chatbots', '2026-01-01', '2026-01-01')")
+        conn.commit()
+        found = search(conn, request, load_synonyms())
+    assert found["total"] == 1 and found["results"][0]["id"] == "dzebra"
