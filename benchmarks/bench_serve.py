@@ -82,8 +82,8 @@ def measure(repo: Path, database: Path, size: int, before: bool, repeats: int) -
         started = time.perf_counter()
         while True:
             try:
-                if session.get(base + "/-/versions.json", timeout=5).status_code == 200:
-                    break
+                session.get(base + "/", timeout=30)
+                break
             except requests.ConnectionError:
                 pass
             if server.poll() is not None:
