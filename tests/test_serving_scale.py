@@ -200,3 +200,20 @@ def test_a_changed_database_is_searched_afresh(tmp_path):
         conn.commit()
         found = search(conn, request, load_synonyms())
     assert found["total"] == 1 and found["results"][0]["id"] == "dzebra"
+
+
+def test_the_index_is_built_once_off_the_request_thread(tmp_path, monkeypatch):
+    import harvest.search as searching
+    path = make_corpus(tmp_path / "warm.db", 40)
+    built = []
+    original = searching.SearchIndex.__init__
+
+    def counting(self, conn):
+        built.append(1)
+        original(self, conn)
+    monkeypatch.setattr(searching.SearchIndex, "__init__", counting)
+    searching.warm(str(path)).join(timeout=60)
+    with sqlite3.connect(path) as conn:
+        first = searching.index_for(conn)
+        assert searching.index_for(conn) is first
+    assert built == [1], "the warming thread built it; searches reuse it"
