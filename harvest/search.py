@@ -493,6 +493,7 @@ def _inside(index: SearchIndex, rowids: np.ndarray) -> np.ndarray:
     return positions
 
 
+FTS_CHUNK = 200_000  # rowids read as one string (1.6 MB at seven digits; the site's limit on a value is 4 MB)
 MATCH_CACHE_VALUES = 4_000_000  # positions (and scores) kept per index for repeated full-text matches
 
 
@@ -505,17 +506,21 @@ def _fts(conn, index: SearchIndex, match: str, score: str | None = None) -> tupl
     found = index.recall(key)
     if found is not None:
         return found
-    if score is None:
-        rowids, scores = conn.execute("SELECT group_concat(rowid) FROM documents_fts WHERE documents_fts MATCH ?",
-                                      [match]).fetchone()[0], None
-    else:
-        rowids, scores = conn.execute(f"SELECT group_concat(r), group_concat(s) FROM (SELECT rowid AS r, {score} AS s "
-                                      "FROM documents_fts WHERE documents_fts MATCH ? LIMIT -1)", [match]).fetchone()
-    if not rowids:
-        found = np.zeros(0, dtype=np.int64), (None if score is None else np.zeros(0))
-    else:
-        found = (_inside(index, np.fromstring(rowids, sep=",", dtype=np.int64)),
-                 None if score is None else np.fromstring(scores, sep=",", dtype=np.float64))
+    rowids, scores = [], []
+    after, chunk = -(2 ** 63), FTS_CHUNK if score is None else FTS_CHUNK // 4
+    while True:  # in rowid order, a chunk at a time: one string per chunk stays under SQLite's length limit
+        listed, scored, count, last = conn.execute(
+            f"SELECT group_concat(r), group_concat(s), count(*), max(r) FROM (SELECT rowid AS r, {score or 'NULL'} AS s "
+            "FROM documents_fts WHERE documents_fts MATCH ? AND rowid > ? ORDER BY rowid LIMIT ?)", [match, after, chunk]).fetchone()
+        if listed:
+            rowids.append(np.fromstring(listed, sep=",", dtype=np.int64))
+            if score is not None:
+                scores.append(np.fromstring(scored, sep=",", dtype=np.float64))
+        if count < chunk:
+            break
+        after = last
+    found = (_inside(index, np.concatenate(rowids) if rowids else np.zeros(0, dtype=np.int64)),
+             None if score is None else (np.concatenate(scores) if scores else np.zeros(0)))
     index.remember(key, found)
     return found
 

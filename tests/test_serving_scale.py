@@ -217,3 +217,24 @@ def test_the_index_is_built_once_off_the_request_thread(tmp_path, monkeypatch):
         first = searching.index_for(conn)
         assert searching.index_for(conn) is first
     assert built == [1], "the warming thread built it; searches reuse it"
+
+
+@pytest.mark.parametrize("args, where", SEARCHES[:3])
+def test_matches_are_read_in_chunks_under_the_sites_length_limit(corpus, args, where, monkeypatch):
+    """A broad word at a million documents gave 6 MB of rowids in one string, over the 4 MB the
+    site allows a value (datasette-plugins/limits.py): the page answered 500. Read in chunks."""
+    import harvest.search as searching
+    monkeypatch.setattr(searching, "FTS_CHUNK", 40)
+    synonyms = searching.load_synonyms()
+    request = searching.SearchRequest.from_args(args)
+    match = searching.fts_match(searching.parse_query(request.q), synonyms)
+    with sqlite3.connect(corpus) as conn:
+        expected_ids = reference_order(conn, match, where)
+        longest = conn.execute("SELECT max(length(abstract)) FROM documents").fetchone()[0]
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, longest + 100)  # what 4 MB is to a million documents
+        found = searching.search(conn, request, synonyms)
+    with sqlite3.connect(corpus) as conn:
+        matches = conn.execute("SELECT count(*) FROM documents_fts WHERE documents_fts MATCH ?", [match]).fetchone()[0]
+    assert matches > 40 and expected_ids, "more matches than one chunk"
+    assert found["total"] == len(expected_ids)
+    assert [r["id"] for r in found["results"]] == expected_ids[:searching.PAGE_SIZE]
