@@ -302,7 +302,7 @@ class SearchIndex:
         return keep
 
     def recall(self, key):
-        """A full-text answer remembered for this version of the database, or None."""
+        """A full-text answer (or the pictures' counts) remembered for this version of the database, or None."""
         with self._lock:
             found = self._remembered.get(key)
             if found is not None:
@@ -310,11 +310,12 @@ class SearchIndex:
             return found
 
     def remember(self, key, found) -> None:
-        """Keep a full-text answer (positions, scores) while the cache holds fewer than
-        MATCH_CACHE_VALUES positions, forgetting the least recently used first."""
+        """Keep a full-text answer (positions, scores) or the pictures' counts while the full-text
+        answers hold fewer than MATCH_CACHE_VALUES positions, forgetting the least recently used first."""
         with self._lock:
             self._remembered[key] = found
-            while len(self._remembered) > 1 and sum(len(p) for p, _ in self._remembered.values()) > MATCH_CACHE_VALUES:
+            while len(self._remembered) > 1 and sum(len(v[0]) for v in self._remembered.values()
+                                                    if isinstance(v, tuple)) > MATCH_CACHE_VALUES:
                 self._remembered.popitem(last=False)
 
     TABLE_COLUMNS = ("kind", "year", "study_design", "venue", "relevance", "themes", "products")
@@ -365,7 +366,14 @@ class SearchIndex:
         {"year_kind": {(year, kind): documents}, "year_theme": {(year, theme): documents},
         "theme_design": {(theme, study design or None): documents}, "undated": documents in scope
         without a year, "outside": documents the scope leaves out}. Years are the documents' own
-        `year`; a document counts once per theme. Milliseconds at a million documents."""
+        `year`; a document counts once per theme. Counted once per scope and version of the database."""
+        found = self.recall(("pictures", scope))
+        if found is None:
+            found = self._picture_counts(scope)
+            self.remember(("pictures", scope), found)
+        return found
+
+    def _picture_counts(self, scope: str) -> dict:
         mask = self.table_mask([], scope)
         dated = mask & (self.stated_year >= 0)
 

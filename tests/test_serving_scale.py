@@ -115,7 +115,9 @@ def test_documents_page_offers_linked_facets_and_shows_them(site):
 def test_picture_counts_are_the_group_by_counts(corpus, scope):
     kept = scope_clause(scope, "d.relevance")
     with sqlite3.connect(corpus) as conn:
-        counted = SearchIndex(conn).picture_counts(scope)
+        index = SearchIndex(conn)
+        counted = index.picture_counts(scope)
+        assert index.picture_counts(scope) is counted, "counted once per version of the database"
         year_kind = {(y, k): n for y, k, n in conn.execute(
             f"SELECT year, kind, count(*) FROM documents d WHERE year IS NOT NULL AND {kept} GROUP BY year, kind")}
         year_theme = {(y, t): n for y, t, n in conn.execute(
