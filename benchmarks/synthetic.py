@@ -89,7 +89,8 @@ def make_corpus(path: Path, n: int, seed: int | None = None) -> Path:
                 conn.executemany("INSERT INTO citations (citing_id, cited_id, method) VALUES (?, ?, 'synthetic')", cites)
                 rows, tags, mentions, cites = [], [], [], []
         for number in range(max(1, n // 1000)):
-            conn.execute("INSERT INTO incidents (id, title, summary, status, method, first_reported) VALUES (?, ?, ?, 'alleged', 'curated', ?)",
+            conn.execute("INSERT INTO incidents (id, title, summary, status, method, first_reported) "
+                         "VALUES (?, ?, ?, 'alleged', 'curated', ?)",
                          [f"synthetic-{number}", _sentence(rng, 8), _sentence(rng, 30),
                           f"{rng.randint(2022, 2026)}-{rng.randint(1, 12):02d}-01"])
         conn.execute("INSERT INTO documents_fts (documents_fts) VALUES ('rebuild')")
