@@ -1,131 +1,160 @@
-"""Benchmark: Datasette pages over synthetic corpora of 10,000 and 100,000 documents.
+"""Benchmark: the served site over synthetic corpora, through a running `harvest serve`.
 
-Builds each corpus with the project's schema (documents with themes and products, document_themes,
-full-text index), then times, through Datasette in-process with the project's plugins, metadata,
-templates and `harvest serve`'s settings: ranked search (the search_documents query), the table's
-own search, a faceted documents page (kind, themes, year), a document page (the full template
-with its Cite panel) and the search page (/-/search: ranked results with snippets and seven facets
-counted over every match; the issue's goal is p95 under 200 ms at 100,000 documents). Writes
-benchmarks/results/serve.json.
+For each size (default 100,000 documents; `--sizes 100000 1000000`), the corpus is built once by
+`benchmarks/synthetic.py` into `--corpus-dir/<size>/corpus.db` (kept for the next run), served by
+`python -m harvest serve` from `--repo` (this checkout by default; point it at another checkout to
+measure code before a change) on a free local port, and asked over HTTP, one request at a time,
+after the server has built its search index:
+
+- the search page (/-/search): broad words (each query asked once, so nothing is remembered),
+  with kind, year and theme filters (new words), those words refined by the same filters just
+  after being asked without them (as a person narrowing a search does), and a two-word phrase;
+- the ranked canned query (search_documents), without and with a theme filter;
+- the documents table with its default facets, with the theme and product facets, and filtered
+  by a theme; a document page; the evidence map and the charts.
+
+Writes p50/p95 (milliseconds), requests and failures (answers other than 200, e.g. a query
+stopped at the 3 s limit) to benchmarks/results/serve.json under `--label` and the size.
+
+    python benchmarks/bench_serve.py --sizes 100000 --label after
+    python benchmarks/bench_serve.py --sizes 100000 --label before --repo /path/to/older/checkout
 """
 
 from __future__ import annotations
 
-import asyncio
+import argparse
+import itertools
 import json
+import os
 import platform
 import random
+import socket
 import statistics
+import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
-import yaml
-from datasette.app import Datasette
-
-from harvest import db as database
-from harvest.db import transaction
-from harvest.serve import PLUGINS_DIR, SETTINGS as SERVE_SETTINGS
+import requests
 
 HERE = Path(__file__).resolve().parent
-SIZES = [int(n) for n in sys.argv[1:]] or [10_000, 100_000]
-REPEATS = 40
-TOPICS = ("chatbot", "depression", "anxiety", "suicide", "therapy", "psychosis", "adolescents", "privacy", "bias",
-          "regulation", "clinicians", "ChatGPT", "companion", "loneliness", "screening", "diagnosis", "trial", "safety")
-FILLER = ("the", "study", "patients", "model", "language", "large", "results", "methods", "we", "found", "use",
-          "health", "mental", "care", "digital", "support", "response", "users", "outcomes", "evaluation", "data")
-THEMES = ("symptoms", "diagnosis", "treatment", "safety", "bias_stigma", "privacy", "regulation", "clinical_practice",
-          "trust", "misinformation", "access")
-PRODUCTS = ("ChatGPT", "Character.AI", "Replika", "Woebot")
-RELEVANCE = ("relevant",) * 14 + ("related",) * 3 + ("off-topic",) * 2 + ("undetermined",)  # as the tagger's four states
-KINDS = ("paper", "paper", "paper", "preprint", "news", "news", "guidance", "legislation")
+sys.path.insert(0, str(HERE.parent))
+
+from benchmarks.synthetic import TOPICS, document_id, make_corpus  # noqa: E402
+
+FILTERS = "&kind=paper&year_from=2022&theme=safety"
 
 
-def sentence(rng: random.Random, words: int) -> str:
-    return " ".join(rng.choice(TOPICS) if rng.random() < 0.2 else rng.choice(FILLER) for _ in range(words)).capitalize() + "."
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
-def build(path: Path, size: int) -> None:
-    rng = random.Random(size)
-    db = database.connect(path)
-    with transaction(db):
-        db["themes"].insert_all({"id": t, "label": t.replace("_", " ").title()} for t in THEMES)
-        db["entities"].insert_all({"id": f"product:{p.lower()}", "type": "product", "name": p} for p in PRODUCTS)
-        rows, tags, mentions = [], [], []
-        for n in range(size):
-            doc_id = f"d{n:012x}"
-            themes = sorted(rng.sample(THEMES, rng.randint(0, 3)))
-            products = rng.sample(PRODUCTS, rng.randint(0, 2))
-            year = rng.randint(2018, 2026)
-            rows.append({"id": doc_id, "kind": rng.choice(KINDS), "title": sentence(rng, 12),
-                         "abstract": " ".join(sentence(rng, 20) for _ in range(8)), "venue": f"Venue {rng.randint(1, 300)}",
-                         "year": year, "published": f"{year}-{rng.randint(1, 12):02d}-01", "themes": json.dumps(themes),
-                         "products": json.dumps(products), "relevance": rng.choice(RELEVANCE),
-                         "first_seen": "2026-01-01T00:00:00Z", "last_seen": "2026-01-01T00:00:00Z",
-                         "study_design": rng.choice(["rct", "observational", "qualitative", "commentary", None])})
-            tags += [{"document_id": doc_id, "theme": t, "score": 1.0, "method": "rules"} for t in themes]
-            mentions += [{"document_id": doc_id, "entity_id": f"product:{p.lower()}", "mentions": 1} for p in products]
-            if len(rows) == 5000:
-                db["documents"].insert_all(rows)
-                rows = []
-        db["documents"].insert_all(rows)
-        db["document_themes"].insert_all(tags, batch_size=5000)
-        db["document_entities"].insert_all(mentions, batch_size=5000)
-    db.execute("ANALYZE")
-    db.conn.close()
+def queries(seed: int = 1) -> list[str]:
+    """Every one- and two-word query over the domain words, shuffled: each asked once."""
+    found = list(TOPICS) + [" ".join(pair) for pair in itertools.combinations(TOPICS, 2)]
+    random.Random(seed).shuffle(found)
+    return found
 
 
-async def timed(datasette: Datasette, paths: list[str]) -> dict:
-    times = []
-    for path in paths:
+def timed(session: requests.Session, base: str, paths: list[str], first: list[str] | None = None) -> dict:
+    """p50/p95 of asking each path once; `first[n]`, when given, is asked (untimed) just before `paths[n]`."""
+    times, failures = [], 0
+    for n, path in enumerate(paths):
+        if first:
+            session.get(base + first[n], timeout=120)
         started = time.perf_counter()
-        response = await datasette.client.get(path)
+        response = session.get(base + path, timeout=120)
         times.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200, (path, response.status_code, response.text[:300])
+        failures += response.status_code != 200
     times.sort()
-    return {"p50_ms": round(statistics.median(times), 1), "p95_ms": round(times[int(len(times) * 0.95) - 1], 1),
-            "requests": len(times)}
+    return {"p50_ms": round(statistics.median(times), 1), "p95_ms": round(times[max(0, int(len(times) * 0.95) - 1)], 1),
+            "requests": len(times), "failures": failures}
 
 
-def measure(path: Path, size: int) -> dict:
-    datasette = Datasette([str(path)], metadata=yaml.safe_load((PLUGINS_DIR / "metadata.yml").read_text()),
-                          plugins_dir=str(PLUGINS_DIR), template_dir=str(PLUGINS_DIR / "templates"),
-                          settings=SERVE_SETTINGS)
-    rng = random.Random(1)
-    queries = [" ".join(rng.sample(TOPICS, rng.randint(1, 2))) for _ in range(REPEATS)]
-    ids = [f"d{rng.randrange(size):012x}" for _ in range(REPEATS)]
-
-    async def run():
-        await datasette.client.get("/corpus/documents.json?_size=1")  # warm the connection and caches
-        return {
-            "search_page": await timed(datasette, [f"/-/search?q={q}" for q in queries]),
-            "search_page_filtered": await timed(datasette, [f"/-/search?q={q}&kind=paper&year_from=2022&theme=safety"
-                                                            for q in queries]),
-            "search_page_phrase": await timed(datasette, [f'/-/search?q="{q.split()[0]} study"' for q in queries]),
-            "ranked_search": await timed(datasette, [f"/corpus/search_documents.json?q={q}&kind=&theme=&year=" for q in queries]),
-            "table_search": await timed(datasette, [f"/corpus/documents.json?_search={q}" for q in queries]),
-            "faceted_table": await timed(datasette, ["/corpus/documents?_facet=kind&_facet_array=themes&_facet=year"] * (REPEATS // 4)),
-            "document_page": await timed(datasette, [f"/corpus/documents/{i}" for i in ids]),
-        }
-    return asyncio.run(run())
+def measure(repo: Path, database: Path, size: int, before: bool, repeats: int) -> dict:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    server = subprocess.Popen([sys.executable, "-m", "harvest", "serve", str(database), "--port", str(port)], cwd=repo,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    session = requests.Session()
+    try:
+        started = time.perf_counter()
+        while True:
+            try:
+                session.get(base + "/", timeout=30)
+                break
+            except requests.ConnectionError:
+                pass
+            if server.poll() is not None:
+                raise RuntimeError(f"harvest serve stopped: {server.stderr.read().decode()[-2000:]}")
+            time.sleep(0.2)
+        session.get(base + "/-/search?q=warm", timeout=600)  # waits for the search index
+        ready = round(time.perf_counter() - started, 1)
+        words = queries()
+        plain, other = words[:repeats], words[repeats:2 * repeats]
+        rng = random.Random(2)
+        ids = [document_id(rng.randrange(size)) for _ in range(repeats)]
+        pages = max(5, repeats // 4)
+        themes = "_facet_array=themes&_facet_array=products" if before else "_facet_linked=themes&_facet_linked=products"
+        theme_filter = "themes__arraycontains=safety" if before else "_theme=safety"
+        result = {"ready_seconds": ready}
+        for name, paths in [
+            ("search_page", [f"/-/search?q={quote(q)}" for q in plain]),
+            ("search_page_filtered", [f"/-/search?q={quote(q)}{FILTERS}" for q in other]),
+            ("search_page_refined", [f"/-/search?q={quote(q)}{FILTERS}" for q in other]),
+            ("search_page_phrase", [f"/-/search?q={quote(chr(34) + q.split()[0] + ' study' + chr(34))}" for q in plain]),
+            ("ranked_search", [f"/corpus/search_documents.json?q={quote(q)}&kind=&theme=&year=&scope=" for q in plain]),
+            ("ranked_search_theme", [f"/corpus/search_documents.json?q={quote(q)}&kind=&theme=safety&year=&scope="
+                                     for q in other]),
+            ("documents_page", ["/corpus/documents"] * pages),
+            ("documents_page_theme_facets", [f"/corpus/documents?{themes}"] * pages),
+            ("documents_page_theme_filter", [f"/corpus/documents?{theme_filter}&kind=paper"] * pages),
+            ("document_page", [f"/corpus/documents/{i}" for i in ids]),
+            ("evidence_map", ["/-/evidence-map"] * pages),
+            ("charts", ["/-/charts"] * pages),
+        ]:
+            result[name] = timed(session, base, paths, [f"/-/search?q={quote(q)}" for q in other]
+                                 if name == "search_page_refined" else None)
+            print(size, name, result[name], flush=True)
+        return result
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def main() -> None:
-    report = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, CPython {platform.python_version()}",
-              "corpora": {}}
-    for size in SIZES:
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "corpus.db"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--corpus-dir", type=Path, default=Path("/tmp/harvest-bench-serve"))
+    parser.add_argument("--repo", type=Path, default=HERE.parent)
+    parser.add_argument("--label", default="after")
+    parser.add_argument("--before", action="store_true", help="ask the theme facet and filter as the older code offered them "
+                                                              "(_facet_array, themes__arraycontains)")
+    parser.add_argument("--repeats", type=int, default=40)
+    args = parser.parse_args()
+    output = HERE / "results" / "serve.json"
+    report = json.loads(output.read_text()) if output.exists() else {}
+    if "runs" not in report:
+        report = {"runs": {}}
+    for size in args.sizes:
+        database = args.corpus_dir / str(size) / "corpus.db"
+        if not database.exists():
+            database.parent.mkdir(parents=True, exist_ok=True)
             started = time.perf_counter()
-            build(path, size)
-            built = round(time.perf_counter() - started, 1)
-            result = measure(path, size)
-            result["build_seconds"] = built
-            result["database_mb"] = round(path.stat().st_size / 2**20, 1)
-            report["corpora"][str(size)] = result
-            print(size, json.dumps(result))
-    (HERE / "results" / "serve.json").write_text(json.dumps(report, indent=2) + "\n")
+            make_corpus(database, size)
+            print(size, "built in", round(time.perf_counter() - started, 1), "s", flush=True)
+        result = measure(args.repo.resolve(), database, size, args.before, args.repeats)
+        result["database_mb"] = round(database.stat().st_size / 2**20, 1)
+        result["load_average"] = [round(x, 1) for x in os.getloadavg()]
+        run = report["runs"].setdefault(args.label, {"date": time.strftime("%Y-%m-%d"),
+                                                     "machine": f"{platform.machine()}, CPython {platform.python_version()}",
+                                                     "corpora": {}})
+        run["corpora"][str(size)] = result
+        output.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

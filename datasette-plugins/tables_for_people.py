@@ -9,7 +9,15 @@
 - themes and products show as chips, titles link to their record (in tables and in queries listing
   documents), timestamps show their day;
 - the column help is folded away under the rows, facet links keep the current filters, and year
-  facets are listed in year order (templates/_table_for_people.html, _facet_results.html).
+  facets are listed in year order (templates/_table_for_people.html, _facet_results.html);
+- the documents table's facets are `linked` facets (`?_facet_linked=themes`, and kind, year,
+  study_design, venue, relevance, products): the counts come from the in-memory search index
+  (harvest.search.SearchIndex, milliseconds at a million documents) when the page's filters are
+  ones it knows (column=value for those columns, `_theme=`, `_product=`, the relevance switch), and
+  otherwise from SQL under the facet time limit, themes and products counted from the link tables
+  `document_themes` and `document_entities`, never from the JSON columns (Datasette's array facet
+  over them timed out at 10,000 documents). A theme or product value links to `?_theme=ID` or
+  `?_product=NAME`, a filter answered from the same link tables through their indexes.
 """
 
 import json
@@ -17,23 +25,43 @@ import re
 from urllib.parse import parse_qsl, urlencode
 
 from datasette import hookimpl
+from datasette.database import QueryInterrupted
+from datasette.facets import Facet
 from datasette.filters import FilterArguments
+from datasette.utils import path_with_added_args, path_with_removed_args
 from markupsafe import Markup, escape
 
-from harvest.search import SCOPES, scope_clause
+from harvest.search import SCOPES, SearchIndex, index_for, scope_clause, warm
+from harvest.serve import served_database
 
 DEFAULT_COLUMNS = {"documents": ["title", "kind", "venue", "published", "themes", "study_design"],
                    "incidents": ["title", "status", "first_reported", "location", "products", "harms"]}
 TABLE_PAGE = re.compile(r"^/(?P<database>[^/]+)/(?P<table>documents|incidents)$")
-FACET_LINKS = {"documents": [("theme", "_facet_array", "themes"), ("product", "_facet_array", "products"),
-                             ("venue or outlet", "_facet", "venue"), ("jurisdiction", "_facet", "jurisdiction"),
-                             ("relevance", "_facet", "relevance")],
+FACET_LINKS = {"documents": [("theme", "_facet_linked", "themes"), ("product", "_facet_linked", "products"),
+                             ("venue or outlet", "_facet_linked", "venue"), ("jurisdiction", "_facet", "jurisdiction"),
+                             ("relevance", "_facet_linked", "relevance")],
                "incidents": [("product", "_facet_array", "products"), ("harm", "_facet_array", "harms"),
                              ("company", "_facet_array", "companies")]}
 CHIP_COLUMNS = {"themes", "products", "companies", "harms"}
 DOCUMENT_ID = re.compile(r"d[0-9a-f]{12}")  # a document's permanent id (incidents have words)
 MARKED = re.compile(r"\[([^\[\]<>]{1,100})\]")
 TIMESTAMP_COLUMNS = {"first_seen", "last_seen", "fetched_at", "changed_at", "first_fetched", "last_fetched"}
+
+
+# A documents list column -> (its filter argument, the link table rows holding the same values).
+LISTS = {"themes": ("_theme", "SELECT document_id, theme AS value FROM document_themes"),
+         "products": ("_product", "SELECT l.document_id, e.name AS value FROM document_entities l "
+                                  "JOIN entities e ON e.id = l.entity_id WHERE e.type = 'product'")}
+# As EXISTS (a primary-key probe per row) rather than IN (every document of a theme first): the page's
+# rows then come from the `published` index with an early stop (65 ms instead of 3.6 s at 1M documents).
+LIST_FILTERS = {"_theme": ("themes", "EXISTS (SELECT 1 FROM document_themes t WHERE t.document_id = documents.id "
+                                     "AND t.theme = :{p})", "theme is {v}"),
+                "_product": ("products", "EXISTS (SELECT 1 FROM document_entities l JOIN entities e ON e.id = l.entity_id "
+                                         "WHERE l.document_id = documents.id AND e.type = 'product' AND e.name = :{p})",
+                             "product is {v}")}
+# Arguments of a table page that do not filter its rows (the search index answers facets with them).
+NOT_FILTERS = re.compile(r"^_(facet.*|col|nocol|size|sort|sort_desc|next|labels|nolabels|nocount|nofacet|nosuggest|"
+                         r"shape|json|stream|dl|trace|relevance)$")
 
 
 def _own_relevance_filter(request) -> bool:
@@ -52,15 +80,126 @@ def prepare_jinja2_environment(env):
     env.filters["years_in_order"] = years_in_order
 
 
-@hookimpl
-def filters_from_request(request, database, table, datasette):
-    if table != "documents" or _own_relevance_filter(request):
+def _scope(request) -> str | None:
+    """The relevance scope the documents page applies (None: the page has its own relevance filter)."""
+    if _own_relevance_filter(request):
         return None
     scope = request.args.get("_relevance", "relevant")
-    if scope not in SCOPES or scope == "all":
+    return scope if scope in SCOPES else "all"
+
+
+@hookimpl
+def filters_from_request(request, database, table, datasette):
+    if table != "documents":
         return None
-    return FilterArguments([scope_clause(scope, "relevance")],
-                           human_descriptions=["relevant documents" if scope == "relevant" else "relevant and related documents"])
+    clauses, params, described = [], {}, []
+    scope = _scope(request)
+    if scope in ("relevant", "related"):
+        clauses.append(scope_clause(scope, "relevance"))
+        described.append("relevant documents" if scope == "relevant" else "relevant and related documents")
+    number = 0
+    for key, value in parse_qsl(request.query_string, keep_blank_values=True):
+        if key in LIST_FILTERS and value:
+            _, sql, words = LIST_FILTERS[key]
+            name = f"linked{number}"
+            number += 1
+            clauses.append(sql.format(p=name))
+            params[name] = value
+            described.append(words.format(v=value))
+    return FilterArguments(clauses, params=params, human_descriptions=described) if clauses else None
+
+
+def indexed_filters(pairs) -> list[tuple[str, str]] | None:
+    """The documents page's filters as (column, value) pairs the search index can apply, or None
+    when one of them is not one it knows (a search, an operator like `year__gte`, another column)."""
+    equal = []
+    for key, value in pairs:
+        if key in LIST_FILTERS:
+            if value:
+                equal.append((LIST_FILTERS[key][0], value))
+        elif key in SearchIndex.TABLE_COLUMNS and key not in LISTS:
+            equal.append((key, value))
+        elif not NOT_FILTERS.match(key):
+            return None
+    return equal
+
+
+class LinkedFacet(Facet):
+    """Facets of the documents table that never time out: counted from the in-memory search
+    index when the page's filters allow, else by SQL (list columns from their link tables)."""
+    type = "linked"
+
+    async def suggest(self):
+        return []
+
+    async def facet_results(self):
+        configs = self.get_configs() if self.table == "documents" else []
+        if not configs:
+            return [], []
+        pairs = self.get_querystring_pairs()
+        equal = indexed_filters(pairs)
+        size = self.get_facet_size()
+        results, timed_out, seen = [], [], set()
+        for source_and_config in configs:
+            config = source_and_config["config"]
+            column = config.get("column") or config["simple"]
+            if column not in SearchIndex.TABLE_COLUMNS or column in seen:
+                continue
+            seen.add(column)
+            try:
+                counts = await self._counts(column, equal, size)
+            except QueryInterrupted:
+                timed_out.append(column)
+                continue
+            results.append({"name": column, "type": self.type, "hideable": source_and_config["source"] != "metadata",
+                            "toggle_url": self.ds.urls.path(path_with_removed_args(self.request, {"_facet_linked": column})),
+                            "truncated": len(counts) > size,
+                            "results": [self._value(column, value, count, pairs) for value, count in counts[:size]]})
+        return results, timed_out
+
+    async def _counts(self, column: str, equal, size: int) -> list[tuple]:
+        database = self.ds.get_database(self.database)
+        if equal is not None:
+            scope = _scope(self.request)
+
+            def counted(conn):
+                index = index_for(conn)
+                return index.table_counts(column, index.table_mask(equal, scope))
+            return (await database.execute_fn(counted))[:size + 1]
+        if column in LISTS:
+            everything = " where " not in self.sql.lower()
+            sql = (f"select l.value, count(*) as count from ({LISTS[column][1]}) l "
+                   + ("" if everything else f"where l.document_id in (select id from ({self.sql})) ")
+                   + f"group by l.value order by count desc, l.value limit {size + 1}")
+        else:
+            sql = (f"select [{column}] as value, count(*) as count from ({self.sql}) group by value "
+                   f"order by count desc, value limit {size + 1}")
+        rows = await self.ds.execute(self.database, sql, self.params, truncate=False,
+                                     custom_time_limit=self.ds.setting("facet_time_limit_ms"))
+        return [(row["value"], row["count"]) for row in rows.rows]
+
+    def _value(self, column: str, value, count: int, pairs) -> dict:
+        key, shown = (LISTS[column][0], str(value)) if column in LISTS else \
+            ((column, str(value)) if value is not None else (f"{column}__isnull", "1"))
+        selected = (key, shown) in pairs
+        changed = path_with_removed_args(self.request, {key: shown}) if selected else \
+            path_with_added_args(self.request, {key: shown})
+        return {"value": value, "label": value, "count": count, "selected": selected,
+                "toggle_url": self.ds.absolute_url(self.request, changed)}
+
+
+@hookimpl
+def startup(datasette):
+    """Build the search index (facets, the search page, the pictures) as the server starts, off
+    the request threads: about 25 s at a million documents on a loaded machine."""
+    path = datasette.get_database(served_database(datasette)).path
+    if path:
+        warm(path)
+
+
+@hookimpl
+def register_facet_classes():
+    return [LinkedFacet]
 
 
 @hookimpl

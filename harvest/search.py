@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -227,7 +228,9 @@ class SearchIndex:
     database file (or its WAL) changes; see `index_for`."""
 
     def __init__(self, conn):
-        rows = conn.execute(f"SELECT d.rowid, d.id, d.kind, {YEAR}, d.study_design, d.venue, {DATE}, d.relevance "
+        self._remembered: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        rows = conn.execute(f"SELECT d.rowid, d.id, d.kind, {YEAR}, d.study_design, d.venue, {DATE}, d.relevance, d.year "
                             "FROM documents d ORDER BY d.rowid").fetchall()
         self.size = len(rows)
         self.ids = np.array([r[1] for r in rows], dtype=object)
@@ -240,6 +243,7 @@ class SearchIndex:
         self.venue, self.venues = _codes([r[5] for r in rows])
         self.date = np.fromiter((_date_number(r[6]) for r in rows), dtype=np.int64, count=self.size)
         self.relevance, self.relevances = _codes([r[7] for r in rows])
+        self.stated_year = np.fromiter((r[8] if isinstance(r[8], int) else -1 for r in rows), dtype=np.int32, count=self.size)
         self.theme_labels = dict(conn.execute("SELECT id, label FROM themes").fetchall())
         themes = conn.execute("SELECT d.rowid, t.theme FROM document_themes t JOIN documents d ON d.id = t.document_id").fetchall()
         self.theme_doc = self.position[np.fromiter((r[0] for r in themes), dtype=np.int64, count=len(themes))]
@@ -297,6 +301,97 @@ class SearchIndex:
             keep &= np.isin(self.venue[positions], self._matching(self.venues, [request.outlet]))
         return keep
 
+    def recall(self, key):
+        """A full-text answer (or the pictures' counts) remembered for this version of the database, or None."""
+        with self._lock:
+            found = self._remembered.get(key)
+            if found is not None:
+                self._remembered.move_to_end(key)
+            return found
+
+    def remember(self, key, found) -> None:
+        """Keep a full-text answer (positions, scores) or the pictures' counts while the full-text
+        answers hold fewer than MATCH_CACHE_VALUES positions, forgetting the least recently used first."""
+        with self._lock:
+            self._remembered[key] = found
+            while len(self._remembered) > 1 and sum(len(v[0]) for v in self._remembered.values()
+                                                    if isinstance(v, tuple)) > MATCH_CACHE_VALUES:
+                self._remembered.popitem(last=False)
+
+    TABLE_COLUMNS = ("kind", "year", "study_design", "venue", "relevance", "themes", "products")
+
+    def _column(self, column: str) -> tuple[np.ndarray | None, np.ndarray, list]:
+        """(document of each value or None for one value per document, codes, labels) of a documents column."""
+        if column == "themes":
+            return self.theme_doc, self.theme, self.themes
+        if column == "products":
+            return self.entity_doc["product"], self.entity["product"], self.entities["product"]
+        if column == "year":
+            years = np.unique(self.stated_year[self.stated_year >= 0])
+            codes = np.where(self.stated_year >= 0, np.searchsorted(years, self.stated_year), -1).astype(np.int32)
+            return None, codes, years.tolist()
+        codes, labels = {"kind": (self.kind, self.kinds), "study_design": (self.design, self.designs),
+                         "venue": (self.venue, self.venues), "relevance": (self.relevance, self.relevances)}[column]
+        return None, codes, labels
+
+    def table_mask(self, equal: list[tuple[str, str]], scope: str | None) -> np.ndarray:
+        """Which documents a documents table page keeps: every (column, value) of `equal` holds
+        (Datasette's `column=value`; for themes and products, the document has the value), and the
+        relevance `scope` (None: no scope filter). Raises KeyError for a column not in TABLE_COLUMNS."""
+        mask = np.ones(self.size, dtype=bool)
+        if scope is not None and scope != "all":
+            allowed = self._matching(self.relevances, ["relevant", "related"] if scope == "related" else ["relevant"])
+            mask &= np.isin(self.relevance, allowed) | (self.relevance == -1)
+        for column, value in equal:
+            doc, codes, labels = self._column(column)
+            wanted = np.array([n for n, label in enumerate(labels) if str(label) == value], dtype=np.int32)
+            mask &= np.isin(codes, wanted) if doc is None else self._having(doc, codes, wanted)
+        return mask
+
+    def table_counts(self, column: str, mask: np.ndarray) -> list[tuple]:
+        """[(value, documents)] of a documents column over the documents `mask` keeps, most first
+        (ties by value); None counts the documents without a value (single-valued columns only)."""
+        doc, codes, labels = self._column(column)
+        if doc is not None:
+            codes = codes[mask[doc]] if len(doc) else codes[:0]
+        else:
+            codes = codes[mask]
+        counts = np.bincount(codes + 1, minlength=len(labels) + 1)
+        found = [(None if n == 0 else labels[n - 1], int(c)) for n, c in enumerate(counts) if c]
+        found.sort(key=lambda vc: (-vc[1], vc[0] is None, str(vc[0])))
+        return found
+
+    def picture_counts(self, scope: str) -> dict:
+        """What the charts and the evidence map draw, for the documents of a relevance scope:
+        {"year_kind": {(year, kind): documents}, "year_theme": {(year, theme): documents},
+        "theme_design": {(theme, study design or None): documents}, "undated": documents in scope
+        without a year, "outside": documents the scope leaves out}. Years are the documents' own
+        `year`; a document counts once per theme. Counted once per scope and version of the database."""
+        found = self.recall(("pictures", scope))
+        if found is None:
+            found = self._picture_counts(scope)
+            self.remember(("pictures", scope), found)
+        return found
+
+    def _picture_counts(self, scope: str) -> dict:
+        mask = self.table_mask([], scope)
+        dated = mask & (self.stated_year >= 0)
+
+        def pairs(first: np.ndarray, first_labels: list, second: np.ndarray, second_labels: list) -> dict:
+            if not len(first):
+                return {}
+            width = len(second_labels) + 1
+            counts = np.bincount((first.astype(np.int64) + 1) * width + second + 1, minlength=(len(first_labels) + 1) * width)
+            return {(None if a == 0 else first_labels[a - 1], None if b == 0 else second_labels[b - 1]): int(n)
+                    for (a, b), n in ((divmod(int(k), width), n) for k, n in enumerate(counts)) if n}
+        _, years, year_labels = self._column("year")
+        themed = mask[self.theme_doc] if len(self.theme_doc) else np.zeros(0, dtype=bool)
+        dated_themes = themed & (self.stated_year[self.theme_doc] >= 0) if len(self.theme_doc) else themed
+        return {"year_kind": pairs(years[dated], year_labels, self.kind[dated], self.kinds),
+                "year_theme": pairs(years[self.theme_doc[dated_themes]], year_labels, self.theme[dated_themes], self.themes),
+                "theme_design": pairs(self.theme[themed], self.themes, self.design[self.theme_doc[themed]], self.designs),
+                "undated": int((mask & (self.stated_year < 0)).sum()), "outside": int((~mask).sum())}
+
     def order(self, positions: np.ndarray, scores: np.ndarray, sort: str, needed: int | None = None) -> np.ndarray:
         """Indices that put the positions in the request's order (undated last when by date): all
         of them, or only the first `needed` (found by partition, ties at the cut included, then sorted)."""
@@ -344,6 +439,7 @@ class SearchIndex:
 
 _INDEXES: dict = {}
 _LOCK = threading.Lock()
+_BUILDING: dict = {}
 
 
 def _stamp(path: str) -> tuple:
@@ -357,18 +453,37 @@ def _stamp(path: str) -> tuple:
 
 def index_for(conn) -> SearchIndex:
     """The SearchIndex of the database `conn` reads, built once per version of the file: a change
-    to the database or its write-ahead log (a harvest, a tagging run) makes the next search rebuild it."""
+    to the database or its write-ahead log (a harvest, a tagging run) makes the next search rebuild it.
+    Threads asking for the same file while it is built wait for that build rather than repeat it."""
     path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
     signature = (_stamp(path), _stamp(f"{path}-wal")) if path else None
     with _LOCK:
-        cached = _INDEXES.get(path)
-        if cached and signature is not None and cached[0] == signature:
-            return cached[1]
-    built = SearchIndex(conn)
-    if signature is not None:
+        building = _BUILDING.setdefault(path, threading.Lock())
+    with building:
         with _LOCK:
-            _INDEXES[path] = (signature, built)
+            cached = _INDEXES.get(path)
+            if cached and signature is not None and cached[0] == signature:
+                return cached[1]
+        built = SearchIndex(conn)
+        if signature is not None:
+            with _LOCK:
+                _INDEXES[path] = (signature, built)
     return built
+
+
+def warm(path: str) -> threading.Thread:
+    """Build the SearchIndex of the database file at `path` on a thread of its own (read-only), so
+    the first visitor of a large corpus does not wait for it; returns the started thread."""
+    def build():
+        import sqlite3
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        try:
+            index_for(conn)
+        finally:
+            conn.close()
+    thread = threading.Thread(target=build, name="search-index", daemon=True)
+    thread.start()
+    return thread
 
 
 def _positions(index: SearchIndex, rows) -> tuple[np.ndarray, np.ndarray]:
@@ -386,15 +501,36 @@ def _inside(index: SearchIndex, rowids: np.ndarray) -> np.ndarray:
     return positions
 
 
-def _fts(conn, index: SearchIndex, match: str, score: str = "0") -> tuple[np.ndarray, np.ndarray]:
-    """Positions and scores of a full-text match, read as two comma-separated lists (for 80,000
-    matches, four times faster than a row each)."""
-    rowids, scores = conn.execute(f"SELECT group_concat(r), group_concat(s) FROM (SELECT rowid AS r, {score} AS s "
-                                  "FROM documents_fts WHERE documents_fts MATCH ? LIMIT -1)", [match]).fetchone()
-    if not rowids:
-        return np.zeros(0, dtype=np.int64), np.zeros(0)
-    return (_inside(index, np.fromstring(rowids, sep=",", dtype=np.int64)),
-            np.fromstring(scores, sep=",", dtype=np.float64))
+FTS_CHUNK = 200_000  # rowids read as one string (1.6 MB at seven digits; the site's limit on a value is 4 MB)
+MATCH_CACHE_VALUES = 4_000_000  # positions (and scores) kept per index for repeated full-text matches
+
+
+def _fts(conn, index: SearchIndex, match: str, score: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Positions (and, when `score` is an SQL expression, scores) of a full-text match, read as
+    comma-separated lists (for 80,000 matches, four times faster than a row each). The answer is
+    kept with the index (see `SearchIndex.remember`), so the same words asked again with other
+    filters, another page, an export or a feed do not read the full-text index again."""
+    key = (match, score)
+    found = index.recall(key)
+    if found is not None:
+        return found
+    rowids, scores = [], []
+    after, chunk = -(2 ** 63), FTS_CHUNK if score is None else FTS_CHUNK // 4
+    while True:  # in rowid order, a chunk at a time: one string per chunk stays under SQLite's length limit
+        listed, scored, count, last = conn.execute(
+            f"SELECT group_concat(r), group_concat(s), count(*), max(r) FROM (SELECT rowid AS r, {score or 'NULL'} AS s "
+            "FROM documents_fts WHERE documents_fts MATCH ? AND rowid > ? ORDER BY rowid LIMIT ?)", [match, after, chunk]).fetchone()
+        if listed:
+            rowids.append(np.fromstring(listed, sep=",", dtype=np.int64))
+            if score is not None:
+                scores.append(np.fromstring(scored, sep=",", dtype=np.float64))
+        if count < chunk:
+            break
+        after = last
+    found = (_inside(index, np.concatenate(rowids) if rowids else np.zeros(0, dtype=np.int64)),
+             None if score is None else (np.concatenate(scores) if scores else np.zeros(0)))
+    index.remember(key, found)
+    return found
 
 
 def _candidates(conn, index: SearchIndex, request: SearchRequest, match: str) -> tuple[np.ndarray, np.ndarray]:
@@ -419,7 +555,8 @@ def _candidates(conn, index: SearchIndex, request: SearchRequest, match: str) ->
         sql, params = ("SELECT d.rowid, 0.0 FROM citations c JOIN documents d ON d.id = c.citing_id WHERE c.cited_id = :cited",
                        {"cited": request.cited})
     elif match:
-        return _fts(conn, index, match)
+        positions, _ = _fts(conn, index, match)
+        return positions, np.zeros(len(positions))
     else:
         return np.arange(index.size), np.zeros(index.size)
     return _positions(index, conn.execute(sql, params).fetchall())
