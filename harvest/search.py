@@ -39,7 +39,6 @@ MARK_OPEN, MARK_CLOSE = "\x02", "\x03"  # snippet() markers, made <mark> only af
 DESIGN_LABELS = {"systematic_review": "Systematic review", "rct": "Randomised controlled trial",
                  "observational": "Observational study", "qualitative": "Qualitative study", "evaluation": "Evaluation",
                  "case_report": "Case report", "commentary": "Commentary"}
-TOKEN = re.compile(r'"([^"]*)"?|([^\s"]+)')
 
 
 def scope_clause(scope: str, column: str = "relevance") -> str:
@@ -68,35 +67,77 @@ def load_synonyms(path: Path = SYNONYMS) -> dict[str, tuple[str, ...]]:
 
 @dataclass
 class Term:
-    """One alternative of a clause: a word (synonyms apply), a phrase (exact) or a prefix."""
+    """One alternative of a clause: a word (synonyms apply), a phrase (exact) or a prefix.
+    An excluded term (`-word`, `NOT word`) removes the documents it matches."""
     text: str
     kind: str = "word"  # word, phrase or prefix
+    excluded: bool = False
 
     def shown(self) -> str:
-        return f'"{self.text}"' if self.kind == "phrase" else self.text + ("*" if self.kind == "prefix" else "")
+        core = f'"{self.text}"' if self.kind == "phrase" else self.text + ("*" if self.kind == "prefix" else "")
+        return ("-" if self.excluded else "") + core
+
+
+PIECE = re.compile(r'"([^"]*)"?|[^\s"]+')  # a quoted phrase (an unclosed one runs to the end) or a chunk
+WORD = re.compile(r"\w+(?:['’.&+:/\-]\w+)*(\*?)")  # Character.AI, 14-year-old, don't, 24/7, 10:30, therap*
+COLUMN = re.compile(r"^(?:\{[^}]*\}|[^\W\d]\w*):")  # title:word, {title body}: a column filter (ignored)
+NEAR_GROUP = re.compile(r"\bNEAR(?:/\d+)?\(([^()\"]*?)(?:,\s*\d+\s*)?\)")  # NEAR(a b, 5): the words a b
+NEAR = re.compile(r"^NEAR(?:/\d+)?\(")  # an unclosed NEAR(
+NOTHING = '""'  # an FTS5 expression that matches no row (an empty phrase)
+
+
+def _pieces(text: str):
+    """Terms and the operators OR and NOT as a person typed them; stray syntax dropped."""
+    pieces = list(PIECE.finditer(NEAR_GROUP.sub(r" \1 ", text or "")))
+    negate = False
+    for n, piece in enumerate(pieces):
+        chunk = piece.group(0)
+        if chunk.startswith('"'):
+            words = [m.group(0).rstrip("*") for m in WORD.finditer(piece.group(1))]
+            if words:
+                yield Term(" ".join(words), "phrase", negate)
+            negate = False
+            continue
+        if chunk in ("OR", "AND", "NOT"):  # FTS5's operators, upper case only (as in PubMed and Google)
+            if chunk == "OR":
+                yield "OR"
+            negate = chunk == "NOT"
+            continue
+        if chunk.startswith("-"):
+            chunk = chunk.lstrip("-")
+            negate = True
+            if not chunk:  # a lone `-`: excludes a phrase written right after it, else nothing
+                following = pieces[n + 1] if n + 1 < len(pieces) else None
+                negate = bool(following and following.start() == piece.end() and following.group(0).startswith('"'))
+                continue
+        following = pieces[n + 1] if n + 1 < len(pieces) else None
+        if COLUMN.match(chunk) and (chunk[-1] != ":" or chunk[0] == "{" or (following and following.start() == piece.end())):
+            chunk = COLUMN.sub("", chunk)  # `title:x`, `title:"a b"`, `{title}: x`; not `psychosis: a review`
+        chunk = NEAR.sub("", chunk)
+        terms = [Term(m.group(0).rstrip("*"), "prefix" if m.group(1) else "word", negate) for m in WORD.finditer(chunk)]
+        yield from terms
+        if terms:  # punctuation alone (`NOT (`) leaves the exclusion for the next word
+            negate = False
 
 
 def parse_query(text: str) -> list[list[Term]]:
-    """A typed query as clauses (all required), each a list of alternatives (any one suffices)."""
+    """A typed query as clauses (all required), each a list of alternatives (any one suffices).
+
+    Understood: words, `"quoted phrases"`, `OR` between two terms, a trailing `*` (prefix), `-word`
+    or `NOT word` (exclude). Everything else is read as text, never as FTS5 syntax: an unclosed
+    quote runs to the end of the query, a lone `"`, `-`, `*` or `OR` at either end is dropped,
+    `column:` prefixes, `NEAR(`, brackets and other punctuation only separate words. A query with
+    no word left gives no clauses (see fts_match: it then matches nothing)."""
     clauses: list[list[Term]] = []
     join_next = False
-    for phrase, word in TOKEN.findall(text or ""):
-        if word == "OR" and clauses:
-            join_next = True
+    for piece in _pieces(text):
+        if piece == "OR":
+            join_next = bool(clauses) and not clauses[-1][-1].excluded
             continue
-        if phrase or (not word and phrase == ""):
-            words = re.findall(r"[\w'.\-]+", phrase)
-            term = Term(" ".join(words), "phrase") if words else None
+        if join_next and not piece.excluded:
+            clauses[-1].append(piece)
         else:
-            prefix = word.endswith("*")
-            core = word.strip("*").strip(".,;:!?()[]{}'")
-            term = Term(core, "prefix" if prefix else "word") if re.search(r"\w", core) else None
-        if term is None:
-            continue
-        if join_next:
-            clauses[-1].append(term)
-        else:
-            clauses.append([term])
+            clauses.append([piece])
         join_next = False
     return clauses
 
@@ -107,8 +148,10 @@ def _quoted(text: str) -> str:
 
 def fts_match(clauses: list[list[Term]], synonyms: dict[str, tuple[str, ...]]) -> str:
     """The FTS5 MATCH expression for parsed clauses: every token quoted (so `.`, `-` or `:` are never
-    syntax), synonyms OR-ed in, clauses AND-ed."""
-    parts = []
+    syntax), synonyms OR-ed in, clauses AND-ed, excluded terms after NOT. Clauses with no term to
+    look for (none, or only exclusions) give NOTHING, which matches no row: a query of stray
+    syntax finds nothing, never everything."""
+    parts, excluded = [], []
     for clause in clauses:
         alternatives = []
         for term in clause:
@@ -119,11 +162,16 @@ def fts_match(clauses: list[list[Term]], synonyms: dict[str, tuple[str, ...]]) -
             else:
                 alternatives += [_quoted(w) for w in synonyms.get(term.text.lower(), (term.text,))]
         alternatives = list(dict.fromkeys(alternatives))
-        parts.append(alternatives[0] if len(alternatives) == 1 else "(" + " OR ".join(alternatives) + ")")
-    return " AND ".join(parts)
+        joined = alternatives[0] if len(alternatives) == 1 else "(" + " OR ".join(alternatives) + ")"
+        (excluded if clause[0].excluded else parts).append(joined)
+    if not parts:
+        return NOTHING
+    found = " AND ".join(parts)
+    return f"({found}) NOT ({' OR '.join(excluded)})" if excluded else found
 
 
 def shown_query(clauses: list[list[Term]]) -> str:
+    """Parsed clauses written back as a query (the search page's "match ..." and its loosenings)."""
     return " ".join(" OR ".join(t.shown() for t in clause) for clause in clauses)
 
 
@@ -547,7 +595,7 @@ def search(conn, request: SearchRequest, synonyms: dict | None = None) -> dict:
     A query with nothing searchable in it (only quotes or punctuation) matches like an empty one."""
     synonyms = load_synonyms() if synonyms is None else synonyms
     clauses = parse_query(request.q)
-    match = fts_match(clauses, synonyms) if clauses else ""
+    match = fts_match(clauses, synonyms) if request.q.strip() else ""  # stray syntax alone: NOTHING
     index = index_for(conn)
     start = (request.page - 1) * PAGE_SIZE
     positions, ordered = _matches(conn, index, request, match, needed=start + PAGE_SIZE)

@@ -68,9 +68,10 @@ def rows(datasette, path):
 
 
 def test_search_box_forgives_fts_syntax():
-    assert search_terms.fts_terms('Character.AI teen "suicide" lawsuit') == '"Character.AI" "teen" "suicide" "lawsuit"'
-    assert search_terms.fts_terms("psychos* OR delusion") == '"psychos"* OR "delusion"'
-    assert search_terms.fts_terms("OR") == '"OR"' and search_terms.fts_terms("") == '""'
+    assert search_terms.search_expression('Character.AI "suicide"') == '"Character.AI" AND "suicide"'
+    assert search_terms.search_expression("psychos* OR Replika") == '("psychos"* OR "Replika")'
+    for garbage in ("OR", "", '"', "*", "-", "NEAR(", ":", "(((", "-teen"):
+        assert search_terms.search_expression(garbage) == '""', f"{garbage!r} matches nothing, never an FTS5 error"
 
 
 def test_news_search_is_ranked_with_snippets_and_filters(datasette):

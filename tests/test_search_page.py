@@ -19,7 +19,7 @@ from datasette.app import Datasette
 
 from harvest.db import transaction
 from harvest import db as database
-from harvest.search import fts_match, load_synonyms, parse_query
+from harvest.search import fts_match, load_synonyms, parse_query, shown_query
 from harvest.serve import PLUGINS_DIR, SETTINGS
 from harvest.store import DocumentRecord, Provenance, save_document
 
@@ -263,3 +263,43 @@ def test_hostile_text_stays_inert(site):
                  "/-/incidents", f"/-/search?similar={ids['hostile']}"):
         body = get(datasette, path).text
         assert "<script>alert(1)</script>" not in body and "<img src=x" not in body and "<b>News</b>" not in body, path
+
+
+STRAY_SYNTAX = ['"', '""', "*", "-", "OR", "OR OR", "...", "NEAR(", ":", "(((", "-psychosis", "NOT psychosis", "{title}:"]
+MEANT = ['psychosis "', '"AI psychosis', "psychosis OR", "OR psychosis", "title:psychosis", 'title:"AI psychosis"',
+         "NEAR(AI psychosis, 5)", "Character.AI -zzyzx", '- "AI psychosis"', "psychosis -relapse", "(teen OR youth) suicide*"]
+
+
+def _found(datasette, q):
+    """(search page total, documents table's own box total, table ids == page ids) for one query, everything in scope."""
+    from urllib.parse import quote
+    page = get(datasette, f"/-/search.json?q={quote(q)}&scope=all").json()
+    table = get(datasette, f"/{NAME}/documents.jsonl?_search={quote(q)}&_relevance=all").text.splitlines()
+    return len(page), len(table), {r["id"] for r in page} == {json.loads(line)["id"] for line in table}
+
+
+@pytest.mark.parametrize("q", STRAY_SYNTAX)
+def test_stray_syntax_finds_nothing_in_either_box(site, q):
+    datasette, _ = site
+    assert _found(datasette, q) == (0, 0, True), "garbage never finds everything, and is never an FTS5 error"
+    page = get(datasette, f"/-/search?q={__import__('urllib.parse').parse.quote(q)}").text
+    assert "Nothing to search for" in page and "<strong>0</strong> documents" in page
+
+
+@pytest.mark.parametrize("q", MEANT)
+def test_both_search_boxes_read_a_query_alike(site, q):
+    datasette, _ = site
+    page_total, table_total, same = _found(datasette, q)
+    assert page_total == table_total > 0 and same, q
+
+
+def test_stray_syntax_is_read_as_a_person_means_it():
+    def read(q):
+        return shown_query(parse_query(q))
+    assert read('psychosis "') == "psychosis" and read('"AI psychosis') == '"AI psychosis"'
+    assert read("teen OR") == read("OR teen") == "teen" and read("teen OR OR youth") == "teen OR youth"
+    assert read("title:psychosis") == "psychosis" and read("psychosis: a review") == "psychosis a review"
+    assert read("NEAR(teen psychosis, 5)") == "teen psychosis" and read("10:30 24/7") == "10:30 24/7"
+    assert read('-"AI psychosis" teen') == '-"AI psychosis" teen' and read("teen NOT youth") == "teen -youth"
+    assert fts_match(parse_query("teen -youth"), {}) == '("teen") NOT ("youth")'
+    assert fts_match(parse_query("-youth"), {}) == '""', "only exclusions: nothing to look for"
