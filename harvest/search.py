@@ -16,6 +16,7 @@ applied to mental health) or `all` (adds off-topic and undetermined records).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -518,9 +519,57 @@ def ordered_ids(conn, request: SearchRequest, synonyms=None) -> list[str]:
 
 
 def highlighted(text: str | None) -> Markup:
-    """A snippet made by snippet() with MARK_OPEN/MARK_CLOSE: the text escaped, then the marks."""
+    """A snippet made by snippet() with MARK_OPEN/MARK_CLOSE: the text escaped, then each pair of
+    marks made <mark>...</mark>; an unpaired mark character (one the text itself held) is dropped."""
     escaped = str(escape(text or ""))
-    return Markup(escaped.replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>"))
+    marked = re.sub(f"{MARK_OPEN}([^{MARK_OPEN}{MARK_CLOSE}]*){MARK_CLOSE}", r"<mark>\1</mark>", escaped)
+    return Markup(marked.replace(MARK_OPEN, "").replace(MARK_CLOSE, ""))
+
+
+def readable_text(value: str | None) -> str:
+    """A column's value as a person reads it: JSON text (an array or object, as the incidents' lists
+    are stored) becomes its items joined by ", " and an object's pairs "key: value" joined by "; "
+    (nested likewise, empty values left out); any other value is returned as it is. Snippet marks
+    inside the JSON strings are kept (marks around a bare number are dropped)."""
+    text = (value or "").strip()
+    if not text.startswith(("[", "{")):
+        return value or ""
+    try:
+        data = json.loads(text, strict=False)  # strict=False: a mark (a control character) inside a string
+    except ValueError:
+        try:  # a mark outside a string (around a number): the readable text without marks
+            data = json.loads(text.replace(MARK_OPEN, "").replace(MARK_CLOSE, ""), strict=False)
+        except ValueError:
+            return value or ""
+
+    def flat(item) -> str:
+        if isinstance(item, list):
+            return ", ".join(flat(x) for x in item if x not in (None, "", [], {}))
+        if isinstance(item, dict):
+            return "; ".join(f"{k}: {flat(x)}" for k, x in item.items() if x not in (None, "", [], {}))
+        return str(item)
+    return flat(data)
+
+
+def readable_snippet(conn, table: str, rowid: int, match: str, tokens: int = 24) -> Markup | None:
+    """The snippet of one row of an FTS5 `table` for `match`, readable whatever its columns hold:
+    the text column with most matches as an FTS5 snippet of about `tokens` tokens, followed by each
+    matching JSON column (a list of harms, products...) as "column: item, item" with the match
+    marked (readable_text). Escaped, with <mark>; None when no column holds a match."""
+    columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+    parts = []
+    for n, column in enumerate(columns):
+        is_json = f"(ltrim({column}) LIKE '[%' OR ltrim({column}) LIKE '{{%')"
+        parts.append(f"{is_json}, CASE WHEN {is_json} THEN highlight({table}, {n}, '{MARK_OPEN}', '{MARK_CLOSE}') "
+                     f"ELSE snippet({table}, {n}, '{MARK_OPEN}', '{MARK_CLOSE}', ' … ', {tokens}) END")
+    row = conn.execute(f"SELECT {', '.join(parts)} FROM {table} WHERE {table} MATCH ? AND rowid = ?", [match, rowid]).fetchone()
+    if row is None:
+        return None
+    found = [(column, bool(row[2 * n]), row[2 * n + 1] or "") for n, column in enumerate(columns)]
+    texts = [text for _, is_json, text in found if not is_json and MARK_OPEN in text]
+    shown = [max(texts, key=lambda text: text.count(MARK_OPEN))] if texts else []
+    shown += [f"{column}: {readable_text(text)}" for column, is_json, text in found if is_json and MARK_OPEN in text]
+    return highlighted(" · ".join(shown)) if shown else None
 
 
 def _page(conn, ids: list[str], match: str) -> list[dict]:
@@ -540,23 +589,20 @@ def _page(conn, ids: list[str], match: str) -> list[dict]:
                                             "i.id = l.incident_id WHERE l.document_id = ?", [row["id"]])
         snippet = None
         if match:
-            found_snippet = conn.execute(f"SELECT snippet(documents_fts, -1, '{MARK_OPEN}', '{MARK_CLOSE}', ' … ', 28) "
-                                         "FROM documents_fts WHERE documents_fts MATCH ? AND rowid = ?",
-                                         [match, row["rowid_"]]).fetchone()
-            snippet = found_snippet[0] if found_snippet else None
-        row["snippet"] = highlighted(snippet) if snippet else (row["abstract"] or "")[:300]
+            snippet = readable_snippet(conn, "documents_fts", row["rowid_"], match, 28)
+        row["snippet"] = snippet or (row["abstract"] or "")[:300]
         del row["abstract"], row["rowid_"]
     return rows
 
 
 def _incidents(conn, match: str) -> list[dict]:
-    rows = query_rows(conn, f"""SELECT i.id, i.title, i.status, i.first_reported,
-                                  snippet(incidents_fts, -1, '{MARK_OPEN}', '{MARK_CLOSE}', ' … ', 20) AS snippet
+    rows = query_rows(conn, f"""SELECT i.id, i.title, i.status, i.first_reported, i.rowid AS rowid_, i.summary
                                 FROM incidents_fts JOIN incidents i ON i.rowid = incidents_fts.rowid
                                 WHERE incidents_fts MATCH ? ORDER BY bm25(incidents_fts, 10.0, 3.0, 1.0, 2.0, 1.0, 2.0, 1.0)
                                 LIMIT 5""", [match])
     for row in rows:
-        row["snippet"] = highlighted(row["snippet"])
+        row["snippet"] = readable_snippet(conn, "incidents_fts", row.pop("rowid_"), match, 20) or row["summary"] or ""
+        del row["summary"]
     return rows
 
 

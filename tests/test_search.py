@@ -86,5 +86,8 @@ def test_news_search_is_ranked_with_snippets_and_filters(datasette):
 def test_incident_search_and_timeline_follow_merges(datasette):
     hits = rows(datasette, "/corpus/search_incidents.json?_shape=objects&q=florida&status=litigated&product=character.ai&harm=&year=2024")
     assert [(h["id"], h["documents"]) for h in hits] == [("companion-teen-suicide-2024", 1)]
+    by_harm = rows(datasette, "/corpus/search_incidents.json?_shape=objects&q=suicidality&status=&product=&harm=&year=")
+    assert by_harm and not by_harm[0]["snippet"].startswith("["), "the snippet is the summary, never a raw JSON list"
+    assert by_harm[0]["snippet"].startswith("A Florida teenager")
     timeline = rows(datasette, "/corpus/incident_timeline_of.json?_shape=objects&incident=old-duplicate")
     assert [(t["date"], t["role"], t["url"]) for t in timeline] == [("2024-10-23", "report", "https://news.example/lawsuit")]

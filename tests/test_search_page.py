@@ -303,3 +303,37 @@ def test_stray_syntax_is_read_as_a_person_means_it():
     assert read('-"AI psychosis" teen') == '-"AI psychosis" teen' and read("teen NOT youth") == "teen -youth"
     assert fts_match(parse_query("teen -youth"), {}) == '("teen") NOT ("youth")'
     assert fts_match(parse_query("-youth"), {}) == '""', "only exclusions: nothing to look for"
+
+
+def test_snippets_are_readable_text_for_every_kind_of_column():
+    from harvest.search import MARK_CLOSE, MARK_OPEN, readable_snippet, readable_text
+    assert readable_text('["psychosis", "delusions"]') == "psychosis, delusions"
+    assert readable_text('{"court": "M.D. Fla.", "filed": "2024-10-22", "parties": ["Garcia", null], "age": 14}') == \
+        "court: M.D. Fla.; filed: 2024-10-22; parties: Garcia; age: 14"
+    assert readable_text(f'[{MARK_OPEN}14{MARK_CLOSE}, "x"]') == "14, x", "a mark around a number: text without the mark"
+    assert readable_text("[not json") == "[not json" and readable_text("plain") == "plain" and readable_text(None) == ""
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE t USING fts5(title, summary, harms, detail)")
+    hostile = '<script>alert(1)</script>'
+    conn.execute("INSERT INTO t VALUES (?, ?, ?, ?)", ["A case", f"A report of AI psychosis {hostile}",
+                                                        json.dumps(["psychosis", hostile, "self-harm"]),
+                                                        json.dumps({"court": hostile, "harm": "psychosis", "age": 14})])
+    conn.execute("INSERT INTO t VALUES ('Another', 'Nothing here', ?, '{}')", [json.dumps(["psychosis \x02odd"])])
+    shown = str(readable_snippet(conn, "t", 1, '"psychosis"'))
+    assert shown.startswith("A report of AI <mark>psychosis</mark>") and '["' not in shown and '{"' not in shown
+    assert "harms: <mark>psychosis</mark>, &lt;script&gt;alert(1)&lt;/script&gt;, self-harm" in shown
+    assert "detail: court: &lt;script&gt;alert(1)&lt;/script&gt;; harm: <mark>psychosis</mark>; age: 14" in shown
+    assert "<script>" not in shown
+    assert str(readable_snippet(conn, "t", 2, '"psychosis"')) == "harms: <mark>psychosis</mark> odd", \
+        "only a JSON column matched; a mark character the text held is dropped"
+    assert readable_snippet(conn, "t", 2, '"report"') is None
+
+
+def test_incident_snippets_on_the_search_page_are_readable(site):
+    datasette, _ = site
+    page = get(datasette, "/-/search?q=Google").text
+    section = page[page.index('class="incidents"'):page.index("</section>", page.index('class="incidents"'))]
+    assert "companies: Character Technologies, <mark>Google</mark>" in section
+    assert "[&#34;" not in section and "[&quot;" not in section and '["' not in section
+    page = get(datasette, "/-/search?q=suicidality").text
+    assert "harms: <mark>suicidality</mark>" in page
