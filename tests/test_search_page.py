@@ -337,3 +337,24 @@ def test_incident_snippets_on_the_search_page_are_readable(site):
     assert "[&#34;" not in section and "[&quot;" not in section and '["' not in section
     page = get(datasette, "/-/search?q=suicidality").text
     assert "harms: <mark>suicidality</mark>" in page
+
+
+def test_json_exports_are_whole_and_the_api_json_stays_paged(site, built):
+    datasette, ids = site
+    path = built[0]
+    papers = count(path, "SELECT count(*) FROM documents WHERE kind = 'paper'")
+    whole = get(datasette, f"/{NAME}/documents.alljson?_relevance=all&kind=paper")
+    rows = json.loads(whole.text)
+    assert len(rows) == papers > 100 and {r["kind"] for r in rows} == {"paper"} and "abstract" in rows[0]
+    assert whole.headers["x-result-count"] == str(papers) and whole.headers["content-type"].startswith("application/json")
+    assert f'filename="documents-{papers}.json"' in whole.headers["content-disposition"]
+    api = get(datasette, f"/{NAME}/documents.json?_relevance=all&kind=paper").json()
+    assert len(api["rows"]) < papers and api["next_url"], "Datasette's API .json keeps its pages for API clients"
+    from urllib.parse import quote
+    sql = quote("select id, title from documents order by id")
+    everything = json.loads(get(datasette, f"/{NAME}.alljson?sql={sql}").text)
+    assert [r["id"] for r in everything] == sorted(ids_ for (ids_,) in sqlite3.connect(path).execute("SELECT id FROM documents"))
+    canned = get(datasette, f"/{NAME}/evidence_by_theme_and_design.alljson")
+    assert len(json.loads(canned.text)) == int(canned.headers["x-result-count"]) > 0
+    nothing = get(datasette, f"/{NAME}/documents.alljson?kind=no-such-kind")
+    assert json.loads(nothing.text) == [] and 'documents-0.json' in nothing.headers["content-disposition"]
