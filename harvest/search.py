@@ -28,6 +28,7 @@ from markupsafe import Markup, escape
 
 from harvest import config
 from harvest.db import query_rows
+from harvest.similar import similar_documents
 
 SYNONYMS = Path(__file__).resolve().parents[1] / "annotations" / "synonyms.yaml"
 SCOPES = {"relevant": "documents about AI and mental health",
@@ -180,7 +181,8 @@ def shown_query(clauses: list[list[Term]]) -> str:
 class SearchRequest:
     """What the search page was asked. Multi-valued filters (kind, theme) are OR-ed within, every
     filter is AND-ed with the others. `similar` and `cited` replace the text query by a document's
-    neighbours (shared entities, themes and citations) or by the documents citing it."""
+    neighbours (similar wording, shared entities, themes, citations: harvest.similar) or by the
+    documents citing it."""
     q: str = ""
     kinds: list[str] = field(default_factory=list)
     themes: list[str] = field(default_factory=list)
@@ -449,21 +451,9 @@ def _fts(conn, index: SearchIndex, match: str, score: str = "0") -> tuple[np.nda
 def _candidates(conn, index: SearchIndex, request: SearchRequest, match: str) -> tuple[np.ndarray, np.ndarray]:
     """Positions (in the index) of the documents a request starts from, and their scores (higher
     is better; full-text matches are scored later, by `_ranked`): the full-text matches, a
-    document's neighbours, the documents citing one, or every document."""
-    if request.similar:
-        sql, params = """SELECT d.rowid, s.score FROM (
-                    SELECT other, sum(weight) AS score FROM (
-                      SELECT b.document_id AS other, 2.0 AS weight FROM document_entities a
-                        JOIN document_entities b ON b.entity_id = a.entity_id WHERE a.document_id = :similar
-                      UNION ALL SELECT b.document_id, 1.0 FROM document_themes a
-                        JOIN document_themes b ON b.theme = a.theme WHERE a.document_id = :similar
-                      UNION ALL SELECT cited_id, 3.0 FROM citations WHERE citing_id = :similar
-                      UNION ALL SELECT citing_id, 3.0 FROM citations WHERE cited_id = :similar
-                      UNION ALL SELECT b.citing_id, 2.0 FROM citations a JOIN citations b ON b.cited_id = a.cited_id
-                        WHERE a.citing_id = :similar
-                      UNION ALL SELECT id, 4.0 FROM documents WHERE story_id = (SELECT story_id FROM documents WHERE id = :similar)
-                    ) WHERE other != :similar GROUP BY other ORDER BY score DESC LIMIT 500) s
-                  JOIN documents d ON d.id = s.other""", {"similar": request.similar}
+    document's neighbours (harvest.similar), the documents citing one, or every document."""
+    if request.similar:  # wording and shared facts, blended (harvest.similar)
+        return _positions(index, similar_documents(conn, request.similar))
     elif request.cited:
         sql, params = ("SELECT d.rowid, 0.0 FROM citations c JOIN documents d ON d.id = c.citing_id WHERE c.cited_id = :cited",
                        {"cited": request.cited})

@@ -358,3 +358,45 @@ def test_json_exports_are_whole_and_the_api_json_stays_paged(site, built):
     assert len(json.loads(canned.text)) == int(canned.headers["x-result-count"]) > 0
     nothing = get(datasette, f"/{NAME}/documents.alljson?kind=no-such-kind")
     assert json.loads(nothing.text) == [] and 'documents-0.json' in nothing.headers["content-disposition"]
+
+
+def test_similar_documents_blend_wording_with_shared_facts_and_say_why(site):
+    datasette, ids = site
+    page = get(datasette, f"/-/search?similar={ids['report']}").text
+    first = page.index('<ol class="hits" start="1">')
+    assert "Character.AI adds safety features for teenagers" in page[first:first + 3000]
+    assert '<p class="why">Similar: similar wording: ' in page and "entities: Character.AI" in page
+    assert f'/documents/{ids["report"]}"' not in page[first:], "a document is not its own neighbour"
+
+
+def test_similar_documents_find_shared_wording_alone(tmp_path):
+    from harvest import similar
+    db = database.connect(tmp_path / "words.db")
+    texts = {"focus": ("Hallucinated medication doses in chatbot counselling transcripts",
+                       "Transcripts showed hallucinated medication doses and invented dosage tables."),
+             "twin": ("Invented dosage tables from a counselling chatbot", "Hallucinated medication doses recur in transcripts."),
+             "far": ("Loneliness among older adults", "A survey of loneliness and social contact in care homes.")}
+    texts.update({f"filler{n}": (f"Chatbot counselling note {n}", "A chatbot in counselling; nothing about medicines.")
+                  for n in range(30)})
+    ids = {}
+    with transaction(db):
+        for key, (title, abstract) in texts.items():
+            ids[key], _ = save_document(db, DocumentRecord(fields={"kind": "paper", "title": title, "abstract": abstract},
+                                                           identifiers=[("url", f"https://x.example/{key}")]),
+                                        Provenance("import", key, "2026-01-01T00:00:00Z"))
+    conn = db.conn
+    words = similar.wording(conn, ids["focus"])
+    assert {"hallucinated", "medication", "doses", "dosage"} <= set(words.words.values())
+    assert "chatbot" not in words.words.values(), "a word in most documents says little and is not searched"
+    rowid_of = dict(conn.execute("SELECT rowid, id FROM documents").fetchall())
+    found = [rowid_of[r] for r, _ in similar.similar_documents(conn, ids["focus"])]
+    assert found[0] == ids["twin"] and ids["far"] not in found and ids["focus"] not in found
+    why = similar.why_similar(conn, ids["focus"], [ids["twin"]])[ids["twin"]]
+    assert why[0].startswith("similar wording: ") and "medication" in why[0] and not any(w.startswith("themes") for w in why)
+    budget = similar.POSTINGS_BUDGET
+    try:
+        similar.POSTINGS_BUDGET = 2
+        assert len(similar.wording(conn, ids["focus"]).words) <= 1, "the words searched stay within the postings budget"
+    finally:
+        similar.POSTINGS_BUDGET = budget
+    assert similar.similar_documents(conn, "no-such-document") == [] and similar.why_similar(conn, ids["focus"], []) == {}
