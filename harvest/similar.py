@@ -22,8 +22,10 @@ in-memory FTS5 table with the same tokenizer does it, so `delusions` and `delusi
 from __future__ import annotations
 
 import math
+import os
 import re
 import sqlite3
+import threading
 from dataclasses import dataclass
 
 WORD = re.compile(r"[^\W_]+")
@@ -80,8 +82,40 @@ def _counted_words(title: str, abstract: str) -> dict[str, float]:
     return counts
 
 
+_WORDINGS: dict[tuple, Wording] = {}  # (database file, its version, document id) -> Wording; the page asks twice
+_LOCK = threading.Lock()
+
+
+def _version(conn) -> tuple:
+    """The main database file and the size and time of it and its WAL: a write makes a new version."""
+    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    stamps = []
+    for name in (path, f"{path}-wal"):
+        try:
+            found = os.stat(name)
+            stamps.append((found.st_size, found.st_mtime_ns))
+        except (FileNotFoundError, ValueError):
+            stamps.append(None)
+    return (path, *stamps) if path else ()
+
+
 def wording(conn, document_id: str) -> Wording:
-    """The document's distinctive words (see the module's description); empty when it has none."""
+    """The document's distinctive words (see the module's description); empty when it has none.
+    Kept for the version of the database file it was read from (not for an in-memory database)."""
+    key = (*_version(conn), document_id)
+    with _LOCK:
+        if len(key) > 1 and key in _WORDINGS:
+            return _WORDINGS[key]
+    found = _wording(conn, document_id)
+    if len(key) > 1:
+        with _LOCK:
+            if len(_WORDINGS) >= 256:
+                _WORDINGS.pop(next(iter(_WORDINGS)))
+            _WORDINGS[key] = found
+    return found
+
+
+def _wording(conn, document_id: str) -> Wording:
     text = _text(conn, document_id)
     counts = _counted_words(*text) if text else {}
     stem_of = stems(list(counts))
@@ -94,11 +128,12 @@ def wording(conn, document_id: str) -> Wording:
     if not by_stem:
         return Wording({})
     conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.similar_vocabulary USING fts5vocab(main, 'documents_fts', 'row')")
+    stems_ = list(by_stem)
     frequency = {}
-    for stem in by_stem:  # one indexed look-up each (an IN list would scan the vocabulary)
-        row = conn.execute("SELECT doc FROM temp.similar_vocabulary WHERE term = ?", [stem]).fetchone()
-        if row:
-            frequency[stem] = row[0]
+    for start in range(0, len(stems_), 500):  # IN: one indexed look-up per term in fts5vocab
+        batch = stems_[start:start + 500]
+        frequency.update(conn.execute(f"SELECT term, doc FROM temp.similar_vocabulary WHERE term IN ({', '.join('?' * len(batch))})",
+                                      batch).fetchall())
     size = conn.execute("SELECT count(*) FROM documents").fetchone()[0] or 1
     ranked = sorted(((n * math.log(size / frequency[s]), s) for s, (n, _) in by_stem.items()
                      if 1 < frequency.get(s, 0) <= max(3, COMMON_SHARE * size)), reverse=True)
@@ -198,15 +233,18 @@ def why_similar(conn, document_id: str, others: list[str]) -> dict[str, list[str
                                     f"WHERE e.document_id IN ({marks}) AND e.entity_id IN "
                                     "(SELECT entity_id FROM document_entities WHERE document_id = ?) ORDER BY 2", [*others, document_id]):
         entities.setdefault(other, []).append(name)
+    their_words = {}
+    for other in others if words.words else []:
+        text = _text(conn, other)
+        their_words[other] = list(_counted_words(*text)) if text else []
+    stem_of = stems(sorted({w for found in their_words.values() for w in found}))  # one tokenizer for the page
     reasons = {}
     for other in others:
         shown = []
-        text = _text(conn, other)
-        if words.words and text:
-            theirs = set(stems(list(_counted_words(*text))).values())
-            shared = [word for stem, word in words.words.items() if stem in theirs][:6]
-            if shared:
-                shown.append("similar wording: " + ", ".join(shared))
+        theirs = {stem_of.get(w) for w in their_words.get(other, [])}
+        shared = [word for stem, word in words.words.items() if stem in theirs][:6]
+        if shared:
+            shown.append("similar wording: " + ", ".join(shared))
         if themes.get(other):
             shown.append("themes: " + ", ".join(themes[other]))
         if entities.get(other):

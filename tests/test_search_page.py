@@ -396,7 +396,9 @@ def test_similar_documents_find_shared_wording_alone(tmp_path):
     budget = similar.POSTINGS_BUDGET
     try:
         similar.POSTINGS_BUDGET = 2
+        similar._WORDINGS.clear()
         assert len(similar.wording(conn, ids["focus"]).words) <= 1, "the words searched stay within the postings budget"
     finally:
         similar.POSTINGS_BUDGET = budget
+        similar._WORDINGS.clear()
     assert similar.similar_documents(conn, "no-such-document") == [] and similar.why_similar(conn, ids["focus"], []) == {}
