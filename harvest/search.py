@@ -586,7 +586,7 @@ def _page(conn, ids: list[str], match: str) -> list[dict]:
 
 
 def _incidents(conn, match: str) -> list[dict]:
-    rows = query_rows(conn, f"""SELECT i.id, i.title, i.status, i.first_reported, i.rowid AS rowid_, i.summary
+    rows = query_rows(conn, """SELECT i.id, i.title, i.status, i.first_reported, i.rowid AS rowid_, i.summary
                                 FROM incidents_fts JOIN incidents i ON i.rowid = incidents_fts.rowid
                                 WHERE incidents_fts MATCH ? ORDER BY bm25(incidents_fts, 10.0, 3.0, 1.0, 2.0, 1.0, 2.0, 1.0)
                                 LIMIT 5""", [match])

@@ -354,7 +354,8 @@ def _unknown_key(key, known: frozenset, where: str) -> str:
     by_case = {k.lower(): k for k in known}
     guess = by_case.get(str(key).lower()) or next(iter(difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.7)), None)
     hint = f" (did you mean {guess!r}?)" if guess else ""
-    return f"unknown CSL key {str(key)!r}{where}{hint}; CSL 1.0.2 names are expected: the item was not imported, correct the key and import the file again"
+    return (f"unknown CSL key {str(key)!r}{where}{hint}; CSL 1.0.2 names are expected: the item was not imported, "
+            "correct the key and import the file again")
 
 
 def csl_key_problem(item: dict) -> str | None:
