@@ -34,6 +34,8 @@ from harvest.db import transaction
 from harvest.serve import PLUGINS_DIR, SETTINGS as SERVE_SETTINGS
 from harvest.similar import similar_documents
 
+from bench_serve import timed  # benchmarks/ is the script's folder: the same timing as the serving benchmark
+
 HERE = Path(__file__).resolve().parent
 SIZES = [int(n) for n in sys.argv[1:]] or [10_000, 100_000]
 REPEATS = 30
@@ -81,16 +83,6 @@ def build(path: Path, size: int) -> list[str]:
     db.execute("ANALYZE")
     db.conn.close()
     return ids
-
-
-async def timed(datasette: Datasette, paths: list[str]) -> dict:
-    times = []
-    for path in paths:
-        started = time.perf_counter()
-        response = await datasette.client.get(path)
-        times.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200, (path, response.status_code, response.text[:300])
-    return summary(times)
 
 
 def summary(times: list[float]) -> dict:
