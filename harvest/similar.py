@@ -134,7 +134,7 @@ def _wording(conn, document_id: str) -> Wording:
         batch = stems_[start:start + 500]
         frequency.update(conn.execute(f"SELECT term, doc FROM temp.similar_vocabulary WHERE term IN ({', '.join('?' * len(batch))})",
                                       batch).fetchall())
-    size = conn.execute("SELECT count(*) FROM documents").fetchone()[0] or 1
+    size = conn.execute("SELECT max(rowid) FROM documents").fetchone()[0] or 1  # about the count, read from the index
     ranked = sorted(((n * math.log(size / frequency[s]), s) for s, (n, _) in by_stem.items()
                      if 1 < frequency.get(s, 0) <= max(3, COMMON_SHARE * size)), reverse=True)
     chosen, read = {}, 0
@@ -234,9 +234,10 @@ def why_similar(conn, document_id: str, others: list[str]) -> dict[str, list[str
                                     "(SELECT entity_id FROM document_entities WHERE document_id = ?) ORDER BY 2", [*others, document_id]):
         entities.setdefault(other, []).append(name)
     their_words = {}
+    starts = tuple({stem[:3] for stem in words.words})  # a stem begins as its words do: only those are stemmed
     for other in others if words.words else []:
         text = _text(conn, other)
-        their_words[other] = list(_counted_words(*text)) if text else []
+        their_words[other] = [w for w in _counted_words(*text) if w.startswith(starts)] if text else []
     stem_of = stems(sorted({w for found in their_words.values() for w in found}))  # one tokenizer for the page
     reasons = {}
     for other in others:
