@@ -9,12 +9,13 @@ never FTS5 syntax, so no query is an FTS5 error).
 - `fts_terms(text)`: the same expression for the canned queries (`documents_fts MATCH fts_terms(:q)`).
 
 A query with no word in it (a lone `"`, `*`, `-`, `OR`, punctuation) becomes `""`, an empty
-phrase that matches no row: garbage finds nothing, never everything, on every page.
+phrase that matches no row: garbage finds nothing, never everything, on every page; the
+`nothing_to_search` template filter lets each page say why.
 """
 
 from datasette import hookimpl
 
-from harvest.search import fts_match, load_synonyms, parse_query
+from harvest.search import NOTHING, fts_match, load_synonyms, parse_query
 
 SYNONYMS = load_synonyms()
 
@@ -22,6 +23,16 @@ SYNONYMS = load_synonyms()
 def search_expression(text):
     """What a person typed in a search box, as an FTS5 expression (never a syntax error)."""
     return fts_match(parse_query(text or ""), SYNONYMS)
+
+
+def nothing_to_search(text) -> bool:
+    """True for a typed query that holds no word to look for (only syntax, punctuation or words to leave out)."""
+    return bool((text or "").strip()) and search_expression(text) == NOTHING
+
+
+@hookimpl
+def prepare_jinja2_environment(env):
+    env.filters["nothing_to_search"] = nothing_to_search
 
 
 @hookimpl(trylast=True)  # after Datasette's own escape_fts, which this replaces

@@ -9,6 +9,7 @@ import io
 import json
 import shutil
 import sqlite3
+from urllib.parse import quote
 
 import bibtexparser
 import feedparser
@@ -272,7 +273,6 @@ MEANT = ['psychosis "', '"AI psychosis', "psychosis OR", "OR psychosis", "title:
 
 def _found(datasette, q):
     """(search page total, documents table's own box total, table ids == page ids) for one query, everything in scope."""
-    from urllib.parse import quote
     page = get(datasette, f"/-/search.json?q={quote(q)}&scope=all").json()
     table = get(datasette, f"/{NAME}/documents.jsonl?_search={quote(q)}&_relevance=all").text.splitlines()
     return len(page), len(table), {r["id"] for r in page} == {json.loads(line)["id"] for line in table}
@@ -282,8 +282,12 @@ def _found(datasette, q):
 def test_stray_syntax_finds_nothing_in_either_box(site, q):
     datasette, _ = site
     assert _found(datasette, q) == (0, 0, True), "garbage never finds everything, and is never an FTS5 error"
-    page = get(datasette, f"/-/search?q={__import__('urllib.parse').parse.quote(q)}").text
+    page = get(datasette, f"/-/search?q={quote(q)}").text
     assert "Nothing to search for" in page and "<strong>0</strong> documents" in page
+    table = get(datasette, f"/{NAME}/documents?_search={quote(q)}&_relevance=all").text
+    assert "Nothing to search for" in table and "0 rows" in table
+    incidents = get(datasette, f"/-/incidents?q={quote(q)}").text
+    assert "Nothing to search for" in incidents and "<strong>0</strong> incidents" in incidents
 
 
 @pytest.mark.parametrize("q", MEANT)
@@ -291,6 +295,7 @@ def test_both_search_boxes_read_a_query_alike(site, q):
     datasette, _ = site
     page_total, table_total, same = _found(datasette, q)
     assert page_total == table_total > 0 and same, q
+    assert "Nothing to search for" not in get(datasette, f"/{NAME}/documents?_search={quote(q)}").text
 
 
 def test_stray_syntax_is_read_as_a_person_means_it():
@@ -350,7 +355,6 @@ def test_json_exports_are_whole_and_the_api_json_stays_paged(site, built):
     assert f'filename="documents-{papers}.json"' in whole.headers["content-disposition"]
     api = get(datasette, f"/{NAME}/documents.json?_relevance=all&kind=paper").json()
     assert len(api["rows"]) < papers and api["next_url"], "Datasette's API .json keeps its pages for API clients"
-    from urllib.parse import quote
     sql = quote("select id, title from documents order by id")
     everything = json.loads(get(datasette, f"/{NAME}.alljson?sql={sql}").text)
     assert [r["id"] for r in everything] == sorted(ids_ for (ids_,) in sqlite3.connect(path).execute("SELECT id FROM documents"))
