@@ -3,14 +3,16 @@
 A neighbour is scored on two things, blended half and half, each scaled to 0..1 by the best
 neighbour's score:
 
-- wording: the document's most distinctive words (title and abstract; tf-idf, with the document
-  frequencies read from the full-text index's own vocabulary) searched in the other documents'
-  titles and abstracts, ranked by FTS5's bm25 (title weighing more than abstract);
+- wording: the document's most distinctive words (title and abstract; tf-idf, each word's
+  document frequency counted in the full-text index, no further than COMMON_DOCUMENTS) searched
+  in the other documents' titles and abstracts, ranked by FTS5's bm25 (title over abstract);
 - shared facts: entities (2 each), themes (1 each), a citation either way (3), references in
   common (2), the same news story (4).
 
 Bounded at any corpus size, with nothing precomputed: only words found in at most a tenth of
-the corpus are searched, and only as many as keep the postings read under POSTINGS_BUDGET; facts
+the corpus and at most COMMON_DOCUMENTS documents are searched, only as many as keep the
+postings read under POSTINGS_BUDGET, chosen among the LOOKED_UP words weighing most in the
+document (a word's count stops at COMMON_DOCUMENTS + 1); facts
 are collected from the citations, the story and entities held by at most ENTITY_DOCUMENTS
 documents, then counted for those candidates only (themes, shared by thousands, are counted only
 for the candidates). `why_similar` says for each neighbour what it shares.
@@ -38,10 +40,12 @@ STOP = frozenset("""a about above after again against all also an and any are as
     says said""".split())
 TOKENIZER = "porter unicode61 remove_diacritics 2"  # as documents_fts (harvest.db)
 MAX_TERMS = 16
+LOOKED_UP = 40  # words of the document whose frequency is counted
 POSTINGS_BUDGET = 20_000  # documents read for the wording part, all words together
-COMMON_SHARE = 0.10  # a word in more than this share of the corpus says little about a document
+COMMON_SHARE = 0.10  # a word in more than this share of the corpus says little about a document,
+COMMON_DOCUMENTS = 1_000  # nor one in more documents than this (so counting a word's documents stays cheap)
 TEXT_LIMIT = 200
-ENTITY_DOCUMENTS = 2_000  # an entity in more documents (ChatGPT) is counted, not searched from
+ENTITY_DOCUMENTS = 500  # an entity in more documents (ChatGPT) is counted for the candidates, not searched from
 LIMIT = 500
 WEIGHTS = {"entity": 2.0, "theme": 1.0, "cites": 3.0, "cited_by": 3.0, "co_cited": 2.0, "story": 4.0}
 TEXT_SHARE = 0.5
@@ -127,16 +131,16 @@ def _wording(conn, document_id: str) -> Wording:
             by_stem[stem] = (total + n, shown if len(shown) <= len(word) else word)
     if not by_stem:
         return Wording({})
-    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.similar_vocabulary USING fts5vocab(main, 'documents_fts', 'row')")
-    stems_ = list(by_stem)
-    frequency = {}
-    for start in range(0, len(stems_), 500):  # IN: one indexed look-up per term in fts5vocab
-        batch = stems_[start:start + 500]
-        frequency.update(conn.execute(f"SELECT term, doc FROM temp.similar_vocabulary WHERE term IN ({', '.join('?' * len(batch))})",
-                                      batch).fetchall())
     size = conn.execute("SELECT max(rowid) FROM documents").fetchone()[0] or 1  # about the count, read from the index
-    ranked = sorted(((n * math.log(size / frequency[s]), s) for s, (n, _) in by_stem.items()
-                     if 1 < frequency.get(s, 0) <= max(3, COMMON_SHARE * size)), reverse=True)
+    common = int(min(COMMON_DOCUMENTS, max(3, COMMON_SHARE * size)))
+    looked_up = sorted(by_stem.items(), key=lambda item: (-item[1][0], -len(item[1][1]), item[0]))[:LOOKED_UP]
+    by_stem = dict(looked_up)  # the words weighing most (in the title, repeated; then the longest)
+    frequency = {}
+    for stem, (_, word) in by_stem.items():  # documents holding the word, counted no further than `common`
+        frequency[stem] = conn.execute("SELECT count(*) FROM (SELECT rowid FROM documents_fts WHERE documents_fts MATCH ? LIMIT ?)",
+                                       ['{title abstract} : "' + word + '"', common + 1]).fetchone()[0]
+    ranked = sorted(((n * math.log(size / frequency[s]), s) for s, (n, _) in by_stem.items() if 1 < frequency[s] <= common),
+                    reverse=True)
     chosen, read = {}, 0
     for _, stem in ranked:
         if len(chosen) == MAX_TERMS or read + frequency[stem] > POSTINGS_BUDGET:
@@ -179,9 +183,17 @@ def _facts(conn, document_id: str, candidates: set[str]) -> dict[str, dict[str, 
                                      [*batch, document_id]))
     add("cites", conn.execute("SELECT citing_id, 1 FROM citations WHERE cited_id = ?", [document_id]))
     add("cited_by", conn.execute("SELECT cited_id, 1 FROM citations WHERE citing_id = ?", [document_id]))
-    add("story", conn.execute("SELECT id, 1 FROM documents WHERE story_id = (SELECT story_id FROM documents WHERE id = ?)",
-                              [document_id]))
+    add("story", [(other, 1) for other in _same_story(conn, document_id)])
     return found
+
+
+def _same_story(conn, document_id: str) -> list[str]:
+    """The other reports of the document's news story (read by the story's id: an index look-up, never a scan)."""
+    row = conn.execute("SELECT story_id FROM documents WHERE id = ?", [document_id]).fetchone()
+    if not row or row[0] is None:
+        return []
+    return [r[0] for r in conn.execute("SELECT id FROM documents INDEXED BY documents_story WHERE story_id = ? AND id != ?",
+                                       [row[0], document_id])]
 
 
 def _fact_candidates(conn, document_id: str) -> set[str]:
@@ -190,12 +202,11 @@ def _fact_candidates(conn, document_id: str) -> set[str]:
         UNION SELECT cited_id FROM citations WHERE citing_id = :id
         UNION SELECT * FROM (SELECT b.citing_id FROM citations a JOIN citations b ON b.cited_id = a.cited_id
                              WHERE a.citing_id = :id LIMIT 2000)
-        UNION SELECT id FROM documents WHERE story_id = (SELECT story_id FROM documents WHERE id = :id)
         UNION SELECT * FROM (SELECT b.document_id FROM document_entities a JOIN document_entities b ON b.entity_id = a.entity_id
                              WHERE a.document_id = :id AND (SELECT count(*) FROM document_entities c
                                                             WHERE c.entity_id = a.entity_id) <= {ENTITY_DOCUMENTS} LIMIT 2000)""",
                         {"id": document_id}).fetchall()
-    return {r[0] for r in rows if r[0] and r[0] != document_id}
+    return {r[0] for r in rows if r[0] and r[0] != document_id} | set(_same_story(conn, document_id))
 
 
 def similar_documents(conn, document_id: str, limit: int = LIMIT) -> list[tuple[int, float]]:
