@@ -2,7 +2,8 @@
 of the corpus.
 
 A query is what a person types: words (all required), `"quoted phrases"` (exact), `OR` between two
-words or phrases, a trailing `*` for a prefix. A word that belongs to a group in
+words or phrases, a trailing `*` for a prefix, `-word` to leave out; any other syntax is text
+(`parse_query`), and a query with no word to look for matches nothing. A word that belongs to a group in
 `annotations/synonyms.yaml` also finds the group's other words; the full-text index (SQLite FTS5,
 Porter stemmer) already folds endings. Documents whose title matches come first, ranked by FTS5's
 bm25 on the title; then the others, by bm25 over the whole record (title ten times, summary three
