@@ -266,7 +266,7 @@ def test_hostile_text_stays_inert(site):
         assert "<script>alert(1)</script>" not in body and "<img src=x" not in body and "<b>News</b>" not in body, path
 
 
-STRAY_SYNTAX = ['"', '""', "*", "-", "OR", "OR OR", "...", "NEAR(", ":", "(((", "-psychosis", "NOT psychosis", "{title}:"]
+STRAY_SYNTAX = ['"', '""', "*", "-", "OR", "OR OR", "...", "NEAR(", ":", "(((", "-psychosis", "NOT psychosis", "{title}:", '<>"&']
 MEANT = ['psychosis "', '"AI psychosis', "psychosis OR", "OR psychosis", "title:psychosis", 'title:"AI psychosis"',
          "NEAR(AI psychosis, 5)", "Character.AI -zzyzx", '- "AI psychosis"', "psychosis -relapse", "(teen OR youth) suicide*"]
 
@@ -288,6 +288,8 @@ def test_stray_syntax_finds_nothing_in_either_box(site, q):
     assert "Nothing to search for" in table and "0 rows" in table
     incidents = get(datasette, f"/-/incidents?q={quote(q)}").text
     assert "Nothing to search for" in incidents and "<strong>0</strong> incidents" in incidents
+    if q == '<>"&':
+        assert all("<code>&lt;&gt;&#34;&amp;</code>" in body for body in (page, table, incidents)), "what was typed stays text"
 
 
 @pytest.mark.parametrize("q", MEANT)
