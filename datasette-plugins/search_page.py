@@ -6,7 +6,8 @@
 /-/search.bib|.ris|.csljson|.csv|.json?q=...   every matching document, streamed (harvest.exports)
 /-/search.atom?q=...             an alert: the newest matches as an Atom feed, for a feed reader
 /<db>/documents.atom?kind=news   the same for any table or query listing documents
-/-/search?similar=ID             documents sharing entities, themes, citations or a story with ID
+/-/search?similar=ID             documents like ID: similar wording blended with shared entities, themes,
+                                 citations or story (harvest.similar), each saying what it shares
 /-/search?cited=ID               documents citing ID
 
 Every filter is a plain word in the address (kind=news, theme=Safety or theme=safety,
@@ -22,6 +23,7 @@ from datasette.utils.asgi import Response
 from harvest.exports import export, ids_of_query, without_page_limit
 from harvest.search import DESIGN_LABELS, PAGE_SIZE, SCOPES, SORTS, SearchRequest, load_synonyms, ordered_ids, search
 from harvest.serve import public_url, served_database
+from harvest.similar import why_similar
 from harvest.text import folded
 
 FEED_SIZE = 50
@@ -63,6 +65,11 @@ async def _search_page(datasette, request):
     database = served_database(datasette)
     synonyms = load_synonyms()
     found = await datasette.get_database(database).execute_fn(lambda conn: search(conn, asked, synonyms))
+    if asked.similar and found["results"]:  # what each neighbour shares with the document
+        others = [hit["id"] for hit in found["results"]]
+        why = await datasette.get_database(database).execute_fn(lambda conn: why_similar(conn, asked.similar, others))
+        for hit in found["results"]:
+            hit["why"] = why.get(hit["id"], [])
     here = datasette.urls.path("/-/search")
     pairs = asked.args()
     base = [p for p in pairs if p[0] != "page"]

@@ -1,7 +1,12 @@
-""".jsonl on any table or query: every matching row as JSON Lines (one object a line), streamed,
-never cut at a page. The count is in the file name (`documents-119.jsonl`) and the
-X-Result-Count header. (Datasette's own `.csv?_stream=on` gives a table's every row as CSV; its
-`.json` is paged.)"""
+"""Every matching row of any table or query, streamed in batches, never cut at a page:
+
+- `.jsonl`: JSON Lines (one object a line), `documents-119.jsonl`;
+- `.alljson`: one JSON array of objects, `documents-119.json`.
+
+The count is in the file name and the X-Result-Count header. Datasette's own `.json` stays what
+API clients rely on (one page of rows with `next` / `next_url` to follow, or `truncated` for a
+query); `.alljson` is its whole-export twin for people and scripts that want every row in one
+file. Tables also give every row as CSV with Datasette's `.csv?_stream=on`."""
 
 import json
 
@@ -10,25 +15,36 @@ from datasette import hookimpl
 from harvest.exports import StreamingResponse, file_name, without_page_limit
 
 BATCH = 1000
+FORMATS = {  # extension -> (file extension, content type, start, row separator, end)
+    "jsonl": ("jsonl", "application/jsonl; charset=utf-8", "", "\n", "\n"),
+    "alljson": ("json", "application/json; charset=utf-8", "[\n", ",\n", "\n]\n"),
+}
 
 
-async def render(datasette, request, database, table, columns, rows, sql, data):
-    query = (data or {}).get("query") or {}
-    params = query.get("params") or {}
-    whole = without_page_limit(sql) if table else sql
-    db = datasette.get_database(database)
-    total = (await db.execute(f"SELECT count(*) FROM ({whole})", params)).rows[0][0]
+def _renderer(extension):
+    suffix, content_type, start, between, end = FORMATS[extension]
 
-    async def lines():
-        for offset in range(0, total, BATCH):
-            result = await db.execute(f"SELECT * FROM ({whole}) LIMIT {BATCH} OFFSET {offset}", params,
-                                      page_size=None, truncate=False)
-            yield "".join(json.dumps(dict(row), ensure_ascii=False, default=str) + "\n" for row in result.rows)
-    name = file_name(table or (data or {}).get("query_name") or "query", total, "jsonl")
-    return StreamingResponse(lines(), "application/jsonl; charset=utf-8",
-                             {"content-disposition": f'attachment; filename="{name}"', "x-result-count": str(total)})
+    async def render(datasette, request, database, table, columns, rows, sql, data):
+        query = (data or {}).get("query") or {}
+        params = query.get("params") or {}
+        whole = without_page_limit(sql) if table else sql
+        db = datasette.get_database(database)
+        total = (await db.execute(f"SELECT count(*) FROM ({whole})", params)).rows[0][0]
+
+        async def chunks():
+            yield start
+            for offset in range(0, total, BATCH):
+                result = await db.execute(f"SELECT * FROM ({whole}) LIMIT {BATCH} OFFSET {offset}", params,
+                                          page_size=None, truncate=False)
+                objects = between.join(json.dumps(dict(row), ensure_ascii=False, default=str) for row in result.rows)
+                yield (between if offset and objects else "") + objects
+            yield end if total else end.lstrip("\n")
+        name = file_name(table or (data or {}).get("query_name") or "query", total, suffix)
+        return StreamingResponse(chunks(), content_type,
+                                 {"content-disposition": f'attachment; filename="{name}"', "x-result-count": str(total)})
+    return render
 
 
 @hookimpl
 def register_output_renderer():
-    return {"extension": "jsonl", "render": render, "can_render": lambda: True}
+    return [{"extension": extension, "render": _renderer(extension), "can_render": lambda: True} for extension in FORMATS]

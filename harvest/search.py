@@ -2,7 +2,8 @@
 of the corpus.
 
 A query is what a person types: words (all required), `"quoted phrases"` (exact), `OR` between two
-words or phrases, a trailing `*` for a prefix. A word that belongs to a group in
+words or phrases, a trailing `*` for a prefix, `-word` to leave out; any other syntax is text
+(`parse_query`), and a query with no word to look for matches nothing. A word that belongs to a group in
 `annotations/synonyms.yaml` also finds the group's other words; the full-text index (SQLite FTS5,
 Porter stemmer) already folds endings. Documents whose title matches come first, ranked by FTS5's
 bm25 on the title; then the others, by bm25 over the whole record (title ten times, summary three
@@ -16,6 +17,7 @@ applied to mental health) or `all` (adds off-topic and undetermined records).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -28,6 +30,7 @@ from markupsafe import Markup, escape
 
 from harvest import config
 from harvest.db import query_rows
+from harvest.similar import similar_documents
 
 SYNONYMS = Path(__file__).resolve().parents[1] / "annotations" / "synonyms.yaml"
 SCOPES = {"relevant": "documents about AI and mental health",
@@ -40,7 +43,6 @@ MARK_OPEN, MARK_CLOSE = "\x02", "\x03"  # snippet() markers, made <mark> only af
 DESIGN_LABELS = {"systematic_review": "Systematic review", "rct": "Randomised controlled trial",
                  "observational": "Observational study", "qualitative": "Qualitative study", "evaluation": "Evaluation",
                  "case_report": "Case report", "commentary": "Commentary"}
-TOKEN = re.compile(r'"([^"]*)"?|([^\s"]+)')
 
 
 def scope_clause(scope: str, column: str = "relevance") -> str:
@@ -69,35 +71,77 @@ def load_synonyms(path: Path = SYNONYMS) -> dict[str, tuple[str, ...]]:
 
 @dataclass
 class Term:
-    """One alternative of a clause: a word (synonyms apply), a phrase (exact) or a prefix."""
+    """One alternative of a clause: a word (synonyms apply), a phrase (exact) or a prefix.
+    An excluded term (`-word`, `NOT word`) removes the documents it matches."""
     text: str
     kind: str = "word"  # word, phrase or prefix
+    excluded: bool = False
 
     def shown(self) -> str:
-        return f'"{self.text}"' if self.kind == "phrase" else self.text + ("*" if self.kind == "prefix" else "")
+        core = f'"{self.text}"' if self.kind == "phrase" else self.text + ("*" if self.kind == "prefix" else "")
+        return ("-" if self.excluded else "") + core
+
+
+PIECE = re.compile(r'"([^"]*)"?|[^\s"]+')  # a quoted phrase (an unclosed one runs to the end) or a chunk
+WORD = re.compile(r"\w+(?:['’.&+:/\-]\w+)*(\*?)")  # Character.AI, 14-year-old, don't, 24/7, 10:30, therap*
+COLUMN = re.compile(r"^(?:\{[^}]*\}|[^\W\d]\w*):")  # title:word, {title body}: a column filter (ignored)
+NEAR_GROUP = re.compile(r"\bNEAR(?:/\d+)?\(([^()\"]*?)(?:,\s*\d+\s*)?\)")  # NEAR(a b, 5): the words a b
+NEAR = re.compile(r"^NEAR(?:/\d+)?\(")  # an unclosed NEAR(
+NOTHING = '""'  # an FTS5 expression that matches no row (an empty phrase)
+
+
+def _pieces(text: str):
+    """Terms and the operators OR and NOT as a person typed them; stray syntax dropped."""
+    pieces = list(PIECE.finditer(NEAR_GROUP.sub(r" \1 ", text or "")))
+    negate = False
+    for n, piece in enumerate(pieces):
+        chunk = piece.group(0)
+        if chunk.startswith('"'):
+            words = [m.group(0).rstrip("*") for m in WORD.finditer(piece.group(1))]
+            if words:
+                yield Term(" ".join(words), "phrase", negate)
+            negate = False
+            continue
+        if chunk in ("OR", "AND", "NOT"):  # FTS5's operators, upper case only (as in PubMed and Google)
+            if chunk == "OR":
+                yield "OR"
+            negate = chunk == "NOT"
+            continue
+        if chunk.startswith("-"):
+            chunk = chunk.lstrip("-")
+            negate = True
+            if not chunk:  # a lone `-`: excludes a phrase written right after it, else nothing
+                following = pieces[n + 1] if n + 1 < len(pieces) else None
+                negate = bool(following and following.start() == piece.end() and following.group(0).startswith('"'))
+                continue
+        following = pieces[n + 1] if n + 1 < len(pieces) else None
+        if COLUMN.match(chunk) and (chunk[-1] != ":" or chunk[0] == "{" or (following and following.start() == piece.end())):
+            chunk = COLUMN.sub("", chunk)  # `title:x`, `title:"a b"`, `{title}: x`; not `psychosis: a review`
+        chunk = NEAR.sub("", chunk)
+        terms = [Term(m.group(0).rstrip("*"), "prefix" if m.group(1) else "word", negate) for m in WORD.finditer(chunk)]
+        yield from terms
+        if terms:  # punctuation alone (`NOT (`) leaves the exclusion for the next word
+            negate = False
 
 
 def parse_query(text: str) -> list[list[Term]]:
-    """A typed query as clauses (all required), each a list of alternatives (any one suffices)."""
+    """A typed query as clauses (all required), each a list of alternatives (any one suffices).
+
+    Understood: words, `"quoted phrases"`, `OR` between two terms, a trailing `*` (prefix), `-word`
+    or `NOT word` (exclude). Everything else is read as text, never as FTS5 syntax: an unclosed
+    quote runs to the end of the query, a lone `"`, `-`, `*` or `OR` at either end is dropped,
+    `column:` prefixes, `NEAR(`, brackets and other punctuation only separate words. A query with
+    no word left gives no clauses (see fts_match: it then matches nothing)."""
     clauses: list[list[Term]] = []
     join_next = False
-    for phrase, word in TOKEN.findall(text or ""):
-        if word == "OR" and clauses:
-            join_next = True
+    for piece in _pieces(text):
+        if piece == "OR":
+            join_next = bool(clauses) and not clauses[-1][-1].excluded
             continue
-        if phrase or (not word and phrase == ""):
-            words = re.findall(r"[\w'.\-]+", phrase)
-            term = Term(" ".join(words), "phrase") if words else None
+        if join_next and not piece.excluded:
+            clauses[-1].append(piece)
         else:
-            prefix = word.endswith("*")
-            core = word.strip("*").strip(".,;:!?()[]{}'")
-            term = Term(core, "prefix" if prefix else "word") if re.search(r"\w", core) else None
-        if term is None:
-            continue
-        if join_next:
-            clauses[-1].append(term)
-        else:
-            clauses.append([term])
+            clauses.append([piece])
         join_next = False
     return clauses
 
@@ -108,8 +152,10 @@ def _quoted(text: str) -> str:
 
 def fts_match(clauses: list[list[Term]], synonyms: dict[str, tuple[str, ...]]) -> str:
     """The FTS5 MATCH expression for parsed clauses: every token quoted (so `.`, `-` or `:` are never
-    syntax), synonyms OR-ed in, clauses AND-ed."""
-    parts = []
+    syntax), synonyms OR-ed in, clauses AND-ed, excluded terms after NOT. Clauses with no term to
+    look for (none, or only exclusions) give NOTHING, which matches no row: a query of stray
+    syntax finds nothing, never everything."""
+    parts, excluded = [], []
     for clause in clauses:
         alternatives = []
         for term in clause:
@@ -120,11 +166,16 @@ def fts_match(clauses: list[list[Term]], synonyms: dict[str, tuple[str, ...]]) -
             else:
                 alternatives += [_quoted(w) for w in synonyms.get(term.text.lower(), (term.text,))]
         alternatives = list(dict.fromkeys(alternatives))
-        parts.append(alternatives[0] if len(alternatives) == 1 else "(" + " OR ".join(alternatives) + ")")
-    return " AND ".join(parts)
+        joined = alternatives[0] if len(alternatives) == 1 else "(" + " OR ".join(alternatives) + ")"
+        (excluded if clause[0].excluded else parts).append(joined)
+    if not parts:
+        return NOTHING
+    found = " AND ".join(parts)
+    return f"({found}) NOT ({' OR '.join(excluded)})" if excluded else found
 
 
 def shown_query(clauses: list[list[Term]]) -> str:
+    """Parsed clauses written back as a query (the search page's "match ..." and its loosenings)."""
     return " ".join(" OR ".join(t.shown() for t in clause) for clause in clauses)
 
 
@@ -132,7 +183,8 @@ def shown_query(clauses: list[list[Term]]) -> str:
 class SearchRequest:
     """What the search page was asked. Multi-valued filters (kind, theme) are OR-ed within, every
     filter is AND-ed with the others. `similar` and `cited` replace the text query by a document's
-    neighbours (shared entities, themes and citations) or by the documents citing it."""
+    neighbours (similar wording, shared entities, themes, citations: harvest.similar) or by the
+    documents citing it."""
     q: str = ""
     kinds: list[str] = field(default_factory=list)
     themes: list[str] = field(default_factory=list)
@@ -536,21 +588,9 @@ def _fts(conn, index: SearchIndex, match: str, score: str | None = None) -> tupl
 def _candidates(conn, index: SearchIndex, request: SearchRequest, match: str) -> tuple[np.ndarray, np.ndarray]:
     """Positions (in the index) of the documents a request starts from, and their scores (higher
     is better; full-text matches are scored later, by `_ranked`): the full-text matches, a
-    document's neighbours, the documents citing one, or every document."""
-    if request.similar:
-        sql, params = """SELECT d.rowid, s.score FROM (
-                    SELECT other, sum(weight) AS score FROM (
-                      SELECT b.document_id AS other, 2.0 AS weight FROM document_entities a
-                        JOIN document_entities b ON b.entity_id = a.entity_id WHERE a.document_id = :similar
-                      UNION ALL SELECT b.document_id, 1.0 FROM document_themes a
-                        JOIN document_themes b ON b.theme = a.theme WHERE a.document_id = :similar
-                      UNION ALL SELECT cited_id, 3.0 FROM citations WHERE citing_id = :similar
-                      UNION ALL SELECT citing_id, 3.0 FROM citations WHERE cited_id = :similar
-                      UNION ALL SELECT b.citing_id, 2.0 FROM citations a JOIN citations b ON b.cited_id = a.cited_id
-                        WHERE a.citing_id = :similar
-                      UNION ALL SELECT id, 4.0 FROM documents WHERE story_id = (SELECT story_id FROM documents WHERE id = :similar)
-                    ) WHERE other != :similar GROUP BY other ORDER BY score DESC LIMIT 500) s
-                  JOIN documents d ON d.id = s.other""", {"similar": request.similar}
+    document's neighbours (harvest.similar), the documents citing one, or every document."""
+    if request.similar:  # wording and shared facts, blended (harvest.similar)
+        return _positions(index, similar_documents(conn, request.similar))
     elif request.cited:
         sql, params = ("SELECT d.rowid, 0.0 FROM citations c JOIN documents d ON d.id = c.citing_id WHERE c.cited_id = :cited",
                        {"cited": request.cited})
@@ -607,9 +647,57 @@ def ordered_ids(conn, request: SearchRequest, synonyms=None) -> list[str]:
 
 
 def highlighted(text: str | None) -> Markup:
-    """A snippet made by snippet() with MARK_OPEN/MARK_CLOSE: the text escaped, then the marks."""
+    """A snippet made by snippet() with MARK_OPEN/MARK_CLOSE: the text escaped, then each pair of
+    marks made <mark>...</mark>; an unpaired mark character (one the text itself held) is dropped."""
     escaped = str(escape(text or ""))
-    return Markup(escaped.replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>"))
+    marked = re.sub(f"{MARK_OPEN}([^{MARK_OPEN}{MARK_CLOSE}]*){MARK_CLOSE}", r"<mark>\1</mark>", escaped)
+    return Markup(marked.replace(MARK_OPEN, "").replace(MARK_CLOSE, ""))
+
+
+def readable_text(value: str | None) -> str:
+    """A column's value as a person reads it: JSON text (an array or object, as the incidents' lists
+    are stored) becomes its items joined by ", " and an object's pairs "key: value" joined by "; "
+    (nested likewise, empty values left out); any other value is returned as it is. Snippet marks
+    inside the JSON strings are kept (marks around a bare number are dropped)."""
+    text = (value or "").strip()
+    if not text.startswith(("[", "{")):
+        return value or ""
+    try:
+        data = json.loads(text, strict=False)  # strict=False: a mark (a control character) inside a string
+    except ValueError:
+        try:  # a mark outside a string (around a number): the readable text without marks
+            data = json.loads(text.replace(MARK_OPEN, "").replace(MARK_CLOSE, ""), strict=False)
+        except ValueError:
+            return value or ""
+
+    def flat(item) -> str:
+        if isinstance(item, list):
+            return ", ".join(flat(x) for x in item if x not in (None, "", [], {}))
+        if isinstance(item, dict):
+            return "; ".join(f"{k}: {flat(x)}" for k, x in item.items() if x not in (None, "", [], {}))
+        return str(item)
+    return flat(data)
+
+
+def readable_snippet(conn, table: str, rowid: int, match: str, tokens: int = 24) -> Markup | None:
+    """The snippet of one row of an FTS5 `table` for `match`, readable whatever its columns hold:
+    the text column with most matches as an FTS5 snippet of about `tokens` tokens, followed by each
+    matching JSON column (a list of harms, products...) as "column: item, item" with the match
+    marked (readable_text). Escaped, with <mark>; None when no column holds a match."""
+    columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+    parts = []
+    for n, column in enumerate(columns):
+        is_json = f"(ltrim({column}) LIKE '[%' OR ltrim({column}) LIKE '{{%')"
+        parts.append(f"{is_json}, CASE WHEN {is_json} THEN highlight({table}, {n}, '{MARK_OPEN}', '{MARK_CLOSE}') "
+                     f"ELSE snippet({table}, {n}, '{MARK_OPEN}', '{MARK_CLOSE}', ' … ', {tokens}) END")
+    row = conn.execute(f"SELECT {', '.join(parts)} FROM {table} WHERE {table} MATCH ? AND rowid = ?", [match, rowid]).fetchone()
+    if row is None:
+        return None
+    found = [(column, bool(row[2 * n]), row[2 * n + 1] or "") for n, column in enumerate(columns)]
+    texts = [text for _, is_json, text in found if not is_json and MARK_OPEN in text]
+    shown = [max(texts, key=lambda text: text.count(MARK_OPEN))] if texts else []
+    shown += [f"{column}: {readable_text(text)}" for column, is_json, text in found if is_json and MARK_OPEN in text]
+    return highlighted(" · ".join(shown)) if shown else None
 
 
 def _page(conn, ids: list[str], match: str) -> list[dict]:
@@ -629,23 +717,20 @@ def _page(conn, ids: list[str], match: str) -> list[dict]:
                                             "i.id = l.incident_id WHERE l.document_id = ?", [row["id"]])
         snippet = None
         if match:
-            found_snippet = conn.execute(f"SELECT snippet(documents_fts, -1, '{MARK_OPEN}', '{MARK_CLOSE}', ' … ', 28) "
-                                         "FROM documents_fts WHERE documents_fts MATCH ? AND rowid = ?",
-                                         [match, row["rowid_"]]).fetchone()
-            snippet = found_snippet[0] if found_snippet else None
-        row["snippet"] = highlighted(snippet) if snippet else (row["abstract"] or "")[:300]
+            snippet = readable_snippet(conn, "documents_fts", row["rowid_"], match, 28)
+        row["snippet"] = snippet or (row["abstract"] or "")[:300]
         del row["abstract"], row["rowid_"]
     return rows
 
 
 def _incidents(conn, match: str) -> list[dict]:
-    rows = query_rows(conn, f"""SELECT i.id, i.title, i.status, i.first_reported,
-                                  snippet(incidents_fts, -1, '{MARK_OPEN}', '{MARK_CLOSE}', ' … ', 20) AS snippet
+    rows = query_rows(conn, """SELECT i.id, i.title, i.status, i.first_reported, i.rowid AS rowid_, i.summary
                                 FROM incidents_fts JOIN incidents i ON i.rowid = incidents_fts.rowid
                                 WHERE incidents_fts MATCH ? ORDER BY bm25(incidents_fts, 10.0, 3.0, 1.0, 2.0, 1.0, 2.0, 1.0)
                                 LIMIT 5""", [match])
     for row in rows:
-        row["snippet"] = highlighted(row["snippet"])
+        row["snippet"] = readable_snippet(conn, "incidents_fts", row.pop("rowid_"), match, 20) or row["summary"] or ""
+        del row["summary"]
     return rows
 
 
@@ -684,7 +769,7 @@ def search(conn, request: SearchRequest, synonyms: dict | None = None) -> dict:
     A query with nothing searchable in it (only quotes or punctuation) matches like an empty one."""
     synonyms = load_synonyms() if synonyms is None else synonyms
     clauses = parse_query(request.q)
-    match = fts_match(clauses, synonyms) if clauses else ""
+    match = fts_match(clauses, synonyms) if request.q.strip() else ""  # stray syntax alone: NOTHING
     index = index_for(conn)
     start = (request.page - 1) * PAGE_SIZE
     positions, ordered = _matches(conn, index, request, match, needed=start + PAGE_SIZE)

@@ -180,3 +180,50 @@ def test_hostile_text_stays_text(server, page):
         assert page.locator("main script, .search-page script, img[src=x], .search-page b").count() == 0
     look(page, "hostile-text")
     assert page.problems == [], "nothing ran: no alert, no error"
+
+
+def test_an_analysts_similar_documents_and_whole_json(server, page):
+    base, ids, path = server
+    page.goto(base + "/-/search?q=Character.AI+teen+lawsuit")
+    page.locator(f"ol.hits li.hit:has(a.title[href='/{NAME}/documents/{ids['report']}']) a:text('similar documents')").click()
+    page.wait_for_load_state()
+    assert "similar=" in page.url and page.locator("ol.hits li.hit").count() >= 3
+    why = page.locator("ol.hits li.hit p.why").all_inner_texts()
+    assert why and why[0].startswith("Similar: similar wording: "), why[:2]
+    assert any("entities: Character.AI" in line for line in why)
+    look(page, "analyst-08-similar-documents")
+    page.goto(f"{base}/{NAME}/documents?kind=paper&_relevance=all")
+    papers = count(path, "SELECT count(*) FROM documents WHERE kind = 'paper'")
+    whole = fetch(page, base, page.locator("p.export-links a:text('alljson')").get_attribute("href"))
+    import json
+    assert len(json.loads(whole.text())) == papers == int(whole.headers["x-result-count"]) > 100, "the JSON export is whole"
+    assert page.problems == [], page.problems
+
+
+def test_a_journalists_stray_syntax_and_readable_incident_snippets(server, page):
+    base, ids, _ = server
+    page.goto(base + "/-/search")
+    page.fill("input[name=q]", "Google")
+    page.click("form.search-box button[type=submit]")
+    page.wait_for_load_state()
+    snippet = page.locator("section.incidents p.snippet").first.inner_text()
+    assert snippet.startswith("companies: Character Technologies, Google") and '["' not in snippet, snippet
+    look(page, "journalist-08-incident-snippet")
+    for typed in ('"', "OR", "NEAR(", "-psychosis"):
+        page.goto(base + "/-/search")
+        page.fill("input[name=q]", typed)
+        page.click("form.search-box button[type=submit]")
+        page.wait_for_load_state()
+        assert page.locator("p.count strong").inner_text() == "0" and "Nothing to search for" in page.locator(".nothing").inner_text()
+        page.goto(f"{base}/{NAME}/documents?_relevance=all")
+        page.fill("input#_search", typed)
+        page.locator("input#_search").press("Enter")
+        page.wait_for_load_state()
+        assert page.locator("h3").first.inner_text().startswith("0 rows"), typed
+    look(page, "journalist-09-table-box-stray-quote")
+    page.goto(base + "/-/search?q=psychosis+%22")
+    assert "Nothing to search for" not in page.content() and page.locator("ol.hits li.hit").count() >= 1
+    look(page, "journalist-10-stray-quote-ignored")
+    page.goto(f"{base}/-/search?similar={ids['hostile']}")
+    assert page.locator("main script, .search-page script, img[src=x], .search-page b").count() == 0
+    assert page.problems == [], page.problems

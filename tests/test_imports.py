@@ -274,3 +274,60 @@ def test_crossref_content_negotiation_bibtex(name):
         assert " ".join(item["title"].split()) == " ".join(expected["title"].split()).rstrip(".")
     assert item["year"] and bool(item["authors"]) == bool(re.search(rb"author\s*=", data))
     assert item["pages"] is None or "\u2013" not in item["pages"]
+
+
+CSL_YAML_TYPOS = b"""references:
+- id: good
+  type: article-journal
+  title: A Well Written Item
+  container-title: Journal of Testing
+  author: [{family: Smith, given: Anna}]
+  issued: {date-parts: [[2024, 5]]}
+  DOI: 10.5555/good
+- id: venue
+  type: article-journal
+  title: One
+  containter-title: Journal of Testing
+  DOI: 10.5555/venue
+- id: lower
+  type: book
+  title: Two
+  doi: 10.5555/lower
+- id: name
+  type: book
+  title: Three
+  author: [{famly: Smith, given: A}]
+- id: date
+  type: book
+  title: Four
+  issued: {date_parts: [[2020]]}
+- id: stranger
+  type: book
+  title: Five
+  zzzz: 1
+"""
+
+
+def test_a_misspelt_csl_yaml_key_is_refused_naming_it_and_the_right_one():
+    parsed = parse_citations(CSL_YAML_TYPOS, "refs.yaml")
+    assert [i["entry"] for i in parsed.items] == ["good"]
+    reasons = {r.entry: r.reason for r in parsed.refused}
+    assert reasons["refs.yaml item venue"].startswith("unknown CSL key 'containter-title' (did you mean 'container-title'?)")
+    assert "unknown CSL key 'doi' (did you mean 'DOI'?)" in reasons["refs.yaml item lower"]
+    assert "unknown CSL key 'famly' in a name of 'author' (did you mean 'family'?)" in reasons["refs.yaml item name"]
+    assert "unknown CSL key 'date_parts' in the date 'issued' (did you mean 'date-parts'?)" in reasons["refs.yaml item date"]
+    assert "unknown CSL key 'zzzz';" in reasons["refs.yaml item stranger"] and "did you mean" not in reasons["refs.yaml item stranger"]
+    assert all("not imported" in r for r in reasons.values())
+    machine = [{"id": "x", "type": "article-journal", "title": "T", "DOI": "10.5555/x", "indexed": {"date-parts": [[2024]]},
+                "reference-count": 3}]
+    assert len(parse_citations(json.dumps(machine).encode(), "crossref.json").items) == 1, \
+        "CSL-JSON from a program may carry extra keys (Crossref's indexed, reference-count)"
+
+
+def test_cli_import_names_a_misspelt_csl_key(tmp_path):
+    path = _write(tmp_path, "refs.yaml", CSL_YAML_TYPOS)
+    done = subprocess.run([sys.executable, "-m", "harvest", "import", str(tmp_path / "c.db"), str(path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 3, done.stderr
+    assert "refs.yaml: 1 new, 0 merged, 0 updated, 0 unchanged, 5 refused" in done.stdout
+    assert "refs.yaml item venue: unknown CSL key 'containter-title' (did you mean 'container-title'?)" in done.stdout

@@ -68,9 +68,10 @@ def rows(datasette, path):
 
 
 def test_search_box_forgives_fts_syntax():
-    assert search_terms.fts_terms('Character.AI teen "suicide" lawsuit') == '"Character.AI" "teen" "suicide" "lawsuit"'
-    assert search_terms.fts_terms("psychos* OR delusion") == '"psychos"* OR "delusion"'
-    assert search_terms.fts_terms("OR") == '"OR"' and search_terms.fts_terms("") == '""'
+    assert search_terms.search_expression('Character.AI "suicide"') == '"Character.AI" AND "suicide"'
+    assert search_terms.search_expression("psychos* OR Replika") == '("psychos"* OR "Replika")'
+    for garbage in ("OR", "", '"', "*", "-", "NEAR(", ":", "(((", "-teen"):
+        assert search_terms.search_expression(garbage) == '""', f"{garbage!r} matches nothing, never an FTS5 error"
 
 
 def test_news_search_is_ranked_with_snippets_and_filters(datasette):
@@ -85,5 +86,8 @@ def test_news_search_is_ranked_with_snippets_and_filters(datasette):
 def test_incident_search_and_timeline_follow_merges(datasette):
     hits = rows(datasette, "/corpus/search_incidents.json?_shape=objects&q=florida&status=litigated&product=character.ai&harm=&year=2024")
     assert [(h["id"], h["documents"]) for h in hits] == [("companion-teen-suicide-2024", 1)]
+    by_harm = rows(datasette, "/corpus/search_incidents.json?_shape=objects&q=suicidality&status=&product=&harm=&year=")
+    assert by_harm and not by_harm[0]["snippet"].startswith("["), "the snippet is the summary, never a raw JSON list"
+    assert by_harm[0]["snippet"].startswith("A Florida teenager")
     timeline = rows(datasette, "/corpus/incident_timeline_of.json?_shape=objects&incident=old-duplicate")
     assert [(t["date"], t["role"], t["url"]) for t in timeline] == [("2024-10-23", "report", "https://news.example/lawsuit")]

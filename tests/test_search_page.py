@@ -9,6 +9,7 @@ import io
 import json
 import shutil
 import sqlite3
+from urllib.parse import quote
 
 import bibtexparser
 import feedparser
@@ -19,7 +20,7 @@ from datasette.app import Datasette
 
 from harvest.db import transaction
 from harvest import db as database
-from harvest.search import fts_match, load_synonyms, parse_query
+from harvest.search import fts_match, load_synonyms, parse_query, shown_query
 from harvest.serve import PLUGINS_DIR, SETTINGS
 from harvest.store import DocumentRecord, Provenance, save_document
 
@@ -263,3 +264,147 @@ def test_hostile_text_stays_inert(site):
                  "/-/incidents", f"/-/search?similar={ids['hostile']}"):
         body = get(datasette, path).text
         assert "<script>alert(1)</script>" not in body and "<img src=x" not in body and "<b>News</b>" not in body, path
+
+
+STRAY_SYNTAX = ['"', '""', "*", "-", "OR", "OR OR", "...", "NEAR(", ":", "(((", "-psychosis", "NOT psychosis", "{title}:", '<>"&']
+MEANT = ['psychosis "', '"AI psychosis', "psychosis OR", "OR psychosis", "title:psychosis", 'title:"AI psychosis"',
+         "NEAR(AI psychosis, 5)", "Character.AI -zzyzx", '- "AI psychosis"', "psychosis -relapse", "(teen OR youth) suicide*"]
+
+
+def _found(datasette, q):
+    """(search page total, documents table's own box total, table ids == page ids) for one query, everything in scope."""
+    page = get(datasette, f"/-/search.json?q={quote(q)}&scope=all").json()
+    table = get(datasette, f"/{NAME}/documents.jsonl?_search={quote(q)}&_relevance=all").text.splitlines()
+    return len(page), len(table), {r["id"] for r in page} == {json.loads(line)["id"] for line in table}
+
+
+@pytest.mark.parametrize("q", STRAY_SYNTAX)
+def test_stray_syntax_finds_nothing_in_either_box(site, q):
+    datasette, _ = site
+    assert _found(datasette, q) == (0, 0, True), "garbage never finds everything, and is never an FTS5 error"
+    page = get(datasette, f"/-/search?q={quote(q)}").text
+    assert "Nothing to search for" in page and "<strong>0</strong> documents" in page
+    table = get(datasette, f"/{NAME}/documents?_search={quote(q)}&_relevance=all").text
+    assert "Nothing to search for" in table and "0 rows" in table
+    incidents = get(datasette, f"/-/incidents?q={quote(q)}").text
+    assert "Nothing to search for" in incidents and "<strong>0</strong> incidents" in incidents
+    if q == '<>"&':
+        assert all("<code>&lt;&gt;&#34;&amp;</code>" in body for body in (page, table, incidents)), "what was typed stays text"
+
+
+@pytest.mark.parametrize("q", MEANT)
+def test_both_search_boxes_read_a_query_alike(site, q):
+    datasette, _ = site
+    page_total, table_total, same = _found(datasette, q)
+    assert page_total == table_total > 0 and same, q
+    assert "Nothing to search for" not in get(datasette, f"/{NAME}/documents?_search={quote(q)}").text
+
+
+def test_stray_syntax_is_read_as_a_person_means_it():
+    def read(q):
+        return shown_query(parse_query(q))
+    assert read('psychosis "') == "psychosis" and read('"AI psychosis') == '"AI psychosis"'
+    assert read("teen OR") == read("OR teen") == "teen" and read("teen OR OR youth") == "teen OR youth"
+    assert read("title:psychosis") == "psychosis" and read("psychosis: a review") == "psychosis a review"
+    assert read("NEAR(teen psychosis, 5)") == "teen psychosis" and read("10:30 24/7") == "10:30 24/7"
+    assert read('-"AI psychosis" teen') == '-"AI psychosis" teen' and read("teen NOT youth") == "teen -youth"
+    assert fts_match(parse_query("teen -youth"), {}) == '("teen") NOT ("youth")'
+    assert fts_match(parse_query("-youth"), {}) == '""', "only exclusions: nothing to look for"
+
+
+def test_snippets_are_readable_text_for_every_kind_of_column():
+    from harvest.search import MARK_CLOSE, MARK_OPEN, readable_snippet, readable_text
+    assert readable_text('["psychosis", "delusions"]') == "psychosis, delusions"
+    assert readable_text('{"court": "M.D. Fla.", "filed": "2024-10-22", "parties": ["Garcia", null], "age": 14}') == \
+        "court: M.D. Fla.; filed: 2024-10-22; parties: Garcia; age: 14"
+    assert readable_text(f'[{MARK_OPEN}14{MARK_CLOSE}, "x"]') == "14, x", "a mark around a number: text without the mark"
+    assert readable_text("[not json") == "[not json" and readable_text("plain") == "plain" and readable_text(None) == ""
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE t USING fts5(title, summary, harms, detail)")
+    hostile = '<script>alert(1)</script>'
+    conn.execute("INSERT INTO t VALUES (?, ?, ?, ?)", ["A case", f"A report of AI psychosis {hostile}",
+                                                        json.dumps(["psychosis", hostile, "self-harm"]),
+                                                        json.dumps({"court": hostile, "harm": "psychosis", "age": 14})])
+    conn.execute("INSERT INTO t VALUES ('Another', 'Nothing here', ?, '{}')", [json.dumps(["psychosis \x02odd"])])
+    shown = str(readable_snippet(conn, "t", 1, '"psychosis"'))
+    assert shown.startswith("A report of AI <mark>psychosis</mark>") and '["' not in shown and '{"' not in shown
+    assert "harms: <mark>psychosis</mark>, &lt;script&gt;alert(1)&lt;/script&gt;, self-harm" in shown
+    assert "detail: court: &lt;script&gt;alert(1)&lt;/script&gt;; harm: <mark>psychosis</mark>; age: 14" in shown
+    assert "<script>" not in shown
+    assert str(readable_snippet(conn, "t", 2, '"psychosis"')) == "harms: <mark>psychosis</mark> odd", \
+        "only a JSON column matched; a mark character the text held is dropped"
+    assert readable_snippet(conn, "t", 2, '"report"') is None
+
+
+def test_incident_snippets_on_the_search_page_are_readable(site):
+    datasette, _ = site
+    page = get(datasette, "/-/search?q=Google").text
+    section = page[page.index('class="incidents"'):page.index("</section>", page.index('class="incidents"'))]
+    assert "companies: Character Technologies, <mark>Google</mark>" in section
+    assert "[&#34;" not in section and "[&quot;" not in section and '["' not in section
+    page = get(datasette, "/-/search?q=suicidality").text
+    assert "harms: <mark>suicidality</mark>" in page
+
+
+def test_json_exports_are_whole_and_the_api_json_stays_paged(site, built):
+    datasette, ids = site
+    path = built[0]
+    papers = count(path, "SELECT count(*) FROM documents WHERE kind = 'paper'")
+    whole = get(datasette, f"/{NAME}/documents.alljson?_relevance=all&kind=paper")
+    rows = json.loads(whole.text)
+    assert len(rows) == papers > 100 and {r["kind"] for r in rows} == {"paper"} and "abstract" in rows[0]
+    assert whole.headers["x-result-count"] == str(papers) and whole.headers["content-type"].startswith("application/json")
+    assert f'filename="documents-{papers}.json"' in whole.headers["content-disposition"]
+    api = get(datasette, f"/{NAME}/documents.json?_relevance=all&kind=paper").json()
+    assert len(api["rows"]) < papers and api["next_url"], "Datasette's API .json keeps its pages for API clients"
+    sql = quote("select id, title from documents order by id")
+    everything = json.loads(get(datasette, f"/{NAME}.alljson?sql={sql}").text)
+    assert [r["id"] for r in everything] == sorted(ids_ for (ids_,) in sqlite3.connect(path).execute("SELECT id FROM documents"))
+    canned = get(datasette, f"/{NAME}/evidence_by_theme_and_design.alljson")
+    assert len(json.loads(canned.text)) == int(canned.headers["x-result-count"]) > 0
+    nothing = get(datasette, f"/{NAME}/documents.alljson?kind=no-such-kind")
+    assert json.loads(nothing.text) == [] and 'documents-0.json' in nothing.headers["content-disposition"]
+
+
+def test_similar_documents_blend_wording_with_shared_facts_and_say_why(site):
+    datasette, ids = site
+    page = get(datasette, f"/-/search?similar={ids['report']}").text
+    first = page.index('<ol class="hits" start="1">')
+    assert "Character.AI adds safety features for teenagers" in page[first:first + 3000]
+    assert '<p class="why">Similar: similar wording: ' in page and "entities: Character.AI" in page
+    assert f'/documents/{ids["report"]}"' not in page[first:], "a document is not its own neighbour"
+
+
+def test_similar_documents_find_shared_wording_alone(tmp_path):
+    from harvest import similar
+    db = database.connect(tmp_path / "words.db")
+    texts = {"focus": ("Hallucinated medication doses in chatbot counselling transcripts",
+                       "Transcripts showed hallucinated medication doses and invented dosage tables."),
+             "twin": ("Invented dosage tables from a counselling chatbot", "Hallucinated medication doses recur in transcripts."),
+             "far": ("Loneliness among older adults", "A survey of loneliness and social contact in care homes.")}
+    texts.update({f"filler{n}": (f"Chatbot counselling note {n}", "A chatbot in counselling; nothing about medicines.")
+                  for n in range(30)})
+    ids = {}
+    with transaction(db):
+        for key, (title, abstract) in texts.items():
+            ids[key], _ = save_document(db, DocumentRecord(fields={"kind": "paper", "title": title, "abstract": abstract},
+                                                           identifiers=[("url", f"https://x.example/{key}")]),
+                                        Provenance("import", key, "2026-01-01T00:00:00Z"))
+    conn = db.conn
+    words = similar.wording(conn, ids["focus"])
+    assert {"hallucinated", "medication", "doses", "dosage"} <= set(words.words.values())
+    assert "chatbot" not in words.words.values(), "a word in most documents says little and is not searched"
+    rowid_of = dict(conn.execute("SELECT rowid, id FROM documents").fetchall())
+    found = [rowid_of[r] for r, _ in similar.similar_documents(conn, ids["focus"])]
+    assert found[0] == ids["twin"] and ids["far"] not in found and ids["focus"] not in found
+    why = similar.why_similar(conn, ids["focus"], [ids["twin"]])[ids["twin"]]
+    assert why[0].startswith("similar wording: ") and "medication" in why[0] and not any(w.startswith("themes") for w in why)
+    budget = similar.POSTINGS_BUDGET
+    try:
+        similar.POSTINGS_BUDGET = 2
+        similar._WORDINGS.clear()
+        assert len(similar.wording(conn, ids["focus"]).words) <= 1, "the words searched stay within the postings budget"
+    finally:
+        similar.POSTINGS_BUDGET = budget
+        similar._WORDINGS.clear()
+    assert similar.similar_documents(conn, "no-such-document") == [] and similar.why_similar(conn, ids["focus"], []) == {}

@@ -25,6 +25,7 @@ An entry that cannot become an item (nothing to identify it by, unreadable synta
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -317,14 +318,69 @@ def _csl_json(text: str, name: str):
 
 
 def _csl_yaml(text: str, name: str):
-    try:  # harvest.config's bounded YAML reader (size and alias-expansion caps); CSL keys are free
+    try:  # harvest.config's bounded YAML reader (size and alias-expansion caps)
         data = config.loads(text, name)
     except config.ConfigError as exc:
         raise CitationParseError(str(exc)) from None
-    yield from _csl_items(data, name)
+    yield from _csl_items(data, name, strict=True)
 
 
-def _csl_items(data, name: str):
+# The CSL 1.0.2 data schema (csl-data.json): an item's variables, and the keys of a name and of a date.
+CSL_VARIABLES = frozenset("""
+    id type citation-key categories language journalAbbreviation shortTitle
+    author chair collection-editor compiler composer container-author contributor curator director editor
+    editorial-director executive-producer guest host interviewer illustrator narrator organizer original-author
+    performer producer recipient reviewed-author script-writer series-creator translator
+    accessed available-date event-date issued original-date submitted
+    abstract annote archive archive_collection archive_location archive-place authority call-number chapter-number
+    citation-number citation-label collection-number collection-title container-title container-title-short
+    dimensions division DOI edition event event-title event-place first-reference-note-number genre ISBN ISSN issue
+    jurisdiction keyword locator medium note number number-of-pages number-of-volumes original-publisher
+    original-publisher-place original-title page page-first part part-title PMCID PMID printing publisher
+    publisher-place references reviewed-genre reviewed-title scale section source status supplement title
+    title-short URL version volume volume-title volume-title-short year-suffix custom
+""".split()) | {"arxiv"}  # arxiv: read by csl_to_item (an arXiv id), as some exporters write it
+CSL_NAME_KEYS = frozenset("family given dropping-particle non-dropping-particle suffix comma-suffix static-ordering "
+                          "literal parse-names".split())
+CSL_DATE_KEYS = frozenset("date-parts season circa literal raw".split())
+CSL_NAMES = frozenset("""author chair collection-editor compiler composer container-author contributor curator director
+    editor editorial-director executive-producer guest host interviewer illustrator narrator organizer original-author
+    performer producer recipient reviewed-author script-writer series-creator translator""".split())
+CSL_DATES = frozenset({"accessed", "available-date", "event-date", "issued", "original-date", "submitted"})
+
+
+def _unknown_key(key, known: frozenset, where: str) -> str:
+    """"unknown CSL key 'containter-title' (did you mean 'container-title'?)" for a key not in `known`."""
+    by_case = {k.lower(): k for k in known}
+    guess = by_case.get(str(key).lower()) or next(iter(difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.7)), None)
+    hint = f" (did you mean {guess!r}?)" if guess else ""
+    return (f"unknown CSL key {str(key)!r}{where}{hint}; CSL 1.0.2 names are expected: the item was not imported, "
+            "correct the key and import the file again")
+
+
+def csl_key_problem(item: dict) -> str | None:
+    """The first key of a CSL item, or of one of its names or dates, that the CSL 1.0.2 schema does
+    not know (a misspelling would otherwise be dropped in silence), as a reason naming it and the
+    closest known key; None when every key is known."""
+    for key, value in item.items():
+        if key not in CSL_VARIABLES:
+            return _unknown_key(key, CSL_VARIABLES, "")
+        people = value if key in CSL_NAMES and isinstance(value, list) else []
+        for person in people:
+            for part in (person if isinstance(person, dict) else {}):
+                if part not in CSL_NAME_KEYS:
+                    return _unknown_key(part, CSL_NAME_KEYS, f" in a name of {key!r}")
+        if key in CSL_DATES and isinstance(value, dict):
+            for part in value:
+                if part not in CSL_DATE_KEYS:
+                    return _unknown_key(part, CSL_DATE_KEYS, f" in the date {key!r}")
+    return None
+
+
+def _csl_items(data, name: str, strict: bool = False):
+    """CSL items of a parsed file. `strict` (CSL-YAML, which people write by hand) refuses an item
+    with a key the CSL schema does not know; CSL-JSON, which programs write, may carry extra keys
+    (Crossref's `indexed`, `reference-count`...) and they are ignored."""
     if isinstance(data, dict):
         data = data.get("items") or data.get("references") or ([data] if data.get("type") else None)
     if not isinstance(data, list):
@@ -334,7 +390,9 @@ def _csl_items(data, name: str):
         if not isinstance(item, dict):
             yield where, None, "not a CSL item (an object with type, title, ...)"
             continue
-        yield f"{name} item {item.get('id') or position}", csl_to_item(item), None
+        where = f"{name} item {item.get('id') or position}"
+        problem = csl_key_problem(item) if strict else None
+        yield (where, None, problem) if problem else (where, csl_to_item(item), None)
 
 
 def csl_to_item(item: dict) -> dict:
