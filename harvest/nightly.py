@@ -186,14 +186,10 @@ def _stop(process: subprocess.Popen) -> None:
 
 def ensure_tables(db: sqlite_utils.Database) -> None:
     """`nightly_runs` (one row per nightly run: times, status, exit status, digest) and
-    `nightly_steps` (one row per step: source or derivation, its outcome)."""
-    db.execute("""CREATE TABLE IF NOT EXISTS nightly_runs (
-        id TEXT PRIMARY KEY, started TEXT NOT NULL, finished TEXT, status TEXT NOT NULL,
-        exit_code INTEGER, since TEXT, before TEXT, derived_fingerprint TEXT, digest TEXT)""")
-    db.execute("""CREATE TABLE IF NOT EXISTS nightly_steps (
-        nightly_id TEXT NOT NULL REFERENCES nightly_runs(id), step TEXT NOT NULL, position INTEGER,
-        status TEXT NOT NULL, started TEXT, finished TEXT, seconds REAL, harvest_run_ids TEXT,
-        rows_written INTEGER, message TEXT, PRIMARY KEY (nightly_id, step))""")
+    `nightly_steps` (one row per step: source or derivation, its outcome) are made by migration 11
+    (`harvest.db`); this brings an older database up to date."""
+    from .db import apply_migrations
+    apply_migrations(db)
 
 
 @dataclass
