@@ -5,7 +5,8 @@ build_graph   the corpus -> a graph whose typed, weighted edges each name the ro
               tells (incident_documents), shares_entities (two documents naming the same
               uncommon entities), same_story (wire copies)
 save_graph    nodes with degree, weighted degree, PageRank and community, and the edges, into
-              graph_nodes / graph_edges, so pages only read
+              graph_nodes / graph_edges, so pages only read (only rows that differ are written)
+update_graph  both, only when the graph's inputs changed since the last time (a change marker)
 export_graph  GraphML, GEXF or node-link JSON for Gephi, Cytoscape and the like
 """
 
@@ -96,25 +97,67 @@ def build_graph(db) -> nx.Graph:
     return graph
 
 
+NODE_COLUMNS = ("id", "type", "label", "ref_table", "ref_id", "degree", "weighted_degree", "pagerank", "community")
+EDGE_COLUMNS = ("source", "target", "type", "weight", "origin_table", "origin_rows")
+
+
 def save_graph(db, graph: nx.Graph) -> GraphSummary:
-    """Metrics computed once here, stored for pages to read."""
+    """Metrics computed once here, stored for pages to read. The stored rows are compared with
+    the new ones and only the differences written, a statement per kind of change (executemany)."""
     pagerank = nx.pagerank(graph, weight="weight") if graph.number_of_edges() else {n: 0.0 for n in graph}
     communities = nx.community.louvain_communities(graph, weight="weight", seed=1) if graph.number_of_edges() else []
     community_of = {node: number for number, members in enumerate(
         sorted(communities, key=lambda c: (-len(c), min(c)))) for node in members}
+    nodes = {node: (node, *(data[k] for k in ("type", "label", "ref_table", "ref_id")), graph.degree(node),
+                    round(graph.degree(node, weight="weight"), 4), round(pagerank.get(node, 0.0), 6),
+                    community_of.get(node)) for node, data in graph.nodes(data=True)}
+    edges = {(a, b, data["type"]): (a, b, *(data[k] for k in EDGE_COLUMNS[2:])) for a, b, data in graph.edges(data=True)}
     with transaction(db):
-        db.execute("DELETE FROM graph_edges")
-        db.execute("DELETE FROM graph_nodes")
-        db["graph_nodes"].insert_all({
-            "id": node, **{k: data[k] for k in ("type", "label", "ref_table", "ref_id")},
-            "degree": graph.degree(node), "weighted_degree": round(graph.degree(node, weight="weight"), 4),
-            "pagerank": round(pagerank.get(node, 0.0), 6), "community": community_of.get(node)}
-            for node, data in graph.nodes(data=True))
-        db["graph_edges"].insert_all({"source": a, "target": b, **data} for a, b, data in graph.edges(data=True))
+        _write_diff(db, "graph_edges", EDGE_COLUMNS, 3, edges, children_first=True)
+        _write_diff(db, "graph_nodes", NODE_COLUMNS, 1, nodes)
+        _write_diff(db, "graph_edges", EDGE_COLUMNS, 3, edges)
     types = defaultdict(int)
     for _, _, kind in graph.edges(data="type"):
         types[kind] += 1
     return GraphSummary(graph.number_of_nodes(), graph.number_of_edges(), len(communities), dict(sorted(types.items())))
+
+
+def _write_diff(db, table: str, columns: tuple, keys: int, wanted: dict, children_first: bool = False) -> None:
+    """Make `table` hold exactly `wanted` ({primary key tuple: row tuple}), writing only rows that
+    differ. Edges reference nodes: with `children_first`, only the edges that go are deleted (so
+    nodes can go after them); the second call for edges writes the rest."""
+    key_sql = " AND ".join(f"[{c}] = ?" for c in columns[:keys])
+    have = {}
+    for row in db.execute(f"SELECT {', '.join(f'[{c}]' for c in columns)} FROM {table}"):
+        have[row[:keys] if keys > 1 else row[0]] = tuple(row)
+    gone = [key if keys > 1 else (key,) for key in have.keys() - wanted.keys()]
+    db.conn.executemany(f"DELETE FROM {table} WHERE {key_sql}", gone)
+    if children_first:
+        return
+    changed = [row for key, row in wanted.items() if have.get(key) != row]
+    updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in columns[keys:])
+    db.conn.executemany(f"INSERT INTO {table} ({', '.join(f'[{c}]' for c in columns)}) "
+                        f"VALUES ({', '.join('?' * len(columns))}) "
+                        f"ON CONFLICT ({', '.join(f'[{c}]' for c in columns[:keys])}) DO UPDATE SET {updates}", changed)
+
+
+CODE = Path(__file__)
+
+
+def update_graph(db, everything: bool = False) -> GraphSummary | None:
+    """Build and save the graph when what it is made from changed since the last time (its change
+    marker in `derive_markers`: the documents, links, vocabulary and incidents change counters and
+    this module's digest), or with `everything`. None when nothing changed: the counters were read,
+    no other row, and nothing was written. (The graph is then rebuilt whole, Louvain included: only
+    the writes are incremental.)"""
+    from .runs import change_counters, files_digest, read_marker, save_marker
+    inputs = {**change_counters(db), "code": files_digest(CODE)}
+    if not everything and read_marker(db, "graph") == inputs:
+        return None
+    summary = save_graph(db, build_graph(db))
+    with transaction(db):
+        save_marker(db, "graph", inputs)
+    return summary
 
 
 def _xml_safe(graph: nx.Graph) -> nx.Graph:
