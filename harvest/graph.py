@@ -52,26 +52,28 @@ def _edge(graph: nx.Graph, source: str, target: str, kind: str, weight: float, t
 
 
 def build_graph(db) -> nx.Graph:
+    """The graph from the tables, read in key order, so the same rows give the same graph (and the
+    same communities) whatever order they were written in."""
     graph = nx.Graph()
     titles = {}
-    for doc_id, title, url, kind in db.execute("SELECT id, title, url, kind FROM documents"):
+    for doc_id, title, url, kind in db.execute("SELECT id, title, url, kind FROM documents ORDER BY id"):
         titles[doc_id] = title
         _node(graph, f"document:{doc_id}", kind or "document", title or url, "documents", doc_id)
-    for theme, label in db.execute("SELECT id, label FROM themes"):
+    for theme, label in db.execute("SELECT id, label FROM themes ORDER BY id"):
         _node(graph, f"theme:{theme}", "theme", label, "themes", theme)
-    for entity, kind, name in db.execute("SELECT id, type, name FROM entities"):
+    for entity, kind, name in db.execute("SELECT id, type, name FROM entities ORDER BY id"):
         _node(graph, f"entity:{entity}", kind, name, "entities", entity)
-    for incident, title in db.execute("SELECT id, title FROM incidents"):
+    for incident, title in db.execute("SELECT id, title FROM incidents ORDER BY id"):
         _node(graph, f"incident:{incident}", "incident", title, "incidents", incident)
 
-    for citing, cited, method in db.execute("SELECT citing_id, cited_id, method FROM citations"):
+    for citing, cited, method in db.execute("SELECT citing_id, cited_id, method FROM citations ORDER BY 1, 2"):
         if citing in titles and cited in titles:
             _edge(graph, f"document:{citing}", f"document:{cited}", "cites", 1.0, "citations", [[citing, cited]])
-    for doc_id, theme, score in db.execute("SELECT document_id, theme, coalesce(score, 1.0) FROM document_themes"):
+    for doc_id, theme, score in db.execute("SELECT document_id, theme, coalesce(score, 1.0) FROM document_themes ORDER BY 1, 2"):
         if doc_id in titles:
             _edge(graph, f"document:{doc_id}", f"theme:{theme}", "about", score, "document_themes", [[doc_id, theme]])
     by_entity = defaultdict(list)
-    for doc_id, entity, mentions in db.execute("SELECT document_id, entity_id, mentions FROM document_entities"):
+    for doc_id, entity, mentions in db.execute("SELECT document_id, entity_id, mentions FROM document_entities ORDER BY 1, 2"):
         if doc_id in titles:
             _edge(graph, f"document:{doc_id}", f"entity:{entity}", "mentions", mentions, "document_entities",
                   [[doc_id, entity]])
@@ -85,11 +87,11 @@ def build_graph(db) -> nx.Graph:
         if len(entities) >= 2:
             _edge(graph, f"document:{a}", f"document:{b}", "shares_entities", len(entities), "document_entities",
                   [[a, e] for e in entities] + [[b, e] for e in entities])
-    for incident, doc_id, role in db.execute("SELECT incident_id, document_id, role FROM incident_documents"):
+    for incident, doc_id, role in db.execute("SELECT incident_id, document_id, role FROM incident_documents ORDER BY 1, 2"):
         if doc_id in titles:
             _edge(graph, f"incident:{incident}", f"document:{doc_id}", "tells", 1.0, "incident_documents",
                   [[incident, doc_id, role]])
-    for doc_id, story in db.execute("SELECT id, story_id FROM documents WHERE story_id IS NOT NULL AND story_id != id"):
+    for doc_id, story in db.execute("SELECT id, story_id FROM documents WHERE story_id IS NOT NULL AND story_id != id ORDER BY id"):
         if doc_id in titles and story in titles:
             _edge(graph, f"document:{doc_id}", f"document:{story}", "same_story", 1.0, "documents", [[doc_id], [story]])
     unused = [n for n, d in graph.degree() if d == 0 and graph.nodes[n]["type"] in ("theme",) + ENTITY_TYPES]

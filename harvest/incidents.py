@@ -232,10 +232,12 @@ def _document_features(db, row) -> Features:
 
 
 def _incident_features(db, incident, jurisdictions: list[str]) -> Features:
+    """The incident's facts and the titles of the reports a curator linked (never the machine's:
+    a report's score must not depend on which other reports were matched)."""
     places = {j for j in jurisdictions if j.lower() in (incident["location"] or "").lower()}
     texts = [incident["title"], incident["summary"] or ""]
     for (title,) in db.execute("SELECT d.title FROM incident_documents l JOIN documents d ON d.id = l.document_id "
-                               "WHERE l.incident_id = ?", [incident["id"]]):
+                               "WHERE l.incident_id = ? AND l.method != 'machine' ORDER BY d.id", [incident["id"]]):
         texts.append(title or "")
     return Features(set(json.loads(incident["products"] or "[]")), set(json.loads(incident["harms"] or "[]")),
                     places, _words(" ".join(texts)), incident["event_date"])
