@@ -2,7 +2,6 @@
 corpus costs no tagging, scoring or Louvain and writes nothing, a change is redone for what it
 touches, and the result equals a from-scratch run. Also migration 11 on an older database."""
 
-import sqlite3
 
 import networkx as nx
 import pytest
