@@ -16,7 +16,8 @@ Steps, as the commands run them: tag = `tag_corpus`; incidents = `tag_corpus` th
   second is the no-change figure); the graph, which that code always rebuilt, once.
 
 Writes benchmarks/results/incremental.json.
-Usage: python benchmarks/bench_incremental.py [N] [--before DIR] [--skip-graph-before]
+Usage: python benchmarks/bench_incremental.py [N] [--before DIR] [--skip-graph-before] [--only before|after]
+       [--out FILE]
 """
 
 from __future__ import annotations
@@ -128,13 +129,13 @@ def run(db, with_graph=True):
 def pipeline_version_of(code: Path) -> str:
     return subprocess.run([sys.executable, "-c", "from harvest.nlp.corpus import pipeline_version; "
                            "print(pipeline_version())"], env={**os.environ, "PYTHONPATH": str(code)},
-                          capture_output=True, text=True, check=True).stdout.strip()
+                          cwd=str(code), capture_output=True, text=True, check=True).stdout.strip()
 
 
 def in_process(code: Path, script: str) -> dict:
     """Run `script` (STEPS plus a body printing JSON) with `code` on the path, in a fresh process."""
     done = subprocess.run([sys.executable, "-c", STEPS + script], env={**os.environ, "PYTHONPATH": str(code)},
-                          capture_output=True, text=True)
+                          cwd=str(code), capture_output=True, text=True)  # `-c` puts the cwd first on the path
     if done.returncode:
         raise RuntimeError(done.stderr[-3000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -145,12 +146,14 @@ def main() -> None:
     parser.add_argument("n", nargs="?", type=int, default=100_000)
     parser.add_argument("--before", type=Path, help="a checkout of the code before the change markers")
     parser.add_argument("--skip-graph-before", action="store_true", help="do not time the old graph build")
+    parser.add_argument("--only", choices=("before", "after"), help="measure one side only")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "incremental.json")
     options = parser.parse_args()
     results: dict = {"python": platform.python_version(), "machine": platform.machine(),
                      "date": time.strftime("%Y-%m-%d"), "documents": options.n}
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as folder:
         folder = Path(folder)
-        if options.before:
+        if options.before and options.only != "after":
             before_db = folder / "before.db"
             clock = time.perf_counter()
             results["corpus"] = build_corpus(before_db, options.n, pipeline_version_of(options.before))
@@ -162,6 +165,9 @@ again = run(db, with_graph={not options.skip_graph_before})
 print(json.dumps({{"first": first, "nothing_changed": again}}))""")
             print("before:", json.dumps(results["before"]), flush=True)
             before_db.unlink()
+        if options.only == "before":
+            options.out.write_text(json.dumps(results, indent=1))
+            return
         after_db = folder / "after.db"
         results["corpus"] = build_corpus(after_db, options.n, pipeline_version_of(ROOT))
         results["after"] = in_process(ROOT, f"""
@@ -177,9 +183,8 @@ one = run(db)
 print(json.dumps({{"migration_11_seconds": migrated, "first": first, "nothing_changed": again,
                   "one_news_report_changed": one}}))""")
         print("after:", json.dumps(results["after"]), flush=True)
-    out = HERE / "results" / "incremental.json"
-    out.write_text(json.dumps(results, indent=1))
-    print(f"written: {out}")
+    options.out.write_text(json.dumps(results, indent=1))
+    print(f"written: {options.out}")
 
 
 if __name__ == "__main__":
