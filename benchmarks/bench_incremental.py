@@ -18,6 +18,7 @@ Steps, as the commands run them: tag = `tag_corpus`; incidents = `tag_corpus` th
 Writes benchmarks/results/incremental.json.
 Usage: python benchmarks/bench_incremental.py [N] [--before DIR] [--skip-graph-before] [--only before|after]
        [--out FILE]
+       python benchmarks/bench_incremental.py --writer 5000 --before DIR   # the tag writer alone, ms/document
 """
 
 from __future__ import annotations
@@ -126,6 +127,44 @@ def run(db, with_graph=True):
 '''
 
 
+WRITER = r'''
+import json, sys, time
+from harvest import db as database
+from harvest.db import transaction
+from harvest.nlp import corpus as tagging
+db = database.connect(sys.argv[1])
+ids = [r[0] for r in db.execute("SELECT id FROM documents ORDER BY id LIMIT ?", [int(sys.argv[2])])]
+def result(doc_id):
+    record = {"field": "abstract", "sentence": "A chatbot eased loneliness.", "start": 2, "end": 9, "text": "chatbot",
+              "rule": "rule", "negated": False, "hedged": False}
+    return {"id": doc_id, "relevant": True, "relevance": "relevant", "relevance_reason": "r", "study_design": "rct",
+            "study_design_source": "s", "themes": [{"theme": t, "score": 0.9, "evidence": [record], "negated": []}
+                                                     for t in ("treatment", "safety")],
+            "entities": [{"id": e, "mentions": 2, "evidence": record} for e in ("product:chatgpt", "condition:loneliness")]}
+results = [result(i) for i in ids]
+batched = tagging.save_tags.__code__.co_varnames[1] == "results"
+clock = time.process_time()
+for start in range(0, len(results), 200):
+    chunk = results[start:start + 200]
+    with transaction(db):
+        if batched:
+            tagging.save_tags(db, chunk, "v", {r["id"]: "h" for r in chunk})
+        else:
+            for r in chunk:
+                tagging.save_tags(db, r, "v", "h")
+print(json.dumps({"ms_per_document": round(1000 * (time.process_time() - clock) / len(results), 3)}))
+'''
+
+
+def writer_ms(code: Path, db_path: Path, documents: int) -> dict:
+    """CPU milliseconds per document of `save_tags` (the tag writer) in `code`, over `documents`."""
+    done = subprocess.run([sys.executable, "-c", WRITER, str(db_path), str(documents)], cwd=str(code),
+                          env={**os.environ, "PYTHONPATH": str(code)}, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(done.stderr[-3000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def pipeline_version_of(code: Path) -> str:
     return subprocess.run([sys.executable, "-c", "from harvest.nlp.corpus import pipeline_version; "
                            "print(pipeline_version())"], env={**os.environ, "PYTHONPATH": str(code)},
@@ -148,7 +187,18 @@ def main() -> None:
     parser.add_argument("--skip-graph-before", action="store_true", help="do not time the old graph build")
     parser.add_argument("--only", choices=("before", "after"), help="measure one side only")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "incremental.json")
+    parser.add_argument("--writer", type=int, metavar="DOCS",
+                        help="only compare the tag writer (save_tags) of --before and this code on DOCS documents")
     options = parser.parse_args()
+    if options.writer:
+        with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as folder:
+            figures = {}
+            for name, code in (("before", options.before), ("after", ROOT)):
+                path = Path(folder) / f"{name}.db"
+                build_corpus(path, options.writer, "v")
+                figures[name] = writer_ms(code, path, options.writer)
+            print(json.dumps(figures))
+        return
     results: dict = {"python": platform.python_version(), "machine": platform.machine(),
                      "date": time.strftime("%Y-%m-%d"), "documents": options.n}
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as folder:

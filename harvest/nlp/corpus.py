@@ -70,14 +70,14 @@ def tag_corpus(db: sqlite_utils.Database, everything: bool = False, progress: Ca
     When only documents changed, only those changed since the marker (`derive_changes`, indexed
     by change number) are looked at; a new pipeline version looks at all of them."""
     load_corrections(corrections_path)  # a broken file stops the run here, before any write
-    taxonomy, version = load_taxonomy(), pipeline_version()
+    version = pipeline_version()
     corrections = files_digest(corrections_path)
     marker, counters = read_marker(db, "tag"), change_counters(db)
     same_pipeline = bool(marker) and marker.get("pipeline_version") == version
     if not everything and same_pipeline and marker == _tag_inputs(counters, version, corrections):
         return TagSummary(unchanged=True)
     full = everything or not same_pipeline
-    _write_vocabulary(db, taxonomy)
+    _write_vocabulary(db, load_taxonomy())
     if full:
         where, params = ("", []) if everything else (f"WHERE {NEEDS_TAGGING}", [version])
     else:
