@@ -92,8 +92,11 @@ def test_a_change_to_one_document_retags_and_rescores_only_it(built, monkeypatch
                    "content_hash = 'changed' WHERE id = ?", [ids["follow"]])
     tagged_ids = []
     real = tagging.tag_chunks
-    monkeypatch.setattr(tagging, "tag_chunks", lambda chunks: (tagged_ids.extend(t.id for c in chunks for t in c),
-                                                               real(chunks))[1])
+    def recording(chunks):
+        chunks = list(chunks)  # a list or a stream of chunks
+        tagged_ids.extend(t.id for chunk in chunks for t in chunk)
+        return real(chunks)
+    monkeypatch.setattr(tagging, "tag_chunks", recording)
     calls = {}
     monkeypatch.setattr(nx.community, "louvain_communities",
                         lambda *a, **k: calls.setdefault("louvain", nx.algorithms.community.louvain.louvain_communities(*a, **k)))
