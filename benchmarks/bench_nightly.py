@@ -2,7 +2,8 @@
 
 1. A first night on an empty corpus, then a night when nothing changed: seconds, requests made
    (and how many were conditional), rows that differ afterwards (content tables, run bookkeeping
-   aside), harvest_runs added + updated, and rows the derivation steps wrote.
+   aside), harvest_runs added + updated, rows the derivation steps wrote, and the page sizes the
+   arXiv API was asked for (an incremental run's first page is small).
 2. SIGKILL at `KILLS` (default 20) random points of a nightly run, each time checking
    `PRAGMA integrity_check` and that a rerun ends with the rows of an uninterrupted run.
 
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import parse_qs
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -52,6 +54,8 @@ def main() -> None:
                     "requests": len(requests),
                     "conditional_requests": sum(1 for _, _, h in requests if "If-None-Match" in h or "If-Modified-Since" in h),
                     "requests_by_path": sorted({p for p, _, _ in requests}),
+                    "arxiv_max_results": [parse_qs(q).get("max_results", ["?"])[0] for p, q, _ in requests
+                                          if p.startswith("/arxiv/")],
                     "rows_differing": differing,
                     "harvest_added_updated": sum(s["counts"].get("added", 0) + s["counts"].get("updated", 0)
                                                  for s in digest["sources"]),

@@ -724,7 +724,10 @@ def tag_command(db_path, everything, quiet):
     summary = tagging.tag_corpus(db, everything=everything, progress=show)
     if show:
         click.echo("", err=True)
-    if not quiet or summary.problems:
+    if summary.unchanged and not quiet:
+        click.echo("nothing tagging reads changed since the last run (documents, pipeline, corrections): "
+                   "nothing tagged or written (--all tags every document)")
+    elif not quiet or summary.problems:
         themes = ", ".join(f"{k} {v}" for k, v in sorted(summary.themes.items(), key=lambda x: -x[1]))
         click.echo(f"tagged {summary.tagged} document(s): {summary.relevant} relevant; "
                    f"themes: {themes or 'none'}; {summary.corrections} curated correction(s) applied")
@@ -789,8 +792,10 @@ def incidents_command(db_path, curation, crosswalk_files):
 @database_argument
 @click.option("--export", "export_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the graph to FILE: .graphml, .gexf or .json (node-link), for Gephi and the like.")
-def graph_command(db_path, export_path):
-    """Build the evidence graph of DATABASE and store its metrics (degree, PageRank, communities)."""
+@click.option("--all", "everything", is_flag=True, help="Build it even when nothing it is made from changed.")
+def graph_command(db_path, export_path, everything):
+    """Build the evidence graph of DATABASE and store its metrics (degree, PageRank, communities),
+    when anything it is made from changed since it was last built."""
     from . import db as database
     from . import graph as graphing
     if not db_path.exists():
@@ -799,13 +804,16 @@ def graph_command(db_path, export_path):
         raise click.ClickException(f"cannot write {export_path.name}: use a .graphml, .gexf or .json file name")
     _check_annotations()
     db = database.connect(db_path)
-    built = graphing.build_graph(db)
-    summary = graphing.save_graph(db, built)
-    kinds = ", ".join(f"{kind} {count}" for kind, count in summary.edge_types.items()) or "none"
-    click.echo(f"graph: {summary.nodes} nodes, {summary.edges} edges ({kinds}), {summary.communities} communities; "
-               f"stored in graph_nodes and graph_edges")
+    summary = graphing.update_graph(db, everything=everything)
+    if summary is None:
+        click.echo("graph: nothing it is made from changed since it was last built; graph_nodes and graph_edges "
+                   "left as they are (--all builds it again)")
+    else:
+        kinds = ", ".join(f"{kind} {count}" for kind, count in summary.edge_types.items()) or "none"
+        click.echo(f"graph: {summary.nodes} nodes, {summary.edges} edges ({kinds}), {summary.communities} "
+                   f"communities; stored in graph_nodes and graph_edges")
     if export_path:
-        written = graphing.export_graph(built, export_path)
+        written = graphing.export_graph(graphing.build_graph(db), export_path)
         click.echo(f"written as {written}: {export_path}")
 
 

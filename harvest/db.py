@@ -396,8 +396,86 @@ def _feed_validators(db: sqlite_utils.Database) -> None:
                "fetched TEXT)")
 
 
+# Columns of `documents` that tag, incidents or graph read or that tagging writes: a change to any of
+# them (by value, so re-saving an unchanged record does not count) moves the `documents` counter.
+DERIVE_COLUMNS = ("kind", "title", "abstract", "body", "url", "published", "publication_types",
+                  "unverified_fields", "content_hash", "story_id", "retracted", "relevance", "study_design",
+                  "tagged_version", "tagged_hash", "themes", "products")
+# derive_counters name -> the tables whose every insert, update or delete moves it
+COUNTED_TABLES = {"links": ("citations", "document_links", "redirects", "identifiers"),
+                  "vocabulary": ("themes", "entities", "theme_curations"),
+                  "incidents": ("incidents", "incident_documents", "incident_redirects", "incident_candidates")}
+
+
+def _bump(name: str) -> str:
+    return f"UPDATE derive_counters SET value = value + 1 WHERE name = '{name}';"
+
+
+def _derive_markers(db: sqlite_utils.Database) -> None:
+    """Only the work that is needed: change counters kept by triggers, and what each derivation
+    (tag, incidents, graph) was last computed from; the nightly run's bookkeeping tables (until now
+    made on first use) and the indexes the tagger's writes need.
+
+    derive_counters  name (documents, links, vocabulary, incidents) -> a number that every write to
+                     what it names moves on; O(1) to read, so an unchanged corpus is seen at once
+    derive_changes   document id -> the `documents` counter's value when its row last changed
+                     (DERIVE_COLUMNS), indexed by it: "documents changed since N" reads only those
+    derive_markers   step -> the inputs it was computed from (JSON: counters, file digests, versions)
+    """
+    db.execute("CREATE TABLE derive_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+    db.execute("INSERT INTO derive_counters VALUES ('documents', 0), ('links', 0), ('vocabulary', 0), "
+               "('incidents', 0)")
+    db.execute("CREATE TABLE derive_markers (step TEXT PRIMARY KEY, inputs TEXT NOT NULL, computed TEXT NOT NULL)")
+    db.execute("CREATE TABLE derive_changes (document_id TEXT PRIMARY KEY, seq INTEGER NOT NULL)")
+    db.execute("CREATE INDEX derive_changes_seq ON derive_changes(seq)")
+    # (a separate table: updating the documents row from its own trigger would upset the FTS triggers)
+    stamp = ("INSERT OR REPLACE INTO derive_changes VALUES (NEW.id, "
+             "(SELECT value FROM derive_counters WHERE name = 'documents'));")
+    differs = " OR ".join(f'OLD."{c}" IS NOT NEW."{c}"' for c in ("id",) + DERIVE_COLUMNS)
+    db.execute(f"CREATE TRIGGER documents_derive_insert AFTER INSERT ON documents BEGIN {_bump('documents')} "
+               f"{stamp} END")
+    db.execute(f"CREATE TRIGGER documents_derive_update AFTER UPDATE ON documents WHEN {differs} BEGIN "
+               f"{_bump('documents')} {stamp} END")
+    db.execute(f"CREATE TRIGGER documents_derive_delete AFTER DELETE ON documents BEGIN {_bump('documents')} "
+               f"DELETE FROM derive_changes WHERE document_id = OLD.id; END")
+    for name, tables in COUNTED_TABLES.items():
+        for table in tables:
+            for event in ("INSERT", "UPDATE", "DELETE"):
+                db.execute(f"CREATE TRIGGER {table}_derive_{event.lower()} AFTER {event} ON {table} "
+                           f"BEGIN {_bump(name)} END")
+    # a replaced vocabulary row checked every evidence row for references: index them
+    db.execute("CREATE INDEX IF NOT EXISTS evidence_theme ON evidence(theme)")
+    db.execute("CREATE INDEX IF NOT EXISTS evidence_entity ON evidence(entity_id)")
+    # the default views read relevant documents only: counting them scanned the whole table
+    db.execute("CREATE INDEX IF NOT EXISTS documents_relevance ON documents(relevance)")
+    # the nightly run's and the releases' bookkeeping (older databases made these on first use)
+    _create_or_complete(db, "nightly_runs", """CREATE TABLE nightly_runs (
+        id TEXT PRIMARY KEY, started TEXT NOT NULL, finished TEXT, status TEXT NOT NULL,
+        exit_code INTEGER, since TEXT, before TEXT, derived_fingerprint TEXT, digest TEXT)""")
+    _create_or_complete(db, "nightly_steps", """CREATE TABLE nightly_steps (
+        nightly_id TEXT NOT NULL REFERENCES nightly_runs(id), step TEXT NOT NULL, position INTEGER,
+        status TEXT NOT NULL, started TEXT, finished TEXT, seconds REAL, harvest_run_ids TEXT,
+        rows_written INTEGER, message TEXT, PRIMARY KEY (nightly_id, step))""")
+    _create_or_complete(db, "releases", """CREATE TABLE releases (released TEXT NOT NULL, folder TEXT NOT NULL,
+        documents INTEGER NOT NULL, relevant INTEGER NOT NULL, forced INTEGER NOT NULL)""")
+
+
+def _create_or_complete(db: sqlite_utils.Database, table: str, create: str) -> None:
+    """Create `table`, or, where an older program already made it, add the columns it lacks."""
+    have = {row[1] for row in db.execute(f"PRAGMA table_info([{table}])")}
+    if not have:
+        db.execute(create)
+        return
+    scratch = sqlite3.connect(":memory:")
+    scratch.execute(create)
+    for _, name, kind, *_ in scratch.execute(f"PRAGMA table_info([{table}])").fetchall():
+        if name not in have:
+            db.execute(f"ALTER TABLE [{table}] ADD COLUMN [{name}] {kind}")
+    scratch.close()
+
+
 MIGRATIONS = [_core, _provenance, _search, _tags, _references, _news, _versions, _graph, _name_suffixes,
-              _feed_validators]
+              _feed_validators, _derive_markers]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

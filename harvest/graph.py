@@ -5,7 +5,8 @@ build_graph   the corpus -> a graph whose typed, weighted edges each name the ro
               tells (incident_documents), shares_entities (two documents naming the same
               uncommon entities), same_story (wire copies)
 save_graph    nodes with degree, weighted degree, PageRank and community, and the edges, into
-              graph_nodes / graph_edges, so pages only read
+              graph_nodes / graph_edges, so pages only read (only rows that differ are written)
+update_graph  both, only when the graph's inputs changed since the last time (a change marker)
 export_graph  GraphML, GEXF or node-link JSON for Gephi, Cytoscape and the like
 """
 
@@ -51,26 +52,28 @@ def _edge(graph: nx.Graph, source: str, target: str, kind: str, weight: float, t
 
 
 def build_graph(db) -> nx.Graph:
+    """The graph from the tables, read in key order, so the same rows give the same graph (and the
+    same communities) whatever order they were written in."""
     graph = nx.Graph()
     titles = {}
-    for doc_id, title, url, kind in db.execute("SELECT id, title, url, kind FROM documents"):
+    for doc_id, title, url, kind in db.execute("SELECT id, title, url, kind FROM documents ORDER BY id"):
         titles[doc_id] = title
         _node(graph, f"document:{doc_id}", kind or "document", title or url, "documents", doc_id)
-    for theme, label in db.execute("SELECT id, label FROM themes"):
+    for theme, label in db.execute("SELECT id, label FROM themes ORDER BY id"):
         _node(graph, f"theme:{theme}", "theme", label, "themes", theme)
-    for entity, kind, name in db.execute("SELECT id, type, name FROM entities"):
+    for entity, kind, name in db.execute("SELECT id, type, name FROM entities ORDER BY id"):
         _node(graph, f"entity:{entity}", kind, name, "entities", entity)
-    for incident, title in db.execute("SELECT id, title FROM incidents"):
+    for incident, title in db.execute("SELECT id, title FROM incidents ORDER BY id"):
         _node(graph, f"incident:{incident}", "incident", title, "incidents", incident)
 
-    for citing, cited, method in db.execute("SELECT citing_id, cited_id, method FROM citations"):
+    for citing, cited, method in db.execute("SELECT citing_id, cited_id, method FROM citations ORDER BY 1, 2"):
         if citing in titles and cited in titles:
             _edge(graph, f"document:{citing}", f"document:{cited}", "cites", 1.0, "citations", [[citing, cited]])
-    for doc_id, theme, score in db.execute("SELECT document_id, theme, coalesce(score, 1.0) FROM document_themes"):
+    for doc_id, theme, score in db.execute("SELECT document_id, theme, coalesce(score, 1.0) FROM document_themes ORDER BY 1, 2"):
         if doc_id in titles:
             _edge(graph, f"document:{doc_id}", f"theme:{theme}", "about", score, "document_themes", [[doc_id, theme]])
     by_entity = defaultdict(list)
-    for doc_id, entity, mentions in db.execute("SELECT document_id, entity_id, mentions FROM document_entities"):
+    for doc_id, entity, mentions in db.execute("SELECT document_id, entity_id, mentions FROM document_entities ORDER BY 1, 2"):
         if doc_id in titles:
             _edge(graph, f"document:{doc_id}", f"entity:{entity}", "mentions", mentions, "document_entities",
                   [[doc_id, entity]])
@@ -84,11 +87,11 @@ def build_graph(db) -> nx.Graph:
         if len(entities) >= 2:
             _edge(graph, f"document:{a}", f"document:{b}", "shares_entities", len(entities), "document_entities",
                   [[a, e] for e in entities] + [[b, e] for e in entities])
-    for incident, doc_id, role in db.execute("SELECT incident_id, document_id, role FROM incident_documents"):
+    for incident, doc_id, role in db.execute("SELECT incident_id, document_id, role FROM incident_documents ORDER BY 1, 2"):
         if doc_id in titles:
             _edge(graph, f"incident:{incident}", f"document:{doc_id}", "tells", 1.0, "incident_documents",
                   [[incident, doc_id, role]])
-    for doc_id, story in db.execute("SELECT id, story_id FROM documents WHERE story_id IS NOT NULL AND story_id != id"):
+    for doc_id, story in db.execute("SELECT id, story_id FROM documents WHERE story_id IS NOT NULL AND story_id != id ORDER BY id"):
         if doc_id in titles and story in titles:
             _edge(graph, f"document:{doc_id}", f"document:{story}", "same_story", 1.0, "documents", [[doc_id], [story]])
     unused = [n for n, d in graph.degree() if d == 0 and graph.nodes[n]["type"] in ("theme",) + ENTITY_TYPES]
@@ -96,25 +99,67 @@ def build_graph(db) -> nx.Graph:
     return graph
 
 
+NODE_COLUMNS = ("id", "type", "label", "ref_table", "ref_id", "degree", "weighted_degree", "pagerank", "community")
+EDGE_COLUMNS = ("source", "target", "type", "weight", "origin_table", "origin_rows")
+
+
 def save_graph(db, graph: nx.Graph) -> GraphSummary:
-    """Metrics computed once here, stored for pages to read."""
+    """Metrics computed once here, stored for pages to read. The stored rows are compared with
+    the new ones and only the differences written, a statement per kind of change (executemany)."""
     pagerank = nx.pagerank(graph, weight="weight") if graph.number_of_edges() else {n: 0.0 for n in graph}
     communities = nx.community.louvain_communities(graph, weight="weight", seed=1) if graph.number_of_edges() else []
     community_of = {node: number for number, members in enumerate(
         sorted(communities, key=lambda c: (-len(c), min(c)))) for node in members}
+    nodes = {node: (node, *(data[k] for k in ("type", "label", "ref_table", "ref_id")), graph.degree(node),
+                    round(graph.degree(node, weight="weight"), 4), round(pagerank.get(node, 0.0), 6),
+                    community_of.get(node)) for node, data in graph.nodes(data=True)}
+    edges = {(a, b, data["type"]): (a, b, *(data[k] for k in EDGE_COLUMNS[2:])) for a, b, data in graph.edges(data=True)}
     with transaction(db):
-        db.execute("DELETE FROM graph_edges")
-        db.execute("DELETE FROM graph_nodes")
-        db["graph_nodes"].insert_all({
-            "id": node, **{k: data[k] for k in ("type", "label", "ref_table", "ref_id")},
-            "degree": graph.degree(node), "weighted_degree": round(graph.degree(node, weight="weight"), 4),
-            "pagerank": round(pagerank.get(node, 0.0), 6), "community": community_of.get(node)}
-            for node, data in graph.nodes(data=True))
-        db["graph_edges"].insert_all({"source": a, "target": b, **data} for a, b, data in graph.edges(data=True))
+        _write_diff(db, "graph_edges", EDGE_COLUMNS, 3, edges, children_first=True)
+        _write_diff(db, "graph_nodes", NODE_COLUMNS, 1, nodes)
+        _write_diff(db, "graph_edges", EDGE_COLUMNS, 3, edges)
     types = defaultdict(int)
     for _, _, kind in graph.edges(data="type"):
         types[kind] += 1
     return GraphSummary(graph.number_of_nodes(), graph.number_of_edges(), len(communities), dict(sorted(types.items())))
+
+
+def _write_diff(db, table: str, columns: tuple, keys: int, wanted: dict, children_first: bool = False) -> None:
+    """Make `table` hold exactly `wanted` ({primary key tuple: row tuple}), writing only rows that
+    differ. Edges reference nodes: with `children_first`, only the edges that go are deleted (so
+    nodes can go after them); the second call for edges writes the rest."""
+    key_sql = " AND ".join(f"[{c}] = ?" for c in columns[:keys])
+    have = {}
+    for row in db.execute(f"SELECT {', '.join(f'[{c}]' for c in columns)} FROM {table}"):
+        have[row[:keys] if keys > 1 else row[0]] = tuple(row)
+    gone = [key if keys > 1 else (key,) for key in have.keys() - wanted.keys()]
+    db.conn.executemany(f"DELETE FROM {table} WHERE {key_sql}", gone)
+    if children_first:
+        return
+    changed = [row for key, row in wanted.items() if have.get(key) != row]
+    updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in columns[keys:])
+    db.conn.executemany(f"INSERT INTO {table} ({', '.join(f'[{c}]' for c in columns)}) "
+                        f"VALUES ({', '.join('?' * len(columns))}) "
+                        f"ON CONFLICT ({', '.join(f'[{c}]' for c in columns[:keys])}) DO UPDATE SET {updates}", changed)
+
+
+CODE = Path(__file__)
+
+
+def update_graph(db, everything: bool = False) -> GraphSummary | None:
+    """Build and save the graph when what it is made from changed since the last time (its change
+    marker in `derive_markers`: the documents, links, vocabulary and incidents change counters and
+    this module's digest), or with `everything`. None when nothing changed: the counters were read,
+    no other row, and nothing was written. (The graph is then rebuilt whole, Louvain included: only
+    the writes are incremental.)"""
+    from .runs import change_counters, files_digest, read_marker, save_marker
+    inputs = {**change_counters(db), "code": files_digest(CODE)}
+    if not everything and read_marker(db, "graph") == inputs:
+        return None
+    summary = save_graph(db, build_graph(db))
+    with transaction(db):
+        save_marker(db, "graph", inputs)
+    return summary
 
 
 def _xml_safe(graph: nx.Graph) -> nx.Graph:

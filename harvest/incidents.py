@@ -6,7 +6,8 @@ match_reports     news not yet linked -> the best incident (a score and the reas
                   reports that name a product and a harm but fit no incident, a proposed new
                   incident grouping reports of the same product and harm close in time
 update_incidents  both, in one transaction: curated facts and links first, then the machine's,
-                  which never override a curator (a rejected report stays off its incident)
+                  which never override a curator (a rejected report stays off its incident); only
+                  what its inputs' change marker says changed is done again
 
 Incident ids are permanent: a merge keeps the old id as a redirect in `incident_redirects`.
 """
@@ -25,6 +26,7 @@ from . import config
 
 from .crosswalk import record_accepted
 from .db import transaction
+from .runs import change_counters, files_digest, read_marker, save_marker
 from .identifiers import canonical_url
 from .nlp.vocab import ANNOTATIONS
 from .store import find_document
@@ -64,6 +66,8 @@ class IncidentSummary:
     merged: int = 0
     crosswalk: int = 0
     missing_sources: list[str] = field(default_factory=list)
+    unchanged: bool = False  # nothing it reads changed since the last run: returned at once, nothing written
+    rescored: int | None = None  # reports scored this run (None: every report)
 
 
 # -- curation -------------------------------------------------------------------------------
@@ -127,30 +131,47 @@ def _crosswalk(value, where: str) -> dict:
     return ids
 
 
+INCIDENT_COLUMNS = ("id", "title", "summary", "event_date", "first_reported", "location", "products", "companies",
+                    "harms", "age_group", "outcome", "status", "method", "curator")
+
+
 def apply_curation(db, incidents: list[CuratedIncident], summary: IncidentSummary) -> set[tuple[str, str]]:
-    """Curated incidents and links into rows; returns the (incident, document) pairs curators rejected."""
+    """Curated incidents and links into rows; returns the (incident, document) pairs curators rejected.
+    Rows are compared first: only what differs from the file is written."""
     rejected = set()
     for incident in incidents:
         if incident.merged_into:
             continue
         facts = incident.facts
-        db["incidents"].upsert(clean({  # stored text is normalised like every document's (harvest.text)
+        row = clean({  # stored text is normalised like every document's (harvest.text)
             "id": incident.id, "title": incident.title, "summary": facts["summary"], "event_date": facts["event_date"],
             "first_reported": facts["first_reported"], "location": facts["location"],
             "products": json.dumps(facts["products"]), "companies": json.dumps(facts["companies"]),
             "harms": json.dumps(facts["harms"]), "age_group": facts["age_group"], "outcome": facts["outcome"],
-            "status": incident.status, "method": "curated", "curator": CURATION.name}), pk="id")
+            "status": incident.status, "method": "curated", "curator": CURATION.name})
+        have = db.execute(f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents WHERE id = ?", [incident.id]).fetchone()
+        if have != tuple(row.get(c) for c in INCIDENT_COLUMNS):
+            db["incidents"].upsert(row, pk="id")
         summary.curated += 1
-        db.execute("DELETE FROM incident_documents WHERE incident_id = ? AND method = 'curated'", [incident.id])
+        wanted = {}
         for source in incident.sources:
             document_id = find_document(db, "url", source["url"])
             if document_id is None:
                 summary.missing_sources.append(f"{incident.id}: {source['url']} is not in the corpus yet")
                 continue
-            db["incident_documents"].upsert({"incident_id": incident.id, "document_id": document_id,
-                                             "role": source["role"], "method": "curated", "score": None,
-                                             "reason": "listed by a curator"}, pk=("incident_id", "document_id"))
-            summary.curated_links += 1
+            wanted[document_id] = (source["role"], "curated", None, "listed by a curator")
+        have_links = {r[0]: tuple(r[1:]) for r in db.execute(
+            "SELECT document_id, role, method, score, reason FROM incident_documents WHERE incident_id = ? "
+            "AND method = 'curated'", [incident.id])}
+        for document_id in have_links.keys() - wanted.keys():
+            db.execute("DELETE FROM incident_documents WHERE incident_id = ? AND document_id = ?",
+                       [incident.id, document_id])
+        for document_id, link in wanted.items():
+            if have_links.get(document_id) != link:
+                db["incident_documents"].upsert({"incident_id": incident.id, "document_id": document_id,
+                                                 "role": link[0], "method": "curated", "score": None,
+                                                 "reason": link[3]}, pk=("incident_id", "document_id"))
+        summary.curated_links += len(wanted)
         for url in incident.rejected:
             document_id = find_document(db, "url", url)
             if document_id:
@@ -163,15 +184,19 @@ def apply_curation(db, incidents: list[CuratedIncident], summary: IncidentSummar
 
 
 def _merge(db, old_id: str, new_id: str) -> None:
-    """Move the old incident's links to the new one and keep the old id as a redirect."""
+    """Move the old incident's links to the new one and keep the old id as a redirect (writes
+    nothing when that is already so)."""
     for document_id, role, method, score, reason in db.execute(
             "SELECT document_id, role, method, score, reason FROM incident_documents WHERE incident_id = ?", [old_id]).fetchall():
         db.execute("INSERT OR IGNORE INTO incident_documents VALUES (?, ?, ?, ?, ?, ?)",
                    [new_id, document_id, role, method, score, reason])
-    db.execute("DELETE FROM incident_documents WHERE incident_id = ?", [old_id])
+        db.execute("DELETE FROM incident_documents WHERE incident_id = ? AND document_id = ?", [old_id, document_id])
     db.execute("DELETE FROM incidents WHERE id = ?", [old_id])
     db.execute("UPDATE incident_redirects SET new_id = ? WHERE new_id = ?", [new_id, old_id])
-    db["incident_redirects"].upsert({"old_id": old_id, "new_id": new_id, "reason": "merged by a curator"}, pk="old_id")
+    if db.execute("SELECT new_id, reason FROM incident_redirects WHERE old_id = ?", [old_id]).fetchone() != \
+            (new_id, "merged by a curator"):
+        db["incident_redirects"].upsert({"old_id": old_id, "new_id": new_id, "reason": "merged by a curator"},
+                                        pk="old_id")
 
 
 def current_incident(db, incident_id: str) -> str:
@@ -207,10 +232,12 @@ def _document_features(db, row) -> Features:
 
 
 def _incident_features(db, incident, jurisdictions: list[str]) -> Features:
+    """The incident's facts and the titles of the reports a curator linked (never the machine's:
+    a report's score must not depend on which other reports were matched)."""
     places = {j for j in jurisdictions if j.lower() in (incident["location"] or "").lower()}
     texts = [incident["title"], incident["summary"] or ""]
     for (title,) in db.execute("SELECT d.title FROM incident_documents l JOIN documents d ON d.id = l.document_id "
-                               "WHERE l.incident_id = ?", [incident["id"]]):
+                               "WHERE l.incident_id = ? AND l.method != 'machine' ORDER BY d.id", [incident["id"]]):
         texts.append(title or "")
     return Features(set(json.loads(incident["products"] or "[]")), set(json.loads(incident["harms"] or "[]")),
                     places, _words(" ".join(texts)), incident["event_date"])
@@ -233,31 +260,83 @@ def score(report: Features, incident: Features) -> tuple[float, str]:
     return round(total, 3), "; ".join(reasons)
 
 
-def match_reports(db, rejected: set[tuple[str, str]], summary: IncidentSummary) -> None:
-    """Machine links and proposed incidents, recomputed from scratch each run."""
-    db.execute("DELETE FROM incident_documents WHERE method = 'machine'")
-    db.execute("DELETE FROM incident_candidates")
+NEWS_REPORTS = ("SELECT id, title, abstract, body, published FROM documents WHERE kind = 'news' "
+                "AND coalesce(relevance, '') NOT IN ('off-topic', 'related')")
+
+
+def match_reports(db, rejected: set[tuple[str, str]], summary: IncidentSummary,
+                  only: set[str] | None = None) -> None:
+    """Machine links: each news report not linked by a curator, to the incident it fits best, if
+    it fits well enough. Every report is scored, or with `only` those documents alone (the others'
+    links stand: a report's best incident depends on that report and the curated incidents only).
+    Rows are compared first and only differences written. Then the proposed incidents, from the
+    reports that remain unlinked (see `_candidates`)."""
     jurisdictions = [r[0] for r in db.execute("SELECT name FROM entities WHERE type = 'jurisdiction'")]
     incidents = {row["id"]: _incident_features(db, row, jurisdictions) for row in db.query("SELECT * FROM incidents")}
-    linked = {r[0] for r in db.execute("SELECT document_id FROM incident_documents")}
-    unmatched = []
-    for row in db.query("SELECT id, title, abstract, body, published FROM documents WHERE kind = 'news' "
-                        "AND coalesce(relevance, '') NOT IN ('off-topic', 'related') ORDER BY published, id"):
-        if row["id"] in linked:
+    curated = {r[0] for r in db.execute("SELECT document_id FROM incident_documents WHERE method != 'machine'")}
+    if only is None:
+        reports = db.query(f"{NEWS_REPORTS} ORDER BY published, id")
+        have = {r[0]: tuple(r[1:]) for r in db.execute(
+            "SELECT document_id, incident_id, role, score, reason FROM incident_documents WHERE method = 'machine'")}
+    else:
+        ids = sorted(only)
+        reports, have = [], {}
+        for start in range(0, len(ids), 500):
+            part, marks = ids[start:start + 500], ",".join("?" * len(ids[start:start + 500]))
+            reports += db.query(f"{NEWS_REPORTS} AND id IN ({marks})", part)
+            have.update({r[0]: tuple(r[1:]) for r in db.execute(
+                f"SELECT document_id, incident_id, role, score, reason FROM incident_documents WHERE method = 'machine' "
+                f"AND document_id IN ({marks})", part)})
+    wanted = {}
+    scored = 0
+    for row in reports:
+        if row["id"] in curated:
             continue
+        scored += 1
         report = _document_features(db, row)
         ranked = sorted(((score(report, features), incident_id) for incident_id, features in incidents.items()
                          if (incident_id, row["id"]) not in rejected), reverse=True)
         if ranked and ranked[0][0][0] >= LINK_SCORE:
             (value, reason), incident_id = ranked[0]
-            db["incident_documents"].insert({"incident_id": incident_id, "document_id": row["id"], "role": "report",
-                                             "method": "machine", "score": value, "reason": reason})
-            summary.machine_links += 1
-        elif report.products and report.harms:
-            unmatched.append((row, report))
-    for candidate in _candidates(unmatched):
-        db["incident_candidates"].insert(candidate)
-        summary.candidates += 1
+            wanted[row["id"]] = (incident_id, "report", value, reason)
+    for document_id, link in have.items():
+        if wanted.get(document_id) != link:
+            db.execute("DELETE FROM incident_documents WHERE document_id = ? AND method = 'machine'", [document_id])
+    db.conn.executemany("INSERT INTO incident_documents (incident_id, document_id, role, method, score, reason) "
+                        "VALUES (?, ?, ?, 'machine', ?, ?)",
+                        [(link[0], document_id, *link[1:]) for document_id, link in wanted.items()
+                         if have.get(document_id) != link])
+    summary.rescored = None if only is None else scored
+    _write_candidates(db, _candidates(_unmatched(db)))
+
+
+def _unmatched(db) -> list:
+    """News reports linked to no incident that name a product and a harm, oldest first, with the
+    features `_candidates` groups them by (read from the tags alone: no text is scored)."""
+    reports: dict[str, tuple] = {}
+    for doc_id, title, published, kind, name in db.execute(
+            "SELECT d.id, d.title, d.published, e.type, e.name FROM documents d "
+            "JOIN document_entities x ON x.document_id = d.id JOIN entities e ON e.id = x.entity_id "
+            "WHERE d.kind = 'news' AND coalesce(d.relevance, '') NOT IN ('off-topic', 'related') "
+            "AND e.type IN ('product', 'condition') "
+            "AND d.id NOT IN (SELECT document_id FROM incident_documents) ORDER BY d.published, d.id"):
+        if doc_id not in reports:
+            reports[doc_id] = ({"id": doc_id, "title": title, "published": published},
+                               Features(set(), set(), set(), Counter(), published))
+        features = reports[doc_id][1]
+        (features.products if kind == "product" else features.harms).add(name)
+    return [(row, features) for row, features in reports.values() if features.products and features.harms]
+
+
+def _write_candidates(db, candidates: list[dict]) -> None:
+    wanted = {c["id"]: c for c in candidates}
+    columns = ("id", "title", "products", "harms", "first_reported", "document_ids", "score", "reason")
+    have = {r[0]: dict(zip(columns, r)) for r in db.execute(f"SELECT {', '.join(columns)} FROM incident_candidates")}
+    for candidate_id in have.keys() - wanted.keys():
+        db.execute("DELETE FROM incident_candidates WHERE id = ?", [candidate_id])
+    for candidate_id, candidate in wanted.items():
+        if have.get(candidate_id) != {c: candidate[c] for c in columns}:
+            db["incident_candidates"].insert(candidate, replace=True)
 
 
 def _candidates(unmatched: list) -> list[dict]:
@@ -296,12 +375,80 @@ def _day(value: str | None) -> date | None:
         return None
 
 
-def update_incidents(db, curation_path: Path = CURATION) -> IncidentSummary:
-    """Apply the curators' file, then match reports; all or nothing."""
+CODE = Path(__file__)
+
+
+def update_incidents(db, curation_path: Path = CURATION, everything: bool = False) -> IncidentSummary:
+    """Apply the curators' file, then match reports; all or nothing.
+
+    Change marker (`derive_markers` row `incidents`): the change counters of documents, links,
+    vocabulary and incidents, the curation file's and this module's digests. All the same: returns
+    at once (`unchanged`), having read the file and the counters, writing nothing. Otherwise the
+    curation is applied (only differences written); when the curated incidents, their links or the
+    vocabulary changed (or `everything`), every report is scored again, else only the reports
+    changed since the marker (`derive_changes`)."""
     curated = load_curation(curation_path)
+    curation = files_digest(curation_path, CODE)
+    marker = read_marker(db, "incidents")
+    if not everything and marker == _inputs(change_counters(db), curation):
+        return _unchanged_summary(db, curated)
     summary = IncidentSummary()
     with transaction(db):
+        counters = change_counters(db)
+        before = _curated_state(db)
         rejected = apply_curation(db, curated, summary)
-        summary.crosswalk = record_accepted(db, {i.id: i.crosswalk for i in curated if not i.merged_into})
-        match_reports(db, rejected, summary)
+        if everything or not marker or marker.get("curation") != curation:
+            summary.crosswalk = record_accepted(db, {i.id: i.crosswalk for i in curated if not i.merged_into})
+        else:
+            summary.crosswalk = _accepted_count(db)
+        full = (everything or not marker or marker.get("curation") != curation
+                or marker.get("vocabulary") != counters["vocabulary"] or _curated_state(db) != before)
+        changed = None
+        if not full:
+            changed = {r[0] for r in db.execute("SELECT document_id FROM derive_changes WHERE seq > ?",
+                                                [marker["documents"]])}
+            linked = {r[0] for r in db.execute("SELECT document_id FROM incident_documents WHERE method = 'curated'")}
+            full = bool(changed & linked)  # a curated report's words are its incident's words
+        match_reports(db, rejected, summary, None if full else changed)
+        _count_links(db, summary)
+        save_marker(db, "incidents", _inputs(change_counters(db), curation))
+    return summary
+
+
+def _inputs(counters: dict, curation: str) -> dict:
+    return {**{k: counters[k] for k in ("documents", "links", "vocabulary", "incidents")}, "curation": curation}
+
+
+def _curated_state(db) -> tuple:
+    """What every report's score depends on besides the report: the incidents and their curated links."""
+    return (db.execute("SELECT * FROM incidents ORDER BY id").fetchall(),
+            db.execute("SELECT * FROM incident_documents WHERE method != 'machine' ORDER BY 1, 2").fetchall())
+
+
+def _accepted_count(db) -> int:
+    try:
+        return db.execute("SELECT count(*) FROM incident_crosswalk WHERE status = 'accepted'").fetchone()[0]
+    except Exception:  # no crosswalk table yet
+        return 0
+
+
+def _count_links(db, summary: IncidentSummary) -> None:
+    summary.machine_links = db.execute("SELECT count(*) FROM incident_documents WHERE method = 'machine'").fetchone()[0]
+    summary.candidates = db.execute("SELECT count(*) FROM incident_candidates").fetchone()[0]
+
+
+def _unchanged_summary(db, curated: list[CuratedIncident]) -> IncidentSummary:
+    """The totals as they stand, for a run that found nothing to do (read, never written)."""
+    summary = IncidentSummary(unchanged=True, rescored=0, crosswalk=_accepted_count(db))
+    for incident in curated:
+        if incident.merged_into:
+            summary.merged += 1
+            continue
+        summary.curated += 1
+        for source in incident.sources:
+            if find_document(db, "url", source["url"]) is None:
+                summary.missing_sources.append(f"{incident.id}: {source['url']} is not in the corpus yet")
+            else:
+                summary.curated_links += 1
+    _count_links(db, summary)
     return summary

@@ -186,14 +186,10 @@ def _stop(process: subprocess.Popen) -> None:
 
 def ensure_tables(db: sqlite_utils.Database) -> None:
     """`nightly_runs` (one row per nightly run: times, status, exit status, digest) and
-    `nightly_steps` (one row per step: source or derivation, its outcome)."""
-    db.execute("""CREATE TABLE IF NOT EXISTS nightly_runs (
-        id TEXT PRIMARY KEY, started TEXT NOT NULL, finished TEXT, status TEXT NOT NULL,
-        exit_code INTEGER, since TEXT, before TEXT, derived_fingerprint TEXT, digest TEXT)""")
-    db.execute("""CREATE TABLE IF NOT EXISTS nightly_steps (
-        nightly_id TEXT NOT NULL REFERENCES nightly_runs(id), step TEXT NOT NULL, position INTEGER,
-        status TEXT NOT NULL, started TEXT, finished TEXT, seconds REAL, harvest_run_ids TEXT,
-        rows_written INTEGER, message TEXT, PRIMARY KEY (nightly_id, step))""")
+    `nightly_steps` (one row per step: source or derivation, its outcome) are made by migration 11
+    (`harvest.db`); this brings an older database up to date."""
+    from .db import apply_migrations
+    apply_migrations(db)
 
 
 @dataclass
@@ -312,19 +308,13 @@ def stale_sources(db, schedule: Schedule, now: datetime | None = None) -> list[d
 # --- what the derivations read ------------------------------------------------------------------
 
 def derive_inputs_fingerprint(db) -> str:
-    """A digest of everything tag, incidents and graph read: documents' content and grouping,
-    citations and links, versions, and every file in annotations/ (vocabularies, curations,
-    the learned layer) with the tagger's code. Equal fingerprints give equal derived rows."""
-    digest = hashlib.sha256()
-    queries = ["SELECT id, content_hash, kind, published, story_id, retracted, publication_types FROM documents ORDER BY id",
-               "SELECT * FROM citations ORDER BY 1, 2", "SELECT * FROM document_links ORDER BY 1, 2, 3",
-               "SELECT * FROM redirects ORDER BY 1", "SELECT document_id, version, content_hash FROM document_versions ORDER BY 1, 2"]
-    for sql in queries:
-        try:
-            for row in db.execute(sql):
-                digest.update(repr(row).encode())
-        except Exception:  # a table an older schema lacks
-            digest.update(sql.encode())
+    """A digest of everything tag, incidents and graph read, in O(1): the change counters the
+    triggers of migration 11 keep (documents' content, grouping and tags; citations, links,
+    redirects and identifiers; vocabulary and curations; incidents), every file in annotations/
+    (vocabularies, curations, the learned layer) and the derivations' code. Equal fingerprints
+    give equal derived rows. Each step also keeps its own marker (`derive_markers`)."""
+    from .runs import change_counters
+    digest = hashlib.sha256(repr(sorted(change_counters(db).items())).encode())
     for path in sorted(ANNOTATIONS.rglob("*")):
         if path.is_file() and path.name != "schedule.yaml":
             digest.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
@@ -340,18 +330,20 @@ def derive(db, step: str) -> tuple[int, str]:
     if step == "tag":
         from .nlp.corpus import tag_corpus
         summary = tag_corpus(db)
-        text = f"tagged {summary.tagged} document(s), {summary.relevant} relevant"
+        text = ("nothing it reads changed" if summary.unchanged else
+                f"tagged {summary.tagged} document(s), {summary.relevant} relevant")
         if summary.problems:
             text += "; correction problems: " + "; ".join(summary.problems)
     elif step == "incidents":
         from .incidents import update_incidents
         summary = update_incidents(db)
         text = (f"{summary.curated} curated incident(s), {summary.machine_links} machine link(s), "
-                f"{summary.candidates} candidate(s)")
+                f"{summary.candidates} candidate(s)" + ("; nothing it reads changed" if summary.unchanged else
+                f"; {'every' if summary.rescored is None else summary.rescored} report(s) scored"))
     else:
-        from .graph import build_graph, save_graph
-        summary = save_graph(db, build_graph(db))
-        text = f"{summary.nodes} nodes, {summary.edges} edges"
+        from .graph import update_graph
+        summary = update_graph(db)
+        text = f"{summary.nodes} nodes, {summary.edges} edges" if summary else "nothing it is made from changed"
     return db.conn.total_changes - before, text
 
 
@@ -471,8 +463,8 @@ def run_nightly(db_path: Path, archive_dir: Path, schedule: Schedule, lock_handl
         _log_outcome(outcome)
         _save_step(db, nightly["id"], position, outcome, started)
         outcomes.append(outcome)
-    if all(o.worked for o in outcomes if o.step in DERIVE_STEPS):
-        db["nightly_runs"].update(nightly["id"], {"derived_fingerprint": fingerprint})
+    if all(o.worked for o in outcomes if o.step in DERIVE_STEPS):  # what they wrote is part of what they read
+        db["nightly_runs"].update(nightly["id"], {"derived_fingerprint": derive_inputs_fingerprint(db)})
     stale = stale_sources(db, schedule)
     for entry in stale:
         log.warning("%s is stale: no successful run in %s hours (last: %s)", entry["source"],

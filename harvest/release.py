@@ -30,7 +30,7 @@ import yaml
 from .archive import iso, utc_now
 from .serve import PLUGINS_DIR
 
-EXCLUDED_PREFIXES = ("sqlite_", "documents_fts", "incidents_fts", "nightly_", "releases")
+EXCLUDED_PREFIXES = ("sqlite_", "documents_fts", "incidents_fts", "nightly_", "releases", "derive_")
 INTERNAL = {"watched_pages", "harvest_runs"}  # operational state, not the evidence
 
 
@@ -145,7 +145,7 @@ def make_release(db_path: Path, out_dir: Path, max_loss: float = 0.05, force: bo
     copy = sqlite3.connect(str(snapshot))
     copy.execute("PRAGMA journal_mode=DELETE")
     for table in [r[0] for r in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]:
-        if table.startswith(("nightly_", "releases")):
+        if table.startswith(("nightly_", "releases", "derive_")):
             copy.execute(f"DROP TABLE [{table}]")
     copy.commit()
     copy.execute("VACUUM")
@@ -182,15 +182,14 @@ def make_release(db_path: Path, out_dir: Path, max_loss: float = 0.05, force: bo
     with open(out_dir / "SHA256SUMS", "w", encoding="utf-8") as sums:
         for path in files:
             sums.write(f"{_sha256(path)}  {path.relative_to(out_dir).as_posix()}\n")
-    record = sqlite3.connect(str(db_path), timeout=30)
+    from . import db as database
+    record = database.connect(db_path)  # an older schema gains `releases` here (migration 11)
     try:
-        record.execute("CREATE TABLE IF NOT EXISTS releases (released TEXT NOT NULL, folder TEXT NOT NULL, "
-                       "documents INTEGER NOT NULL, relevant INTEGER NOT NULL, forced INTEGER NOT NULL)")
-        record.execute("INSERT INTO releases VALUES (?, ?, ?, ?, ?)",
-                       [released, str(out_dir.resolve()), documents, relevant, int(bool(problems))])
-        record.commit()
+        with database.transaction(record):
+            record.execute("INSERT INTO releases VALUES (?, ?, ?, ?, ?)",
+                           [released, str(out_dir.resolve()), documents, relevant, int(bool(problems))])
     finally:
-        record.close()
+        record.conn.close()
     return ReleaseSummary(out_dir, documents, relevant, counts, len(files) + 1)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import logging.handlers
@@ -185,3 +186,39 @@ def recorded_run(db: sqlite_utils.Database, archive_dir: Path, source: str, para
         run.finish()
     finally:
         archive.close()
+
+
+# -- change markers: what a derivation (tag, incidents, graph) was last computed from ----------
+
+def change_counters(db: sqlite_utils.Database) -> dict[str, int]:
+    """{documents, links, vocabulary, incidents} -> the counters the triggers of migration 11 move on
+    every write to what they name (harvest.db.DERIVE_COLUMNS, COUNTED_TABLES). Four rows: O(1)."""
+    return {name: value for name, value in db.execute("SELECT name, value FROM derive_counters")}
+
+
+def files_digest(*paths: Path) -> str:
+    """sha256 (16 hex digits) over the named files' names and bytes; an absent file counts as absent."""
+    digest = hashlib.sha256()
+    for path in paths:
+        path = Path(path)
+        digest.update(path.name.encode() + b"\0")
+        digest.update(path.read_bytes() if path.exists() else b"(absent)")
+    return digest.hexdigest()[:16]
+
+
+def read_marker(db: sqlite_utils.Database, step: str) -> dict | None:
+    """The inputs `step` was last computed from (a dict), or None when it never was."""
+    row = db.execute("SELECT inputs FROM derive_markers WHERE step = ?", [step]).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def save_marker(db: sqlite_utils.Database, step: str, inputs: dict) -> None:
+    """Record what `step` was computed from; call inside the transaction that wrote its results."""
+    db.execute("INSERT INTO derive_markers (step, inputs, computed) VALUES (?, ?, ?) ON CONFLICT(step) "
+               "DO UPDATE SET inputs = excluded.inputs, computed = excluded.computed",
+               [step, json.dumps(inputs, sort_keys=True), iso(utc_now())])
+
+
+def clear_markers(db: sqlite_utils.Database) -> None:
+    """Forget every marker: the next tag, incidents and graph work from scratch."""
+    db.execute("DELETE FROM derive_markers")

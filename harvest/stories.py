@@ -61,8 +61,11 @@ def group_stories(db) -> int:
     """Recompute the stories of all news documents; returns how many documents share a story."""
     rows = db.execute("SELECT id, body, published FROM documents WHERE kind = 'news' AND body IS NOT NULL").fetchall()
     found = find_stories({r[0]: r[1] for r in rows}, {r[0]: r[2] for r in rows})
-    with transaction(db):
-        db.execute("UPDATE documents SET story_id = NULL, story_similarity = NULL WHERE story_id IS NOT NULL")
-        for doc_id, (story, similarity) in found.items():
-            db.execute("UPDATE documents SET story_id = ?, story_similarity = ? WHERE id = ?", [story, similarity, doc_id])
+    with transaction(db):  # only rows whose story changed are written (unchanged news changes nothing)
+        grouped = [r[0] for r in db.execute("SELECT id FROM documents WHERE story_id IS NOT NULL")]
+        db.conn.executemany("UPDATE documents SET story_id = NULL, story_similarity = NULL WHERE id = ?",
+                            [(doc_id,) for doc_id in grouped if doc_id not in found])
+        db.conn.executemany("UPDATE documents SET story_id = ?, story_similarity = ? WHERE id = ? AND "
+                            "(story_id IS NOT ? OR story_similarity IS NOT ?)",
+                            [(story, similarity, doc_id, story, similarity) for doc_id, (story, similarity) in found.items()])
     return len(found)

@@ -129,10 +129,11 @@ def corpus(tmp_path):
 
 
 def table_rows(db, skip=("harvest_runs",)) -> dict:
-    """Every row of every content table, for comparing two databases."""
+    """Every row of every content table, for comparing two databases (the change bookkeeping of
+    migration 11, `derive_*`, counts writes, not content, and is left out)."""
     result = {}
     for table in db.table_names():
-        if table in skip or table.startswith(("documents_fts", "incidents_fts")):
+        if table in skip or table.startswith(("documents_fts", "incidents_fts", "derive_")):
             continue
         result[table] = sorted(map(tuple, db.execute(f"SELECT * FROM [{table}]").fetchall()), key=repr)
     return result

@@ -131,3 +131,36 @@ def test_preprint_links_to_its_published_version_without_merging(tmp_path, corpu
     journal = corpus.execute("SELECT document_id FROM identifiers WHERE value = '10.9999/invented.2023.001'").fetchone()[0]
     assert corpus.execute("SELECT to_id FROM document_links").fetchone() == (journal,)
     assert corpus.execute("SELECT count(DISTINCT kind) FROM documents").fetchone()[0] == 2  # two documents
+
+
+def test_an_incremental_run_asks_a_small_first_page_and_stops_when_nothing_is_newer(tmp_path, server, make_client,
+                                                                                    corpus):
+    """arXiv gives no validators, so the cheapest question is a small first page, newest updates first."""
+    newer = {"n": 0}  # entries updated after the first run's end, served on the third run
+
+    def api(query):
+        params = parse_qs(query)
+        start, size = int(params["start"][0]), int(params["max_results"][0])
+        assert params["sortBy"] == ["lastUpdatedDate"] and params["sortOrder"] == ["descending"]
+        fresh = [entry(900 + n, updated="2026-02-01T00:00:00Z") for n in range(newer["n"])]
+        old = [entry(n) for n in range(0, 30)]
+        everything = fresh + old
+        return Reply(200, feed(everything[start:start + size], total=len(everything), start=start),
+                     {"Content-Type": "application/atom+xml"})
+    server.routes["/api/query"] = api
+    base = server.url + "/api/query"
+
+    def asked():
+        return [(int(parse_qs(q)["start"][0]), int(parse_qs(q)["max_results"][0]))
+                for p, q, _ in server.requests if p == "/api/query"]
+    first = harvest_arxiv(corpus, tmp_path / "a", make_client(), "cat:cs.CL", "2026-01-01T00:00:00Z", base=base)
+    assert first.status == "ok" and first.counts["added"] == 30 and asked() == [(0, 100)]
+    server.requests.clear()
+    second = harvest_arxiv(corpus, tmp_path / "a", make_client(), "cat:cs.CL", "2026-01-02T00:00:00Z", base=base)
+    assert asked() == [(0, 10)], "one small request when nothing was updated since the last run"
+    assert second.status == "ok" and second.counts["added"] == second.counts["updated"] == 0
+    server.requests.clear()
+    newer["n"] = 12
+    third = harvest_arxiv(corpus, tmp_path / "a", make_client(), "cat:cs.CL", "2026-03-01T00:00:00Z", base=base)
+    assert asked() == [(0, 10), (10, 100)], "newer entries on the small page: full pages follow"
+    assert third.counts["added"] == 12

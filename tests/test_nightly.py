@@ -34,7 +34,8 @@ from nightly_sources import Sources, schedule
 
 ROOT = Path(__file__).resolve().parents[1]
 HARVEST = [sys.executable, "-m", "harvest"]
-BOOKKEEPING = {"harvest_runs", "nightly_runs", "nightly_steps", "releases"}
+BOOKKEEPING = {"harvest_runs", "nightly_runs", "nightly_steps", "releases", "derive_markers", "derive_counters",
+               "derive_changes"}
 RUN_STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?|.*\.warc\.gz|<urn:uuid:[0-9a-f-]+>)$")
 
 

@@ -1,7 +1,11 @@
 """arXiv: the Atom API, paged politely; each preprint is one document whatever its version.
 
 start/ingest  export.arxiv.org/api/query, newest updates first, one request every 3 seconds; each
-              page answered asks for the next until the run reaches back to the last run's start
+              page answered asks for the next until the run reaches back to the last run's start.
+              The API answers no conditional request (no ETag or Last-Modified), so an incremental
+              run's first page is small (PROBE_SIZE entries, sorted by lastUpdatedDate descending):
+              when its entries are all older than the last run's start, that one small answer is
+              the whole run; otherwise full pages follow.
 parse_arxiv   Atom bytes -> ArxivPage (total, entries as record dicts, error entries)
 save_arxiv    records -> documents (kind preprint), one provenance row per version seen
 """
@@ -26,6 +30,7 @@ from . import LoadFormat, Plan, Request, Source
 API = "https://export.arxiv.org/api/query"
 SOURCE = "arxiv"
 PAGE_SIZE = 100
+PROBE_SIZE = 10  # an incremental run's first page: on a night with nothing new, the whole request
 ATOM = "{http://www.w3.org/2005/Atom}"
 ARXIV = "{http://arxiv.org/schemas/atom}"
 OPENSEARCH = "{http://a9.com/-/spec/opensearch/1.1/}"
@@ -101,11 +106,14 @@ def _entry(entry, arxiv_id: str, version: str | None) -> dict:
 
 def start(db, options: dict) -> Plan:
     """options: query, until (ISO timestamp of now), max_results, page_size, base. Newest
-    updates first, back to where the last good run of this query began (`resume_point`)."""
+    updates first, back to where the last good run of this query began (`resume_point`); with
+    such a point, the first page asks for PROBE_SIZE entries only."""
     query, base = options["query"], options.get("base") or API
     parameters = {"query": query, "since": resume_point(db, SOURCE, query), "until": options["until"]}
     paging = {"base": base, "query": query, "since": parameters["since"],
               "max_results": options.get("max_results") or 2000, "page_size": options.get("page_size") or PAGE_SIZE}
+    if parameters["since"]:  # incremental: a small first page, enough when nothing was updated since
+        paging["first_page_size"] = min(PROBE_SIZE, paging["page_size"])
     host = urlsplit(base).hostname
     return Plan(parameters=parameters, requests=[_page(paging, 0)], cursor=cursor_for(parameters),
                 rate_limits={host: 1 / 3},  # arXiv asks for one request every three seconds
@@ -113,8 +121,9 @@ def start(db, options: dict) -> Plan:
 
 
 def _page(paging: dict, first: int) -> Request:
+    size = paging.get("first_page_size", paging["page_size"]) if first == 0 else paging["page_size"]
     params = {"search_query": paging["query"], "start": first,
-              "max_results": min(paging["page_size"], paging["max_results"] - first),
+              "max_results": min(size, paging["max_results"] - first),
               "sortBy": "lastUpdatedDate", "sortOrder": "descending"}
     return Request(paging["base"], "page", params, context={"start": first})
 
