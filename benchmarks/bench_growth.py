@@ -198,9 +198,11 @@ def measure_pages(path: Path, log: Path, repeats: int) -> dict:
 STEPS = ("tag", "tag-sample", "incidents", "graph", "serve")
 
 
-def measure_size(n: int, folder: Path, repeats: int, log: Path, steps_wanted=STEPS, limit: float = STEP_LIMIT_S) -> dict:
+def measure_size(n: int, folder: Path, repeats: int, log: Path, steps_wanted=STEPS, limit: float = STEP_LIMIT_S,
+                 save=lambda result: None) -> dict:
     """Build an n-document corpus in folder/n/corpus.db (served as `corpus`, the name metadata.yml is
-    written for) and run `steps_wanted` in that order."""
+    written for) and run `steps_wanted` in that order; `save(result)` is called after every step, so
+    a run stopped half-way keeps the figures it has."""
     path = folder / str(n) / "corpus.db"
     path.parent.mkdir(parents=True, exist_ok=True)
     for leftover in path.parent.glob("corpus.db*"):
@@ -209,11 +211,14 @@ def measure_size(n: int, folder: Path, repeats: int, log: Path, steps_wanted=STE
     result: dict = {"documents": n, "order": list(steps_wanted), "build": make_corpus(path, n)}
     result["database_mb_built"] = round(path.stat().st_size / 2**20, 1)
     print(f"[{n}] built in {result['build']['seconds']} s, {result['database_mb_built']} MB", flush=True)
+    result["database_mb"] = result["database_mb_built"]
     steps = result["steps"] = {}
+    save(result)
 
     def step(name, args):
         steps[name] = run_step(args, log, limit)
         print(f"[{n}] {name}: {steps[name]}", flush=True)
+        save(result)
 
     for wanted in steps_wanted:
         if wanted == "tag":
@@ -250,6 +255,7 @@ def measure_size(n: int, folder: Path, repeats: int, log: Path, steps_wanted=STE
                 result["pages"] = {"error": str(error)}
             for name, page in result["pages"].items():
                 print(f"[{n}]   {name}: {page}", flush=True)
+            save(result)
     conn = sqlite3.connect(str(path))
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     result["rows"] = {table: conn.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0]
@@ -269,7 +275,7 @@ def summary(sizes: dict) -> dict:
     ordered = sorted(sizes.values(), key=lambda r: r["documents"])
 
     def metrics(r: dict) -> dict:
-        found = {"build_s": r["build"]["seconds"], "database_mb": r["database_mb"],
+        found = {"build_s": r["build"]["seconds"], "database_mb": r.get("database_mb"),
                  "tag_full_estimate_wall_s": r.get("tag_full_estimate", {}).get("wall_s")}
         for name, step in r["steps"].items():
             found[f"{name}: wall_s"] = step["wall_s"]
@@ -315,16 +321,19 @@ def main() -> None:
     log = folder / "growth.log"
     try:
         for n in options.sizes:
-            result = measure_size(n, folder, options.repeats, log, options.steps, options.step_limit)
-            # read again just before writing: another run (other sizes, same label) may have written meanwhile
-            report = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-            run = report.setdefault(options.label, {})
-            run.setdefault("sizes", {})[str(n)] = result
-            run.update({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                        "machine": f"{platform.machine()}, {os.cpu_count()} cores, CPython {platform.python_version()}",
-                        "load_average": os.getloadavg()[0]})
-            run["summary"] = summary(run["sizes"])
-            RESULTS.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+            def save(result, n=n):
+                # read again just before writing: another run (other sizes, same label) may have written meanwhile
+                report = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+                run = report.setdefault(options.label, {})
+                run.setdefault("sizes", {})[str(n)] = result
+                run.setdefault("runs", {})[str(n)] = {
+                    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_average_1min": os.getloadavg()[0],
+                    "machine": f"{platform.machine()}, {os.cpu_count()} cores, CPython {platform.python_version()}"}
+                run["summary"] = summary(run["sizes"])
+                scratch = RESULTS.with_suffix(f".{os.getpid()}.tmp")
+                scratch.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+                os.replace(scratch, RESULTS)
+            measure_size(n, folder, options.repeats, log, options.steps, options.step_limit, save)
             if not options.keep:
                 for leftover in (folder / str(n)).glob("corpus.db*"):
                     leftover.unlink()
