@@ -172,6 +172,8 @@ def measure_pages(path: Path, log: Path, repeats: int) -> dict:
     pages: dict = {}
     with Server(path, log) as server, requests.Session() as session:
         base = server.base
+        # the floor: a page of a 11-row table, through the same server, plugins and templates
+        pages["floor: themes table page"] = timed(session, base, ["/corpus/themes"] * repeats)
         for query in QUERIES:
             q = requests.utils.quote(query)
             pages[f"search {query}"] = timed(session, base, [f"/-/search?q={q}"] * repeats)
