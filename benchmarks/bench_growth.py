@@ -265,6 +265,7 @@ def measure_size(n: int, folder: Path, repeats: int, log: Path, steps_wanted=STE
                                     "incident_documents", "graph_nodes", "graph_edges")}
     conn.close()
     result["database_mb"] = round(path.stat().st_size / 2**20, 1)
+    save(result)
     return result
 
 
