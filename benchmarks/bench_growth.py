@@ -282,6 +282,7 @@ def summary(sizes: dict) -> dict:
                  "tag_full_estimate_wall_s": r.get("tag_full_estimate", {}).get("wall_s")}
         for name, step in r["steps"].items():
             found[f"{name}: wall_s"] = step["wall_s"]
+            found[f"{name}: cpu_s"] = step["cpu_s"]
             found[f"{name}: peak_rss_mb"] = step["peak_rss_mb"]
         for name, page in r.get("pages", {}).items():
             if isinstance(page, dict) and "p95_ms" in page:
@@ -318,7 +319,14 @@ def main() -> None:
     parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS),
                         help="what to measure after the build, in this order (default: %(default)s)")
     parser.add_argument("--step-limit", type=float, default=STEP_LIMIT_S, help="seconds before a step is stopped")
+    parser.add_argument("--summary-only", action="store_true", help="recompute the label's summary from the saved figures")
     options = parser.parse_args()
+    if options.summary_only:
+        report = json.loads(RESULTS.read_text())
+        report[options.label]["summary"] = summary(report[options.label]["sizes"])
+        RESULTS.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+        print(json.dumps(report[options.label]["summary"], indent=1))
+        return
     folder = options.workdir or Path(tempfile.mkdtemp(prefix="growth-"))
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "growth.log"
