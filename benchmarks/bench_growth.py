@@ -309,6 +309,34 @@ def summary(sizes: dict) -> dict:
     return {"growth": growth, "targets_at_largest": targets}
 
 
+def table(sizes: dict) -> str:
+    """The figures as a Markdown table, a column per size (for benchmarks/README.md)."""
+    ordered = sorted(sizes.values(), key=lambda r: r["documents"])
+    rows: dict[str, list] = {}
+
+    def put(name, r, value):
+        rows.setdefault(name, [None] * len(ordered))[ordered.index(r)] = value
+    for r in ordered:
+        put("build: seconds", r, r["build"]["seconds"])
+        put("database MB", r, r.get("database_mb"))
+        for name, step in r["steps"].items():
+            shown = f"{step['wall_s']} / {step['cpu_s']} / {step['peak_rss_mb']:.0f}"
+            if step["timed_out_after_s"]:
+                shown = f"stopped after {step['wall_s']:.0f} s"
+            put(f"`{step['command']}` ({name}): wall s / CPU s / peak MB", r, shown)
+        estimate = r.get("tag_full_estimate")
+        if estimate:
+            put("full tag, estimated: wall s / CPU s (docs per CPU-s)", r,
+                f"{estimate['wall_s']} / {estimate['cpu_s']} ({estimate['documents_per_cpu_s']})")
+        for name, page in r.get("pages", {}).items():
+            if isinstance(page, dict) and "p95_ms" in page:
+                shown = f"{page['p50_ms']:.0f} / {page['p95_ms']:.0f}" + (f" ({page['failed']} failed)" if page["failed"] else "")
+                put(f"{name}: p50 / p95 ms", r, shown)
+    head = "| | " + " | ".join(f"{r['documents']:,}" for r in ordered) + " |\n|---|" + "---:|" * len(ordered) + "\n"
+    return head + "".join(f"| {name} | " + " | ".join("" if v is None else str(v) for v in values) + " |\n"
+                          for name, values in rows.items())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
@@ -326,6 +354,7 @@ def main() -> None:
         report[options.label]["summary"] = summary(report[options.label]["sizes"])
         RESULTS.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
         print(json.dumps(report[options.label]["summary"], indent=1))
+        print(table(report[options.label]["sizes"]))
         return
     folder = options.workdir or Path(tempfile.mkdtemp(prefix="growth-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -354,6 +383,8 @@ def main() -> None:
                 leftover.unlink()
     report = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     print(json.dumps(report.get(options.label, {}).get("summary", {}), indent=1))
+    if options.label in report:
+        print(table(report[options.label]["sizes"]))
     print(f"written: {RESULTS} (label {options.label!r}); step output in {log}")
 
 
