@@ -296,11 +296,15 @@ def summary(sizes: dict) -> dict:
     pages = largest.get("pages", {})
     search = [p["p95_ms"] for name, p in pages.items() if name.startswith("search") and "p95_ms" in p]
     tables = [p["p95_ms"] for name, p in pages.items() if name.startswith("documents table") and "p95_ms" in p]
+    failed = {name: p["failures"][:1] for name, p in pages.items() if isinstance(p, dict) and p.get("failed")}
     graph = largest["steps"].get("graph", {"exit_status": None, "wall_s": None, "peak_rss_mb": None})
     targets = {
         "documents": largest["documents"],
-        "search p95 < 100 ms": {"worst_ms": max(search, default=None), "met": bool(search) and max(search) < 100},
-        "table/facet pages < 500 ms": {"worst_ms": max(tables, default=None), "met": bool(tables) and max(tables) < 500},
+        "search p95 < 100 ms": {"worst_ms": max(search, default=None),
+                                "met": bool(search) and max(search) < 100 and not any(n.startswith("search") for n in failed)},
+        "table/facet pages < 500 ms": {"worst_ms": max(tables, default=None), "met": bool(tables) and max(tables) < 500
+                                       and not any(n.startswith("documents table") for n in failed)},
+        "pages that failed": failed,
         "graph < 10 min and 4 GB": {"wall_s": graph["wall_s"], "peak_rss_mb": graph["peak_rss_mb"],
                                     "met": graph["exit_status"] == 0 and graph["wall_s"] < 600
                                     and graph["peak_rss_mb"] < 4096},
