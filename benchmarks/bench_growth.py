@@ -327,6 +327,8 @@ def table(sizes: dict) -> str:
             shown = f"{step['wall_s']} / {step['cpu_s']} / {step['peak_rss_mb']:.0f}"
             if step["timed_out_after_s"]:
                 shown = f"stopped after {step['wall_s']:.0f} s"
+            elif step["exit_status"] not in (0, None):
+                shown += f" (exit {step['exit_status']})"
             put(f"`{step['command']}` ({name}): wall s / CPU s / peak MB", r, shown)
         estimate = r.get("tag_full_estimate")
         if estimate:
