@@ -17,7 +17,7 @@ and `harvest graph` have real work, and the served pages have realistic tables t
   evidence), the `themes`/`products` facet columns exactly as `refresh_facets` writes them, study
   design, `tagged_version`/`tagged_hash` = the current pipeline version and content hash;
 - citations among papers and preprints with a power-law in-degree (each work has a Pareto
-  "fitness"; references are drawn in proportion to it), about 3 per citing work;
+  "fitness", shape 1.2; references are drawn in proportion to it), about 2.4 per citing work;
 - incidents (one per 4,000 documents, at least 5) with 2-12 news reports each, half curated and
   half machine-linked;
 - the FTS5 index, kept by the schema's own triggers.
