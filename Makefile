@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DB ?= corpus.db
 
-.PHONY: install serve test harvest resolve release bench clean
+.PHONY: install serve test harvest resolve release bench bench-growth clean
 
 install: $(VENV)/.installed
 
@@ -50,6 +50,10 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_exports.py
 	$(BIN)/python benchmarks/bench_nightly.py
 	$(BIN)/python benchmarks/bench_screen.py
+
+# growth curves at 10k, 100k and 1M synthetic documents (long: about an hour on 2 cores); benchmarks/README.md
+bench-growth: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_growth.py --sizes 10000 100000 1000000 --label $${LABEL:-before}
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -41,7 +41,7 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from benchmarks.synthetic import TOPICS, document_id, make_corpus  # noqa: E402
+from benchmarks.synthetic_search import TOPICS, document_id, make_corpus  # noqa: E402
 
 FILTERS = "&kind=paper&year_from=2022&theme=safety"
 

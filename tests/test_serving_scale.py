@@ -11,7 +11,7 @@ import pytest
 import yaml
 from datasette.app import Datasette
 
-from benchmarks.synthetic import make_corpus
+from benchmarks.synthetic_search import make_corpus
 from harvest.search import SearchIndex, scope_clause
 from harvest.serve import PLUGINS_DIR, SETTINGS
 
