@@ -162,7 +162,7 @@ def tag_chunks(chunks: Iterable[list[TextInput]], workers: int | None = None) ->
                 yield pending.popleft().result()
         return
     _start_worker()
-    for chunk in first:
+    for chunk in itertools.chain(first, chunks):
         yield _tag_chunk(chunk)
 
 
