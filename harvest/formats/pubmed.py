@@ -30,7 +30,6 @@ WHITESPACE = re.compile(r"[ \t\n\r]+")
 MEDLINE_DATE = re.compile(r"(\d{4})(?:[\s-]+([A-Za-z]{3})[a-z]*\.?(?:\s+(\d{1,2})\b)?)?")
 MATHML_SKIP = {"{http://www.w3.org/1998/Math/MathML}annotation",
                "{http://www.w3.org/1998/Math/MathML}annotation-xml"}
-NAME_FIELDS = {"LastName": "last_name", "ForeName": "fore_name", "Initials": "initials", "Suffix": "suffix"}
 # A generational suffix as MEDLINE text writes it after the fore name or initials ("Smith, Anne B
 # 3rd", "Smith AB 3rd"); NLM spells them Jr, Sr or as ordinals, older records as roman numerals.
 NAME_SUFFIX = re.compile(r"^(?:Jr|Sr|\d+(?:st|nd|rd|th)|II|III|IV)\.?$")
@@ -204,9 +203,36 @@ def _find_text(element, path: str) -> str | None:
     return _text(element.find(path))
 
 
+def _first_children(element) -> dict:
+    """The first child of each tag, in one pass over the children. lxml's find() goes through
+    its Python path engine (several µs a call); walking the children costs one object each."""
+    first: dict = {}
+    if element is not None:
+        for child in element:
+            first.setdefault(child.tag, child)
+    return first
+
+
+def _child(element, tag: str):
+    """The first child called `tag`, or None; found in C."""
+    if element is not None:
+        for child in element.iterchildren(tag):
+            return child
+    return None
+
+
+def _leaf_text(element) -> str | None:
+    """Text of an element that holds no markup (names, numbers, codes): the quick way."""
+    return None if element is None else _clean(element.text)
+
+
 def _leaf(element, tag: str) -> str | None:
-    """Text of a child that holds no markup (names, numbers, codes): the quick way."""
-    return None if element is None else _clean(element.findtext(tag))
+    """Text of a child that holds no markup (names, numbers, codes)."""
+    return _leaf_text(_child(element, tag))
+
+
+def _raw(element) -> str | None:
+    return None if element is None else element.text
 
 
 def _grandchildren(element, child: str, grandchild: str) -> Iterator:
@@ -216,32 +242,33 @@ def _grandchildren(element, child: str, grandchild: str) -> Iterator:
 
 
 def _article(node) -> dict:
-    citation = node.find("MedlineCitation")
-    if citation is None or citation.find("Article") is None:
+    citation = _child(node, "MedlineCitation")
+    parts = _first_children(citation)
+    article = parts.get("Article")
+    if article is None:
         raise ValueError("no MedlineCitation/Article element")
-    article = citation.find("Article")
-    journal = article.find("Journal")
-    issue = journal.find("JournalIssue") if journal is not None else None
-    published = _pub_date(issue.find("PubDate") if issue is not None else None)
-    if published is None:
-        published = _ymd(article.find("ArticleDate"))
-    record = _common(citation, article, node.find("PubmedData"))
-    abbrev = _leaf(citation.find("MedlineJournalInfo"), "MedlineTA")
-    if abbrev is None and journal is not None:
-        abbrev = _leaf(journal, "ISOAbbreviation")
+    fields = _first_children(article)
+    journal = fields.get("Journal")
+    journal_fields = _first_children(journal)
+    issue = _first_children(journal_fields.get("JournalIssue"))
+    published = _pub_date(issue.get("PubDate")) or _ymd(fields.get("ArticleDate"))
+    record = _common(citation, article, _child(node, "PubmedData"), parts.get("PMID"))
+    abbrev = _leaf(parts.get("MedlineJournalInfo"), "MedlineTA")
+    if abbrev is None:
+        abbrev = _leaf_text(journal_fields.get("ISOAbbreviation"))
     record.update({
         "record_type": "PubmedArticle",
-        "title": _find_text(article, "ArticleTitle") or _find_text(article, "VernacularTitle"),
-        "authors": _people(article.find("AuthorList")),
-        "journal": _find_text(journal, "Title") if journal is not None else None,
+        "title": _text(fields.get("ArticleTitle")) or _text(fields.get("VernacularTitle")),
+        "authors": _people(fields.get("AuthorList")),
+        "journal": _text(journal_fields.get("Title")),
         "journal_abbrev": abbrev,
-        "volume": _leaf(issue, "Volume") if issue is not None else None,
-        "issue": _leaf(issue, "Issue") if issue is not None else None,
-        "pages": _pages(article.find("Pagination")),
+        "volume": _leaf_text(issue.get("Volume")),
+        "issue": _leaf_text(issue.get("Issue")),
+        "pages": _pages(fields.get("Pagination")),
         "published": published,
         "year": int(published[:4]) if published else None,
         "publication_types": _texts(_grandchildren(article, "PublicationTypeList", "PublicationType")),
-        "language": _leaf(article, "Language"),
+        "language": _leaf_text(fields.get("Language")),
     })
     record["doi"] = _valid_doi(record["doi"], article)
     return _finish(record)
@@ -252,7 +279,7 @@ def _valid_doi(listed: str | None, holder) -> str | None:
     invalid (`<ELocationID EIdType="doi" ValidYN="N">`) is never the record's, even when
     ArticleIdList repeats it (works merge by DOI: a wrong one would join two papers)."""
     invalid, valid = set(), []
-    for eloc in holder.iterfind("ELocationID"):
+    for eloc in holder.iterchildren("ELocationID"):
         if eloc.get("EIdType") == "doi" and (doi := normalise_doi(eloc.text)):
             (invalid.add(doi) if eloc.get("ValidYN") == "N" else valid.append(doi))
     if listed and listed not in invalid:
@@ -264,7 +291,7 @@ def _book(node) -> dict:
     document = node.find("BookDocument")
     book = document.find("Book")
     published = _pub_date(book.find("PubDate") if book is not None else None)
-    record = _common(document, document, node.find("PubmedBookData"))
+    record = _common(document, document, node.find("PubmedBookData"), _child(document, "PMID"))
     authors = None
     for author_list in document.iterfind("AuthorList"):
         if author_list.get("Type", "authors") == "authors":
@@ -288,27 +315,26 @@ def _book(node) -> dict:
     return _finish(record)
 
 
-def _common(citation, article, pubmed_data) -> dict:
-    """Fields that articles and book chapters spell alike."""
+def _common(citation, article, pubmed_data, pmid) -> dict:
+    """Fields that articles and book chapters spell alike (`pmid`: the citation's PMID element)."""
     ids = {}
     if pubmed_data is not None:
         for article_id in _grandchildren(pubmed_data, "ArticleIdList", "ArticleId"):
             ids.setdefault(article_id.get("IdType"), (article_id.text or "").strip())
     sections = [{"label": a.get("Label"), "text": text}
                 for a in _grandchildren(article, "Abstract", "AbstractText") if (text := _text(a))]
-    corrections = list(_grandchildren(citation, "CommentsCorrectionsList", "CommentsCorrections"))
-    retraction_notices = [c.findtext("PMID") for c in corrections
-                          if c.get("RefType") == "RetractionIn" and c.findtext("PMID")]
+    corrections = [c for c in _grandchildren(citation, "CommentsCorrectionsList", "CommentsCorrections")
+                   if c.get("RefType") == "RetractionIn"]
     return {
-        "pmid": (citation.findtext("PMID") or "").strip() or None,
+        "pmid": (_raw(pmid) or "").strip() or None,
         "doi": normalise_doi(ids.get("doi")),
         "pmcid": normalise_pmcid(ids.get("pmc")),
         "abstract_sections": sections,
         "abstract": "\n".join(labelled(s["label"], s["text"]) for s in sections) or None,
         "mesh": [_mesh(h) for h in _grandchildren(citation, "MeshHeadingList", "MeshHeading")],
         "keywords": _texts(_grandchildren(citation, "KeywordList", "Keyword")),
-        "retracted": any(c.get("RefType") == "RetractionIn" for c in corrections),
-        "retraction_notices": retraction_notices,
+        "retracted": bool(corrections),
+        "retraction_notices": [notice for c in corrections if (notice := _raw(_child(c, "PMID")))],
     }
 
 
@@ -327,53 +353,65 @@ def _people(author_list) -> list[dict]:
     if author_list is None:
         return []
     people = []
-    for author in author_list.iterfind("Author"):
+    for author in author_list.iterchildren("Author"):
         if author.get("ValidYN") == "N":
             continue
-        person = _person()
+        last = fore = initials = suffix = collective = orcid = None
+        affiliations = []
         for child in author:  # one pass over the children beats a find() per field
-            tag = child.tag
-            if tag in NAME_FIELDS:  # plain text in PubMed's DTD: no markup to flatten
-                person[NAME_FIELDS[tag]] = _clean(child.text)
-            elif tag == "CollectiveName":
-                person["collective_name"] = _text(child)
+            tag = child.tag  # names are plain text in PubMed's DTD: no markup to flatten
+            if tag == "LastName":
+                last = _clean(child.text)
+            elif tag == "ForeName":
+                fore = _clean(child.text)
+            elif tag == "Initials":
+                initials = _clean(child.text)
             elif tag == "AffiliationInfo":
-                affiliation = _text(child.find("Affiliation"))
+                affiliation = _text(_child(child, "Affiliation"))
                 if affiliation:
-                    person["affiliations"].append(affiliation)
+                    affiliations.append(affiliation)
+            elif tag == "Suffix":
+                suffix = _clean(child.text)
+            elif tag == "CollectiveName":
+                collective = _text(child)
             elif tag == "Identifier" and child.get("Source") == "ORCID" and child.text:
-                person["orcid"] = ORCID_PREFIX.sub("", child.text.strip())
-        people.append(person)
+                orcid = ORCID_PREFIX.sub("", child.text.strip())
+        people.append({"last_name": last, "fore_name": fore, "initials": initials, "suffix": suffix,
+                       "collective_name": collective, "orcid": orcid, "affiliations": affiliations})
     return people
 
 
 def _mesh(heading) -> dict:
-    descriptor = heading.find("DescriptorName")
+    descriptor, qualifiers = None, []
+    for child in heading:  # one pass: DescriptorName, then its QualifierNames
+        tag = child.tag
+        if tag == "QualifierName":
+            qualifiers.append({"name": _text(child), "ui": child.get("UI"),
+                               "major": child.get("MajorTopicYN") == "Y"})
+        elif tag == "DescriptorName" and descriptor is None:
+            descriptor = child
     if descriptor is None:
         raise ValueError("MeshHeading without DescriptorName")
-    return {
-        "descriptor": _text(descriptor),
-        "ui": descriptor.get("UI"),
-        "major": descriptor.get("MajorTopicYN") == "Y",
-        "qualifiers": [{"name": _text(q), "ui": q.get("UI"), "major": q.get("MajorTopicYN") == "Y"}
-                       for q in heading.iterchildren("QualifierName")],
-    }
+    return {"descriptor": _text(descriptor), "ui": descriptor.get("UI"),
+            "major": descriptor.get("MajorTopicYN") == "Y", "qualifiers": qualifiers}
 
 
 def _pages(pagination) -> str | None:
     if pagination is None:
         return None
-    pages = _leaf(pagination, "MedlinePgn")
+    parts = _first_children(pagination)
+    pages = _leaf_text(parts.get("MedlinePgn"))
     if pages:
         return pages
-    start, end = _leaf(pagination, "StartPage"), _leaf(pagination, "EndPage")
+    start, end = _leaf_text(parts.get("StartPage")), _leaf_text(parts.get("EndPage"))
     return f"{start}-{end}" if start and end else start
 
 
-def _ymd(node) -> str | None:
+def _ymd(node, parts: dict | None = None) -> str | None:
     if node is None:
         return None
-    return _iso_date(node.findtext("Year"), node.findtext("Month"), node.findtext("Day"))
+    parts = _first_children(node) if parts is None else parts
+    return _iso_date(_raw(parts.get("Year")), _raw(parts.get("Month")), _raw(parts.get("Day")))
 
 
 def _pub_date(node) -> str | None:
@@ -383,9 +421,10 @@ def _pub_date(node) -> str | None:
     """
     if node is None:
         return None
-    if node.find("Year") is not None:
-        return _ymd(node)
-    medline = node.findtext("MedlineDate")
+    parts = _first_children(node)
+    if "Year" in parts:
+        return _ymd(node, parts)
+    medline = _raw(parts.get("MedlineDate"))
     if medline:
         match = MEDLINE_DATE.search(medline)
         if match:
