@@ -85,3 +85,27 @@ def test_only_a_few_pieces_are_in_flight():
 
 def _echo(data, name, first_record):
     return first_record
+
+
+def test_a_piece_is_parsed_whole_and_a_damaged_one_streamed_to_its_damage(monkeypatch):
+    """A piece that is a whole document (even one naming PubMed's DTD by its http address) is
+    built as one tree, giving the streaming parser's records; a damaged piece goes to the
+    streaming parser, which keeps the records before the damage."""
+    from harvest.formats import pubmed
+    streamed = []
+    real = pubmed.parse_pubmed_xml
+
+    def watching(source, name, *args):
+        streamed.append(name)
+        return real(source, name, *args)
+    monkeypatch.setattr(pubmed, "parse_pubmed_xml", watching)
+    doctype = (b'<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD '
+               b'PubMedArticle, 1st January 2019//EN" "http://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_190101.dtd">\n')
+    data = doctype + b"<PubmedArticleSet>" + ARTICLES + b"</PubmedArticleSet>"
+    records, errors, fatal = pubmed._parse_piece(data, "whole", 0)
+    assert (errors, fatal, streamed) == ([], None, [])
+    assert [r["pmid"] for r in records] == ["90000001", "90000002", "90000003"]
+    assert records == list(parse_pubmed(data, "streamed"))
+    records, errors, fatal = pubmed._parse_piece(data[: data.rindex(b"<PubmedArticle>") + 100], "cut", 7)
+    assert streamed == ["streamed", "cut"]
+    assert len(records) == 2 and fatal.startswith("cut: malformed XML after 9 complete records")

@@ -35,6 +35,7 @@ MATHML_SKIP = {"{http://www.w3.org/1998/Math/MathML}annotation",
 NAME_SUFFIX = re.compile(r"^(?:Jr|Sr|\d+(?:st|nd|rd|th)|II|III|IV)\.?$")
 ORCID_PREFIX = re.compile(r"^https?://orcid\.org/")
 RECORD_END_TAGS = (b"</PubmedArticle>", b"</PubmedBookArticle>")
+RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle", "ERROR")
 RECORD_FIELDS = (
     "pmid", "doi", "pmcid", "title", "abstract", "abstract_sections", "authors", "journal",
     "journal_abbrev", "volume", "issue", "pages", "published", "year", "publication_types", "mesh",
@@ -113,14 +114,42 @@ def _parse_xml_pieces(stream, name: str, on_error, workers: int | None) -> Itera
 
 def _parse_piece(data: bytes, name: str, first_record: int) -> tuple[list[dict], list[str], str | None]:
     """Worker side of `_parse_xml_pieces`: the piece's records, its unusable-record messages,
-    and the message of the damage that ended it, if any."""
-    records, errors = [], []
+    and the message of the damage that ended it, if any.
+
+    A piece is small (about PIECE_BYTES), so it is parsed whole into a tree, which libxml2 builds
+    faster than iterparse hands out its events; a damaged piece is read again by the streaming
+    parser, which keeps the records before the damage and says where it is."""
+    errors: list = []
     try:
-        for record in parse_pubmed_xml(io.BytesIO(data), name, errors.append, first_record):
-            records.append(record)
+        root = etree.fromstring(data, _piece_parser())
+    except etree.XMLSyntaxError:
+        records: list = []
+        try:
+            for record in parse_pubmed_xml(io.BytesIO(data), name, errors.append, first_record):
+                records.append(record)
+        except PubmedParseError as error:
+            return records, [str(e) for e in errors], str(error)
+        return records, [str(e) for e in errors], None
+    records = []
+    try:
+        for count, element in enumerate(root.iter(*RECORD_TAGS), start=first_record + 1):
+            if (record := _record(element, name, count, errors.append)) is not None:
+                records.append(record)
+        _check_root(root, name)
     except PubmedParseError as error:
         return records, [str(e) for e in errors], str(error)
     return records, [str(e) for e in errors], None
+
+
+_PARSERS: dict = {}
+
+
+def _piece_parser() -> etree.XMLParser:
+    """This process's parser for whole pieces: no DTD, no external entities, no network."""
+    if "piece" not in _PARSERS:
+        _PARSERS["piece"] = etree.XMLParser(load_dtd=False, no_network=True, resolve_entities=False,
+                                            remove_comments=True, remove_pis=True)
+    return _PARSERS["piece"]
 
 
 def parse_pubmed_xml(source: IO[bytes], name: str = "input", on_error=None,
@@ -130,20 +159,14 @@ def parse_pubmed_xml(source: IO[bytes], name: str = "input", on_error=None,
     The parser loads no DTD, resolves no external entities and never touches the network.
     """
     context = etree.iterparse(
-        source, events=("end",), tag=("PubmedArticle", "PubmedBookArticle", "ERROR"),
-        load_dtd=False, no_network=True, resolve_entities=False,
-        remove_comments=True, remove_pis=True)
+        source, events=("end",), tag=RECORD_TAGS, load_dtd=False, no_network=True,
+        resolve_entities=False, remove_comments=True, remove_pis=True)
     count = records_before
     try:
         for _, element in context:
-            if element.tag == "ERROR":
-                raise PubmedParseError(f"{name}: E-utilities returned an error: {_text(element)}")
-            count += 1
-            try:
-                record = _article(element) if element.tag == "PubmedArticle" else _book(element)
-            except (AttributeError, ValueError) as exc:
-                pmid = _clean(element.findtext(".//PMID")) or "unknown"
-                record = _unusable(f"{name}: record {count} (PMID {pmid}) is unusable: {exc}", on_error)
+            if element.tag != "ERROR":
+                count += 1
+            record = _record(element, name, count, on_error)
             element.clear(keep_tail=False)
             parent = element.getparent()
             while element.getprevious() is not None:
@@ -152,7 +175,22 @@ def parse_pubmed_xml(source: IO[bytes], name: str = "input", on_error=None,
                 yield record
     except etree.XMLSyntaxError as exc:
         raise PubmedParseError(f"{name}: malformed XML after {count} complete records: {exc}") from exc
-    root = context.root
+    _check_root(context.root, name)
+
+
+def _record(element, name: str, count: int, on_error) -> dict | None:
+    """The record of a PubmedArticle or PubmedBookArticle element (the `count`th of the input);
+    an unusable one goes to `on_error` (None: raised); an E-utilities ERROR element raises."""
+    if element.tag == "ERROR":
+        raise PubmedParseError(f"{name}: E-utilities returned an error: {_text(element)}")
+    try:
+        return _article(element) if element.tag == "PubmedArticle" else _book(element)
+    except (AttributeError, ValueError) as exc:
+        pmid = _clean(element.findtext(".//PMID")) or "unknown"
+        return _unusable(f"{name}: record {count} (PMID {pmid}) is unusable: {exc}", on_error)
+
+
+def _check_root(root, name: str) -> None:
     if root is None or root.tag not in ("PubmedArticleSet", "PubmedArticle", "PubmedBookArticle"):
         raise PubmedParseError(f"{name}: not a PubMed efetch document (root element "
                                f"<{getattr(root, 'tag', '?')}>, expected <PubmedArticleSet>)")
