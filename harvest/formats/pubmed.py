@@ -1,6 +1,7 @@
 """PubMed's formats: efetch XML (PubmedArticleSet), MEDLINE text and esearch answers.
 
 parse_pubmed   bytes (XML, gzipped XML or MEDLINE text) -> normalised record dicts
+parse_pubmed_json_lines  the same records as JSON Lines (UTF-8 bytes, one line a record)
 parse_esearch  an esearch XML answer -> SearchResult (count, history handle, ids, warnings)
 
 Pure: bytes in, records out. The PubMed source (harvest/sources/pubmed.py) fetches and saves.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import re
 import zlib
 from dataclasses import dataclass
@@ -62,6 +64,23 @@ def parse_pubmed(data: bytes | IO[bytes], name: str = "input", on_error=None,
     nothing after it can be trusted. A large XML input is parsed on `workers` processes
     (None: every core); a small one, such as an efetch batch, always in this process.
     """
+    return _parse(data, name, on_error, workers, json_lines=False)
+
+
+def parse_pubmed_json_lines(data: bytes | IO[bytes], name: str = "input", on_error=None,
+                            workers: int | None = 1) -> Iterator[bytes]:
+    """`parse_pubmed`'s records, each as one line of JSON Lines: UTF-8 bytes ending in a newline,
+    keys in RECORD_FIELDS order, non-ASCII text unescaped. Errors as `parse_pubmed`'s. The
+    worker processes of a large file encode their own records, so the calling process only
+    decompresses, cuts and passes bytes on (what `harvest parse --format pubmed` prints)."""
+    return _parse(data, name, on_error, workers, json_lines=True)
+
+
+def _json_line(record: dict) -> bytes:
+    return json.dumps(record, ensure_ascii=False).encode() + b"\n"
+
+
+def _parse(data, name: str, on_error, workers: int | None, json_lines: bool) -> Iterator:
     stream = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
     head = stream.read(2)
     stream.seek(0)
@@ -73,11 +92,14 @@ def parse_pubmed(data: bytes | IO[bytes], name: str = "input", on_error=None,
         raise PubmedParseError(f"{name}: damaged or oversized gzip data: {exc}") from None
     if first.startswith(b"<"):
         if workers != 1 and b"<PubmedArticleSet>" in first:
-            return _unpacked(_parse_xml_pieces(stream, name, on_error, workers), name)
-        return _unpacked(parse_pubmed_xml(stream, name, on_error), name)
-    if first.startswith(b"PMID-") or first[:4].isupper():
-        return _unpacked(parse_medline(stream, name, on_error), name)
-    raise PubmedParseError(f"{name}: neither PubMed XML nor MEDLINE text (starts with {first[:40]!r})")
+            piece = _parse_piece_json_lines if json_lines else _parse_piece
+            return _unpacked(_parse_xml_pieces(stream, name, on_error, workers, piece), name)
+        records = parse_pubmed_xml(stream, name, on_error)
+    elif first.startswith(b"PMID-") or first[:4].isupper():
+        records = parse_medline(stream, name, on_error)
+    else:
+        raise PubmedParseError(f"{name}: neither PubMed XML nor MEDLINE text (starts with {first[:40]!r})")
+    return _unpacked(map(_json_line, records) if json_lines else records, name)
 
 
 def _unpacked(records: Iterator[dict], name: str) -> Iterator[dict]:
@@ -101,10 +123,11 @@ def _first_text(stream) -> bytes:
     return peeked.lstrip(b"\xef\xbb\xbf \t\r\n")
 
 
-def _parse_xml_pieces(stream, name: str, on_error, workers: int | None) -> Iterator[dict]:
-    """Records of a PubmedArticleSet parsed piece by piece, on several cores when it is large."""
+def _parse_xml_pieces(stream, name: str, on_error, workers: int | None, parse_piece) -> Iterator:
+    """Records of a PubmedArticleSet parsed piece by piece by `parse_piece`, on several cores
+    when it is large."""
     pieces = split_at_records(stream, RECORD_END_TAGS, b"PubmedArticleSet")
-    for records, errors, fatal in parse_pieces(pieces, _parse_piece, name, workers):
+    for records, errors, fatal in parse_pieces(pieces, parse_piece, name, workers):
         for error in errors:
             _unusable(error, on_error)
         yield from records
@@ -139,6 +162,12 @@ def _parse_piece(data: bytes, name: str, first_record: int) -> tuple[list[dict],
     except PubmedParseError as error:
         return records, [str(e) for e in errors], str(error)
     return records, [str(e) for e in errors], None
+
+
+def _parse_piece_json_lines(data: bytes, name: str, first_record: int) -> tuple[list[bytes], list[str], str | None]:
+    """`_parse_piece` with each record encoded as a JSON line (see parse_pubmed_json_lines)."""
+    records, errors, fatal = _parse_piece(data, name, first_record)
+    return [_json_line(record) for record in records], errors, fatal
 
 
 _PARSERS: dict = {}
