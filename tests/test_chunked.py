@@ -2,12 +2,13 @@
 
 import gzip
 import io
+import json
 
 import pytest
 
 from conftest import DATA
 from harvest import chunked
-from harvest.formats.pubmed import PubmedParseError, parse_pubmed
+from harvest.formats.pubmed import PubmedParseError, parse_pubmed, parse_pubmed_json_lines
 
 SAMPLE = (DATA / "pubmed_sample.xml").read_bytes()
 HEAD, REST = SAMPLE.split(b"<PubmedArticleSet>", 1)
@@ -109,3 +110,17 @@ def test_a_piece_is_parsed_whole_and_a_damaged_one_streamed_to_its_damage(monkey
     records, errors, fatal = pubmed._parse_piece(data[: data.rindex(b"<PubmedArticle>") + 100], "cut", 7)
     assert streamed == ["streamed", "cut"]
     assert len(records) == 2 and fatal.startswith("cut: malformed XML after 9 complete records")
+
+
+def test_json_lines_are_the_records_encoded_in_the_workers():
+    data = gzip.compress(big_file(40))
+    records = list(parse_pubmed(data, "big", workers=1))
+    for workers in (1, 2):
+        lines = list(parse_pubmed_json_lines(data, "big", workers=workers))
+        assert all(line.endswith(b"\n") and line.count(b"\n") == 1 for line in lines)
+        assert [json.loads(line) for line in lines] == records
+    assert "café".encode() in lines[0]  # UTF-8, not \u escapes
+    errors = []
+    damaged = big_file(40).replace(b'<PMID Version="1">9124002</PMID>', b"", 1)
+    assert len(list(parse_pubmed_json_lines(damaged, "big", on_error=errors.append, workers=2))) == 119
+    assert [str(e) for e in errors] == ["big: record 74 (PMID unknown) is unusable: no usable PMID (None)"]
