@@ -124,3 +124,19 @@ def test_json_lines_are_the_records_encoded_in_the_workers():
     damaged = big_file(40).replace(b'<PMID Version="1">9124002</PMID>', b"", 1)
     assert len(list(parse_pubmed_json_lines(damaged, "big", on_error=errors.append, workers=2))) == 119
     assert [str(e) for e in errors] == ["big: record 74 (PMID unknown) is unusable: no usable PMID (None)"]
+
+
+def test_pieces_are_parsed_with_the_cycle_collector_paused_and_restored():
+    import gc
+    assert gc.isenabled()
+    pieces = [chunked.Piece(b"x", n, 1) for n in range(3)]
+    assert list(chunked.parse_pieces(iter(pieces), _collector_state, "t", workers=1)) == [False] * 3
+    assert gc.isenabled()
+    with pytest.raises(ZeroDivisionError):
+        chunked.uncollected(lambda: 1 / 0)
+    assert gc.isenabled()
+
+
+def _collector_state(data, name, first_record):
+    import gc
+    return gc.isenabled()
