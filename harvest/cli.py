@@ -510,39 +510,6 @@ def resolve_command(db_path, archive, quiet, contact, allow_network, limit, euro
     sys.exit(EXIT_CODES[_overall([r.status for r in runs])])
 
 
-@main.command("parse")
-@click.option("--format", "fmt", type=click.Choice(["pubmed", "jats", "arxiv", "crossref", "feed", "html"]), required=True,
-              help="pubmed: efetch XML or MEDLINE text; jats: JATS articles or a pmc-articleset; "
-                   "arxiv: an arXiv API Atom response; crossref: a Crossref REST API JSON response; "
-                   "feed: RSS, Atom, RDF or JSON Feed (one line per entry); html: an article page (needs --url).")
-@click.option("--url", help="For --format html: the address the page was fetched from.")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-def parse_command(fmt, url, files):
-    """Print the records in FILES (plain or .gz) as JSON Lines."""
-    if fmt == "html" and not url:
-        raise click.ClickException("--format html needs --url, the address the page came from "
-                                   "(relative links, the site and the canonical address depend on it)")
-    from .limits import LimitExceeded, Truncated
-    errors = []
-    out = click.get_binary_stream("stdout")  # buffered: one write a record, no flush until a file ends
-
-    def report(error):
-        errors.append(error)
-        out.flush()
-        click.echo(f"error: {error}", err=True)
-
-    read, failures = _parse_reader(fmt, url, report)
-    for name in files:
-        try:
-            with open(name, "rb") as stream:
-                for line in read(stream, name):
-                    out.write(line)
-        except (*failures, LimitExceeded, Truncated) as error:
-            report(error)
-        out.flush()
-    sys.exit(1 if errors else 0)
-
-
 def _parse_reader(fmt: str, url: str | None, report):
     """`read(stream, name)` giving a file's records as JSON lines (UTF-8 bytes), and the error
     classes of that format's parser. Only the one format's parser is imported."""
@@ -579,6 +546,39 @@ def _parse_reader(fmt: str, url: str | None, report):
             report(answer.error)
         return lines(answer.works)
     return read_crossref, (crossref.CrossrefParseError,)
+
+
+@main.command("parse")
+@click.option("--format", "fmt", type=click.Choice(["pubmed", "jats", "arxiv", "crossref", "feed", "html"]), required=True,
+              help="pubmed: efetch XML or MEDLINE text; jats: JATS articles or a pmc-articleset; "
+                   "arxiv: an arXiv API Atom response; crossref: a Crossref REST API JSON response; "
+                   "feed: RSS, Atom, RDF or JSON Feed (one line per entry); html: an article page (needs --url).")
+@click.option("--url", help="For --format html: the address the page was fetched from.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def parse_command(fmt, url, files):
+    """Print the records in FILES (plain or .gz) as JSON Lines."""
+    if fmt == "html" and not url:
+        raise click.ClickException("--format html needs --url, the address the page came from "
+                                   "(relative links, the site and the canonical address depend on it)")
+    from .limits import LimitExceeded, Truncated
+    errors = []
+    out = click.get_binary_stream("stdout")  # buffered: one write a record, no flush until a file ends
+
+    def report(error):
+        errors.append(error)
+        out.flush()
+        click.echo(f"error: {error}", err=True)
+
+    read, failures = _parse_reader(fmt, url, report)
+    for name in files:
+        try:
+            with open(name, "rb") as stream:
+                for line in read(stream, name):
+                    out.write(line)
+        except (*failures, LimitExceeded, Truncated) as error:
+            report(error)
+        out.flush()
+    sys.exit(1 if errors else 0)
 
 
 def _gunzipped(data: bytes, name: str = "input") -> bytes:
