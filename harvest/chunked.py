@@ -10,6 +10,7 @@ back in file order; only a few pieces are ever held at once. Workers hold no inh
 from __future__ import annotations
 
 import ctypes
+import gc
 import multiprocessing
 import os
 import queue
@@ -112,11 +113,11 @@ def parse_pieces(pieces: Iterator[Piece], parse_piece: Callable, name: str,
         head.extend(islice(pieces, PARALLEL_AFTER))
     except Exception:  # damage (a cap hit) early in the input: what came before it still counts
         for piece in head:
-            yield parse_piece(piece.data, name, piece.first_record)
+            yield uncollected(parse_piece, piece.data, name, piece.first_record)
         raise
     if workers == 1 or len(head) < PARALLEL_AFTER:
         for piece in chain(head, pieces):
-            yield parse_piece(piece.data, name, piece.first_record)
+            yield uncollected(parse_piece, piece.data, name, piece.first_record)
         return
     pieces = chain(head, pieces)
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
@@ -124,7 +125,7 @@ def parse_pieces(pieces: Iterator[Piece], parse_piece: Callable, name: str,
         pending: deque = deque()
         try:
             for piece in pieces:
-                pending.append(pool.submit(parse_piece, piece.data, name, piece.first_record))
+                pending.append(pool.submit(uncollected, parse_piece, piece.data, name, piece.first_record))
                 if len(pending) >= 2 * workers:
                     yield pending.popleft().result()
         except Exception:  # damage found while splitting: the pieces before it still count
@@ -133,6 +134,20 @@ def parse_pieces(pieces: Iterator[Piece], parse_piece: Callable, name: str,
             raise
         while pending:
             yield pending.popleft().result()
+
+
+def uncollected(function: Callable, *args):
+    """`function(*args)` with Python's cycle collector paused. A parsed piece is thousands of
+    small dicts and lists that hold no cycles, which the collector would walk again and again as
+    they pile up (measured on a PubMed baseline file: about a quarter of the parse time);
+    reference counting still frees all of it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return function(*args)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _worker_start(parent: int) -> None:

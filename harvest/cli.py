@@ -511,6 +511,44 @@ def resolve_command(db_path, archive, quiet, contact, allow_network, limit, euro
     sys.exit(EXIT_CODES[_overall([r.status for r in runs])])
 
 
+def _parse_reader(fmt: str, url: str | None, report):
+    """`read(stream, name)` giving a file's records as JSON lines (UTF-8 bytes), and the error
+    classes of that format's parser. Only the one format's parser is imported."""
+    def lines(records):
+        return ((json.dumps(record, ensure_ascii=False) + "\n").encode() for record in records)
+
+    if fmt == "pubmed":
+        from .formats import pubmed
+        return (lambda stream, name: pubmed.parse_pubmed_json_lines(stream, name, on_error=report, workers=None),
+                (pubmed.PubmedParseError,))
+    if fmt == "jats":
+        from .formats import jats
+        return lambda stream, name: lines(jats.parse_jats(_gunzipped(stream.read(), name), name)), (jats.JatsParseError,)
+    if fmt == "html":
+        from .formats import extract
+        return lambda stream, name: lines([extract.parse_article(_gunzipped(stream.read(), name), url)]), ()
+    if fmt == "feed":
+        from .formats import feeds
+        return lambda stream, name: lines(_feed_lines(_gunzipped(stream.read(), name), name)), (feeds.FeedError,)
+    if fmt == "arxiv":
+        from .sources import arxiv
+
+        def read_arxiv(stream, name):
+            page = arxiv.parse_arxiv(_gunzipped(stream.read(), name), name)
+            for message in page.errors:
+                report(message)
+            return lines(page.entries)
+        return read_arxiv, (arxiv.ArxivParseError,)
+    from .sources import crossref
+
+    def read_crossref(stream, name):
+        answer = crossref.parse_crossref(_gunzipped(stream.read(), name), name)
+        if answer.error:
+            report(answer.error)
+        return lines(answer.works)
+    return read_crossref, (crossref.CrossrefParseError,)
+
+
 @main.command("parse")
 @click.option("--format", "fmt", type=click.Choice(["pubmed", "jats", "arxiv", "crossref", "feed", "html"]), required=True,
               help="pubmed: efetch XML or MEDLINE text; jats: JATS articles or a pmc-articleset; "
@@ -520,44 +558,27 @@ def resolve_command(db_path, archive, quiet, contact, allow_network, limit, euro
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 def parse_command(fmt, url, files):
     """Print the records in FILES (plain or .gz) as JSON Lines."""
-    from .formats import extract, feeds, jats, pubmed
-    from .limits import LimitExceeded, Truncated
-    from .sources import arxiv, crossref
     if fmt == "html" and not url:
         raise click.ClickException("--format html needs --url, the address the page came from "
                                    "(relative links, the site and the canonical address depend on it)")
+    from .limits import LimitExceeded, Truncated
     errors = []
+    out = click.get_binary_stream("stdout")  # buffered: one write a record, no flush until a file ends
 
     def report(error):
         errors.append(error)
+        out.flush()
         click.echo(f"error: {error}", err=True)
 
+    read, failures = _parse_reader(fmt, url, report)
     for name in files:
         try:
             with open(name, "rb") as stream:
-                if fmt == "pubmed":
-                    records = pubmed.parse_pubmed(stream, name, on_error=report, workers=None)
-                elif fmt == "jats":
-                    records = jats.parse_jats(_gunzipped(stream.read(), name), name)
-                elif fmt == "html":
-                    records = [extract.parse_article(_gunzipped(stream.read(), name), url)]
-                elif fmt == "feed":
-                    records = _feed_lines(_gunzipped(stream.read(), name), name)
-                elif fmt == "arxiv":
-                    page = arxiv.parse_arxiv(_gunzipped(stream.read(), name), name)
-                    for message in page.errors:
-                        report(message)
-                    records = page.entries
-                else:
-                    answer = crossref.parse_crossref(_gunzipped(stream.read(), name), name)
-                    if answer.error:
-                        report(answer.error)
-                    records = answer.works
-                for record in records:
-                    click.echo(json.dumps(record, ensure_ascii=False))
-        except (pubmed.PubmedParseError, jats.JatsParseError, arxiv.ArxivParseError,
-                crossref.CrossrefParseError, feeds.FeedError, LimitExceeded, Truncated) as error:
+                for line in read(stream, name):
+                    out.write(line)
+        except (*failures, LimitExceeded, Truncated) as error:
             report(error)
+        out.flush()
     sys.exit(1 if errors else 0)
 
 

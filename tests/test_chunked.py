@@ -2,12 +2,13 @@
 
 import gzip
 import io
+import json
 
 import pytest
 
 from conftest import DATA
 from harvest import chunked
-from harvest.formats.pubmed import PubmedParseError, parse_pubmed
+from harvest.formats.pubmed import PubmedParseError, parse_pubmed, parse_pubmed_json_lines
 
 SAMPLE = (DATA / "pubmed_sample.xml").read_bytes()
 HEAD, REST = SAMPLE.split(b"<PubmedArticleSet>", 1)
@@ -85,3 +86,57 @@ def test_only_a_few_pieces_are_in_flight():
 
 def _echo(data, name, first_record):
     return first_record
+
+
+def test_a_piece_is_parsed_whole_and_a_damaged_one_streamed_to_its_damage(monkeypatch):
+    """A piece that is a whole document (even one naming PubMed's DTD by its http address) is
+    built as one tree, giving the streaming parser's records; a damaged piece goes to the
+    streaming parser, which keeps the records before the damage."""
+    from harvest.formats import pubmed
+    streamed = []
+    real = pubmed.parse_pubmed_xml
+
+    def watching(source, name, *args):
+        streamed.append(name)
+        return real(source, name, *args)
+    monkeypatch.setattr(pubmed, "parse_pubmed_xml", watching)
+    doctype = (b'<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD '
+               b'PubMedArticle, 1st January 2019//EN" "http://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_190101.dtd">\n')
+    data = doctype + b"<PubmedArticleSet>" + ARTICLES + b"</PubmedArticleSet>"
+    records, errors, fatal = pubmed._parse_piece(data, "whole", 0)
+    assert (errors, fatal, streamed) == ([], None, [])
+    assert [r["pmid"] for r in records] == ["90000001", "90000002", "90000003"]
+    assert records == list(parse_pubmed(data, "streamed"))
+    records, errors, fatal = pubmed._parse_piece(data[: data.rindex(b"<PubmedArticle>") + 100], "cut", 7)
+    assert streamed == ["streamed", "cut"]
+    assert len(records) == 2 and fatal.startswith("cut: malformed XML after 9 complete records")
+
+
+def test_json_lines_are_the_records_encoded_in_the_workers():
+    data = gzip.compress(big_file(40))
+    records = list(parse_pubmed(data, "big", workers=1))
+    for workers in (1, 2):
+        lines = list(parse_pubmed_json_lines(data, "big", workers=workers))
+        assert all(line.endswith(b"\n") and line.count(b"\n") == 1 for line in lines)
+        assert [json.loads(line) for line in lines] == records
+    assert "café".encode() in lines[0]  # UTF-8, not \u escapes
+    errors = []
+    damaged = big_file(40).replace(b'<PMID Version="1">9124002</PMID>', b"", 1)
+    assert len(list(parse_pubmed_json_lines(damaged, "big", on_error=errors.append, workers=2))) == 119
+    assert [str(e) for e in errors] == ["big: record 74 (PMID unknown) is unusable: no usable PMID (None)"]
+
+
+def test_pieces_are_parsed_with_the_cycle_collector_paused_and_restored():
+    import gc
+    assert gc.isenabled()
+    pieces = [chunked.Piece(b"x", n, 1) for n in range(3)]
+    assert list(chunked.parse_pieces(iter(pieces), _collector_state, "t", workers=1)) == [False] * 3
+    assert gc.isenabled()
+    with pytest.raises(ZeroDivisionError):
+        chunked.uncollected(lambda: 1 / 0)
+    assert gc.isenabled()
+
+
+def _collector_state(data, name, first_record):
+    import gc
+    return gc.isenabled()

@@ -199,3 +199,26 @@ def test_medline_record_without_pmid_is_reported():
     assert "m: record 2 is unusable" in str(errors[0])
     with pytest.raises(PubmedParseError, match="line 2 is not a MEDLINE field"):
         records(b"PMID- 1\n<html>\n")
+
+
+def test_parse_command_prints_the_records_before_damage_then_fails(tmp_path):
+    cut = tmp_path / "cut.xml"
+    cut.write_bytes(SAMPLE[: SAMPLE.index(b"<PMID Version=\"1\">90000003")])
+    run = subprocess.run([sys.executable, "-m", "harvest", "parse", "--format", "pubmed", str(cut)],
+                         capture_output=True, text=True)
+    assert run.returncode == 1
+    assert [json.loads(line)["pmid"] for line in run.stdout.splitlines()] == ["90000001", "90000002"]
+    assert "cut.xml: malformed XML after 2 complete records" in run.stderr
+    assert "café" in run.stdout  # UTF-8 output, not \u escapes
+
+
+def test_parse_command_imports_only_the_chosen_formats_parser(tmp_path):
+    sample = tmp_path / "sample.xml"
+    sample.write_bytes(SAMPLE)
+    probe = ("import sys\nfrom harvest.cli import main\ntry:\n    main(['parse', '--format', 'pubmed', sys.argv[1]])\n"
+             "except SystemExit as end:\n    assert end.code == 0, end.code\n"
+             "print(sorted(m for m in ('trafilatura', 'feedparser', 'harvest.formats.jats', 'harvest.sources.arxiv')"
+             " if m in sys.modules), file=sys.stderr)\n")
+    run = subprocess.run([sys.executable, "-c", probe, str(sample)], capture_output=True, text=True, check=True)
+    assert len(run.stdout.splitlines()) == 3
+    assert run.stderr.strip() == "[]"

@@ -1,6 +1,7 @@
 """PubMed's formats: efetch XML (PubmedArticleSet), MEDLINE text and esearch answers.
 
 parse_pubmed   bytes (XML, gzipped XML or MEDLINE text) -> normalised record dicts
+parse_pubmed_json_lines  the same records as JSON Lines (UTF-8 bytes, one line a record)
 parse_esearch  an esearch XML answer -> SearchResult (count, history handle, ids, warnings)
 
 Pure: bytes in, records out. The PubMed source (harvest/sources/pubmed.py) fetches and saves.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import re
 import zlib
 from dataclasses import dataclass
@@ -30,12 +32,12 @@ WHITESPACE = re.compile(r"[ \t\n\r]+")
 MEDLINE_DATE = re.compile(r"(\d{4})(?:[\s-]+([A-Za-z]{3})[a-z]*\.?(?:\s+(\d{1,2})\b)?)?")
 MATHML_SKIP = {"{http://www.w3.org/1998/Math/MathML}annotation",
                "{http://www.w3.org/1998/Math/MathML}annotation-xml"}
-NAME_FIELDS = {"LastName": "last_name", "ForeName": "fore_name", "Initials": "initials", "Suffix": "suffix"}
 # A generational suffix as MEDLINE text writes it after the fore name or initials ("Smith, Anne B
 # 3rd", "Smith AB 3rd"); NLM spells them Jr, Sr or as ordinals, older records as roman numerals.
 NAME_SUFFIX = re.compile(r"^(?:Jr|Sr|\d+(?:st|nd|rd|th)|II|III|IV)\.?$")
 ORCID_PREFIX = re.compile(r"^https?://orcid\.org/")
 RECORD_END_TAGS = (b"</PubmedArticle>", b"</PubmedBookArticle>")
+RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle", "ERROR")
 RECORD_FIELDS = (
     "pmid", "doi", "pmcid", "title", "abstract", "abstract_sections", "authors", "journal",
     "journal_abbrev", "volume", "issue", "pages", "published", "year", "publication_types", "mesh",
@@ -62,6 +64,23 @@ def parse_pubmed(data: bytes | IO[bytes], name: str = "input", on_error=None,
     nothing after it can be trusted. A large XML input is parsed on `workers` processes
     (None: every core); a small one, such as an efetch batch, always in this process.
     """
+    return _parse(data, name, on_error, workers, json_lines=False)
+
+
+def parse_pubmed_json_lines(data: bytes | IO[bytes], name: str = "input", on_error=None,
+                            workers: int | None = 1) -> Iterator[bytes]:
+    """`parse_pubmed`'s records, each as one line of JSON Lines: UTF-8 bytes ending in a newline,
+    keys in RECORD_FIELDS order, non-ASCII text unescaped. Errors as `parse_pubmed`'s. The
+    worker processes of a large file encode their own records, so the calling process only
+    decompresses, cuts and passes bytes on (what `harvest parse --format pubmed` prints)."""
+    return _parse(data, name, on_error, workers, json_lines=True)
+
+
+def _json_line(record: dict) -> bytes:
+    return json.dumps(record, ensure_ascii=False).encode() + b"\n"
+
+
+def _parse(data, name: str, on_error, workers: int | None, json_lines: bool) -> Iterator:
     stream = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
     head = stream.read(2)
     stream.seek(0)
@@ -73,11 +92,14 @@ def parse_pubmed(data: bytes | IO[bytes], name: str = "input", on_error=None,
         raise PubmedParseError(f"{name}: damaged or oversized gzip data: {exc}") from None
     if first.startswith(b"<"):
         if workers != 1 and b"<PubmedArticleSet>" in first:
-            return _unpacked(_parse_xml_pieces(stream, name, on_error, workers), name)
-        return _unpacked(parse_pubmed_xml(stream, name, on_error), name)
-    if first.startswith(b"PMID-") or first[:4].isupper():
-        return _unpacked(parse_medline(stream, name, on_error), name)
-    raise PubmedParseError(f"{name}: neither PubMed XML nor MEDLINE text (starts with {first[:40]!r})")
+            piece = _parse_piece_json_lines if json_lines else _parse_piece
+            return _unpacked(_parse_xml_pieces(stream, name, on_error, workers, piece), name)
+        records = parse_pubmed_xml(stream, name, on_error)
+    elif first.startswith(b"PMID-") or first[:4].isupper():
+        records = parse_medline(stream, name, on_error)
+    else:
+        raise PubmedParseError(f"{name}: neither PubMed XML nor MEDLINE text (starts with {first[:40]!r})")
+    return _unpacked(map(_json_line, records) if json_lines else records, name)
 
 
 def _unpacked(records: Iterator[dict], name: str) -> Iterator[dict]:
@@ -101,10 +123,11 @@ def _first_text(stream) -> bytes:
     return peeked.lstrip(b"\xef\xbb\xbf \t\r\n")
 
 
-def _parse_xml_pieces(stream, name: str, on_error, workers: int | None) -> Iterator[dict]:
-    """Records of a PubmedArticleSet parsed piece by piece, on several cores when it is large."""
+def _parse_xml_pieces(stream, name: str, on_error, workers: int | None, parse_piece) -> Iterator:
+    """Records of a PubmedArticleSet parsed piece by piece by `parse_piece`, on several cores
+    when it is large."""
     pieces = split_at_records(stream, RECORD_END_TAGS, b"PubmedArticleSet")
-    for records, errors, fatal in parse_pieces(pieces, _parse_piece, name, workers):
+    for records, errors, fatal in parse_pieces(pieces, parse_piece, name, workers):
         for error in errors:
             _unusable(error, on_error)
         yield from records
@@ -114,14 +137,48 @@ def _parse_xml_pieces(stream, name: str, on_error, workers: int | None) -> Itera
 
 def _parse_piece(data: bytes, name: str, first_record: int) -> tuple[list[dict], list[str], str | None]:
     """Worker side of `_parse_xml_pieces`: the piece's records, its unusable-record messages,
-    and the message of the damage that ended it, if any."""
-    records, errors = [], []
+    and the message of the damage that ended it, if any.
+
+    A piece is small (about PIECE_BYTES), so it is parsed whole into a tree, which libxml2 builds
+    faster than iterparse hands out its events; a damaged piece is read again by the streaming
+    parser, which keeps the records before the damage and says where it is."""
+    errors: list = []
     try:
-        for record in parse_pubmed_xml(io.BytesIO(data), name, errors.append, first_record):
-            records.append(record)
+        root = etree.fromstring(data, _piece_parser())
+    except etree.XMLSyntaxError:
+        records: list = []
+        try:
+            for record in parse_pubmed_xml(io.BytesIO(data), name, errors.append, first_record):
+                records.append(record)
+        except PubmedParseError as error:
+            return records, [str(e) for e in errors], str(error)
+        return records, [str(e) for e in errors], None
+    records = []
+    try:
+        for count, element in enumerate(root.iter(*RECORD_TAGS), start=first_record + 1):
+            if (record := _record(element, name, count, errors.append)) is not None:
+                records.append(record)
+        _check_root(root, name)
     except PubmedParseError as error:
         return records, [str(e) for e in errors], str(error)
     return records, [str(e) for e in errors], None
+
+
+def _parse_piece_json_lines(data: bytes, name: str, first_record: int) -> tuple[list[bytes], list[str], str | None]:
+    """`_parse_piece` with each record encoded as a JSON line (see parse_pubmed_json_lines)."""
+    records, errors, fatal = _parse_piece(data, name, first_record)
+    return [_json_line(record) for record in records], errors, fatal
+
+
+_PARSERS: dict = {}
+
+
+def _piece_parser() -> etree.XMLParser:
+    """This process's parser for whole pieces: no DTD, no external entities, no network."""
+    if "piece" not in _PARSERS:
+        _PARSERS["piece"] = etree.XMLParser(load_dtd=False, no_network=True, resolve_entities=False,
+                                            remove_comments=True, remove_pis=True)
+    return _PARSERS["piece"]
 
 
 def parse_pubmed_xml(source: IO[bytes], name: str = "input", on_error=None,
@@ -131,20 +188,14 @@ def parse_pubmed_xml(source: IO[bytes], name: str = "input", on_error=None,
     The parser loads no DTD, resolves no external entities and never touches the network.
     """
     context = etree.iterparse(
-        source, events=("end",), tag=("PubmedArticle", "PubmedBookArticle", "ERROR"),
-        load_dtd=False, no_network=True, resolve_entities=False,
-        remove_comments=True, remove_pis=True)
+        source, events=("end",), tag=RECORD_TAGS, load_dtd=False, no_network=True,
+        resolve_entities=False, remove_comments=True, remove_pis=True)
     count = records_before
     try:
         for _, element in context:
-            if element.tag == "ERROR":
-                raise PubmedParseError(f"{name}: E-utilities returned an error: {_text(element)}")
-            count += 1
-            try:
-                record = _article(element) if element.tag == "PubmedArticle" else _book(element)
-            except (AttributeError, ValueError) as exc:
-                pmid = _clean(element.findtext(".//PMID")) or "unknown"
-                record = _unusable(f"{name}: record {count} (PMID {pmid}) is unusable: {exc}", on_error)
+            if element.tag != "ERROR":
+                count += 1
+            record = _record(element, name, count, on_error)
             element.clear(keep_tail=False)
             parent = element.getparent()
             while element.getprevious() is not None:
@@ -153,7 +204,22 @@ def parse_pubmed_xml(source: IO[bytes], name: str = "input", on_error=None,
                 yield record
     except etree.XMLSyntaxError as exc:
         raise PubmedParseError(f"{name}: malformed XML after {count} complete records: {exc}") from exc
-    root = context.root
+    _check_root(context.root, name)
+
+
+def _record(element, name: str, count: int, on_error) -> dict | None:
+    """The record of a PubmedArticle or PubmedBookArticle element (the `count`th of the input);
+    an unusable one goes to `on_error` (None: raised); an E-utilities ERROR element raises."""
+    if element.tag == "ERROR":
+        raise PubmedParseError(f"{name}: E-utilities returned an error: {_text(element)}")
+    try:
+        return _article(element) if element.tag == "PubmedArticle" else _book(element)
+    except (AttributeError, ValueError) as exc:
+        pmid = _clean(element.findtext(".//PMID")) or "unknown"
+        return _unusable(f"{name}: record {count} (PMID {pmid}) is unusable: {exc}", on_error)
+
+
+def _check_root(root, name: str) -> None:
     if root is None or root.tag not in ("PubmedArticleSet", "PubmedArticle", "PubmedBookArticle"):
         raise PubmedParseError(f"{name}: not a PubMed efetch document (root element "
                                f"<{getattr(root, 'tag', '?')}>, expected <PubmedArticleSet>)")
@@ -204,9 +270,36 @@ def _find_text(element, path: str) -> str | None:
     return _text(element.find(path))
 
 
+def _first_children(element) -> dict:
+    """The first child of each tag, in one pass over the children. lxml's find() goes through
+    its Python path engine (several µs a call); walking the children costs one object each."""
+    first: dict = {}
+    if element is not None:
+        for child in element:
+            first.setdefault(child.tag, child)
+    return first
+
+
+def _child(element, tag: str):
+    """The first child called `tag`, or None; found in C."""
+    if element is not None:
+        for child in element.iterchildren(tag):
+            return child
+    return None
+
+
+def _leaf_text(element) -> str | None:
+    """Text of an element that holds no markup (names, numbers, codes): the quick way."""
+    return None if element is None else _clean(element.text)
+
+
 def _leaf(element, tag: str) -> str | None:
-    """Text of a child that holds no markup (names, numbers, codes): the quick way."""
-    return None if element is None else _clean(element.findtext(tag))
+    """Text of a child that holds no markup (names, numbers, codes)."""
+    return _leaf_text(_child(element, tag))
+
+
+def _raw(element) -> str | None:
+    return None if element is None else element.text
 
 
 def _grandchildren(element, child: str, grandchild: str) -> Iterator:
@@ -216,32 +309,33 @@ def _grandchildren(element, child: str, grandchild: str) -> Iterator:
 
 
 def _article(node) -> dict:
-    citation = node.find("MedlineCitation")
-    if citation is None or citation.find("Article") is None:
+    citation = _child(node, "MedlineCitation")
+    parts = _first_children(citation)
+    article = parts.get("Article")
+    if article is None:
         raise ValueError("no MedlineCitation/Article element")
-    article = citation.find("Article")
-    journal = article.find("Journal")
-    issue = journal.find("JournalIssue") if journal is not None else None
-    published = _pub_date(issue.find("PubDate") if issue is not None else None)
-    if published is None:
-        published = _ymd(article.find("ArticleDate"))
-    record = _common(citation, article, node.find("PubmedData"))
-    abbrev = _leaf(citation.find("MedlineJournalInfo"), "MedlineTA")
-    if abbrev is None and journal is not None:
-        abbrev = _leaf(journal, "ISOAbbreviation")
+    fields = _first_children(article)
+    journal = fields.get("Journal")
+    journal_fields = _first_children(journal)
+    issue = _first_children(journal_fields.get("JournalIssue"))
+    published = _pub_date(issue.get("PubDate")) or _ymd(fields.get("ArticleDate"))
+    record = _common(citation, article, _child(node, "PubmedData"), parts.get("PMID"))
+    abbrev = _leaf(parts.get("MedlineJournalInfo"), "MedlineTA")
+    if abbrev is None:
+        abbrev = _leaf_text(journal_fields.get("ISOAbbreviation"))
     record.update({
         "record_type": "PubmedArticle",
-        "title": _find_text(article, "ArticleTitle") or _find_text(article, "VernacularTitle"),
-        "authors": _people(article.find("AuthorList")),
-        "journal": _find_text(journal, "Title") if journal is not None else None,
+        "title": _text(fields.get("ArticleTitle")) or _text(fields.get("VernacularTitle")),
+        "authors": _people(fields.get("AuthorList")),
+        "journal": _text(journal_fields.get("Title")),
         "journal_abbrev": abbrev,
-        "volume": _leaf(issue, "Volume") if issue is not None else None,
-        "issue": _leaf(issue, "Issue") if issue is not None else None,
-        "pages": _pages(article.find("Pagination")),
+        "volume": _leaf_text(issue.get("Volume")),
+        "issue": _leaf_text(issue.get("Issue")),
+        "pages": _pages(fields.get("Pagination")),
         "published": published,
         "year": int(published[:4]) if published else None,
         "publication_types": _texts(_grandchildren(article, "PublicationTypeList", "PublicationType")),
-        "language": _leaf(article, "Language"),
+        "language": _leaf_text(fields.get("Language")),
     })
     record["doi"] = _valid_doi(record["doi"], article)
     return _finish(record)
@@ -252,7 +346,7 @@ def _valid_doi(listed: str | None, holder) -> str | None:
     invalid (`<ELocationID EIdType="doi" ValidYN="N">`) is never the record's, even when
     ArticleIdList repeats it (works merge by DOI: a wrong one would join two papers)."""
     invalid, valid = set(), []
-    for eloc in holder.iterfind("ELocationID"):
+    for eloc in holder.iterchildren("ELocationID"):
         if eloc.get("EIdType") == "doi" and (doi := normalise_doi(eloc.text)):
             (invalid.add(doi) if eloc.get("ValidYN") == "N" else valid.append(doi))
     if listed and listed not in invalid:
@@ -264,7 +358,7 @@ def _book(node) -> dict:
     document = node.find("BookDocument")
     book = document.find("Book")
     published = _pub_date(book.find("PubDate") if book is not None else None)
-    record = _common(document, document, node.find("PubmedBookData"))
+    record = _common(document, document, node.find("PubmedBookData"), _child(document, "PMID"))
     authors = None
     for author_list in document.iterfind("AuthorList"):
         if author_list.get("Type", "authors") == "authors":
@@ -288,27 +382,26 @@ def _book(node) -> dict:
     return _finish(record)
 
 
-def _common(citation, article, pubmed_data) -> dict:
-    """Fields that articles and book chapters spell alike."""
+def _common(citation, article, pubmed_data, pmid) -> dict:
+    """Fields that articles and book chapters spell alike (`pmid`: the citation's PMID element)."""
     ids = {}
     if pubmed_data is not None:
         for article_id in _grandchildren(pubmed_data, "ArticleIdList", "ArticleId"):
             ids.setdefault(article_id.get("IdType"), (article_id.text or "").strip())
     sections = [{"label": a.get("Label"), "text": text}
                 for a in _grandchildren(article, "Abstract", "AbstractText") if (text := _text(a))]
-    corrections = list(_grandchildren(citation, "CommentsCorrectionsList", "CommentsCorrections"))
-    retraction_notices = [c.findtext("PMID") for c in corrections
-                          if c.get("RefType") == "RetractionIn" and c.findtext("PMID")]
+    corrections = [c for c in _grandchildren(citation, "CommentsCorrectionsList", "CommentsCorrections")
+                   if c.get("RefType") == "RetractionIn"]
     return {
-        "pmid": (citation.findtext("PMID") or "").strip() or None,
+        "pmid": (_raw(pmid) or "").strip() or None,
         "doi": normalise_doi(ids.get("doi")),
         "pmcid": normalise_pmcid(ids.get("pmc")),
         "abstract_sections": sections,
         "abstract": "\n".join(labelled(s["label"], s["text"]) for s in sections) or None,
         "mesh": [_mesh(h) for h in _grandchildren(citation, "MeshHeadingList", "MeshHeading")],
         "keywords": _texts(_grandchildren(citation, "KeywordList", "Keyword")),
-        "retracted": any(c.get("RefType") == "RetractionIn" for c in corrections),
-        "retraction_notices": retraction_notices,
+        "retracted": bool(corrections),
+        "retraction_notices": [notice for c in corrections if (notice := _raw(_child(c, "PMID")))],
     }
 
 
@@ -327,53 +420,65 @@ def _people(author_list) -> list[dict]:
     if author_list is None:
         return []
     people = []
-    for author in author_list.iterfind("Author"):
+    for author in author_list.iterchildren("Author"):
         if author.get("ValidYN") == "N":
             continue
-        person = _person()
+        last = fore = initials = suffix = collective = orcid = None
+        affiliations = []
         for child in author:  # one pass over the children beats a find() per field
-            tag = child.tag
-            if tag in NAME_FIELDS:  # plain text in PubMed's DTD: no markup to flatten
-                person[NAME_FIELDS[tag]] = _clean(child.text)
-            elif tag == "CollectiveName":
-                person["collective_name"] = _text(child)
+            tag = child.tag  # names are plain text in PubMed's DTD: no markup to flatten
+            if tag == "LastName":
+                last = _clean(child.text)
+            elif tag == "ForeName":
+                fore = _clean(child.text)
+            elif tag == "Initials":
+                initials = _clean(child.text)
             elif tag == "AffiliationInfo":
-                affiliation = _text(child.find("Affiliation"))
+                affiliation = _text(_child(child, "Affiliation"))
                 if affiliation:
-                    person["affiliations"].append(affiliation)
+                    affiliations.append(affiliation)
+            elif tag == "Suffix":
+                suffix = _clean(child.text)
+            elif tag == "CollectiveName":
+                collective = _text(child)
             elif tag == "Identifier" and child.get("Source") == "ORCID" and child.text:
-                person["orcid"] = ORCID_PREFIX.sub("", child.text.strip())
-        people.append(person)
+                orcid = ORCID_PREFIX.sub("", child.text.strip())
+        people.append({"last_name": last, "fore_name": fore, "initials": initials, "suffix": suffix,
+                       "collective_name": collective, "orcid": orcid, "affiliations": affiliations})
     return people
 
 
 def _mesh(heading) -> dict:
-    descriptor = heading.find("DescriptorName")
+    descriptor, qualifiers = None, []
+    for child in heading:  # one pass: DescriptorName, then its QualifierNames
+        tag = child.tag
+        if tag == "QualifierName":
+            qualifiers.append({"name": _text(child), "ui": child.get("UI"),
+                               "major": child.get("MajorTopicYN") == "Y"})
+        elif tag == "DescriptorName" and descriptor is None:
+            descriptor = child
     if descriptor is None:
         raise ValueError("MeshHeading without DescriptorName")
-    return {
-        "descriptor": _text(descriptor),
-        "ui": descriptor.get("UI"),
-        "major": descriptor.get("MajorTopicYN") == "Y",
-        "qualifiers": [{"name": _text(q), "ui": q.get("UI"), "major": q.get("MajorTopicYN") == "Y"}
-                       for q in heading.iterchildren("QualifierName")],
-    }
+    return {"descriptor": _text(descriptor), "ui": descriptor.get("UI"),
+            "major": descriptor.get("MajorTopicYN") == "Y", "qualifiers": qualifiers}
 
 
 def _pages(pagination) -> str | None:
     if pagination is None:
         return None
-    pages = _leaf(pagination, "MedlinePgn")
+    parts = _first_children(pagination)
+    pages = _leaf_text(parts.get("MedlinePgn"))
     if pages:
         return pages
-    start, end = _leaf(pagination, "StartPage"), _leaf(pagination, "EndPage")
+    start, end = _leaf_text(parts.get("StartPage")), _leaf_text(parts.get("EndPage"))
     return f"{start}-{end}" if start and end else start
 
 
-def _ymd(node) -> str | None:
+def _ymd(node, parts: dict | None = None) -> str | None:
     if node is None:
         return None
-    return _iso_date(node.findtext("Year"), node.findtext("Month"), node.findtext("Day"))
+    parts = _first_children(node) if parts is None else parts
+    return _iso_date(_raw(parts.get("Year")), _raw(parts.get("Month")), _raw(parts.get("Day")))
 
 
 def _pub_date(node) -> str | None:
@@ -383,9 +488,10 @@ def _pub_date(node) -> str | None:
     """
     if node is None:
         return None
-    if node.find("Year") is not None:
-        return _ymd(node)
-    medline = node.findtext("MedlineDate")
+    parts = _first_children(node)
+    if "Year" in parts:
+        return _ymd(node, parts)
+    medline = _raw(parts.get("MedlineDate"))
     if medline:
         match = MEDLINE_DATE.search(medline)
         if match:
