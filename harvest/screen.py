@@ -36,6 +36,7 @@ import fcntl
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import os
 import queue
@@ -155,6 +156,7 @@ def screen_file(path: Path | str, out_dir: Path | str, version: str | None = Non
 
 def _screen_file(path: Path, out_dir: Path, version, keep, limit, nlp, taxonomy, here, started) -> dict:
     from .formats.pubmed import PubmedParseError, parse_pubmed
+    from .nlp.corpus import chunked
     from .nlp.tagger import TextInput, tag_documents
     if version and version != here:
         return {"input": path.name, "error": f"this worker's tagger is version {here}, the run's is {version}: "
@@ -175,8 +177,8 @@ def _screen_file(path: Path, out_dir: Path, version, keep, limit, nlp, taxonomy,
         with open(path, "rb") as stream, open(partial, "wb") as raw, \
                 gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped:
             out = io.TextIOWrapper(zipped, encoding="utf-8", newline="\n")
-            records = _first(parse_pubmed(stream, path.name, on_error=unusable, workers=1), limit)
-            for batch in _batches(records, BATCH):
+            records = itertools.islice(parse_pubmed(stream, path.name, on_error=unusable, workers=1), limit)
+            for batch in chunked(records, BATCH):
                 inputs = [TextInput(id=r["pmid"], title=r["title"] or "", abstract=r["abstract"] or "",
                                     kind="paper", publication_types=list(r["publication_types"] or []))
                           for r in batch]
@@ -199,24 +201,6 @@ def _screen_file(path: Path, out_dir: Path, version, keep, limit, nlp, taxonomy,
             "cpu_seconds": round(time.process_time() - started[1], 3), "worker": f"{socket.gethostname()}:{os.getpid()}"}
     _write_json(note_path(out_dir, path), note)
     return note
-
-
-def _first(records: Iterator[dict], limit: int | None) -> Iterator[dict]:
-    for number, record in enumerate(records):
-        if limit is not None and number >= limit:
-            return
-        yield record
-
-
-def _batches(items: Iterable, size: int) -> Iterator[list]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _line(record: dict, tags: dict, keep: tuple[str, ...]) -> dict:
