@@ -357,6 +357,9 @@ def _run_on_dask(todo: list[Path], out_dir: Path, summary: ScreenSummary, schedu
             client = Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as error:
             raise ScreenError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
+        except ValueError as error:  # "missing port number in address", an unknown protocol
+            raise ScreenError(f"--scheduler {scheduler!r} is not a scheduler address ({error}); "
+                              "give it as tcp://HOST:PORT") from None
         summary.scheduler = scheduler
     else:
         workers = min(workers or os.cpu_count() or 1, len(todo))  # no idle workers for a few files

@@ -148,6 +148,8 @@ def test_bad_options_are_refused_before_any_work(inputs, tmp_path, monkeypatch):
     with pytest.raises(screening.ScreenError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:"):
         screening.screen(inputs, tmp_path / "nowhere", scheduler=f"tcp://127.0.0.1:{free_port()}")
     assert not list((tmp_path / "nowhere").glob("*.screened.jsonl.gz"))
+    with pytest.raises(screening.ScreenError, match="not a scheduler address.*tcp://HOST:PORT"):
+        screening.screen(inputs, tmp_path / "nowhere", scheduler="bogus")
     (tmp_path / "busy").mkdir()
     with screening._locked(tmp_path / "busy"):
         with pytest.raises(screening.ScreenError, match="another `harvest screen`"):
