@@ -845,21 +845,16 @@ def tag_text_command():
     Optional input fields: "kind" (paper, news, ...) and "publication_types" (PubMed's).
     More than a few hundred lines are tagged on every core.
     """
+    from .formats import json_objects
     from .nlp.corpus import chunked, tag_chunks
     from .nlp.tagger import TextInput
     problems = []
 
     def inputs():
-        for number, line in enumerate(sys.stdin, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise ValueError("not an object")
-            except ValueError as exc:
+        for number, row, problem in json_objects(sys.stdin):
+            if problem:
                 problems.append(number)
-                click.echo(f"line {number}: not a JSON object ({exc}); skipped", err=True)
+                click.echo(f"line {number}: not a JSON object ({problem}); skipped", err=True)
                 continue
             yield TextInput(id=str(row.get("id", number)), title=str(row.get("title") or ""),
                             abstract=str(row.get("text") or ""), kind=row.get("kind"),

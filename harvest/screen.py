@@ -437,6 +437,7 @@ def read_screened(body: bytes, name: str = "input", on_error: Callable[[str], No
     or not), in order. A line that is not a JSON object, or whose record has no PMID, is handed
     to `on_error` with its line number and skipped. Raises ValueError when the bytes are not a
     screened file at all (damaged gzip, not JSON Lines)."""
+    from .formats import json_objects
     from .formats.pubmed import RECORD_FIELDS
     if body[:2] == b"\x1f\x8b":
         try:
@@ -447,16 +448,10 @@ def read_screened(body: bytes, name: str = "input", on_error: Callable[[str], No
     first = next((line for line in lines if line.strip()), "")
     if not first.lstrip().startswith("{") or '"pmid"' not in first:
         raise ValueError(f"{name}: not a screened file (`harvest screen` output, JSON Lines with a pmid per line)")
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            if not isinstance(row, dict):
-                raise ValueError("not a JSON object")
-        except ValueError as error:
+    for number, row, problem in json_objects(lines):
+        if problem:
             if on_error:
-                on_error(f"{name} line {number}: {error}; skipped")
+                on_error(f"{name} line {number}: {problem}; skipped")
             continue
         record = row.get("record")
         if record is None:

@@ -207,3 +207,12 @@ def test_statements_of_the_domain_tag_their_theme_and_passing_words_do_not(tagge
     result = one(tagger, "", text)
     assert result["relevant"], result["relevance_reason"]
     assert shown <= themes(result) and not (not_shown & themes(result)), result["themes"]
+
+
+def test_json_objects_numbers_lines_and_names_what_is_not_an_object():
+    from harvest.formats import json_objects
+    lines = ['{"id": "a"}', "", "not json", "[1, 2]", '{"id": "b"}']
+    found = list(json_objects(lines))
+    assert [(n, row) for n, row, problem in found if not problem] == [(1, {"id": "a"}), (5, {"id": "b"})]
+    assert [n for n, _, problem in found if problem] == [3, 4]
+    assert "not an object" in found[2][2]

@@ -3,10 +3,10 @@ macro averages, relevance accuracy and study-design accuracy."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..formats import json_objects
 from .tagger import TextInput
 
 
@@ -23,13 +23,9 @@ class GoldDocument:
 def load_gold(path: Path) -> list[GoldDocument]:
     """Gold JSON Lines: id, title, text, kind, relevant, themes, study_design."""
     documents = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: line {number} is not JSON: {exc}") from exc
+    for number, row, problem in json_objects(Path(path).read_text(encoding="utf-8").splitlines()):
+        if problem:
+            raise ValueError(f"{path}: line {number} is not JSON: {problem}")
         documents.append(GoldDocument(
             id=row["id"], relevant=bool(row["relevant"]), themes=set(row.get("themes") or []),
             study_design=row.get("study_design"), disputed=set(row.get("themes_disputed") or []),
