@@ -234,8 +234,8 @@ def _relevance(signals: Signals, item: TextInput, docs: dict, settings: Settings
     # professions and broad words ("psychiatrists", "distress") speak of mental health beside a
     # mental-health term, or in a text about LLMs and chatbots; not beside AI in general alone, and
     # in a long text about AI in general (health care at large) they do not lift one passing term
-    beside_term = signals.mental_health and (signals.ai or not long_text)
-    mental = signals.mental_health + (signals.mental_health_weak if beside_term or signals.ai else 0.0)
+    lifted = signals.ai or (signals.mental_health and not long_text)
+    mental = signals.mental_health + (signals.mental_health_weak if lifted else 0.0)
     needed = settings.mental_health_long_text if long_text else 1.0
     if mental < needed:
         if not any_ai:
