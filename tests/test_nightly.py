@@ -183,6 +183,9 @@ def test_release_writes_a_checkable_snapshot_and_refuses_a_shrunken_corpus(three
     documents = snapshot.execute("SELECT count(*) FROM documents").fetchone()[0]
     assert len((out / "jsonl" / "documents.jsonl").read_text().splitlines()) == documents
     assert not snapshot.execute("SELECT 1 FROM sqlite_master WHERE name LIKE 'nightly%'").fetchone()
+    snapshot.execute("UPDATE documents SET title = title || '' WHERE rowid = 1")  # still writable: triggers intact
+    snapshot.rollback()
+    assert not (out / "csv" / "derive_counters.csv").exists()
     citation = yaml.safe_load((out / "CITATION.cff").read_text())
     assert citation["cff-version"] == "1.2.0" and citation["type"] == "dataset"
     assert "| id | TEXT primary key |" in (out / "DATA-DICTIONARY.md").read_text()
