@@ -14,12 +14,12 @@ Every filter is a plain word in the address (kind=news, theme=Safety or theme=sa
 product=Character.AI, year_from=2024), so a search is a link that can be saved or shared.
 """
 
-import re
 from urllib.parse import urlencode
 
 from datasette import hookimpl
 from datasette.utils.asgi import Response
 
+from harvest.escape import xml_text
 from harvest.exports import export, ids_of_query, without_page_limit
 from harvest.search import DESIGN_LABELS, PAGE_SIZE, SCOPES, SORTS, SearchRequest, load_synonyms, ordered_ids, search
 from harvest.serve import public_url, served_database
@@ -134,7 +134,7 @@ async def _atom(datasette, request, database: str, ids: list[str], title: str, p
     self_link = public_url(request.path + ("?" + request.query_string if request.query_string else ""))
     generator = FeedGenerator()
     generator.id(self_link)
-    generator.title(f"{datasette.metadata('title') or 'Evidence base'}: {title}")
+    generator.title(_feed_text(f"{datasette.metadata('title') or 'Evidence base'}: {title}"))  # the visitor's words
     generator.link(href=public_url(page), rel="alternate")
     generator.link(href=self_link, rel="self")
     generator.updated(_timestamp(max((r["first_seen"] for r in rows), default=None)))
@@ -176,8 +176,9 @@ def register_output_renderer():
 
 
 def _feed_text(value: str) -> str:
-    """Folded text without the control characters XML 1.0 forbids (a stray \x0b from a PDF)."""
-    return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]", "", folded(value))
+    """Folded text without the characters XML 1.0 cannot carry (a stray \x0b from a PDF, or typed
+    into a search)."""
+    return xml_text(folded(value))
 
 
 def _timestamp(value) -> str:

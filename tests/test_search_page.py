@@ -264,6 +264,10 @@ def test_hostile_text_stays_inert(site):
                  "/-/incidents", f"/-/search?similar={ids['hostile']}"):
         body = get(datasette, path).text
         assert "<script>alert(1)</script>" not in body and "<img src=x" not in body and "<b>News</b>" not in body, path
+    for path in ("/-/search.atom?q=%00", "/-/search.atom?q=a%01b", "/-/search.atom?q=chatbot%EF%BF%BE",
+                 f"/{NAME}/documents.atom?_search=%01", f"/{NAME}/documents.atom?kind=%01"):
+        answer = get(datasette, path)  # a control character typed into a search stays out of the feed's XML
+        assert answer.status_code == 200 and not feedparser.parse(answer.text).bozo, path
 
 
 STRAY_SYNTAX = ['"', '""', "*", "-", "OR", "OR OR", "...", "NEAR(", ":", "(((", "-psychosis", "NOT psychosis", "{title}:", '<>"&']
