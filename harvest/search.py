@@ -687,7 +687,9 @@ def readable_snippet(conn, table: str, rowid: int, match: str, tokens: int = 24)
     columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
     parts = []
     for n, column in enumerate(columns):
-        is_json = f"(ltrim({column}) LIKE '[%' OR ltrim({column}) LIKE '{{%')"
+        # a JSON list or object, not text that opens with a bracket ("[Chatbots and psychosis].", a translated title)
+        is_json = (f"(CASE WHEN ltrim({column}) GLOB '[[{{]*' AND json_valid({column}) "
+                   f"THEN json_type({column}) IN ('array', 'object') ELSE 0 END)")
         parts.append(f"{is_json}, CASE WHEN {is_json} THEN highlight({table}, {n}, '{MARK_OPEN}', '{MARK_CLOSE}') "
                      f"ELSE snippet({table}, {n}, '{MARK_OPEN}', '{MARK_CLOSE}', ' … ', {tokens}) END")
     row = conn.execute(f"SELECT {', '.join(parts)} FROM {table} WHERE {table} MATCH ? AND rowid = ?", [match, rowid]).fetchone()

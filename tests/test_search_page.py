@@ -338,6 +338,10 @@ def test_snippets_are_readable_text_for_every_kind_of_column():
     assert str(readable_snippet(conn, "t", 2, '"psychosis"')) == "harms: <mark>psychosis</mark> odd", \
         "only a JSON column matched; a mark character the text held is dropped"
     assert readable_snippet(conn, "t", 2, '"report"') is None
+    conn.execute("INSERT INTO t VALUES ('[Chatbots and psychosis].', '[This corrects the article on psychosis.]', '', '')")
+    bracketed = str(readable_snippet(conn, "t", 3, '"psychosis"'))  # PubMed's translated titles open with a bracket
+    assert bracketed in ("[Chatbots and <mark>psychosis</mark>].", "[This corrects the article on <mark>psychosis</mark>.]")
+    assert "title:" not in bracketed and "summary:" not in bracketed
 
 
 def test_incident_snippets_on_the_search_page_are_readable(site):
