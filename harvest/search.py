@@ -749,14 +749,14 @@ def _loosenings(conn, index: SearchIndex, request: SearchRequest, clauses, synon
             tries.append((f"leave out {' OR '.join(t.shown() for t in clause)}", {"q": shown_query(rest)}))
     for clause in clauses:
         for term in clause:
-            if term.kind == "phrase" and " " in term.text:
+            if term.kind == "phrase" and " " in term.text and not term.excluded:  # an excluded phrase stays excluded
                 words = [c for c in clauses if c is not clause] + [[Term(w)] for w in term.text.split()]
                 tries.append((f'search the words of "{term.text}" anywhere, not as a phrase', {"q": shown_query(words)}))
     found = []
     for label, changes in tries[:8]:
         loosened = replace(request, page=1, **changes)
         match = fts_match(parse_query(loosened.q), synonyms) if loosened.q else ""
-        if loosened.q and not match:
+        if match == NOTHING:  # only exclusions left
             continue
         positions, _ = _candidates(conn, index, loosened, match)
         n = int(index.keep(positions, loosened).sum())
@@ -768,7 +768,7 @@ def _loosenings(conn, index: SearchIndex, request: SearchRequest, clauses, synon
 def search(conn, request: SearchRequest, synonyms: dict | None = None) -> dict:
     """Run a search on a sqlite3 connection. Returns {total, results (one page), facets, incidents,
     suggestions (only when nothing matched), query (as understood), match (the FTS5 expression)}.
-    A query with nothing searchable in it (only quotes or punctuation) matches like an empty one."""
+    A query with nothing searchable in it (only quotes or punctuation) finds nothing, never everything."""
     synonyms = load_synonyms() if synonyms is None else synonyms
     clauses = parse_query(request.q)
     match = fts_match(clauses, synonyms) if request.q.strip() else ""  # stray syntax alone: NOTHING

@@ -126,6 +126,8 @@ def test_zero_results_suggest_what_to_loosen(site):
     assert 'q=depression&amp;kind=news">leave out zzyzx</a> (' in page
     page = get(datasette, "/-/search?q=%22Character.AI+companion%22&kind=paper").text
     assert "drop the filter kind: paper</a> (1 found)" in page
+    page = get(datasette, "/-/search?q=%22AI+psychosis%22+-%22AI+psychosis%22").text
+    assert page.count("anywhere, not as a phrase") == 1, "the phrase to find, never the excluded one, is offered as words"
 
 
 def test_similar_documents_and_cited_by(site):
