@@ -784,6 +784,9 @@ def incidents_command(db_path, curation, crosswalk_files):
         summary = incidents.update_incidents(db, curation)
     except incidents.CurationError as error:
         raise click.ClickException(f"{error}. Nothing was applied; fix the file and run again.") from None
+    if summary.unchanged:
+        click.echo("nothing incident matching reads changed since the last run (documents, links, curation file): "
+                   "nothing re-scored or written. As it stands:")
     click.echo(f"{summary.curated} curated incident(s) with {summary.curated_links} curated report link(s); "
                f"{summary.merged} merge(s); {summary.machine_links} report(s) matched by the machine; "
                f"{summary.candidates} proposed new incident(s) in incident_candidates")

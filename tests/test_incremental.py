@@ -195,3 +195,15 @@ def test_the_counters_move_on_a_real_change_only(corpus):
     assert counters()["documents"] == start["documents"] + 1
     assert corpus.execute("SELECT seq FROM derive_changes WHERE document_id = ?", [doc]).fetchone()[0] == \
         counters()["documents"]
+
+
+def test_incidents_says_when_nothing_it_reads_changed(built):
+    from click.testing import CliRunner
+    from harvest.cli import main
+    db, curation, _, _ = built
+    path = db.execute("PRAGMA database_list").fetchone()[2]
+    CliRunner().invoke(main, ["incidents", path, "--curation", str(curation)])  # tags with the shipped corrections
+    said = CliRunner().invoke(main, ["incidents", path, "--curation", str(curation)])
+    assert said.exit_code == 0, said.output
+    assert "nothing incident matching reads changed since the last run" in said.output
+    assert "2 curated incident(s)" in said.output  # the totals as they stand follow
