@@ -145,13 +145,13 @@ def _run_source(name: str, params: dict, options) -> None:
     paths = None
     if load:
         source, fmt, url = get(name), params.get("fmt"), params.get("url")
-        try:
-            paths = expand_paths(load)
-        except FileNotFoundError as error:
-            raise click.ClickException(f"--load {error}") from None
         kind = source.formats.get(fmt or next(iter(source.formats)))
         if kind is None:
             raise click.ClickException(f"--format {fmt}: {name} loads {', '.join(source.formats)}")
+        try:
+            paths = expand_paths(load, kind.suffixes, kind.role)
+        except FileNotFoundError as error:
+            raise click.ClickException(f"--load {error}") from None
         if kind.needs_url and not url:
             raise click.ClickException("--load needs --url, the address the file came from "
                                        "(for its identity and links)")

@@ -65,14 +65,19 @@ def _exchange(db, client: Client, source: Source, request: Request, run: Run) ->
     return list(source.ingest(db, archived, run) or ())
 
 
-def expand_paths(patterns) -> list[Path]:
-    """Files named by `patterns`: a file, a folder (its files, sorted) or a glob pattern.
-    Raises FileNotFoundError naming a pattern that matches no file."""
+def expand_paths(patterns, suffixes: tuple[str, ...] = (), kind: str = "") -> list[Path]:
+    """Files named by `patterns`: a file, a folder (its files, sorted; only those whose names end
+    with one of `suffixes`, when given) or a glob pattern. Raises FileNotFoundError naming a
+    pattern that matches no file (and, for a folder, the `kind` of file looked for)."""
     paths: list[Path] = []
     for pattern in patterns:
         path = Path(pattern)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                           and (not suffixes or p.name.endswith(suffixes)))
+            if not found and suffixes:
+                raise FileNotFoundError(f"{pattern}: no {kind or 'matching'} files ({', '.join('*' + s for s in suffixes)}) "
+                                        "in this folder")
         elif path.is_file():
             found = [path]
         else:

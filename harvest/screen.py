@@ -67,17 +67,7 @@ def input_files(patterns: Iterable[str | Path]) -> list[Path]:
     XML files (`*.xml`, `*.xml.gz`) are taken, so NLM's `.md5` files beside them are left out.
     Raises FileNotFoundError naming a pattern that matches nothing."""
     from .engine import expand_paths
-    paths: list[Path] = []
-    for pattern in patterns:
-        if Path(pattern).is_dir():
-            found = sorted(p for p in Path(pattern).iterdir() if p.is_file() and not p.name.startswith(".")
-                           and p.name.endswith((".xml", ".xml.gz")))
-            if not found:
-                raise FileNotFoundError(f"{pattern}: no PubMed XML files (*.xml, *.xml.gz) in this folder")
-            paths.extend(found)
-        else:
-            paths.extend(expand_paths([pattern]))
-    return paths
+    return expand_paths(patterns, (".xml", ".xml.gz"), "PubMed XML")
 
 
 def output_name(path: Path | str) -> str:

@@ -177,6 +177,19 @@ def test_kept_records_load_through_the_pubmed_source(inputs, tmp_path):
         sorted(pmids)
 
 
+def test_the_output_folder_loads_as_the_readme_says_and_a_wrong_format_says_which(inputs, tmp_path):
+    out = tmp_path / "out"
+    screening.screen(inputs, out, processes=False, workers=1)  # leaves manifest.json and done/ beside the outputs
+    assert (out / screening.MANIFEST).exists()
+    harvest = [sys.executable, "-m", "harvest", "pubmed", str(tmp_path / "corpus.db"), "--archive", str(tmp_path / "a")]
+    loaded = subprocess.run(harvest + ["--load", str(out), "--format", "screened"], capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr  # the folder's *.screened.jsonl.gz only
+    assert "manifest" not in loaded.stdout + loaded.stderr
+    wrong = subprocess.run(harvest + ["--load", str(sorted(out.glob("*.screened.jsonl.gz"))[0])],
+                           capture_output=True, text=True)
+    assert wrong.returncode != 0 and "load it with --format screened" in wrong.stdout + wrong.stderr
+
+
 def test_damaged_screened_lines_are_reported_and_the_rest_loads(inputs, tmp_path):
     good = screening.screen_file(inputs[1], tmp_path / "out")
     rows = gzip.decompress((tmp_path / "out" / good["output"]).read_bytes()).decode().splitlines()

@@ -98,7 +98,9 @@ def _parse(data, name: str, on_error, workers: int | None, json_lines: bool) -> 
     elif first.startswith(b"PMID-") or first[:4].isupper():
         records = parse_medline(stream, name, on_error)
     else:
-        raise PubmedParseError(f"{name}: neither PubMed XML nor MEDLINE text (starts with {first[:40]!r})")
+        hint = ("; it looks like `harvest screen` output: load it with --format screened"
+                if first.lstrip().startswith(b"{") and b'"pmid"' in first else "")
+        raise PubmedParseError(f"{name}: neither PubMed XML nor MEDLINE text (starts with {first[:40]!r}){hint}")
     return _unpacked(map(_json_line, records) if json_lines else records, name)
 
 

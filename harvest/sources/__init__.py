@@ -74,6 +74,7 @@ class LoadFormat:
     role: str
     content_type: str
     needs_url: bool = False
+    suffixes: tuple[str, ...] = ()  # the files of a folder given to --load that are of this kind (all when empty)
 
 
 @dataclass(frozen=True)

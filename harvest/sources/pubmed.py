@@ -211,7 +211,7 @@ def legacy_role(archived, run: Run) -> tuple[str, dict]:
 
 SOURCE_SPEC = Source(name=SOURCE, start=start, ingest=ingest, legacy_role=legacy_role, cursor_for=cursor_for,
                      formats={"pubmed": LoadFormat("records", "application/xml"),
-                              "screened": LoadFormat("screened", "application/x-ndjson")})
+                              "screened": LoadFormat("screened", "application/x-ndjson", suffixes=(".screened.jsonl.gz",))})
 
 
 def harvest_pubmed(db, archive_dir, client, query: str, since: str | None = None, until: str | None = None,
