@@ -54,7 +54,7 @@ SUFFIXES = (".xml.gz", ".xml", ".nbib.gz", ".nbib", ".txt.gz", ".txt", ".gz")
 OUTPUT_SUFFIX = ".screened.jsonl.gz"
 DONE = "done"
 MANIFEST = "manifest.json"
-BATCH = 64  # records tagged together
+BATCH = 256  # records tagged together: one learned-layer batch (tagger.LEARNED_BATCH) per call
 CONNECT_TIMEOUT = 30  # seconds to reach a --scheduler
 
 

@@ -134,13 +134,16 @@ class LowercaseLemmatizer:
     def __init__(self):
         self.table = load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
 
-    def install(self, nlp: Language) -> None:
-        """Make every lexeme's NORM its lemma, for the words already known and those to come."""
+    @classmethod
+    def install(cls, nlp: Language) -> None:
+        """Make every lexeme's NORM its lemma, for the words already known and those to come
+        (once per vocabulary: the lookup table is loaded only then)."""
         if nlp.vocab.cfg.get("norms") == "lowercase lemmas":
             return
-        nlp.vocab.lex_attr_getters[NORM] = self.norm
+        norm = cls().norm
+        nlp.vocab.lex_attr_getters[NORM] = norm
         for lexeme in nlp.vocab:
-            lexeme.norm_ = self.norm(lexeme.orth_)
+            lexeme.norm_ = norm(lexeme.orth_)
         nlp.vocab.cfg["norms"] = "lowercase lemmas"
 
     def lemma(self, lower: str) -> str:
@@ -163,8 +166,8 @@ class ThemeMatcher:
 
     def __init__(self, nlp: Language, taxonomy_path: str, settings_path: str = str(SETTINGS)):
         taxonomy = load_taxonomy(Path(taxonomy_path))
-        settings = load_settings(Path(settings_path))
-        LowercaseLemmatizer().install(nlp)
+        settings = self.settings = load_settings(Path(settings_path))  # the tagger reads them from here
+        LowercaseLemmatizer.install(nlp)
         self.matcher = PhraseMatcher(nlp.vocab, attr="NORM")  # lemmas: see LowercaseLemmatizer
         self.vocab = nlp.vocab
         ids = nlp.vocab.strings.add
@@ -352,7 +355,7 @@ class EntityMatcher:
     def __init__(self, nlp: Language, entities_path: str):
         path = Path(entities_path)
         ids = nlp.vocab.strings.add
-        LowercaseLemmatizer().install(nlp)  # context words are compared as lemmas
+        LowercaseLemmatizer.install(nlp)  # context words are compared as lemmas
         self.vocab = nlp.vocab
         self.matchers = []
         self.names: dict[int, tuple[str, str]] = {}  # match key -> (label, entity id)

@@ -16,7 +16,7 @@ from spacy.language import Language
 
 from ..text import normalised
 from .pipeline import AI, MENTAL_HEALTH, ML_CONTEXT, SentenceText
-from .vocab import Settings, Taxonomy, load_settings
+from .vocab import Settings, Taxonomy
 
 if TYPE_CHECKING:
     from .learned import LearnedLayer
@@ -92,7 +92,7 @@ def rule_results(nlp: Language, taxonomy: Taxonomy, inputs: Iterable[TextInput],
     `all_evidence`: gather the rules' scores and evidence for every input (training reads them
     for documents labelled relevant); when False only for the inputs judged relevant, the only
     ones whose themes are decided."""
-    settings = settings or load_settings()
+    settings = settings or nlp.get_pipe("theme_matcher").settings  # read once, when the pipeline was built
 
     def fields() -> Iterator[tuple[str, tuple]]:
         for item in inputs:
