@@ -503,24 +503,54 @@ def _stamp(path: str) -> tuple:
     return (found.st_size, found.st_mtime_ns) if found.st_size else ()
 
 
+STALE_AFTER = 50_000  # documents: a larger index is rebuilt in the background while the old one answers
+
+
 def index_for(conn) -> SearchIndex:
     """The SearchIndex of the database `conn` reads, built once per version of the file: a change
     to the database or its write-ahead log (a harvest, a tagging run) makes the next search rebuild it.
-    Threads asking for the same file while it is built wait for that build rather than repeat it."""
+    Threads asking for the same file while it is built wait for that build rather than repeat it,
+    except that an index of more than STALE_AFTER documents keeps answering while its successor is
+    built on a thread of its own (seconds at a million documents; documents added meanwhile wait
+    for it, as `_positions` says), so a nightly run's writes never hold up the site."""
     path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
     signature = (_stamp(path), _stamp(f"{path}-wal")) if path else None
     with _LOCK:
         building = _BUILDING.setdefault(path, threading.Lock())
+        cached = _INDEXES.get(path)
+    if cached and signature is not None and cached[0] != signature and len(cached[1].ids) > STALE_AFTER:
+        if building.acquire(blocking=False):  # nobody is building it yet: start, and answer with the old one
+            threading.Thread(target=_rebuild, args=(path, building), name="search-index", daemon=True).start()
+        return cached[1]
     with building:
+        return _build(conn, path, signature)
+
+
+def _build(conn, path: str, signature) -> SearchIndex:
+    """The index for `signature` (built unless it is there already); call holding the path's lock."""
+    with _LOCK:
+        cached = _INDEXES.get(path)
+        if cached and signature is not None and cached[0] == signature:
+            return cached[1]
+    built = SearchIndex(conn)
+    if signature is not None:
         with _LOCK:
-            cached = _INDEXES.get(path)
-            if cached and signature is not None and cached[0] == signature:
-                return cached[1]
-        built = SearchIndex(conn)
-        if signature is not None:
-            with _LOCK:
-                _INDEXES[path] = (signature, built)
+            _INDEXES[path] = (signature, built)
     return built
+
+
+def _rebuild(path: str, building: threading.Lock) -> None:
+    """Build the index of the file at `path` on a read-only connection of its own, then release
+    `building` (acquired by the caller)."""
+    import sqlite3
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        try:
+            _build(conn, path, (_stamp(path), _stamp(f"{path}-wal")))
+        finally:
+            conn.close()
+    finally:
+        building.release()
 
 
 def warm(path: str) -> threading.Thread:

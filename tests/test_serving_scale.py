@@ -240,3 +240,28 @@ def test_matches_are_read_in_chunks_under_the_sites_length_limit(corpus, args, w
     assert matches > 40 and expected_ids, "more matches than one chunk"
     assert found["total"] == len(expected_ids)
     assert [r["id"] for r in found["results"]] == expected_ids[:searching.PAGE_SIZE]
+
+
+def test_a_large_index_answers_while_its_successor_is_built(tmp_path, monkeypatch):
+    import threading
+    from harvest import search as searching
+    path = make_corpus(tmp_path / "big.db", 300)
+    monkeypatch.setattr(searching, "STALE_AFTER", 100)  # 300 documents count as a large corpus here
+    conn = sqlite3.connect(path, check_same_thread=False)
+    first = searching.index_for(conn)
+    writer = sqlite3.connect(path)
+    writer.execute("UPDATE documents SET title = title || ' changed' WHERE rowid = 1")
+    writer.commit()
+    writer.close()
+    started = threading.enumerate()
+    assert searching.index_for(conn) is first, "the old index answers at once"
+    for thread in threading.enumerate():
+        if thread.name == "search-index" and thread not in started:
+            thread.join(30)
+    second = searching.index_for(conn)
+    assert second is not first and len(second.ids) == len(first.ids) == 300
+    assert searching.index_for(conn) is second
+    monkeypatch.setattr(searching, "STALE_AFTER", 10_000)  # a small index is rebuilt before it answers
+    conn.execute("UPDATE documents SET title = title || '!' WHERE rowid = 2")
+    conn.commit()
+    assert searching.index_for(conn) is not second
