@@ -217,8 +217,3 @@ def save_marker(db: sqlite_utils.Database, step: str, inputs: dict) -> None:
     db.execute("INSERT INTO derive_markers (step, inputs, computed) VALUES (?, ?, ?) ON CONFLICT(step) "
                "DO UPDATE SET inputs = excluded.inputs, computed = excluded.computed",
                [step, json.dumps(inputs, sort_keys=True), iso(utc_now())])
-
-
-def clear_markers(db: sqlite_utils.Database) -> None:
-    """Forget every marker: the next tag, incidents and graph work from scratch."""
-    db.execute("DELETE FROM derive_markers")

@@ -3,7 +3,6 @@ study design as rows, then apply the curators' corrections, which always win."""
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
@@ -38,11 +37,8 @@ def pipeline_version(taxonomy_path: Path = TAXONOMY, entities_path: Path = ENTIT
     """`<package version>+<10 hex digits>`: a digest of every input to a judgement (the
     vocabularies, the cues and weights, the learned layer's parameters, the tagger's code), so
     changing any of them tags every document again on the next run."""
-    digest = hashlib.sha256()
-    for path in [taxonomy_path, entities_path, settings_path, model_path, *sorted(NLP_CODE.glob("*.py"))]:
-        digest.update(path.name.encode() + b"\0")
-        digest.update(path.read_bytes() if path.exists() else b"(absent)")
-    return f"{__version__}+{digest.hexdigest()[:10]}"
+    digest = files_digest(taxonomy_path, entities_path, settings_path, model_path, *sorted(NLP_CODE.glob("*.py")))
+    return f"{__version__}+{digest[:10]}"
 
 
 @dataclass
