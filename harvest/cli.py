@@ -828,7 +828,8 @@ def graph_command(db_path, export_path, everything):
         raise click.ClickException(f"cannot write {export_path.name}: use a .graphml, .gexf or .json file name")
     _check_annotations()
     db = database.connect(db_path)
-    summary = graphing.update_graph(db, everything=everything)
+    built = graphing.build_graph(db) if export_path else None  # built once, for the tables and the file
+    summary = graphing.update_graph(db, everything=everything, graph=built)
     if summary is None:
         click.echo("graph: nothing it is made from changed since it was last built; graph_nodes and graph_edges "
                    "left as they are (--all builds it again)")
@@ -837,7 +838,7 @@ def graph_command(db_path, export_path, everything):
         click.echo(f"graph: {summary.nodes} nodes, {summary.edges} edges ({kinds}), {summary.communities} "
                    f"communities; stored in graph_nodes and graph_edges")
     if export_path:
-        written = graphing.export_graph(graphing.build_graph(db), export_path)
+        written = graphing.export_graph(built, export_path)
         click.echo(f"written as {written}: {export_path}")
 
 

@@ -103,9 +103,10 @@ NODE_COLUMNS = ("id", "type", "label", "ref_table", "ref_id", "degree", "weighte
 EDGE_COLUMNS = ("source", "target", "type", "weight", "origin_table", "origin_rows")
 
 
-def save_graph(db, graph: nx.Graph) -> GraphSummary:
+def save_graph(db, graph: nx.Graph, marker: dict | None = None) -> GraphSummary:
     """Metrics computed once here, stored for pages to read. The stored rows are compared with
-    the new ones and only the differences written, a statement per kind of change (executemany)."""
+    the new ones and only the differences written, a statement per kind of change (executemany).
+    `marker`: what the graph was made from, saved in the same transaction (update_graph)."""
     pagerank = nx.pagerank(graph, weight="weight") if graph.number_of_edges() else {n: 0.0 for n in graph}
     communities = nx.community.louvain_communities(graph, weight="weight", seed=1) if graph.number_of_edges() else []
     community_of = {node: number for number, members in enumerate(
@@ -115,51 +116,59 @@ def save_graph(db, graph: nx.Graph) -> GraphSummary:
                     community_of.get(node)) for node, data in graph.nodes(data=True)}
     edges = {(a, b, data["type"]): (a, b, *(data[k] for k in EDGE_COLUMNS[2:])) for a, b, data in graph.edges(data=True)}
     with transaction(db):
-        _write_diff(db, "graph_edges", EDGE_COLUMNS, 3, edges, children_first=True)
+        stored_edges = _stored(db, "graph_edges", EDGE_COLUMNS, 3)
+        _delete(db, "graph_edges", EDGE_COLUMNS, 3, stored_edges.keys() - edges.keys())  # before their nodes go
         _write_diff(db, "graph_nodes", NODE_COLUMNS, 1, nodes)
-        _write_diff(db, "graph_edges", EDGE_COLUMNS, 3, edges)
+        _upsert(db, "graph_edges", EDGE_COLUMNS, 3, [row for key, row in edges.items() if stored_edges.get(key) != row])
+        if marker is not None:
+            from .runs import save_marker
+            save_marker(db, "graph", marker)
     types = defaultdict(int)
     for _, _, kind in graph.edges(data="type"):
         types[kind] += 1
     return GraphSummary(graph.number_of_nodes(), graph.number_of_edges(), len(communities), dict(sorted(types.items())))
 
 
-def _write_diff(db, table: str, columns: tuple, keys: int, wanted: dict, children_first: bool = False) -> None:
-    """Make `table` hold exactly `wanted` ({primary key tuple: row tuple}), writing only rows that
-    differ. Edges reference nodes: with `children_first`, only the edges that go are deleted (so
-    nodes can go after them); the second call for edges writes the rest."""
+def _write_diff(db, table: str, columns: tuple, keys: int, wanted: dict) -> None:
+    """Make `table` hold exactly `wanted` ({primary key: row tuple}; the key a tuple when `keys`
+    columns make it), writing only the rows that differ."""
+    stored = _stored(db, table, columns, keys)
+    _delete(db, table, columns, keys, stored.keys() - wanted.keys())
+    _upsert(db, table, columns, keys, [row for key, row in wanted.items() if stored.get(key) != row])
+
+
+def _stored(db, table: str, columns: tuple, keys: int) -> dict:
+    return {(row[:keys] if keys > 1 else row[0]): tuple(row)
+            for row in db.execute(f"SELECT {', '.join(f'[{c}]' for c in columns)} FROM {table}")}
+
+
+def _delete(db, table: str, columns: tuple, keys: int, gone) -> None:
     key_sql = " AND ".join(f"[{c}] = ?" for c in columns[:keys])
-    have = {}
-    for row in db.execute(f"SELECT {', '.join(f'[{c}]' for c in columns)} FROM {table}"):
-        have[row[:keys] if keys > 1 else row[0]] = tuple(row)
-    gone = [key if keys > 1 else (key,) for key in have.keys() - wanted.keys()]
-    db.conn.executemany(f"DELETE FROM {table} WHERE {key_sql}", gone)
-    if children_first:
-        return
-    changed = [row for key, row in wanted.items() if have.get(key) != row]
+    db.conn.executemany(f"DELETE FROM {table} WHERE {key_sql}", [key if keys > 1 else (key,) for key in gone])
+
+
+def _upsert(db, table: str, columns: tuple, keys: int, rows: list) -> None:
     updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in columns[keys:])
     db.conn.executemany(f"INSERT INTO {table} ({', '.join(f'[{c}]' for c in columns)}) "
                         f"VALUES ({', '.join('?' * len(columns))}) "
-                        f"ON CONFLICT ({', '.join(f'[{c}]' for c in columns[:keys])}) DO UPDATE SET {updates}", changed)
+                        f"ON CONFLICT ({', '.join(f'[{c}]' for c in columns[:keys])}) DO UPDATE SET {updates}", rows)
 
 
 CODE = Path(__file__)
 
 
-def update_graph(db, everything: bool = False) -> GraphSummary | None:
+def update_graph(db, everything: bool = False, graph: nx.Graph | None = None) -> GraphSummary | None:
     """Build and save the graph when what it is made from changed since the last time (its change
     marker in `derive_markers`: the documents, links, vocabulary and incidents change counters and
     this module's digest), or with `everything`. None when nothing changed: the counters were read,
     no other row, and nothing was written. (The graph is then rebuilt whole, Louvain included: only
-    the writes are incremental.)"""
-    from .runs import change_counters, files_digest, read_marker, save_marker
+    the writes are incremental.) `graph`: the graph already built from this database, if the
+    caller has it (harvest graph --export), so it is not built twice."""
+    from .runs import change_counters, files_digest, read_marker
     inputs = {**change_counters(db), "code": files_digest(CODE)}
     if not everything and read_marker(db, "graph") == inputs:
         return None
-    summary = save_graph(db, build_graph(db))
-    with transaction(db):
-        save_marker(db, "graph", inputs)
-    return summary
+    return save_graph(db, graph if graph is not None else build_graph(db), marker=inputs)
 
 
 def _xml_safe(graph: nx.Graph) -> nx.Graph:
