@@ -426,10 +426,9 @@ def _curated_state(db) -> tuple:
 
 
 def _accepted_count(db) -> int:
-    try:
-        return db.execute("SELECT count(*) FROM incident_crosswalk WHERE status = 'accepted'").fetchone()[0]
-    except Exception:  # no crosswalk table yet
+    if not db["incident_crosswalk"].exists():  # made by the first crosswalk
         return 0
+    return db.execute("SELECT count(*) FROM incident_crosswalk WHERE status = 'accepted'").fetchone()[0]
 
 
 def _count_links(db, summary: IncidentSummary) -> None:
