@@ -6,13 +6,30 @@
 2. The citation writers (BibTeX, RIS) on the same records, against bibtexparser and rispy fed the
    same values unescaped: the ratio is the cost of `harvest.escape`.
 
-Writes benchmarks/results/exports.json. Usage: python benchmarks/bench_exports.py [N documents]
+3. `whole`: a whole `.alljson` and `.jsonl` export of the documents table of a synthetic corpus
+   (benchmarks/synthetic.py, every relevance state, `?_relevance=all`) at each size, in-process with
+   the project's plugins (or those of `--plugins DIR`, e.g. an older checkout's, to measure before a
+   change), against a floor measured in the same run: one sqlite3 cursor over the same rows in the
+   same order, each written with json.dumps. The ratio export / floor stays flat with the size when
+   the export reads each row once, and grows with it when it pages with LIMIT/OFFSET. The SHA-256 of
+   each answer is kept, so two labels of one size show whether the bytes are the same.
+
+Writes benchmarks/results/exports.json (1 and 2) or benchmarks/results/exports_whole.json (3, under
+`--label`). Usage:
+
+    python benchmarks/bench_exports.py [N documents]
+    python benchmarks/bench_exports.py whole --sizes 10000 100000 --corpus-dir /tmp/corpora --label after
+    python benchmarks/bench_exports.py whole --sizes 10000 100000 --corpus-dir /tmp/corpora --label before \
+        --plugins /path/to/older/checkout/datasette-plugins
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import hashlib
 import json
+import os
 import platform
 import random
 import shutil
@@ -29,10 +46,10 @@ from datasette.app import Datasette
 
 from harvest import db as database
 from harvest.cite import _RisWriter, bibtex, csl_item, ris
-from harvest.serve import PLUGINS_DIR
+from harvest.serve import PLUGINS_DIR, SETTINGS
 
 HERE = Path(__file__).resolve().parent
-SIZE = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+SIZE = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 20_000
 REPEATS = 5
 WORDS = ("chatbot", "depression", "=HYPERLINK(x)", "100%", "users_rated", "#1", "$0", "AI & care", "{apps}", "-2+3",
          "@outlet", "trial", "safety", "van der Berg", "suicide", "therapy")
@@ -111,5 +128,72 @@ def main() -> None:
     print(json.dumps(results, indent=2))
 
 
+def whole_export_seconds(path: Path, plugins: Path, repeats: int) -> dict:
+    """Best-of-`repeats` seconds of each whole export of the documents table, with the answer's size and digest."""
+    metadata = yaml.safe_load((PLUGINS_DIR / "metadata.yml").read_text())
+    datasette = Datasette([str(path)], metadata=metadata, plugins_dir=str(plugins),
+                          template_dir=str(PLUGINS_DIR / "templates"), settings=SETTINGS)
+    found = {}
+    for extension in ("alljson", "jsonl"):
+        answer = {}
+
+        def fetch():
+            async def go():
+                response = await datasette.client.get(f"/{path.stem}/documents.{extension}?_relevance=all")
+                assert response.status_code == 200, (response.status_code, response.text[:300])
+                answer["body"] = response.content
+            asyncio.run(go())
+        seconds = best_of(fetch, repeats)
+        found[extension] = {"seconds": round(seconds, 3), "bytes": len(answer["body"]),
+                            "sha256": hashlib.sha256(answer["body"]).hexdigest()}
+    return found
+
+
+def floor_seconds(path: Path, repeats: int) -> float:
+    """One cursor over every document, newest first as the table lists them, each row json.dumps'd."""
+    import sqlite3
+
+    def read():
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn.row_factory = sqlite3.Row
+        for row in conn.execute("SELECT * FROM documents ORDER BY published DESC, rowid DESC"):
+            json.dumps(dict(row), ensure_ascii=False, default=str)
+        conn.close()
+    return best_of(read, repeats)
+
+
+def whole(arguments) -> None:
+    sys.path.insert(0, str(HERE))
+    from synthetic import make_corpus
+    out = HERE / "results" / "exports_whole.json"
+    results = json.loads(out.read_text()) if out.exists() else {}
+    run = {"machine": platform.platform(), "python": platform.python_version(), "load_average": os.getloadavg()[0],
+           "plugins": str(arguments.plugins), "sizes": {}}
+    for size in arguments.sizes:
+        path = arguments.corpus_dir / f"c{size}.db"
+        if not path.exists():
+            arguments.corpus_dir.mkdir(parents=True, exist_ok=True)
+            make_corpus(path, size)
+        floor = floor_seconds(path, arguments.repeats)
+        exports = whole_export_seconds(path, arguments.plugins, arguments.repeats)
+        for measured in exports.values():
+            measured["ratio_to_floor"] = round(measured["seconds"] / floor, 2)
+        run["sizes"][str(size)] = {"floor_seconds": round(floor, 3), **exports}
+        print(size, json.dumps(run["sizes"][str(size)]), flush=True)
+    results[arguments.label] = run
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 1 and sys.argv[1] == "whole":
+        parser = argparse.ArgumentParser(description="Whole exports of the documents table against a floor.")
+        parser.add_argument("mode", choices=["whole"])
+        parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+        parser.add_argument("--corpus-dir", type=Path, required=True, help="Where the synthetic corpora are (built when missing).")
+        parser.add_argument("--plugins", type=Path, default=PLUGINS_DIR, help="The plugins folder to serve with.")
+        parser.add_argument("--label", default="after")
+        parser.add_argument("--repeats", type=int, default=3)
+        whole(parser.parse_args())
+    else:
+        main()

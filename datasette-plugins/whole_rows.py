@@ -6,13 +6,15 @@
 The count is in the file name and the X-Result-Count header. Datasette's own `.json` stays what
 API clients rely on (one page of rows with `next` / `next_url` to follow, or `truncated` for a
 query); `.alljson` is its whole-export twin for people and scripts that want every row in one
-file. Tables also give every row as CSV with Datasette's `.csv?_stream=on`."""
+file. Tables also give every row as CSV with Datasette's `.csv?_stream=on`.
+
+Rows come from one cursor (harvest.exports.query_batches): a whole export reads each row once."""
 
 import json
 
 from datasette import hookimpl
 
-from harvest.exports import StreamingResponse, file_name, without_page_limit
+from harvest.exports import StreamingResponse, file_name, query_batches, without_page_limit
 
 BATCH = 1000
 FORMATS = {  # extension -> (file extension, content type, start, row separator, end)
@@ -33,12 +35,12 @@ def _renderer(extension):
 
         async def chunks():
             yield start
-            for offset in range(0, total, BATCH):
-                result = await db.execute(f"SELECT * FROM ({whole}) LIMIT {BATCH} OFFSET {offset}", params,
-                                          page_size=None, truncate=False)
-                objects = between.join(json.dumps(dict(row), ensure_ascii=False, default=str) for row in result.rows)
-                yield (between if offset and objects else "") + objects
-            yield end if total else end.lstrip("\n")
+            written = False
+            async for rows in query_batches(datasette, database, f"SELECT * FROM ({whole})", params, BATCH):
+                objects = between.join(json.dumps(dict(row), ensure_ascii=False, default=str) for row in rows)
+                yield (between if written else "") + objects
+                written = True
+            yield end if written else end.lstrip("\n")
         name = file_name(table or (data or {}).get("query_name") or "query", total, suffix)
         return StreamingResponse(chunks(), content_type,
                                  {"content-disposition": f'attachment; filename="{name}"', "x-result-count": str(total)})
