@@ -20,6 +20,13 @@ ANNOTATIONS = Path(__file__).resolve().parent.parent / "annotations"
 log = logging.getLogger("harvest")
 
 
+def _say(kind: str, message: str) -> None:
+    """One line on standard error in click's own style (`Error: ...`, as a ClickException prints,
+    `Warning: ...`, `Note: ...`, `Interrupted: ...`) for a command that goes on (or ends with an
+    exit status) rather than stopping at once. An error says what went wrong and what to do next."""
+    click.echo(f"{kind}: {message}", err=True)
+
+
 def _archive_dir(db_path: Path, archive: Path | None) -> Path:
     return archive or db_path.resolve().parent / "archive"
 
@@ -48,8 +55,8 @@ def _harvest_session(db_path: Path, archive_dir: Path):
         raise click.ClickException(str(busy)) from None
     except KeyboardInterrupt:
         log.warning("interrupted by the user")
-        click.echo("\ninterrupted: what was saved stays saved; run the same command again to "
-                   "continue.", err=True)
+        click.echo("", err=True)
+        _say("Interrupted", "what was saved stays saved; run the same command again to continue.")
         sys.exit(130)
     except (sqlite3.Error, OSError, RuntimeError) as exc:
         log.exception("harvest stopped")
@@ -147,7 +154,7 @@ def _run_source(name: str, params: dict, options) -> None:
         source, fmt, url = get(name), params.get("fmt"), params.get("url")
         kind = source.formats.get(fmt or next(iter(source.formats)))
         if kind is None:
-            raise click.ClickException(f"--format {fmt}: {name} loads {', '.join(source.formats)}")
+            raise click.ClickException(f"--format {fmt}: {name} loads {', '.join(source.formats)}; give one of those")
         try:
             paths = expand_paths(load, kind.suffixes, kind.role)
         except FileNotFoundError as error:
@@ -370,7 +377,7 @@ def nightly_command(db_path, schedule_path, only, fresh, site, allow_network, ar
     try:
         schedule = nightly.load_schedule(schedule_path)
     except nightly.ScheduleError as error:
-        raise click.ClickException(str(error)) from None
+        raise click.ClickException(f"{error}. Nothing ran; fix the schedule and run again.") from None
     unknown = [name for name in only if name not in {p.name for p in schedule.sources}]
     if unknown:
         raise click.ClickException(f"--only {unknown[0]}: not in {schedule_path.name} "
@@ -423,7 +430,8 @@ def release_command(db_path, out_dir, max_loss, force):
     from . import nightly, release as releasing
     from .runs import HarvestBusy, harvest_lock
     if not db_path.exists():
-        raise click.ClickException(f"{db_path} does not exist")
+        raise click.ClickException(f"{db_path} does not exist; give the corpus to release "
+                                   f"(built with `harvest seed {db_path}` and the harvests).")
     if max_loss is None:
         max_loss = nightly.load_schedule().max_relevant_loss
     try:
@@ -568,7 +576,8 @@ def parse_command(fmt, url, files):
     def report(error):
         errors.append(error)
         out.flush()
-        click.echo(f"error: {error}", err=True)
+        _say("Error", f"{error}. What was read before it is printed; check that the file is whole and in "
+                      f"--format {fmt}, then run the command again.")
 
     read, failures = _parse_reader(fmt, url, report)
     for name in files:
@@ -622,7 +631,8 @@ def screen_command(files, out_dir, scheduler, workers, keep, limit, quiet):
     except screening.ScreenError as error:
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:
-        click.echo("\ninterrupted: every file finished stays done; run the same command again to continue.", err=True)
+        click.echo("", err=True)
+        _say("Interrupted", "every file finished stays done; run the same command again to continue.")
         sys.exit(130)
     if show:
         click.echo("", err=True)
@@ -641,7 +651,7 @@ def _feed_lines(data: bytes, name: str) -> list[dict]:
     from .formats import feeds
     feed = feeds.parse_feed(data, name)
     for warning in feed.warnings:
-        click.echo(f"warning: {name}: read despite {warning}", err=True)
+        _say("Warning", f"{name}: read despite {warning}")
     return feeds.entry_records(feed)
 
 
@@ -677,9 +687,11 @@ def rebuild_command(db_path, archive, derive, quiet):
                        f"updated {run.counts['updated']}, failed {run.counts['failed']}")
     damaged = [run.context["damaged"] for run in runs if "damaged" in run.context]
     for message in damaged:  # on the terminal whatever --quiet says, not only in harvest_runs.error
-        click.echo(f"damaged archive file: {message}", err=True)
+        _say("Error", f"damaged archive file: {message}")
     if damaged:
-        click.echo(f"{len(damaged)} damaged archive file(s): replayed up to the damage", err=True)
+        _say("Error", f"{len(damaged)} damaged archive file(s): replayed up to the damage. Their runs are marked failed "
+                      "or partial, so running those sources again on this database (without --since) fetches again "
+                      "what the damage held.")
     if derive:
         from . import nightly
         for step in nightly.DERIVE_STEPS:
@@ -720,8 +732,8 @@ def serve_command(db_path, host, port, immutable, public_url):
         _check_annotations()
         database.connect(db_path).conn.close()  # bring an older schema up to date first
     if not public_url and host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo("note: without --public-url, feed links and permalinks point to this machine's "
-                   "local address; give the address readers use.", err=True)
+        _say("Note", "without --public-url, feed links and permalinks point to this machine's "
+                     "local address; give the address readers use.")
     serving.serve(db_path, host, port, immutable=immutable, public=public_url)
 
 
@@ -858,7 +870,8 @@ def tag_text_command():
         for number, row, problem in json_objects(sys.stdin):
             if problem:
                 problems.append(number)
-                click.echo(f"line {number}: not a JSON object ({problem}); skipped", err=True)
+                _say("Error", f"line {number}: not a JSON object ({problem}); skipped, the other lines are tagged. "
+                              "Give one JSON object a line and tag that line again.")
                 continue
             yield TextInput(id=str(row.get("id", number)), title=str(row.get("title") or ""),
                             abstract=str(row.get("text") or ""), kind=row.get("kind"),
@@ -907,7 +920,8 @@ def evaluate_command(gold_paths, training_only, folds, as_trained, as_json):
         _, taxonomy, sets, extra_items = training.load_sets(measured, extra)
         figures = training.cross_validate(sets, extra_items, taxonomy, k=folds)
     except (ValueError, KeyError) as exc:
-        raise click.ClickException(f"cannot read the gold set: {exc}") from None
+        raise click.ClickException(f"cannot read the gold set: {exc}. Check the files of --gold and "
+                                   "--train-also (JSON Lines, one labelled document a line) and run again.") from None
     click.echo(json.dumps(figures, indent=2) if as_json else training.report_table(figures))
 
 
@@ -929,7 +943,8 @@ def train_command(gold_paths, training_only, output, seed):
     try:
         figures = training.train_and_save(measured, extra, output, seed=seed)
     except (ValueError, KeyError) as exc:
-        raise click.ClickException(f"cannot read the gold set: {exc}") from None
+        raise click.ClickException(f"cannot read the gold set: {exc}. Check the files of --gold and "
+                                   "--train-also (JSON Lines, one labelled document a line) and run again.") from None
     click.echo(training.report_table(figures))
     click.echo(f"written: {output} (part of the pipeline version: the next `harvest tag` re-tags every document)")
 

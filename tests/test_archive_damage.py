@@ -89,6 +89,6 @@ def test_rebuild_prints_every_damaged_file_even_when_quiet(archive, tmp_path):
         path.write_bytes(data[: len(data) // 2])
     done = subprocess.run([sys.executable, "-m", "harvest", "rebuild", str(tmp_path / "r.db"), "--archive",
                            str(archive), "--quiet"], capture_output=True, text=True, timeout=120)
-    damaged = [line for line in done.stderr.splitlines() if line.startswith("damaged archive file: ")]
+    damaged = [line for line in done.stderr.splitlines() if line.startswith("Error: damaged archive file: ")]
     assert len(damaged) == 2 and "2 damaged archive file(s)" in done.stderr
     assert all(path.name in done.stderr for path in archive_files(archive))
