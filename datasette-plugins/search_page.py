@@ -11,7 +11,10 @@
 /-/search?cited=ID               documents citing ID
 
 Every filter is a plain word in the address (kind=news, theme=Safety or theme=safety,
-product=Character.AI, year_from=2024), so a search is a link that can be saved or shared.
+product=Character.AI, year=2024, year_from=2024), so a search is a link that can be saved or shared;
+the documents table's names for them work too (`_theme=`, `study_design=`, `venue=`, `year__gte=`).
+What cannot be applied (`year=20x4`, an argument the page does not know) is never dropped without
+a word: the page lists it under "Not applied", and an export or a feed answers 400 naming it.
 """
 
 from urllib.parse import urlencode
@@ -79,6 +82,7 @@ async def _search_page(datasette, request):
         "scope_links": [(name, _link(here, asked.args(scope=name, page=1)), name == asked.scope) for name in SCOPES],
         "sort_links": [(name, label, _link(here, asked.args(sort=name, page=1)), name == asked.sort) for name, label in SORTS.items()],
         "filters": [(label, value, _link(here, asked.args(page=1, **changes))) for label, value, changes in asked.active_filters()],
+        "without_refused": _link(here, pairs),
         "exports": [(label, _link(datasette.urls.path(f"/-/search.{ext}"), base)) for ext, label in
                     (("bib", "BibTeX"), ("ris", "RIS"), ("csljson", "CSL-JSON"), ("csv", "CSV"), ("json", "JSON"))],
         "feed": _link(datasette.urls.path("/-/search.atom"), [p for p in base if p[0] != "sort"]),
@@ -100,9 +104,20 @@ async def _focus(datasette, database, asked):
     return dict(rows[0]) if rows else {"id": document_id, "title": None}
 
 
+def _refusal(asked: SearchRequest) -> Response | None:
+    """An export or a feed cannot show a notice: what it cannot apply is a 400 answer naming it."""
+    if not asked.refused:
+        return None
+    lines = [f"{name}={value}: {why}" for name, value, why in asked.refused]
+    return Response.text("Not applied, so nothing was exported:\n" + "\n".join(lines) + "\n"
+                         "Leave these out of the address (or correct them) and ask again.\n", status=400)
+
+
 async def _search_export(datasette, request):
     extension = request.url_vars["format"]
     asked = SearchRequest.from_args(request.args)
+    if refused := _refusal(asked):
+        return refused
     database = served_database(datasette)
     synonyms = load_synonyms()
     ids = await datasette.get_database(database).execute_fn(lambda conn: ordered_ids(conn, asked, synonyms))
@@ -112,6 +127,8 @@ async def _search_export(datasette, request):
 
 async def _search_feed(datasette, request):
     asked = SearchRequest.from_args(request.args)
+    if refused := _refusal(asked):
+        return refused
     database = served_database(datasette)
     synonyms = load_synonyms()
     ids = await datasette.get_database(database).execute_fn(lambda conn: ordered_ids(conn, asked, synonyms))

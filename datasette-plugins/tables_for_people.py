@@ -17,7 +17,10 @@
   otherwise from SQL under the facet time limit, themes and products counted from the link tables
   `document_themes` and `document_entities`, never from the JSON columns (Datasette's array facet
   over them timed out at 10,000 documents). A theme or product value links to `?_theme=ID` or
-  `?_product=NAME`, a filter answered from the same link tables through their indexes.
+  `?_product=NAME`, a filter answered from the same link tables through their indexes. Either
+  filter takes what a person would type, in any case: a theme's id or label (`_theme=Safety`), a
+  product's name, id or alias (`_product=chat gpt`); a value that is none of them filters out
+  every row and the page says so, naming the known themes or products (`unknown_filters`).
 """
 
 import json
@@ -59,6 +62,43 @@ LIST_FILTERS = {"_theme": ("themes", "EXISTS (SELECT 1 FROM document_themes t WH
                 "_product": ("products", "EXISTS (SELECT 1 FROM document_entities l JOIN entities e ON e.id = l.entity_id "
                                          "WHERE l.document_id = documents.id AND e.type = 'product' AND e.name = :{p})",
                              "product is {v}")}
+# The list filters' known values: (canonical value the link tables hold, label shown, every spelling accepted).
+KNOWN = {"_theme": "SELECT id, label, json_array(id, label) FROM themes ORDER BY label",
+         "_product": "SELECT name, name, json_insert(coalesce(aliases, '[]'), '$[#]', name, '$[#]', id) FROM entities "
+                     "WHERE type = 'product' ORDER BY name"}
+
+
+async def known_values(datasette, database: str) -> dict[str, list[tuple[str, str, set[str]]]]:
+    """{`_theme`/`_product`: [(value the link tables hold, label, spellings in lower case)]}, from the
+    `themes` and `entities` tables (a database without them has none)."""
+    db = datasette.get_database(database)
+    found = {}
+    for key, sql in KNOWN.items():
+        try:
+            rows = (await db.execute(sql)).rows
+        except Exception:  # noqa: BLE001 - a database without the tables: nothing is known
+            rows = []
+        found[key] = [(row[0], row[1], {str(s).lower() for s in json.loads(row[2] or "[]") if s}) for row in rows]
+    return found
+
+
+def resolved(key: str, value: str, known: dict) -> tuple[str, str] | None:
+    """(value the link tables hold, label) for what was asked (`_theme=Safety`), matched without
+    regard to case or surrounding spaces, or None when it names nothing known."""
+    wanted = value.strip().lower()
+    return next(((canonical, label) for canonical, label, spellings in known.get(key, []) if wanted in spellings), None)
+
+
+def list_filter_pairs(pairs, known: dict) -> list[tuple[str, str, str, tuple[str, str] | None]]:
+    """(key, value asked, canonical value or the asked one, resolved) for each `_theme`/`_product` pair."""
+    found = []
+    for key, value in pairs:
+        if key in LIST_FILTERS and value:
+            hit = resolved(key, value, known)
+            found.append((key, value, hit[0] if hit else value, hit))
+    return found
+
+
 # Arguments of a table page that do not filter its rows (the search index answers facets with them).
 NOT_FILTERS = re.compile(r"^_(facet.*|col|nocol|size|sort|sort_desc|next|labels|nolabels|nocount|nofacet|nosuggest|"
                          r"shape|json|stream|dl|trace|relevance)$")
@@ -92,21 +132,27 @@ def _scope(request) -> str | None:
 def filters_from_request(request, database, table, datasette):
     if table != "documents":
         return None
-    clauses, params, described = [], {}, []
-    scope = _scope(request)
-    if scope in ("relevant", "related"):
-        clauses.append(scope_clause(scope, "relevance"))
-        described.append("relevant documents" if scope == "relevant" else "relevant and related documents")
-    number = 0
-    for key, value in parse_qsl(request.query_string, keep_blank_values=True):
-        if key in LIST_FILTERS and value:
+
+    async def arguments():
+        clauses, params, described = [], {}, []
+        scope = _scope(request)
+        if scope in ("relevant", "related"):
+            clauses.append(scope_clause(scope, "relevance"))
+            described.append("relevant documents" if scope == "relevant" else "relevant and related documents")
+        pairs = parse_qsl(request.query_string, keep_blank_values=True)
+        listed = list_filter_pairs(pairs, await known_values(datasette, database)) \
+            if any(key in LIST_FILTERS and value for key, value in pairs) else []
+        for number, (key, value, canonical, hit) in enumerate(listed):
             _, sql, words = LIST_FILTERS[key]
-            name = f"linked{number}"
-            number += 1
-            clauses.append(sql.format(p=name))
-            params[name] = value
-            described.append(words.format(v=value))
-    return FilterArguments(clauses, params=params, human_descriptions=described) if clauses else None
+            if hit is None:  # names nothing: no row has it, and the page says so (unknown_filters)
+                clauses.append("0")
+                described.append(words.format(v=value) + f" (no such {key[1:]})")
+                continue
+            clauses.append(sql.format(p=f"linked{number}"))
+            params[f"linked{number}"] = canonical
+            described.append(words.format(v=hit[1]))
+        return FilterArguments(clauses, params=params, human_descriptions=described) if clauses else None
+    return arguments
 
 
 def indexed_filters(pairs) -> list[tuple[str, str]] | None:
@@ -136,7 +182,12 @@ class LinkedFacet(Facet):
         configs = self.get_configs() if self.table == "documents" else []
         if not configs:
             return [], []
-        pairs = self.get_querystring_pairs()
+        asked = self.get_querystring_pairs()
+        listed = list_filter_pairs(asked, await known_values(self.ds, self.database)) \
+            if any(key in LIST_FILTERS and value for key, value in asked) else []
+        canonical = {(key, value): value_ for key, value, value_, _ in listed}
+        asked_as = {(key, value_): value for key, value, value_, _ in listed}  # to remove a filter as it was typed
+        pairs = [(key, canonical.get((key, value), value)) for key, value in asked]
         equal = indexed_filters(pairs)
         size = self.get_facet_size()
         results, timed_out, seen = [], [], set()
@@ -154,7 +205,7 @@ class LinkedFacet(Facet):
             results.append({"name": column, "type": self.type, "hideable": source_and_config["source"] != "metadata",
                             "toggle_url": self.ds.urls.path(path_with_removed_args(self.request, {"_facet_linked": column})),
                             "truncated": len(counts) > size,
-                            "results": [self._value(column, value, count, pairs) for value, count in counts[:size]]})
+                            "results": [self._value(column, value, count, pairs, asked_as) for value, count in counts[:size]]})
         return results, timed_out
 
     async def _counts(self, column: str, equal, size: int) -> list[tuple]:
@@ -178,11 +229,12 @@ class LinkedFacet(Facet):
                                      custom_time_limit=self.ds.setting("facet_time_limit_ms"))
         return [(row["value"], row["count"]) for row in rows.rows]
 
-    def _value(self, column: str, value, count: int, pairs) -> dict:
+    def _value(self, column: str, value, count: int, pairs, asked_as: dict) -> dict:
         key, shown = (LISTS[column][0], str(value)) if column in LISTS else \
             ((column, str(value)) if value is not None else (f"{column}__isnull", "1"))
         selected = (key, shown) in pairs
-        changed = path_with_removed_args(self.request, {key: shown}) if selected else \
+        typed = asked_as.get((key, shown), shown)
+        changed = path_with_removed_args(self.request, {key: typed}) if selected else \
             path_with_added_args(self.request, {key: shown})
         return {"value": value, "label": value, "count": count, "selected": selected,
                 "toggle_url": self.ds.absolute_url(self.request, changed)}
@@ -258,4 +310,19 @@ def extra_template_vars(template, database, table, view_name, request, datasette
         context["relevance_links"] = [(name, scoped(name),
                                        name == current, {"relevant": "relevant", "related": "+ related", "all": "everything"}[name])
                                       for name in SCOPES]
+        if any(key in LIST_FILTERS and value for key, value in args):
+            return _with_unknown_filters(context, datasette, database, request, args)
     return context
+
+
+async def _with_unknown_filters(context: dict, datasette, database: str, request, args) -> dict:
+    """The context, with `unknown_filters`: for each `_theme`/`_product` value that names nothing,
+    (what it filters, the value, [(a known value's label, this page with that value instead)])."""
+    known = await known_values(datasette, database)
+    unknown = []
+    for key, value, _, hit in list_filter_pairs(args, known):
+        if hit is None:
+            others = [(k, v) for k, v in args if (k, v) != (key, value)]
+            unknown.append((key[1:], value, [(label, request.path + "?" + urlencode(others + [(key, canonical)]))
+                                             for canonical, label, _ in known[key]]))
+    return {**context, "unknown_filters": unknown}

@@ -184,7 +184,8 @@ class SearchRequest:
     """What the search page was asked. Multi-valued filters (kind, theme) are OR-ed within, every
     filter is AND-ed with the others. `similar` and `cited` replace the text query by a document's
     neighbours (similar wording, shared entities, themes, citations: harvest.similar) or by the
-    documents citing it."""
+    documents citing it. `refused` lists what the address asked that is not applied, each as
+    (argument, value, why), for the page to show: nothing asked is dropped without a word."""
     q: str = ""
     kinds: list[str] = field(default_factory=list)
     themes: list[str] = field(default_factory=list)
@@ -199,32 +200,72 @@ class SearchRequest:
     page: int = 1
     similar: str = ""
     cited: str = ""
+    refused: list[tuple[str, str, str]] = field(default_factory=list)
 
-    FILTERS = ("kind", "theme", "year_from", "year_to", "design", "product", "jurisdiction", "outlet")
+    FILTERS = ("kind", "theme", "year", "year_from", "year_to", "design", "product", "jurisdiction", "outlet")
+    # The documents table's names for the same filters (its facet and filter links), read as the page's own.
+    ALIASES = {"_theme": "theme", "_product": "product", "study_design": "design",
+               "venue": "outlet", "_relevance": "scope", "year__exact": "year", "year__gte": "year_from",
+               "year__lte": "year_to", "year__gt": "year_from", "year__lt": "year_to"}
+    # Arguments that change no result (the exports' byte-order mark, the table's display switches).
+    IGNORED = re.compile(r"^(_bom|_col|_nocol|_size|_facet.*|_labels|_nolabels|_nocount|_nofacet|_nosuggest|_next)$")
+    KNOWN = {"q", "scope", "sort", "page", "similar", "cited"}
 
     @classmethod
     def from_args(cls, args) -> "SearchRequest":
-        """From a query string (Datasette's request.args, or a dict of lists). Bad values are
-        dropped with no error: a year that is not a number, an unknown sort or scope."""
-        def one(name):
-            values = args.getlist(name) if hasattr(args, "getlist") else args.get(name, [])
-            values = [values] if isinstance(values, str) else values
-            return (values[-1] if values else "").strip()
+        """From a query string (Datasette's request.args, or a dict of lists). The documents
+        table's names are read as the page's (`_theme`, `study_design`, `venue`, `year__gte`...);
+        `year=2024` is `year_from=2024&year_to=2024`. A value that cannot be applied (a year that is
+        not four digits, an unknown sort or scope, a second value of a one-value filter, an
+        argument the page does not know) is listed in `refused`, and the rest applies."""
+        names = list(dict.fromkeys(args.keys()))
+        values: dict[str, list[str]] = {}
+        refused: list[tuple[str, str, str]] = []
+        for name in names:
+            got = args.getlist(name) if hasattr(args, "getlist") else args.get(name, [])
+            got = [got] if isinstance(got, str) else list(got)
+            own = cls.ALIASES.get(name, name)
+            if own in cls.FILTERS or own in cls.KNOWN:
+                shift = {"year__gt": 1, "year__lt": -1}.get(name, 0)
+                values.setdefault(own, []).extend(
+                    str(int(v) + shift) if shift and v.strip().isdigit() else v for v in got)
+            elif not cls.IGNORED.match(name):
+                refused += [(name, v, f"the search page has no filter {name} (it filters by kind, theme, year, "
+                                      "year_from, year_to, design, product, jurisdiction and outlet)") for v in got if v.strip()]
 
         def many(name):
-            values = args.getlist(name) if hasattr(args, "getlist") else args.get(name, [])
-            values = [values] if isinstance(values, str) else values
-            return [v.strip() for v in values if v.strip()]
+            return list(dict.fromkeys(v.strip() for v in values.get(name, []) if v.strip()))
+
+        def one(name, label=None):
+            given = many(name)
+            for extra in given[:-1]:
+                refused.append((name, extra, f"one {label or name} at a time: {given[-1]} is applied"))
+            return given[-1] if given else ""
 
         def year(name):
-            value = one(name)
-            return int(value) if value.isdigit() and len(value) == 4 else None
-        page = one("page")
-        return cls(q=one("q")[:500], kinds=many("kind"), themes=many("theme"), year_from=year("year_from"),
-                   year_to=year("year_to"), design=one("design"), product=one("product"), jurisdiction=one("jurisdiction"),
-                   outlet=one("outlet"), scope=one("scope") if one("scope") in SCOPES else "relevant",
-                   sort=one("sort") if one("sort") in SORTS else ("relevance" if one("q") or one("similar") else "newest"),
-                   page=max(1, min(int(page), 500)) if page.isdigit() else 1, similar=one("similar"), cited=one("cited"))
+            value = one(name, "year")
+            if value and not (value.isdigit() and len(value) == 4):
+                refused.append((name, value, "not a year (four digits, e.g. 2024)"))
+                return None
+            return int(value) if value else None
+        q, similar, page = one("q", "query"), one("similar", "document"), one("page", "page")
+        year_from, year_to, single = year("year_from"), year("year_to"), year("year")
+        if single is not None:
+            for name, value in (("year_from", year_from), ("year_to", year_to)):
+                if value is not None and value != single:
+                    refused.append((name, str(value), f"year={single} is asked too, and applied"))
+            year_from = year_to = single
+        scope, sort = one("scope"), one("sort")
+        if scope and scope not in SCOPES:
+            refused.append(("scope", scope, "not a scope (relevant, related or all): relevant documents are shown"))
+        if sort and sort not in SORTS:
+            refused.append(("sort", sort, f"not an order ({', '.join(SORTS)})"))
+        return cls(q=q[:500], kinds=many("kind"), themes=many("theme"), year_from=year_from, year_to=year_to,
+                   design=one("design", "study design"), product=one("product"), jurisdiction=one("jurisdiction"),
+                   outlet=one("outlet"), scope=scope if scope in SCOPES else "relevant",
+                   sort=sort if sort in SORTS else ("relevance" if q or similar else "newest"),
+                   page=max(1, min(int(page), 500)) if page.isdigit() else 1, similar=similar, cited=one("cited", "document"),
+                   refused=refused)
 
     def args(self, **changes) -> list[tuple[str, str]]:
         """This request as query-string pairs (with changes), for links that keep every filter."""
@@ -244,11 +285,16 @@ class SearchRequest:
         return pairs
 
     def active_filters(self) -> list[tuple[str, str, dict]]:
-        """(label, value, changes that remove it) for each filter in use."""
+        """(label, value, changes that remove it) for each filter in use; one year asked as a range
+        of one (`year=2024`, or a year facet) shows as `year: 2024`."""
         found = [("kind", k, {"kinds": [x for x in self.kinds if x != k]}) for k in self.kinds]
         found += [("theme", t, {"themes": [x for x in self.themes if x != t]}) for t in self.themes]
+        if self.year_from is not None and self.year_from == self.year_to:
+            found.append(("year", str(self.year_from), {"year_from": None, "year_to": None}))
         for name, label in (("year_from", "from"), ("year_to", "until"), ("design", "study design"), ("product", "product"),
                             ("jurisdiction", "jurisdiction"), ("outlet", "outlet")):
+            if name.startswith("year") and self.year_from is not None and self.year_from == self.year_to:
+                continue
             if getattr(self, name) not in (None, ""):
                 found.append((label, str(getattr(self, name)), {name: None if name.startswith("year") else ""}))
         return found
@@ -756,6 +802,11 @@ def _page(conn, ids: list[str], match: str) -> list[dict]:
 
 
 def _incidents(conn, match: str) -> list[dict]:
+    """The five incidents best matching `match` (bm25 over their text), each with its snippet and
+    what a reader needs to follow it up: `documents` (every linked document), `roles` [(role,
+    count)] (report, filing, response, ...), `first_report` and `last_report` (the earliest and
+    latest publication dates of its dated documents, as precise as known), `undated` (linked
+    documents without a date) and `latest` (the newest dated one: id, title, venue, published)."""
     rows = query_rows(conn, """SELECT i.id, i.title, i.status, i.first_reported, i.rowid AS rowid_, i.summary
                                 FROM incidents_fts JOIN incidents i ON i.rowid = incidents_fts.rowid
                                 WHERE incidents_fts MATCH ? ORDER BY bm25(incidents_fts, 10.0, 3.0, 1.0, 2.0, 1.0, 2.0, 1.0)
@@ -763,6 +814,17 @@ def _incidents(conn, match: str) -> list[dict]:
     for row in rows:
         row["snippet"] = readable_snippet(conn, "incidents_fts", row.pop("rowid_"), match, 20) or row["summary"] or ""
         del row["summary"]
+        row["documents"], row["first_report"], row["last_report"], row["undated"] = conn.execute(
+            "SELECT count(*), min(d.published), max(d.published), sum(d.published IS NULL) FROM incident_documents l "
+            "JOIN documents d ON d.id = l.document_id WHERE l.incident_id = ?", [row["id"]]).fetchone()
+        row["undated"] = row["undated"] or 0
+        row["roles"] = conn.execute("SELECT l.role, count(*) AS n FROM incident_documents l JOIN documents d ON "
+                                    "d.id = l.document_id WHERE l.incident_id = ? GROUP BY l.role ORDER BY n DESC, l.role",
+                                    [row["id"]]).fetchall()
+        latest = query_rows(conn, "SELECT d.id, d.title, d.url, d.venue, d.published FROM incident_documents l JOIN documents d "
+                                  "ON d.id = l.document_id WHERE l.incident_id = ? AND d.published IS NOT NULL "
+                                  "ORDER BY d.published DESC, d.id LIMIT 1", [row["id"]])
+        row["latest"] = latest[0] if latest else None
     return rows
 
 
