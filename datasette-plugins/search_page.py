@@ -47,9 +47,11 @@ def _facet_links(request: SearchRequest, facets: dict) -> list[dict]:
             if name == "kind":
                 selected = value in request.kinds
                 changes = {"kinds": [k for k in request.kinds if k != value] if selected else request.kinds + [value]}
-            elif name == "theme":
-                selected = value in request.themes
-                changes = {"themes": [t for t in request.themes if t != value] if selected else request.themes + [value]}
+            elif name == "theme":  # asked by id or label, in any case (theme=Safety)
+                spellings = {value.lower(), str(row["label"]).lower()}
+                selected = any(t.lower() in spellings for t in request.themes)
+                changes = {"themes": [t for t in request.themes if t.lower() not in spellings] if selected
+                           else request.themes + [value]}
             elif name == "year":
                 selected = request.year_from == request.year_to == row["value"]
                 changes = {"year_from": None, "year_to": None} if selected else {"year_from": row["value"], "year_to": row["value"]}

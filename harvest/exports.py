@@ -139,14 +139,23 @@ async def ids_of_query(datasette, database: str, sql: str, params: dict, column:
     return [row[0] for row in result.rows]
 
 
+BATCH_BYTES = 32 * 1024 * 1024  # the values of one batch, as datasette-plugins/limits.py caps one query's rows
+
+
+class BatchTooLarge(sqlite3.DatabaseError):
+    """One batch of a streamed query holds more than BATCH_BYTES of values."""
+
+
 async def query_batches(datasette, database: str, sql: str, params=None, size: int = 1000):
     """Every row of `sql` (with `params`) in its order, as lists of at most `size` rows (sqlite3.Row,
     as Datasette gives them), read from one cursor on a read-only connection of its own, opened and
     prepared as Datasette prepares its own (plugins' SQL functions, text decoding): each row is read
     once, where LIMIT/OFFSET pages read every earlier row again (quadratic in the table's size). The
     connection holds one snapshot of the database for the whole read. Each fetch runs under the
-    site's `sql_time_limit_ms`; one over it raises datasette's QueryInterrupted. The connection is
-    closed when the rows run out or the reader stops early (a download cancelled)."""
+    site's `sql_time_limit_ms` (one over it raises datasette's QueryInterrupted) and may hold at most
+    BATCH_BYTES of values (else BatchTooLarge): the limits a page of rows has, per batch rather than
+    for the whole stream. The connection is closed when the rows run out or the reader stops early
+    (a download cancelled)."""
     db = datasette.get_database(database)
     loop = asyncio.get_running_loop()
     limit = datasette.setting("sql_time_limit_ms")
@@ -156,14 +165,24 @@ async def query_batches(datasette, database: str, sql: str, params=None, size: i
             yield rows[start:start + size]
         return
 
+    budget = [BATCH_BYTES]
+
+    def counted(cursor, values):
+        budget[0] -= sum(len(v) if isinstance(v, (str, bytes)) else 8 for v in values)
+        if budget[0] < 0:
+            raise BatchTooLarge(f"a batch of {size} rows holds more than {BATCH_BYTES:,} bytes of values")
+        return sqlite3.Row(cursor, values)
+
     def opened():
         conn = db.connect()
         if conn in getattr(db, "_all_file_connections", []):  # closed here, not kept for Database.close()
             db._all_file_connections.remove(conn)
         datasette._prepare_connection(conn, database)
+        conn.row_factory = counted  # a plugin's cap on one query's rows would stop a whole export
         return conn
 
     def fetched(conn, cursor=None):
+        budget[0] = BATCH_BYTES
         with sqlite_timelimit(conn, limit):
             try:
                 cursor = cursor or conn.execute(sql, params or {})

@@ -15,6 +15,7 @@ from datasette.plugins import pm
 
 from harvest import db as database
 from harvest.db import transaction
+from harvest import exports
 from harvest.exports import query_batches
 from harvest.serve import PLUGINS_DIR, SETTINGS
 
@@ -132,3 +133,17 @@ def test_batches_come_from_one_cursor_and_a_reader_that_stops_closes_it(site):
     assert asyncio.run(read()) == [1000, 1000, 500]
     assert asyncio.run(read(stop_after=1)) == [1000]
     assert len(database_._all_file_connections) == kept, "the export's connections are closed, not kept"
+
+
+def test_a_whole_export_may_outgrow_one_querys_cap_but_not_a_batch(site, monkeypatch):
+    limits = next(p for p in pm.get_plugins() if getattr(p, "__name__", "") == "limits.py")
+    monkeypatch.setattr(limits, "MAX_RESULT_BYTES", 100_000)  # the whole table is about 250 kB
+    fresh = Datasette([site.get_database("corpus").path], plugins_dir=str(PLUGINS_DIR), settings=SETTINGS)
+    assert len(json.loads(get(fresh, "/corpus/documents.alljson?_relevance=all").text)) == ROWS, \
+        "the cap on one query's rows applies to each batch, not to the whole stream"
+    monkeypatch.setattr(exports, "BATCH_BYTES", 10_000)
+
+    async def read():
+        return [len(rows) async for rows in query_batches(fresh, "corpus", "SELECT * FROM documents")]
+    with pytest.raises(exports.BatchTooLarge, match="a batch of 1000 rows holds more than 10,000 bytes"):
+        asyncio.run(read())
