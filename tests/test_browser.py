@@ -227,3 +227,39 @@ def test_a_journalists_stray_syntax_and_readable_incident_snippets(server, page)
     page.goto(f"{base}/-/search?similar={ids['hostile']}")
     assert page.locator("main script, .search-page script, img[src=x], .search-page b").count() == 0
     assert page.problems == [], page.problems
+
+
+def test_filters_in_the_address_filter_or_say_why_not(server, page):
+    base, ids, path = server
+    page.goto(base + "/-/search?year=2024&scope=all")
+    chip = page.locator("p.active-filters a.chip", has_text="year: 2024")
+    assert chip.count() == 1 and page.locator(".refused").count() == 0
+    in_2024 = int(page.locator("p.count strong").inner_text().replace(",", ""))
+    look(page, "filters-01-search-year")
+    chip.click()
+    page.wait_for_load_state()
+    assert "year" not in page.url and int(page.locator("p.count strong").inner_text().replace(",", "")) > in_2024
+    page.goto(base + "/-/search?kind=news&year=20x4")
+    notice = page.locator(".refused")
+    assert notice.is_visible() and "year=20x4: not a year" in notice.inner_text()
+    look(page, "filters-02-search-not-applied")
+    notice.locator("a", has_text="This search without it").click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/-/search?kind=news") and page.locator(".refused").count() == 0
+    page.goto(f"{base}/{NAME}/documents?_theme=saftey")
+    unknown = page.locator(".unknown-filter")
+    assert unknown.is_visible() and "No theme is called" in unknown.inner_text()
+    look(page, "filters-03-table-unknown-theme")
+    unknown.locator("a", has_text="Safety and quality of responses").click()
+    page.wait_for_load_state()
+    assert "_theme=safety" in page.url and not page.locator("h3").first.inner_text().startswith("0 rows")
+    page.goto(f"{base}/{NAME}/documents?_theme=Safety")
+    assert not page.locator("h3").first.inner_text().startswith("0 rows") and page.locator(".unknown-filter").count() == 0
+    page.goto(base + "/-/search?q=Character.AI+teen+lawsuit")
+    reports = page.locator("section.incidents p.reports").first
+    assert "linked documents" in reports.inner_text() and "Latest:" in reports.inner_text()
+    look(page, "filters-04-incident-reports")
+    reports.locator("a", has_text="linked documents").click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/incidents/teen-companion-suicide-lawsuit#timeline") and page.locator("#timeline").is_visible()
+    assert page.problems == [], page.problems
