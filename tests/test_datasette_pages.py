@@ -125,7 +125,7 @@ def test_citation_exports_parse_back(site):
 def test_incident_page_with_timeline_cite_panel_and_content_note(site):
     page = get(site[0], "/corpus/incidents/character-ai-teen-suicide-lawsuit-2024").text
     assert 'class="content-note"' in page and "988" in page and "116 123" in page
-    assert "<h2>Timeline</h2>" in page and "apnews.com" in page and '<details class="cite" id="cite">' in page
+    assert '<h2 id="timeline">Timeline</h2>' in page and "apnews.com" in page and '<details class="cite" id="cite">' in page
 
 
 def test_content_note_follows_the_subject(site):
