@@ -9,6 +9,7 @@ import asyncio
 import re
 import shutil
 import sqlite3
+from pathlib import Path
 
 import pytest
 import yaml
@@ -24,16 +25,17 @@ NAME = "evidence-2026"
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
+    """(the corpus served under NAME, the ids people_corpus names)."""
     folder = tmp_path_factory.mktemp("filters")
     ids = people_corpus.build(folder)
-    shutil.move(folder / "corpus.db", folder / f"{NAME}.db")
-    return folder / f"{NAME}.db", ids
+    return Path(shutil.move(folder / "corpus.db", folder / f"{NAME}.db")), ids
 
 
 @pytest.fixture(scope="module")
 def site(built):
-    return Datasette([str(built[0])], metadata=yaml.safe_load((PLUGINS_DIR / "metadata.yml").read_text()),
-                     plugins_dir=str(PLUGINS_DIR), template_dir=str(PLUGINS_DIR / "templates"), settings=SETTINGS)
+    metadata = yaml.safe_load((PLUGINS_DIR / "metadata.yml").read_text())
+    return Datasette([str(built[0])], metadata=metadata, plugins_dir=str(PLUGINS_DIR),
+                     template_dir=str(PLUGINS_DIR / "templates"), settings=SETTINGS)
 
 
 def answer(datasette, path):
