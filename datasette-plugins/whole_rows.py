@@ -33,14 +33,13 @@ def _renderer(extension):
         db = datasette.get_database(database)
         total = (await db.execute(f"SELECT count(*) FROM ({whole})", params)).rows[0][0]
 
-        async def chunks():
-            yield start
+        async def chunks():  # the first chunk holds the first rows: a query over the time limit is an error page
             written = False
             async for rows in query_batches(datasette, database, f"SELECT * FROM ({whole})", params, BATCH):
                 objects = between.join(json.dumps(dict(row), ensure_ascii=False, default=str) for row in rows)
-                yield (between if written else "") + objects
+                yield (between if written else start) + objects
                 written = True
-            yield end if written else end.lstrip("\n")
+            yield end if written else start + end.lstrip("\n")
         name = file_name(table or (data or {}).get("query_name") or "query", total, suffix)
         return StreamingResponse(chunks(), content_type,
                                  {"content-disposition": f'attachment; filename="{name}"', "x-result-count": str(total)})

@@ -21,9 +21,9 @@ import json
 import re
 import sqlite3
 
-from datasette.database import QueryInterrupted
 from datasette.utils import sqlite_timelimit
 from datasette.utils.asgi import Response
+from datasette.views.base import DatasetteError
 
 from harvest.cite import bibtex, csl_item, load_citable, ris
 from harvest.db import query_rows
@@ -39,18 +39,25 @@ TRAILING_LIMIT = re.compile(r"\s+limit\s+\d+(\s+offset\s+\d+)?\s*$", re.I)
 
 
 class StreamingResponse(Response):
-    """A Response whose body is written chunk by chunk by `chunks` (an async iterator of str)."""
+    """A Response whose body is written chunk by chunk by `chunks` (an async iterator of str).
+    The first chunk is made before the status is sent, so an error making it (a query over the
+    time limit) is answered as an error page, not as a file cut short; an error after that ends
+    the response unfinished, which clients report as an incomplete transfer."""
 
     def __init__(self, chunks, content_type: str, headers: dict):
         super().__init__(body="", content_type=content_type, headers=headers)
         self.chunks = chunks
 
     async def asgi_send(self, send):
+        chunks = aiter(self.chunks)
+        first = await anext(chunks, None)
         headers = {**self.headers, "content-type": self.content_type}
         await send({"type": "http.response.start", "status": self.status,
                     "headers": [[k.encode("latin-1"), str(v).encode("latin-1")] for k, v in headers.items()]})
-        async for chunk in self.chunks:
-            await send({"type": "http.response.body", "body": chunk.encode("utf-8"), "more_body": True})
+        if first is not None:
+            await send({"type": "http.response.body", "body": first.encode("utf-8"), "more_body": True})
+            async for chunk in chunks:
+                await send({"type": "http.response.body", "body": chunk.encode("utf-8"), "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 
 
@@ -142,8 +149,8 @@ async def ids_of_query(datasette, database: str, sql: str, params: dict, column:
 BATCH_BYTES = 32 * 1024 * 1024  # the values of one batch, as datasette-plugins/limits.py caps one query's rows
 
 
-class BatchTooLarge(sqlite3.DatabaseError):
-    """One batch of a streamed query holds more than BATCH_BYTES of values."""
+class BatchTooLarge(DatasetteError):
+    """One batch of a streamed query holds more than BATCH_BYTES of values (answered 400)."""
 
 
 async def query_batches(datasette, database: str, sql: str, params=None, size: int = 1000):
@@ -152,9 +159,9 @@ async def query_batches(datasette, database: str, sql: str, params=None, size: i
     prepared as Datasette prepares its own (plugins' SQL functions, text decoding): each row is read
     once, where LIMIT/OFFSET pages read every earlier row again (quadratic in the table's size). The
     connection holds one snapshot of the database for the whole read. Each fetch runs under the
-    site's `sql_time_limit_ms` (one over it raises datasette's QueryInterrupted) and may hold at most
-    BATCH_BYTES of values (else BatchTooLarge): the limits a page of rows has, per batch rather than
-    for the whole stream. The connection is closed when the rows run out or the reader stops early
+    site's `sql_time_limit_ms` and may hold at most BATCH_BYTES of values: the limits a page of rows
+    has, per batch rather than for the whole stream; past either, a DatasetteError (status 400:
+    BatchTooLarge, or "SQL interrupted") says so. The connection is closed when the rows run out or the reader stops early
     (a download cancelled)."""
     db = datasette.get_database(database)
     loop = asyncio.get_running_loop()
@@ -170,7 +177,8 @@ async def query_batches(datasette, database: str, sql: str, params=None, size: i
     def counted(cursor, values):
         budget[0] -= sum(len(v) if isinstance(v, (str, bytes)) else 8 for v in values)
         if budget[0] < 0:
-            raise BatchTooLarge(f"a batch of {size} rows holds more than {BATCH_BYTES:,} bytes of values")
+            raise BatchTooLarge(f"a batch of {size} rows holds more than {BATCH_BYTES:,} bytes of values; "
+                                "ask for fewer columns", title="Export too large", status=400)
         return sqlite3.Row(cursor, values)
 
     def opened():
@@ -189,7 +197,8 @@ async def query_batches(datasette, database: str, sql: str, params=None, size: i
                 return cursor, cursor.fetchmany(size)
             except sqlite3.OperationalError as error:
                 if error.args == ("interrupted",):
-                    raise QueryInterrupted(error, sql, params) from None
+                    raise DatasetteError(f"the query took longer than {limit} ms; ask for fewer rows (add a filter)",
+                                         title="SQL interrupted", status=400) from None
                 raise
     conn = await loop.run_in_executor(datasette.executor, opened)
     try:

@@ -12,6 +12,7 @@ import yaml
 from datasette import hookimpl
 from datasette.app import Datasette
 from datasette.plugins import pm
+from datasette.views.base import DatasetteError
 
 from harvest import db as database
 from harvest.db import transaction
@@ -147,3 +148,18 @@ def test_a_whole_export_may_outgrow_one_querys_cap_but_not_a_batch(site, monkeyp
         return [len(rows) async for rows in query_batches(fresh, "corpus", "SELECT * FROM documents")]
     with pytest.raises(exports.BatchTooLarge, match="a batch of 1000 rows holds more than 10,000 bytes"):
         asyncio.run(read())
+
+
+def test_an_export_that_cannot_start_is_an_error_page_not_a_cut_file(site, monkeypatch):
+    monkeypatch.setattr(exports, "BATCH_BYTES", 10_000)
+    refused = asyncio.run(site.client.get("/corpus/documents.alljson?_relevance=all"))
+    assert refused.status_code == 400 and "holds more than 10,000 bytes of values" in refused.text
+    hurried = Datasette([site.get_database("corpus").path], settings={**SETTINGS, "sql_time_limit_ms": 1})
+    endless = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10000000) "
+               "SELECT x FROM c ORDER BY x DESC")
+
+    async def read():
+        return [rows async for rows in query_batches(hurried, "corpus", endless)]
+    with pytest.raises(DatasetteError, match="the query took longer than 1 ms") as stopped:
+        asyncio.run(read())
+    assert stopped.value.status == 400
