@@ -25,6 +25,7 @@
 
 import json
 import re
+import sqlite3
 from urllib.parse import parse_qsl, urlencode
 
 from datasette import hookimpl
@@ -64,7 +65,8 @@ LIST_FILTERS = {"_theme": ("themes", "EXISTS (SELECT 1 FROM document_themes t WH
                              "product is {v}")}
 # The list filters' known values: (canonical value the link tables hold, label shown, every spelling accepted).
 KNOWN = {"_theme": "SELECT id, label, json_array(id, label) FROM themes ORDER BY label",
-         "_product": "SELECT name, name, json_insert(coalesce(aliases, '[]'), '$[#]', name, '$[#]', id) FROM entities "
+         "_product": "SELECT name, name, json_insert(CASE WHEN json_valid(aliases) AND json_type(aliases) = 'array' "
+                     "THEN aliases ELSE '[]' END, '$[#]', name, '$[#]', id) FROM entities "
                      "WHERE type = 'product' ORDER BY name"}
 
 
@@ -76,7 +78,7 @@ async def known_values(datasette, database: str) -> dict[str, list[tuple[str, st
     for key, sql in KNOWN.items():
         try:
             rows = (await db.execute(sql)).rows
-        except Exception:  # noqa: BLE001 - a database without the tables: nothing is known
+        except sqlite3.OperationalError:  # a database without the tables: nothing is known
             rows = []
         found[key] = [(row[0], row[1], {str(s).lower() for s in json.loads(row[2] or "[]") if s}) for row in rows]
     return found

@@ -165,3 +165,16 @@ def test_a_matched_incident_brings_its_reports(site, built):
     assert f'Latest: <a href="/{NAME}/documents/{latest}">' in block
     incident = get(site, f"/{NAME}/incidents/teen-companion-suicide-lawsuit").text
     assert '<h2 id="timeline">Timeline</h2>' in incident, "the link lands on the timeline"
+
+
+def test_a_product_whose_aliases_are_not_a_list_is_still_known_by_name(built, tmp_path):
+    copy = tmp_path / f"{NAME}.db"
+    shutil.copy(built[0], copy)
+    with sqlite3.connect(copy) as conn:
+        conn.execute("UPDATE entities SET aliases = 'Replika, replika.ai' WHERE name = 'Replika'")
+    datasette = Datasette([str(copy)], plugins_dir=str(PLUGINS_DIR), template_dir=str(PLUGINS_DIR / "templates"),
+                          settings=SETTINGS)
+    replika = count(copy, "SELECT count(DISTINCT l.document_id) FROM document_entities l JOIN entities e ON "
+                          "e.id = l.entity_id WHERE e.name = 'Replika'")
+    assert _rows(datasette, "_product=REPLIKA")["filtered_table_rows_count"] == replika > 0
+    assert _rows(datasette, "_product=chat+gpt")["filtered_table_rows_count"] > 0, "the others keep their aliases"
