@@ -100,7 +100,7 @@ def test_facet_links_keep_filters_and_select_through_the_link_table(site):
     again = next(r for r in chosen["facet_results"]["themes"]["results"] if r["value"] == "safety")
     assert again["selected"] and again["count"] == chosen["filtered_table_rows_count"]
     assert ("_theme", "safety") not in parse_qsl(urlsplit(again["toggle_url"]).query), "a selected value's link removes it"
-    assert "theme is safety" in chosen["human_description_en"]
+    assert "theme is Safety" in chosen["human_description_en"], "named by its label"
 
 
 def test_documents_page_offers_linked_facets_and_shows_them(site):
