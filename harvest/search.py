@@ -208,7 +208,10 @@ class SearchRequest:
                "venue": "outlet", "_relevance": "scope", "year__exact": "year", "year__gte": "year_from",
                "year__lte": "year_to", "year__gt": "year_from", "year__lt": "year_to"}
     # Arguments that change no result (the exports' byte-order mark, the table's display switches).
-    IGNORED = re.compile(r"^(_bom|_col|_nocol|_size|_facet.*|_labels|_nolabels|_nocount|_nofacet|_nosuggest|_next)$")
+    # Datasette's own switches, and the tracking tags links collect on the way (a feed address
+    # shared with utm_source=... still answers)
+    IGNORED = re.compile(r"^(_bom|_col|_nocol|_size|_facet.*|_labels|_nolabels|_nocount|_nofacet|_nosuggest|_next"
+                         r"|utm_\w+|fbclid|gclid|msclkid|mc_cid|mc_eid|_ga)$")
     KNOWN = {"q", "scope", "sort", "page", "similar", "cited"}
 
     @classmethod
