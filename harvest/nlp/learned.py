@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -74,6 +75,9 @@ class Embedder:
 
     def __init__(self, model):
         from tokenizers import Tokenizer
+        # one tagging process per core already; the tokenizer's own threads would compete with them
+        # (and, used before a fork, make it warn in every worker)
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.vectors = numpy.ascontiguousarray(model.embedding, dtype="float32")
         self.tokenizer = Tokenizer.from_str(model.tokenizer.to_str())
         self.tokenizer.no_padding()

@@ -30,7 +30,11 @@ from .vocab import ENTITIES, SETTINGS, TAXONOMY, load_entities, load_entity_rule
 AI, MENTAL_HEALTH, ML_CONTEXT = "_ai", "_mh", "_ml"  # relevance pseudo-themes
 
 if not Doc.has_extension("hits"):
-    Doc.set_extension("hits", default=None)
+    Doc.set_extension("hits", default=None)  # the themes' hits (a Findings)
+if not Doc.has_extension("signals"):
+    Doc.set_extension("signals", default=None)  # [(relevance vocabulary, weak, negated, start, end)]
+if not Doc.has_extension("entities"):
+    Doc.set_extension("entities", default=())  # doc.ents as the entity matcher set them (in order)
 if not Doc.has_extension("sentences"):
     Doc.set_extension("sentences", default=None)
 if not Doc.has_extension("words"):
@@ -198,17 +202,17 @@ class ThemeMatcher:
 
     def __call__(self, doc: Doc) -> Doc:
         """Works on arrays of string ids: a Token object per token would cost more than the
-        matching itself."""
+        matching itself. The relevance vocabularies' mentions (`doc._.signals`) are read at once;
+        the themes' hits (`doc._.hits`, a `Findings`) only when asked for: the tagger asks only
+        for documents it judged relevant (most of a harvest is not)."""
         sentences = doc._.sentences = doc._.sentences or _sentences(doc)
         if not len(doc):  # an empty field (most documents have no body)
-            doc._.hits = []
+            doc._.signals, doc._.hits = [], NO_FINDINGS
             return doc
-        starts = [sentence.start for sentence in sentences]
         array = doc.to_array([LOWER, NORM, IDX, LENGTH, IS_ALPHA, self.common, self.hedge])
-        lowers, lemmas, offsets, lengths = array[:, :4].T.tolist()
+        lowers, lemmas = array[:, 0].tolist(), array[:, 1].tolist()
         doc._.words = int(array[:, 4].sum())
         doc._.common = int(array[:, 5].sum())
-        hedges = numpy.flatnonzero(array[:, 6]).tolist()
         found: dict[str, list] = {}
         excluded: dict[str, list] = {}
         groups: dict[str, list] = {}
@@ -217,9 +221,31 @@ class ThemeMatcher:
             theme, strength = strings[match_id].split("|")
             target = groups if strength == "group" else excluded if strength == "exclude" else found
             target.setdefault(theme.lstrip("@"), []).append((start, end, strength == "weak"))
+        starts = [sentence.start for sentence in sentences]
+        signals = []
+        for theme in RELEVANCE_VOCABULARIES:
+            blocked = excluded.get(theme, [])
+            for start, end, weak in _longest_first(found.get(theme, ())):
+                if any(a < end and start < b for a, b, _ in blocked):
+                    continue
+                sentence_start = starts[bisect_right(starts, start) - 1]
+                negated = self._negated(lowers, lemmas, range(max(sentence_start, start - self.window), start))
+                signals.append((theme, weak, negated, start, end))
+        doc._.signals = signals
+        doc._.hits = Findings(self, found, excluded, groups, starts, lowers, lemmas, array)
+        return doc
 
+    def hits(self, found: dict, excluded: dict, groups: dict, starts: list[int], lowers: list[int],
+             lemmas: list[int], array: numpy.ndarray) -> list[Hit]:
+        """The themes' hits in one doc, in order of position: terms (the longest of overlapping
+        ones, none inside an exclusion), then statements (see `_statements`)."""
+        offsets, lengths = array[:, 2].tolist(), array[:, 3].tolist()
+        hedges = numpy.flatnonzero(array[:, 6]).tolist()
+        strings = self.vocab.strings
         hits = []
         for theme, matches in found.items():
+            if theme in RELEVANCE_VOCABULARIES:
+                continue
             blocked = excluded.get(theme, [])
             for start, end, weak in _longest_first(matches):
                 if any(a < end and start < b for a, b, _ in blocked):
@@ -234,8 +260,7 @@ class ThemeMatcher:
         if self.statements and groups:
             groups["ai"] = found.get(AI, [])  # AI of any kind: themes are read only in relevant documents
             hits += self._statement_hits(hits, groups, starts, lowers, lemmas, hedges, offsets, lengths)
-        doc._.hits = sorted(hits, key=lambda h: (h.start, h.theme))
-        return doc
+        return sorted(hits, key=lambda h: (h.start, h.theme))
 
     def _statement_hits(self, hits: list[Hit], groups: dict, starts: list[int], lowers: list[int],
                         lemmas: list[int], hedges: list[int], offsets: list[int], lengths: list[int]) -> list[Hit]:
@@ -265,6 +290,26 @@ class ThemeMatcher:
                                                  for j in range(i + 1, window.stop)):
                 return True
         return False
+
+
+RELEVANCE_VOCABULARIES = (AI, ML_CONTEXT, MENTAL_HEALTH)
+
+
+class Findings:
+    """The themes' hits in one doc (`list(findings)`), worked out from the matcher's raw matches
+    on first use and kept."""
+
+    def __init__(self, matcher: ThemeMatcher | None, *matched):
+        self.matcher, self.matched, self.hits = matcher, matched, None if matcher else []
+
+    def __iter__(self):
+        if self.hits is None:
+            self.hits = self.matcher.hits(*self.matched)
+            self.matched = ()
+        return iter(self.hits)
+
+
+NO_FINDINGS = Findings(None)
 
 
 def _statements(rules: list[dict], groups: dict, starts: list[int], size: int):
@@ -395,7 +440,7 @@ class EntityMatcher:
         lemmas = array[:, 1].tolist()
         sentences = doc._.sentences or _sentences(doc)
         starts = [sentence.start for sentence in sentences]
-        ai_hits = [(h.start, h.end) for h in (doc._.hits or []) if h.theme == AI]
+        ai_hits = [(start, end) for theme, _, _, start, end in (doc._.signals or ()) if theme == AI]
         kept = []
         for start, end, key in sorted(mentions):
             label, entity = self.names[key]
@@ -413,6 +458,7 @@ class EntityMatcher:
             kept.append(Span(doc, start, end, label=label, span_id=entity))
         if kept:
             doc.ents = kept
+            doc._.entities = kept
         return doc
 
 

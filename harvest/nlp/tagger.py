@@ -21,7 +21,6 @@ from .vocab import Settings, Taxonomy
 if TYPE_CHECKING:
     from .learned import LearnedLayer
 
-LAST_FIELD = "body"
 FIELDS = ("title", "abstract", "body")
 MAX_FIELD_CHARS = 50_000  # longer fields are cut here (and the result says so)
 MAX_EVIDENCE = 5  # sentences kept per theme
@@ -96,19 +95,21 @@ def rule_results(nlp: Language, taxonomy: Taxonomy, inputs: Iterable[TextInput],
 
     def fields() -> Iterator[tuple[str, tuple]]:
         for item in inputs:
-            for name in FIELDS:
-                text, notes = clean("" if name in item.unverified else getattr(item, name))
-                yield text, (item, name, text, notes)
+            cleaned = {name: clean("" if name in item.unverified else getattr(item, name)) for name in FIELDS}
+            read = [name for name in FIELDS if cleaned[name][0]] or [FIELDS[0]]  # empty fields are not read
+            for name in read:
+                yield cleaned[name][0], (item, name, cleaned, name == read[-1])
 
+    empty = nlp("")
     docs: dict = {}
-    texts: dict = {}
-    notes: list[str] = []
-    for doc, (item, name, text, field_notes) in nlp.pipe(fields(), as_tuples=True, batch_size=batch_size):
-        docs[name], texts[name] = doc, text
-        notes += [f"{name}: {note}" for note in field_notes]
-        if name == LAST_FIELD:
+    for doc, (item, name, cleaned, last) in nlp.pipe(fields(), as_tuples=True, batch_size=batch_size):
+        docs[name] = doc
+        if last:
+            docs = {name: docs.get(name, empty) for name in FIELDS}
+            texts = {name: text for name, (text, _) in cleaned.items()}
+            notes = [f"{name}: {note}" for name, (_, field_notes) in cleaned.items() for note in field_notes]
             yield _result(item, docs, texts, notes, taxonomy, settings, all_evidence)
-            docs, texts, notes = {}, {}, []
+            docs = {}
 
 
 def finish(results: list[dict], taxonomy: Taxonomy, decisions: list[dict] | None) -> Iterator[dict]:
@@ -146,15 +147,14 @@ def _result(item: TextInput, docs: dict, texts: dict, notes: list[str], taxonomy
     signals = Signals()
     strong: set[str] = set()  # themes named by a term or a statement, not by weak words alone
     counted: set[tuple[str, str, str]] = set()  # a sentence repeated (a title echoed in the text) counts once
-    hits = {name: doc._.hits for name, doc in docs.items()}
-    for name, found in hits.items():
-        for hit in found:
-            signals.add(hit, name, settings.field_weights[name], settings.weak_factor)
+    for name, doc in docs.items():
+        for vocabulary, weak, denied, _, _ in doc._.signals:
+            signals.add(vocabulary, weak, denied, name, settings.field_weights[name], settings.weak_factor)
     relevance, reason = _relevance(signals, item, docs, settings)
     for name, doc in docs.items() if all_evidence or relevance == "relevant" else ():
         weight = settings.field_weights[name]
         sentence_text = SentenceText(doc, texts[name])
-        for hit in hits[name]:
+        for hit in doc._.hits:
             record = {"field": name, "sentence": sentence_text(hit.start),
                       "text": texts[name][hit.start_char:hit.end_char], "start": hit.start_char,
                       "end": hit.end_char, "rule": hit.rule,
@@ -193,23 +193,25 @@ class Signals:
     mental_health: float = 0.0  # weighted by field
     mental_health_weak: float = 0.0
 
-    def add(self, hit, field_name: str, weight: float, weak_factor: float) -> None:
-        if hit.theme == AI:
-            if hit.negated:  # "apps without AI"
+    def add(self, vocabulary: str, weak: bool, negated: bool, field_name: str, weight: float,
+            weak_factor: float) -> None:
+        """Count one mention of a relevance vocabulary (AI, ML_CONTEXT or MENTAL_HEALTH) in a field."""
+        if vocabulary == AI:
+            if negated:  # "apps without AI"
                 return
-            if hit.weak:
+            if weak:
                 self.ai_general += 1
                 self.ai_general_title |= field_name == "title"
             else:
                 self.ai += 1
                 self.ai_title |= field_name == "title"
-        elif hit.theme == ML_CONTEXT:
-            if hit.weak:
+        elif vocabulary == ML_CONTEXT:
+            if weak:
                 self.ml_methods += 1
             else:
                 self.ml_context += 1
-        elif hit.theme == MENTAL_HEALTH:
-            if hit.weak:
+        elif vocabulary == MENTAL_HEALTH:
+            if weak:
                 self.mental_health_weak += weak_factor * weight
             else:
                 self.mental_health += weight
@@ -274,8 +276,10 @@ def _entities(docs: dict, texts: dict) -> list[dict]:
     """Entities with their mention counts and the sentence of their first mention."""
     found: dict[str, dict] = {}
     for name, doc in docs.items():
-        ents = doc.ents
-        sentence_text = SentenceText(doc, texts[name]) if ents else None
+        ents = doc._.entities  # as doc.ents, without a pass over the doc
+        if not ents:
+            continue
+        sentence_text = SentenceText(doc, texts[name])
         for ent in ents:
             if ent.ent_id_ not in found:
                 found[ent.ent_id_] = {"id": ent.ent_id_, "type": ent.label_, "mentions": 0,
