@@ -151,8 +151,8 @@ def test_sentences_split_as_spacys_sentencizer_does():
         expected = [(s.start, s.end) for s in stock(text).sents]
         doc = ours(text)
         assert [(s.start, s.end) for s in doc.sents] == expected, text
-        assert [(s.start, s.end) for s in doc._.sentences if s.end > s.start] == expected, text
-        assert [text[s.start_char:s.end_char].strip() for s in doc._.sentences if s.end > s.start] == \
+        assert [(s.start, s.end) for s in doc._.reading.sentences if s.end > s.start] == expected, text
+        assert [text[s.start_char:s.end_char].strip() for s in doc._.reading.sentences if s.end > s.start] == \
             [s.text.strip() for s in stock(text).sents], text
 
 

@@ -5,15 +5,17 @@
 `build_pipeline()` assembles it. Lemmas are not a component: each word's lowercase lemma is kept
 as its lexeme's NORM (LowercaseLemmatizer), and the matchers read NORM. Every component reads
 and writes arrays of string ids, never a Token object per token: a Token costs more than the
-matching itself (benchmarks/README.md). The theme matcher leaves `doc._.hits`: one Hit per
-vocabulary match, with its theme (or the relevance pseudo-themes `_ai` and `_mh`), whether it is
-weak, negated ("no evidence of psychosis", "did not assess privacy") or hedged ("may worsen").
+matching itself (benchmarks/README.md). What they find is kept in one `Reading` per doc
+(`doc._.reading`): sentences; the mentions of the relevance vocabularies (AI, machine learning in
+context, mental health); the themes' hits (one Hit per vocabulary match or statement, with its
+theme, whether it is weak, negated ("no evidence of psychosis", "did not assess privacy") or
+hedged ("may worsen"), worked out only when read); entities.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy
@@ -29,18 +31,8 @@ from .vocab import ENTITIES, SETTINGS, TAXONOMY, load_entities, load_entity_rule
 
 AI, MENTAL_HEALTH, ML_CONTEXT = "_ai", "_mh", "_ml"  # relevance pseudo-themes
 
-if not Doc.has_extension("hits"):
-    Doc.set_extension("hits", default=None)  # the themes' hits (a Findings)
-if not Doc.has_extension("signals"):
-    Doc.set_extension("signals", default=None)  # [(relevance vocabulary, weak, negated, start, end)]
-if not Doc.has_extension("entities"):
-    Doc.set_extension("entities", default=())  # doc.ents as the entity matcher set them (in order)
-if not Doc.has_extension("sentences"):
-    Doc.set_extension("sentences", default=None)
-if not Doc.has_extension("words"):
-    Doc.set_extension("words", default=0)  # alphabetic tokens
-if not Doc.has_extension("common"):
-    Doc.set_extension("common", default=0)  # of those, among COMMON_ENGLISH (is the text English?)
+if not Doc.has_extension("reading"):
+    Doc.set_extension("reading", default=None)  # what the components found (a Reading)
 
 COMMON_ENGLISH = frozenset("the of and to in is for with that on are as by this from be an or".split())
 
@@ -53,12 +45,32 @@ class Sentence:
     end_char: int
 
 
+@dataclass
+class Reading:
+    """What the components found in one doc, kept as `doc._.reading` (one extension attribute:
+    each `doc._` access makes an object, and the tagger reads these for every field)."""
+    sentences: list[Sentence]
+    words: int = 0  # alphabetic tokens
+    common: int = 0  # of those, among COMMON_ENGLISH (is the text English?)
+    signals: list = field(default_factory=list)  # [(relevance vocabulary, weak, negated, start, end)]
+    hits: "Findings | None" = None  # the themes' hits
+    entities: list = field(default_factory=list)  # doc.ents as the entity matcher set them, in order
+
+
+def reading(doc: Doc) -> Reading:
+    """The doc's Reading, started from its sentence boundaries if no component made one."""
+    found = doc._.reading
+    if found is None:
+        found = doc._.reading = Reading(_sentences(doc))
+    return found
+
+
 class SentenceText:
     """The text of the sentence holding a token, for one doc and its text. (Span.sent walks the
     tokens at every call; this bisects the table the theme matcher builds once per doc.)"""
 
     def __init__(self, doc: Doc, text: str):
-        self.sentences = doc._.sentences or _sentences(doc)
+        self.sentences = reading(doc).sentences
         self.starts = [sentence.start for sentence in self.sentences]
         self.text = text
 
@@ -91,7 +103,7 @@ class Sentences:
 
     def __call__(self, doc: Doc) -> Doc:
         if not len(doc):
-            doc._.sentences = [Sentence(0, 0, 0, 0)]
+            doc._.reading = Reading([Sentence(0, 0, 0, 0)])
             return doc
         array = doc.to_array([self.final, IDX, LENGTH, SPACY, IS_PUNCT])
         final = array[:, 0] == 1
@@ -104,7 +116,7 @@ class Sentences:
         flags[0] = 1
         flags[starts] = 1
         doc.from_array([SENT_START], flags.reshape(-1, 1).astype("uint64"))
-        doc._.sentences = _sentence_table(starts.tolist(), array)
+        doc._.reading = Reading(_sentence_table(starts.tolist(), array))
         return doc
 
 
@@ -202,17 +214,17 @@ class ThemeMatcher:
 
     def __call__(self, doc: Doc) -> Doc:
         """Works on arrays of string ids: a Token object per token would cost more than the
-        matching itself. The relevance vocabularies' mentions (`doc._.signals`) are read at once;
-        the themes' hits (`doc._.hits`, a `Findings`) only when asked for: the tagger asks only
+        matching itself. The relevance vocabularies' mentions (`Reading.signals`) are read at once;
+        the themes' hits (`Reading.hits`, a `Findings`) only when asked for: the tagger asks only
         for documents it judged relevant (most of a harvest is not)."""
-        sentences = doc._.sentences = doc._.sentences or _sentences(doc)
-        if not len(doc):  # an empty field (most documents have no body)
-            doc._.signals, doc._.hits = [], NO_FINDINGS
+        read = reading(doc)
+        if not len(doc):  # an empty field
+            read.hits = NO_FINDINGS
             return doc
         array = doc.to_array([LOWER, NORM, IDX, LENGTH, IS_ALPHA, self.common, self.hedge])
         lowers, lemmas = array[:, 0].tolist(), array[:, 1].tolist()
-        doc._.words = int(array[:, 4].sum())
-        doc._.common = int(array[:, 5].sum())
+        read.words = int(array[:, 4].sum())
+        read.common = int(array[:, 5].sum())
         found: dict[str, list] = {}
         excluded: dict[str, list] = {}
         groups: dict[str, list] = {}
@@ -221,7 +233,7 @@ class ThemeMatcher:
             theme, strength = strings[match_id].split("|")
             target = groups if strength == "group" else excluded if strength == "exclude" else found
             target.setdefault(theme.lstrip("@"), []).append((start, end, strength == "weak"))
-        starts = [sentence.start for sentence in sentences]
+        starts = [sentence.start for sentence in read.sentences]
         signals = []
         for theme in RELEVANCE_VOCABULARIES:
             blocked = excluded.get(theme, [])
@@ -231,8 +243,8 @@ class ThemeMatcher:
                 sentence_start = starts[bisect_right(starts, start) - 1]
                 negated = self._negated(lowers, lemmas, range(max(sentence_start, start - self.window), start))
                 signals.append((theme, weak, negated, start, end))
-        doc._.signals = signals
-        doc._.hits = Findings(self, found, excluded, groups, starts, lowers, lemmas, array)
+        read.signals = signals
+        read.hits = Findings(self, found, excluded, groups, starts, lowers, lemmas, array)
         return doc
 
     def hits(self, found: dict, excluded: dict, groups: dict, starts: list[int], lowers: list[int],
@@ -438,9 +450,10 @@ class EntityMatcher:
         array = doc.to_array([LOWER, NORM])
         lowers = array[:, 0].tolist()
         lemmas = array[:, 1].tolist()
-        sentences = doc._.sentences or _sentences(doc)
+        read = reading(doc)
+        sentences = read.sentences
         starts = [sentence.start for sentence in sentences]
-        ai_hits = [(start, end) for theme, _, _, start, end in (doc._.signals or ()) if theme == AI]
+        ai_hits = [(start, end) for theme, _, _, start, end in read.signals if theme == AI]
         kept = []
         for start, end, key in sorted(mentions):
             label, entity = self.names[key]
@@ -458,7 +471,7 @@ class EntityMatcher:
             kept.append(Span(doc, start, end, label=label, span_id=entity))
         if kept:
             doc.ents = kept
-            doc._.entities = kept
+            read.entities = kept
         return doc
 
 

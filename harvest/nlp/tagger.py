@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 from spacy.language import Language
 
 from ..text import normalised
-from .pipeline import AI, MENTAL_HEALTH, ML_CONTEXT, SentenceText
+from .pipeline import AI, MENTAL_HEALTH, ML_CONTEXT, SentenceText, reading
 from .vocab import Settings, Taxonomy
 
 if TYPE_CHECKING:
@@ -147,14 +147,15 @@ def _result(item: TextInput, docs: dict, texts: dict, notes: list[str], taxonomy
     signals = Signals()
     strong: set[str] = set()  # themes named by a term or a statement, not by weak words alone
     counted: set[tuple[str, str, str]] = set()  # a sentence repeated (a title echoed in the text) counts once
-    for name, doc in docs.items():
-        for vocabulary, weak, denied, _, _ in doc._.signals:
+    readings = {name: reading(doc) for name, doc in docs.items()}
+    for name, read in readings.items():
+        for vocabulary, weak, denied, _, _ in read.signals:
             signals.add(vocabulary, weak, denied, name, settings.field_weights[name], settings.weak_factor)
-    relevance, reason = _relevance(signals, item, docs, settings)
+    relevance, reason = _relevance(signals, item, docs, readings, settings)
     for name, doc in docs.items() if all_evidence or relevance == "relevant" else ():
         weight = settings.field_weights[name]
         sentence_text = SentenceText(doc, texts[name])
-        for hit in doc._.hits:
+        for hit in readings[name].hits:
             record = {"field": name, "sentence": sentence_text(hit.start),
                       "text": texts[name][hit.start_char:hit.end_char], "start": hit.start_char,
                       "end": hit.end_char, "rule": hit.rule,
@@ -172,7 +173,7 @@ def _result(item: TextInput, docs: dict, texts: dict, notes: list[str], taxonomy
     design, design_source = study_design(item, texts, taxonomy)
     return {"id": item.id, "relevance": relevance, "relevant": relevance == "relevant",
             "relevance_reason": reason, "themes": [],
-            "entities": _entities(docs, texts), "study_design": design,
+            "entities": _entities(docs, readings, texts), "study_design": design,
             "study_design_source": design_source, "notes": notes,
             "_rules": {"scores": scores, "evidence": evidence, "negated": negated, "signals": signals,
                        "strong": strong,
@@ -217,15 +218,15 @@ class Signals:
                 self.mental_health += weight
 
 
-def _relevance(signals: Signals, item: TextInput, docs: dict, settings: Settings) -> tuple[str, str]:
+def _relevance(signals: Signals, item: TextInput, docs: dict, readings: dict, settings: Settings) -> tuple[str, str]:
     """One of RELEVANCE_STATES, with the reason. See annotations/taxonomy.yaml (`relevance`)."""
-    words = sum(doc._.words for doc in docs.values())
+    words = sum(read.words for read in readings.values())
     headline = not any(len(docs[name]) for name in FIELDS[1:] if name in docs)
     if not words:
         return "undetermined", PLACEHOLDER_ONLY if item.unverified else TOO_LITTLE_TEXT
     if headline and words < settings.min_headline_words:
         return "undetermined", TOO_LITTLE_TEXT
-    common = sum(doc._.common for doc in docs.values())
+    common = sum(read.common for read in readings.values())
     if words >= 30 and common / words < 0.03:
         return "off-topic", "not English text (the tagger reads English only)"
     long_text = words > settings.long_text_words
@@ -272,11 +273,11 @@ def _distinct(records: list[dict]) -> list[dict]:
     return kept
 
 
-def _entities(docs: dict, texts: dict) -> list[dict]:
+def _entities(docs: dict, readings: dict, texts: dict) -> list[dict]:
     """Entities with their mention counts and the sentence of their first mention."""
     found: dict[str, dict] = {}
     for name, doc in docs.items():
-        ents = doc._.entities  # as doc.ents, without a pass over the doc
+        ents = readings[name].entities  # as doc.ents, without a pass over the doc
         if not ents:
             continue
         sentence_text = SentenceText(doc, texts[name])
