@@ -17,6 +17,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy
 import spacy
@@ -25,7 +26,7 @@ from spacy.language import Language
 from spacy.lookups import load_lookups
 from spacy.matcher import PhraseMatcher
 from spacy.pipeline import Sentencizer
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 
 from .vocab import ENTITIES, SETTINGS, TAXONOMY, load_entities, load_entity_rules, load_settings, load_taxonomy
 
@@ -54,7 +55,17 @@ class Reading:
     common: int = 0  # of those, among COMMON_ENGLISH (is the text English?)
     signals: list = field(default_factory=list)  # [(relevance vocabulary, weak, negated, start, end)]
     hits: "Findings | None" = None  # the themes' hits
-    entities: list = field(default_factory=list)  # doc.ents as the entity matcher set them, in order
+    entities: list = field(default_factory=list)  # Mention tuples, in order (EntityMatcher)
+
+
+class Mention(NamedTuple):
+    """An entity mention: token and character offsets in its doc, the entity's type and id."""
+    start: int
+    end: int
+    start_char: int
+    end_char: int
+    label: str
+    entity: str
 
 
 def reading(doc: Doc) -> Reading:
@@ -407,7 +418,8 @@ class EntityMatcher:
     Then a mention is dropped when it names something else: a word after or before it carries
     the name on ("Bard College"), or, for an entity that asks for context, its sentence holds
     none of its context words (`ai`: any AI term the theme matcher found outside the mention).
-    Sets `doc.ents` once (each assignment costs a pass over the doc)."""
+    The mentions kept are `Reading.entities` (Mention tuples, in order); `doc.ents` is left alone:
+    nothing reads it, and setting it costs a Span and two Token objects per mention."""
 
     def __init__(self, nlp: Language, entities_path: str):
         path = Path(entities_path)
@@ -447,9 +459,8 @@ class EntityMatcher:
                 taken.update(range(start, end))
         if not mentions:
             return doc
-        array = doc.to_array([LOWER, NORM])
-        lowers = array[:, 0].tolist()
-        lemmas = array[:, 1].tolist()
+        array = doc.to_array([LOWER, NORM, IDX, LENGTH])
+        lowers, lemmas, offsets, lengths = array.T.tolist()
         read = reading(doc)
         sentences = read.sentences
         starts = [sentence.start for sentence in sentences]
@@ -468,10 +479,8 @@ class EntityMatcher:
                     sentence.start <= a < sentence.end and not (start <= a < end) for a, _ in ai_hits))
                 if not found:
                     continue
-            kept.append(Span(doc, start, end, label=label, span_id=entity))
-        if kept:
-            doc.ents = kept
-            read.entities = kept
+            kept.append(Mention(start, end, offsets[start], offsets[end - 1] + lengths[end - 1], label, entity))
+        read.entities = kept
         return doc
 
 

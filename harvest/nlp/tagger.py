@@ -277,19 +277,20 @@ def _entities(docs: dict, readings: dict, texts: dict) -> list[dict]:
     """Entities with their mention counts and the sentence of their first mention."""
     found: dict[str, dict] = {}
     for name, doc in docs.items():
-        ents = readings[name].entities  # as doc.ents, without a pass over the doc
-        if not ents:
+        mentions = readings[name].entities
+        if not mentions:
             continue
         sentence_text = SentenceText(doc, texts[name])
-        for ent in ents:
-            if ent.ent_id_ not in found:
-                found[ent.ent_id_] = {"id": ent.ent_id_, "type": ent.label_, "mentions": 0,
-                                      "evidence": {"field": name,
-                                                   "sentence": sentence_text(ent.start),
-                                                   "text": ent.text, "start": ent.start_char,
-                                                   "end": ent.end_char, "rule": f"entity:{ent.ent_id_}",
-                                                   "negated": False, "hedged": False}}
-            found[ent.ent_id_]["mentions"] += 1
+        for mention in mentions:
+            entity = found.get(mention.entity)
+            if entity is None:
+                entity = found[mention.entity] = {
+                    "id": mention.entity, "type": mention.label, "mentions": 0,
+                    "evidence": {"field": name, "sentence": sentence_text(mention.start),
+                                 "text": texts[name][mention.start_char:mention.end_char],
+                                 "start": mention.start_char, "end": mention.end_char,
+                                 "rule": f"entity:{mention.entity}", "negated": False, "hedged": False}}
+            entity["mentions"] += 1
     return sorted(found.values(), key=lambda e: (-e["mentions"], e["id"]))
 
 
