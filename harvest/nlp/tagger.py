@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Iterable, Iterator
 
+import ahocorasick
 from spacy.language import Language
 
 from ..text import normalised
@@ -303,16 +304,34 @@ def study_design(item: TextInput, texts: dict, taxonomy: Taxonomy) -> tuple[str 
         if publication_type in taxonomy.publication_types:
             return taxonomy.publication_types[publication_type], f"publication type: {publication_type}"
     text = " ".join(texts[name].lower() for name in ("title", "abstract") if name in texts)
+    present = set()  # the designs with a cue anywhere in the text (one pass for every design's cues)
+    for _, designs in _cue_automaton(taxonomy.study_designs).iter(text):
+        present |= designs
     best, best_cues = None, []
     for design, patterns in taxonomy.study_designs:
-        if not any(pattern in text for pattern in patterns):  # no cue at all: spare the regex
+        if design not in present:  # no cue at all: spare the regex
             continue
-        cues = sorted({match.group(1) for match in _cues(tuple(patterns)).finditer(text)})
+        cues = sorted({match.group(1) for match in _cues(patterns).finditer(text)})
         if len(cues) > len(best_cues):
             best, best_cues = design, cues
     if best is None:
         return None, None
     return best, "rules: " + ", ".join(best_cues)
+
+
+@lru_cache(maxsize=None)
+def _cue_automaton(designs: tuple[tuple[str, tuple[str, ...]], ...]):
+    """An Aho-Corasick automaton over every design's cues: each occurrence in a text gives the
+    designs that cue belongs to."""
+    automaton = ahocorasick.Automaton()
+    owners: dict[str, set] = {}
+    for design, patterns in designs:
+        for pattern in patterns:
+            owners.setdefault(pattern, set()).add(design)
+    for pattern, names in owners.items():
+        automaton.add_word(pattern, frozenset(names))
+    automaton.make_automaton()
+    return automaton
 
 
 @lru_cache(maxsize=None)
