@@ -203,6 +203,16 @@ def test_embeddings_are_the_vectors_wordllama_gives_and_its_tokens():
     assert not learned.embed([""]).any()  # no token: a zero vector, not NaN
 
 
+def test_the_remembered_pieces_start_over_when_full_without_losing_a_text(monkeypatch):
+    from harvest.nlp import learned
+    texts = ["chatbot therapy reduced anxiety", "delusions rose after long conversations with a companion app"]
+    model = learned.embedder()
+    monkeypatch.setattr(learned, "MAX_PIECES", 6)  # fewer than this batch's pieces
+    ids, ends = learned._embedder().token_ids(texts)
+    expected = [model.tokenizer.encode(text, add_special_tokens=False).ids for text in texts]
+    assert ids.tolist() == expected[0] + expected[1] and ends.tolist() == [len(expected[0]), len(ids)]
+
+
 @pytest.mark.parametrize("headline, shown, not_shown", [
     # advice is the chatbot's response; the harm is a reported event
     ("Companion chatbot suggests a user kills himself", {"safety"}, {"symptoms"}),

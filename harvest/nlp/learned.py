@@ -88,29 +88,34 @@ class Embedder:
         self.pieces: dict[str, list[int]] = {}
 
     @staticmethod
-    def normalised(text: str) -> str:
-        """As the model's normaliser writes a text: U+2581 in front (not of an empty text), every
-        space as U+2581."""
-        return SPACE + text.replace(" ", SPACE) if text else ""
+    def pieces_of(text: str) -> list[str]:
+        """A text's pieces, each without the U+2581 the normaliser puts in front of it (a space, or
+        the text's start): words between single spaces; a run of spaces stays with the next word."""
+        if not text:
+            return []
+        if "  " in text or text[0] == " " or text[-1] == " ":
+            return [piece[1:] for piece in PIECE.findall(SPACE + text.replace(" ", SPACE))]
+        return text.split(" ")
 
-    def _learn(self, pieces: list[str]) -> None:
-        if len(self.pieces) + len(pieces) > MAX_PIECES:
-            self.pieces.clear()
-        encoded = self.tokenizer.encode_batch(pieces, add_special_tokens=False)
+    def _learn(self, pieces: set[str]) -> None:
+        pieces = sorted(pieces)
+        encoded = self.tokenizer.encode_batch([SPACE + p.replace(" ", SPACE) for p in pieces], add_special_tokens=False)
         self.pieces.update(zip(pieces, (e.ids for e in encoded)))
 
     def token_ids(self, texts: list[str]) -> tuple[numpy.ndarray, numpy.ndarray]:
         """(token ids of all texts, one after another; where each text's tokens end), int64."""
-        split = [PIECE.findall(self.normalised(text)) for text in texts]
-        known = self.pieces
-        new = {piece for pieces in split for piece in pieces if piece not in known}
+        split = [self.pieces_of(text) for text in texts]
+        new = {piece for pieces in split for piece in pieces if piece not in self.pieces}
+        if new and len(self.pieces) + len(new) > MAX_PIECES:  # start over, with this batch's pieces
+            self.pieces.clear()
+            new = {piece for pieces in split for piece in pieces}
         if new:
-            self._learn(sorted(new))
-            known = self.pieces
-        ids = [known[piece] for pieces in split for piece in pieces]
-        ends = numpy.cumsum([sum(len(known[piece]) for piece in pieces) for pieces in split], dtype="int64")
-        total = int(ends[-1]) if len(ends) else 0
-        return numpy.fromiter(itertools.chain.from_iterable(ids), dtype="int64", count=total), ends
+            self._learn(new)
+        tokens = [self.pieces[piece] for pieces in split for piece in pieces]
+        bounds = numpy.zeros(len(tokens) + 1, dtype="int64")  # where each piece's tokens end
+        numpy.cumsum(numpy.fromiter(map(len, tokens), dtype="int64", count=len(tokens)), out=bounds[1:])
+        ends = bounds[numpy.cumsum([len(pieces) for pieces in split], dtype="int64")]
+        return numpy.fromiter(itertools.chain.from_iterable(tokens), dtype="int64", count=int(bounds[-1])), ends
 
     def __call__(self, texts: list[str]) -> numpy.ndarray:
         """Unit-length embeddings, shape (len(texts), 256), float32; zeros for a text with no token."""
