@@ -205,9 +205,13 @@ class ThemeMatcher:
         self.negated_verb_ids = {ids(verb) for verb in settings.negated_verbs}
         self.common = flag(nlp, "common_english", COMMON_ENGLISH)
 
+        self.keys: dict[int, tuple[str, str, bool]] = {}  # match id -> (kind of match, theme or group, weak)
+
         def add(key: str, terms: list[str]) -> None:
             if terms:
                 self.matcher.add(key, [nlp.make_doc(str(term)) for term in terms])
+                theme, strength = key.split("|")
+                self.keys[ids(key)] = (strength, theme.lstrip("@"), strength == "weak")
 
         for theme in taxonomy.themes.values():
             add(f"{theme.id}|term", theme.terms)
@@ -239,11 +243,11 @@ class ThemeMatcher:
         found: dict[str, list] = {}
         excluded: dict[str, list] = {}
         groups: dict[str, list] = {}
-        strings = self.vocab.strings
+        targets = {"group": groups, "exclude": excluded, "term": found, "weak": found}
+        keys = self.keys
         for match_id, start, end in self.matcher(doc):
-            theme, strength = strings[match_id].split("|")
-            target = groups if strength == "group" else excluded if strength == "exclude" else found
-            target.setdefault(theme.lstrip("@"), []).append((start, end, strength == "weak"))
+            strength, theme, weak = keys[match_id]
+            targets[strength].setdefault(theme, []).append((start, end, weak))
         starts = [sentence.start for sentence in read.sentences]
         signals = []
         for theme in RELEVANCE_VOCABULARIES:
