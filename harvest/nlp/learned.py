@@ -82,7 +82,7 @@ class Embedder:
         self.tokenizer = Tokenizer.from_str(model.tokenizer.to_str())
         self.tokenizer.no_padding()
         self.tokenizer.normalizer = None  # pieces arrive normalised (`normalised`)
-        joined = [token for token in self.tokenizer.get_vocab() if re.search(f"[^{SPACE}]{SPACE}", token)]
+        joined = [token for token in self.tokenizer.get_vocab() if SPACE in token.lstrip(SPACE)]
         if joined:
             raise ModelError(f"the embedding's tokenizer joins words ({joined[:3]}); pieces cannot be cached")
         self.pieces: dict[str, list[int]] = {}
