@@ -185,14 +185,32 @@ def test_an_unquoted_no_among_the_cues_is_an_error_naming_the_line(tmp_path):
         load_settings(broken)
 
 
-def test_embeddings_in_order_of_length_are_the_vectors_wordllama_gives():
+def test_embeddings_are_the_vectors_wordllama_gives_and_its_tokens():
     import numpy
     from harvest.nlp import learned
     words = "chatbot therapy reduced anxiety in adults while delusions rose after long conversations".split()
-    texts = [" ".join(words[: 1 + (i * 7) % len(words)]) * (1 + i % 5) for i in range(150)]  # several batches
-    ours = learned.embed(texts)
-    theirs = numpy.asarray(learned.embedder().embed(texts, norm=True), dtype="float32")
-    assert ours.shape == (150, 256) and numpy.array_equal(ours, theirs)
+    texts = [" ".join(words[: 1 + (i * 7) % len(words)]) * (1 + i % 5) for i in range(150)]
+    # runs of spaces, spaces at either end, newlines, tabs, the normaliser's own mark, other scripts
+    awkward = ["a  b", "trailing ", "  lead", "x\n\ny  z   ", "\u2581odd\u2581 text", "tab\there",
+               "\u00e9moji \U0001F600 and \u4e2d\u6587", "ChatGPT-4o's \"advice\" (n=12)"]
+    model = learned.embedder()
+    for text in texts + awkward:  # a text's tokens are its pieces' tokens, each piece tokenized once
+        ids, ends = learned._embedder().token_ids([text])
+        assert ids.tolist() == model.tokenizer.encode(text, add_special_tokens=False).ids, text
+    ours = learned.embed(texts + awkward)
+    theirs = numpy.asarray(model.embed(texts + awkward, norm=True), dtype="float32")
+    assert ours.shape == (158, 256) and numpy.abs(ours - theirs).max() < 1e-5
+    assert not learned.embed([""]).any()  # no token: a zero vector, not NaN
+
+
+def test_the_remembered_pieces_start_over_when_full_without_losing_a_text(monkeypatch):
+    from harvest.nlp import learned
+    texts = ["chatbot therapy reduced anxiety", "delusions rose after long conversations with a companion app"]
+    model = learned.embedder()
+    monkeypatch.setattr(learned, "MAX_PIECES", 6)  # fewer than this batch's pieces
+    ids, ends = learned._embedder().token_ids(texts)
+    expected = [model.tokenizer.encode(text, add_special_tokens=False).ids for text in texts]
+    assert ids.tolist() == expected[0] + expected[1] and ends.tolist() == [len(expected[0]), len(ids)]
 
 
 @pytest.mark.parametrize("headline, shown, not_shown", [

@@ -151,8 +151,8 @@ def test_sentences_split_as_spacys_sentencizer_does():
         expected = [(s.start, s.end) for s in stock(text).sents]
         doc = ours(text)
         assert [(s.start, s.end) for s in doc.sents] == expected, text
-        assert [(s.start, s.end) for s in doc._.sentences if s.end > s.start] == expected, text
-        assert [text[s.start_char:s.end_char].strip() for s in doc._.sentences if s.end > s.start] == \
+        assert [(s.start, s.end) for s in doc._.reading.sentences if s.end > s.start] == expected, text
+        assert [text[s.start_char:s.end_char].strip() for s in doc._.reading.sentences if s.end > s.start] == \
             [s.text.strip() for s in stock(text).sents], text
 
 
@@ -170,9 +170,10 @@ def test_entity_matcher_finds_what_two_entity_rulers_found():
     matcher.context = {}
     text = ("ChatGPT and chatgpt, GPT-4o and Character.AI; Claude helped, claude did not; Replika, Pi and pi; "
             "Google Gemini beside Gemini, OpenAI's o1 and Woebot Health's Woebot.")
-    assert [(e.start, e.end, e.label_, e.ent_id_) for e in ours(text).ents] == \
+    found = ours(text)._.reading.entities
+    assert [(m.start, m.end, m.label, m.entity) for m in found] == \
         [(e.start, e.end, e.label_, e.ent_id_) for e in stock(text).ents]
-    assert ours(text).ents
+    assert found and [text[m.start_char:m.end_char] for m in found] == [e.text for e in stock(text).ents]
 
 
 @pytest.mark.parametrize("text, shown, not_shown", [

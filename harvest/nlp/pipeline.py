@@ -5,16 +5,19 @@
 `build_pipeline()` assembles it. Lemmas are not a component: each word's lowercase lemma is kept
 as its lexeme's NORM (LowercaseLemmatizer), and the matchers read NORM. Every component reads
 and writes arrays of string ids, never a Token object per token: a Token costs more than the
-matching itself (benchmarks/README.md). The theme matcher leaves `doc._.hits`: one Hit per
-vocabulary match, with its theme (or the relevance pseudo-themes `_ai` and `_mh`), whether it is
-weak, negated ("no evidence of psychosis", "did not assess privacy") or hedged ("may worsen").
+matching itself (benchmarks/README.md). What they find is kept in one `Reading` per doc
+(`doc._.reading`): sentences; the mentions of the relevance vocabularies (AI, machine learning in
+context, mental health); the themes' hits (one Hit per vocabulary match or statement, with its
+theme, whether it is weak, negated ("no evidence of psychosis", "did not assess privacy") or
+hedged ("may worsen"), worked out only when read); entities.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy
 import spacy
@@ -23,20 +26,14 @@ from spacy.language import Language
 from spacy.lookups import load_lookups
 from spacy.matcher import PhraseMatcher
 from spacy.pipeline import Sentencizer
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 
 from .vocab import ENTITIES, SETTINGS, TAXONOMY, load_entities, load_entity_rules, load_settings, load_taxonomy
 
 AI, MENTAL_HEALTH, ML_CONTEXT = "_ai", "_mh", "_ml"  # relevance pseudo-themes
 
-if not Doc.has_extension("hits"):
-    Doc.set_extension("hits", default=None)
-if not Doc.has_extension("sentences"):
-    Doc.set_extension("sentences", default=None)
-if not Doc.has_extension("words"):
-    Doc.set_extension("words", default=0)  # alphabetic tokens
-if not Doc.has_extension("common"):
-    Doc.set_extension("common", default=0)  # of those, among COMMON_ENGLISH (is the text English?)
+if not Doc.has_extension("reading"):
+    Doc.set_extension("reading", default=None)  # what the components found (a Reading)
 
 COMMON_ENGLISH = frozenset("the of and to in is for with that on are as by this from be an or".split())
 
@@ -49,12 +46,42 @@ class Sentence:
     end_char: int
 
 
+@dataclass
+class Reading:
+    """What the components found in one doc, kept as `doc._.reading` (one extension attribute:
+    each `doc._` access makes an object, and the tagger reads these for every field)."""
+    sentences: list[Sentence]
+    words: int = 0  # alphabetic tokens
+    common: int = 0  # of those, among COMMON_ENGLISH (is the text English?)
+    signals: list = field(default_factory=list)  # [(relevance vocabulary, weak, negated, start, end)]
+    hits: "Findings | None" = None  # the themes' hits
+    entities: list = field(default_factory=list)  # Mention tuples, in order (EntityMatcher)
+
+
+class Mention(NamedTuple):
+    """An entity mention: token and character offsets in its doc, the entity's type and id."""
+    start: int
+    end: int
+    start_char: int
+    end_char: int
+    label: str
+    entity: str
+
+
+def reading(doc: Doc) -> Reading:
+    """The doc's Reading, started from its sentence boundaries if no component made one."""
+    found = doc._.reading
+    if found is None:
+        found = doc._.reading = Reading(_sentences(doc))
+    return found
+
+
 class SentenceText:
     """The text of the sentence holding a token, for one doc and its text. (Span.sent walks the
     tokens at every call; this bisects the table the theme matcher builds once per doc.)"""
 
     def __init__(self, doc: Doc, text: str):
-        self.sentences = doc._.sentences or _sentences(doc)
+        self.sentences = reading(doc).sentences
         self.starts = [sentence.start for sentence in self.sentences]
         self.text = text
 
@@ -87,7 +114,7 @@ class Sentences:
 
     def __call__(self, doc: Doc) -> Doc:
         if not len(doc):
-            doc._.sentences = [Sentence(0, 0, 0, 0)]
+            doc._.reading = Reading([Sentence(0, 0, 0, 0)])
             return doc
         array = doc.to_array([self.final, IDX, LENGTH, SPACY, IS_PUNCT])
         final = array[:, 0] == 1
@@ -100,7 +127,7 @@ class Sentences:
         flags[0] = 1
         flags[starts] = 1
         doc.from_array([SENT_START], flags.reshape(-1, 1).astype("uint64"))
-        doc._.sentences = _sentence_table(starts.tolist(), array)
+        doc._.reading = Reading(_sentence_table(starts.tolist(), array))
         return doc
 
 
@@ -178,9 +205,13 @@ class ThemeMatcher:
         self.negated_verb_ids = {ids(verb) for verb in settings.negated_verbs}
         self.common = flag(nlp, "common_english", COMMON_ENGLISH)
 
+        self.keys: dict[int, tuple[str, str, bool]] = {}  # match id -> (kind of match, theme or group, weak)
+
         def add(key: str, terms: list[str]) -> None:
             if terms:
                 self.matcher.add(key, [nlp.make_doc(str(term)) for term in terms])
+                theme, strength = key.split("|")
+                self.keys[ids(key)] = (strength, theme.lstrip("@"), strength == "weak")
 
         for theme in taxonomy.themes.values():
             add(f"{theme.id}|term", theme.terms)
@@ -198,28 +229,50 @@ class ThemeMatcher:
 
     def __call__(self, doc: Doc) -> Doc:
         """Works on arrays of string ids: a Token object per token would cost more than the
-        matching itself."""
-        sentences = doc._.sentences = doc._.sentences or _sentences(doc)
-        if not len(doc):  # an empty field (most documents have no body)
-            doc._.hits = []
+        matching itself. The relevance vocabularies' mentions (`Reading.signals`) are read at once;
+        the themes' hits (`Reading.hits`, a `Findings`) only when asked for: the tagger asks only
+        for documents it judged relevant (most of a harvest is not)."""
+        read = reading(doc)
+        if not len(doc):  # an empty field
+            read.hits = NO_FINDINGS
             return doc
-        starts = [sentence.start for sentence in sentences]
         array = doc.to_array([LOWER, NORM, IDX, LENGTH, IS_ALPHA, self.common, self.hedge])
-        lowers, lemmas, offsets, lengths = array[:, :4].T.tolist()
-        doc._.words = int(array[:, 4].sum())
-        doc._.common = int(array[:, 5].sum())
-        hedges = numpy.flatnonzero(array[:, 6]).tolist()
+        lowers, lemmas = array[:, 0].tolist(), array[:, 1].tolist()
+        read.words = int(array[:, 4].sum())
+        read.common = int(array[:, 5].sum())
         found: dict[str, list] = {}
         excluded: dict[str, list] = {}
         groups: dict[str, list] = {}
-        strings = self.vocab.strings
+        targets = {"group": groups, "exclude": excluded, "term": found, "weak": found}
+        keys = self.keys
         for match_id, start, end in self.matcher(doc):
-            theme, strength = strings[match_id].split("|")
-            target = groups if strength == "group" else excluded if strength == "exclude" else found
-            target.setdefault(theme.lstrip("@"), []).append((start, end, strength == "weak"))
+            strength, theme, weak = keys[match_id]
+            targets[strength].setdefault(theme, []).append((start, end, weak))
+        starts = [sentence.start for sentence in read.sentences]
+        signals = []
+        for theme in RELEVANCE_VOCABULARIES:
+            blocked = excluded.get(theme, [])
+            for start, end, weak in _longest_first(found.get(theme, ())):
+                if any(a < end and start < b for a, b, _ in blocked):
+                    continue
+                sentence_start = starts[bisect_right(starts, start) - 1]
+                negated = self._negated(lowers, lemmas, range(max(sentence_start, start - self.window), start))
+                signals.append((theme, weak, negated, start, end))
+        read.signals = signals
+        read.hits = Findings(self, found, excluded, groups, starts, lowers, lemmas, array)
+        return doc
 
+    def hits(self, found: dict, excluded: dict, groups: dict, starts: list[int], lowers: list[int],
+             lemmas: list[int], array: numpy.ndarray) -> list[Hit]:
+        """The themes' hits in one doc, in order of position: terms (the longest of overlapping
+        ones, none inside an exclusion), then statements (see `_statements`)."""
+        offsets, lengths = array[:, 2].tolist(), array[:, 3].tolist()
+        hedges = numpy.flatnonzero(array[:, 6]).tolist()
+        strings = self.vocab.strings
         hits = []
         for theme, matches in found.items():
+            if theme in RELEVANCE_VOCABULARIES:
+                continue
             blocked = excluded.get(theme, [])
             for start, end, weak in _longest_first(matches):
                 if any(a < end and start < b for a, b, _ in blocked):
@@ -234,8 +287,7 @@ class ThemeMatcher:
         if self.statements and groups:
             groups["ai"] = found.get(AI, [])  # AI of any kind: themes are read only in relevant documents
             hits += self._statement_hits(hits, groups, starts, lowers, lemmas, hedges, offsets, lengths)
-        doc._.hits = sorted(hits, key=lambda h: (h.start, h.theme))
-        return doc
+        return sorted(hits, key=lambda h: (h.start, h.theme))
 
     def _statement_hits(self, hits: list[Hit], groups: dict, starts: list[int], lowers: list[int],
                         lemmas: list[int], hedges: list[int], offsets: list[int], lengths: list[int]) -> list[Hit]:
@@ -265,6 +317,26 @@ class ThemeMatcher:
                                                  for j in range(i + 1, window.stop)):
                 return True
         return False
+
+
+RELEVANCE_VOCABULARIES = (AI, ML_CONTEXT, MENTAL_HEALTH)
+
+
+class Findings:
+    """The themes' hits in one doc (`list(findings)`), worked out from the matcher's raw matches
+    on first use and kept."""
+
+    def __init__(self, matcher: ThemeMatcher | None, *matched):
+        self.matcher, self.matched, self.hits = matcher, matched, None if matcher else []
+
+    def __iter__(self):
+        if self.hits is None:
+            self.hits = self.matcher.hits(*self.matched)
+            self.matched = ()
+        return iter(self.hits)
+
+
+NO_FINDINGS = Findings(None)
 
 
 def _statements(rules: list[dict], groups: dict, starts: list[int], size: int):
@@ -350,7 +422,8 @@ class EntityMatcher:
     Then a mention is dropped when it names something else: a word after or before it carries
     the name on ("Bard College"), or, for an entity that asks for context, its sentence holds
     none of its context words (`ai`: any AI term the theme matcher found outside the mention).
-    Sets `doc.ents` once (each assignment costs a pass over the doc)."""
+    The mentions kept are `Reading.entities` (Mention tuples, in order); `doc.ents` is left alone:
+    nothing reads it, and setting it costs a Span and two Token objects per mention."""
 
     def __init__(self, nlp: Language, entities_path: str):
         path = Path(entities_path)
@@ -390,12 +463,12 @@ class EntityMatcher:
                 taken.update(range(start, end))
         if not mentions:
             return doc
-        array = doc.to_array([LOWER, NORM])
-        lowers = array[:, 0].tolist()
-        lemmas = array[:, 1].tolist()
-        sentences = doc._.sentences or _sentences(doc)
+        array = doc.to_array([LOWER, NORM, IDX, LENGTH])
+        lowers, lemmas, offsets, lengths = array.T.tolist()
+        read = reading(doc)
+        sentences = read.sentences
         starts = [sentence.start for sentence in sentences]
-        ai_hits = [(h.start, h.end) for h in (doc._.hits or []) if h.theme == AI]
+        ai_hits = [(start, end) for theme, _, _, start, end in read.signals if theme == AI]
         kept = []
         for start, end, key in sorted(mentions):
             label, entity = self.names[key]
@@ -410,9 +483,8 @@ class EntityMatcher:
                     sentence.start <= a < sentence.end and not (start <= a < end) for a, _ in ai_hits))
                 if not found:
                     continue
-            kept.append(Span(doc, start, end, label=label, span_id=entity))
-        if kept:
-            doc.ents = kept
+            kept.append(Mention(start, end, offsets[start], offsets[end - 1] + lengths[end - 1], label, entity))
+        read.entities = kept
         return doc
 
 

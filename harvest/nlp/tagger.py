@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Iterable, Iterator
 
+import ahocorasick
 from spacy.language import Language
 
 from ..text import normalised
-from .pipeline import AI, MENTAL_HEALTH, ML_CONTEXT, SentenceText
+from .pipeline import AI, MENTAL_HEALTH, ML_CONTEXT, SentenceText, reading
 from .vocab import Settings, Taxonomy
 
 if TYPE_CHECKING:
     from .learned import LearnedLayer
 
-LAST_FIELD = "body"
 FIELDS = ("title", "abstract", "body")
 MAX_FIELD_CHARS = 50_000  # longer fields are cut here (and the result says so)
 MAX_EVIDENCE = 5  # sentences kept per theme
@@ -96,19 +96,21 @@ def rule_results(nlp: Language, taxonomy: Taxonomy, inputs: Iterable[TextInput],
 
     def fields() -> Iterator[tuple[str, tuple]]:
         for item in inputs:
-            for name in FIELDS:
-                text, notes = clean("" if name in item.unverified else getattr(item, name))
-                yield text, (item, name, text, notes)
+            cleaned = {name: clean("" if name in item.unverified else getattr(item, name)) for name in FIELDS}
+            read = [name for name in FIELDS if cleaned[name][0]] or [FIELDS[0]]  # empty fields are not read
+            for name in read:
+                yield cleaned[name][0], (item, name, cleaned, name == read[-1])
 
+    empty = nlp("")
     docs: dict = {}
-    texts: dict = {}
-    notes: list[str] = []
-    for doc, (item, name, text, field_notes) in nlp.pipe(fields(), as_tuples=True, batch_size=batch_size):
-        docs[name], texts[name] = doc, text
-        notes += [f"{name}: {note}" for note in field_notes]
-        if name == LAST_FIELD:
+    for doc, (item, name, cleaned, last) in nlp.pipe(fields(), as_tuples=True, batch_size=batch_size):
+        docs[name] = doc
+        if last:
+            docs = {name: docs.get(name, empty) for name in FIELDS}
+            texts = {name: text for name, (text, _) in cleaned.items()}
+            notes = [f"{name}: {note}" for name, (_, field_notes) in cleaned.items() for note in field_notes]
             yield _result(item, docs, texts, notes, taxonomy, settings, all_evidence)
-            docs, texts, notes = {}, {}, []
+            docs = {}
 
 
 def finish(results: list[dict], taxonomy: Taxonomy, decisions: list[dict] | None) -> Iterator[dict]:
@@ -146,15 +148,15 @@ def _result(item: TextInput, docs: dict, texts: dict, notes: list[str], taxonomy
     signals = Signals()
     strong: set[str] = set()  # themes named by a term or a statement, not by weak words alone
     counted: set[tuple[str, str, str]] = set()  # a sentence repeated (a title echoed in the text) counts once
-    hits = {name: doc._.hits for name, doc in docs.items()}
-    for name, found in hits.items():
-        for hit in found:
-            signals.add(hit, name, settings.field_weights[name], settings.weak_factor)
-    relevance, reason = _relevance(signals, item, docs, settings)
+    readings = {name: reading(doc) for name, doc in docs.items()}
+    for name, read in readings.items():
+        for vocabulary, weak, denied, _, _ in read.signals:
+            signals.add(vocabulary, weak, denied, name, settings.field_weights[name], settings.weak_factor)
+    relevance, reason = _relevance(signals, item, docs, readings, settings)
     for name, doc in docs.items() if all_evidence or relevance == "relevant" else ():
         weight = settings.field_weights[name]
         sentence_text = SentenceText(doc, texts[name])
-        for hit in hits[name]:
+        for hit in readings[name].hits:
             record = {"field": name, "sentence": sentence_text(hit.start),
                       "text": texts[name][hit.start_char:hit.end_char], "start": hit.start_char,
                       "end": hit.end_char, "rule": hit.rule,
@@ -172,7 +174,7 @@ def _result(item: TextInput, docs: dict, texts: dict, notes: list[str], taxonomy
     design, design_source = study_design(item, texts, taxonomy)
     return {"id": item.id, "relevance": relevance, "relevant": relevance == "relevant",
             "relevance_reason": reason, "themes": [],
-            "entities": _entities(docs, texts), "study_design": design,
+            "entities": _entities(docs, readings, texts), "study_design": design,
             "study_design_source": design_source, "notes": notes,
             "_rules": {"scores": scores, "evidence": evidence, "negated": negated, "signals": signals,
                        "strong": strong,
@@ -193,37 +195,39 @@ class Signals:
     mental_health: float = 0.0  # weighted by field
     mental_health_weak: float = 0.0
 
-    def add(self, hit, field_name: str, weight: float, weak_factor: float) -> None:
-        if hit.theme == AI:
-            if hit.negated:  # "apps without AI"
+    def add(self, vocabulary: str, weak: bool, negated: bool, field_name: str, weight: float,
+            weak_factor: float) -> None:
+        """Count one mention of a relevance vocabulary (AI, ML_CONTEXT or MENTAL_HEALTH) in a field."""
+        if vocabulary == AI:
+            if negated:  # "apps without AI"
                 return
-            if hit.weak:
+            if weak:
                 self.ai_general += 1
                 self.ai_general_title |= field_name == "title"
             else:
                 self.ai += 1
                 self.ai_title |= field_name == "title"
-        elif hit.theme == ML_CONTEXT:
-            if hit.weak:
+        elif vocabulary == ML_CONTEXT:
+            if weak:
                 self.ml_methods += 1
             else:
                 self.ml_context += 1
-        elif hit.theme == MENTAL_HEALTH:
-            if hit.weak:
+        elif vocabulary == MENTAL_HEALTH:
+            if weak:
                 self.mental_health_weak += weak_factor * weight
             else:
                 self.mental_health += weight
 
 
-def _relevance(signals: Signals, item: TextInput, docs: dict, settings: Settings) -> tuple[str, str]:
+def _relevance(signals: Signals, item: TextInput, docs: dict, readings: dict, settings: Settings) -> tuple[str, str]:
     """One of RELEVANCE_STATES, with the reason. See annotations/taxonomy.yaml (`relevance`)."""
-    words = sum(doc._.words for doc in docs.values())
+    words = sum(read.words for read in readings.values())
     headline = not any(len(docs[name]) for name in FIELDS[1:] if name in docs)
     if not words:
         return "undetermined", PLACEHOLDER_ONLY if item.unverified else TOO_LITTLE_TEXT
     if headline and words < settings.min_headline_words:
         return "undetermined", TOO_LITTLE_TEXT
-    common = sum(doc._.common for doc in docs.values())
+    common = sum(read.common for read in readings.values())
     if words >= 30 and common / words < 0.03:
         return "off-topic", "not English text (the tagger reads English only)"
     long_text = words > settings.long_text_words
@@ -270,21 +274,24 @@ def _distinct(records: list[dict]) -> list[dict]:
     return kept
 
 
-def _entities(docs: dict, texts: dict) -> list[dict]:
+def _entities(docs: dict, readings: dict, texts: dict) -> list[dict]:
     """Entities with their mention counts and the sentence of their first mention."""
     found: dict[str, dict] = {}
     for name, doc in docs.items():
-        ents = doc.ents
-        sentence_text = SentenceText(doc, texts[name]) if ents else None
-        for ent in ents:
-            if ent.ent_id_ not in found:
-                found[ent.ent_id_] = {"id": ent.ent_id_, "type": ent.label_, "mentions": 0,
-                                      "evidence": {"field": name,
-                                                   "sentence": sentence_text(ent.start),
-                                                   "text": ent.text, "start": ent.start_char,
-                                                   "end": ent.end_char, "rule": f"entity:{ent.ent_id_}",
-                                                   "negated": False, "hedged": False}}
-            found[ent.ent_id_]["mentions"] += 1
+        mentions = readings[name].entities
+        if not mentions:
+            continue
+        sentence_text = SentenceText(doc, texts[name])
+        for mention in mentions:
+            entity = found.get(mention.entity)
+            if entity is None:
+                entity = found[mention.entity] = {
+                    "id": mention.entity, "type": mention.label, "mentions": 0,
+                    "evidence": {"field": name, "sentence": sentence_text(mention.start),
+                                 "text": texts[name][mention.start_char:mention.end_char],
+                                 "start": mention.start_char, "end": mention.end_char,
+                                 "rule": f"entity:{mention.entity}", "negated": False, "hedged": False}}
+            entity["mentions"] += 1
     return sorted(found.values(), key=lambda e: (-e["mentions"], e["id"]))
 
 
@@ -297,16 +304,34 @@ def study_design(item: TextInput, texts: dict, taxonomy: Taxonomy) -> tuple[str 
         if publication_type in taxonomy.publication_types:
             return taxonomy.publication_types[publication_type], f"publication type: {publication_type}"
     text = " ".join(texts[name].lower() for name in ("title", "abstract") if name in texts)
+    present = set()  # the designs with a cue anywhere in the text (one pass for every design's cues)
+    for _, designs in _cue_automaton(taxonomy.study_designs).iter(text):
+        present |= designs
     best, best_cues = None, []
     for design, patterns in taxonomy.study_designs:
-        if not any(pattern in text for pattern in patterns):  # no cue at all: spare the regex
+        if design not in present:  # no cue at all: spare the regex
             continue
-        cues = sorted({match.group(1) for match in _cues(tuple(patterns)).finditer(text)})
+        cues = sorted({match.group(1) for match in _cues(patterns).finditer(text)})
         if len(cues) > len(best_cues):
             best, best_cues = design, cues
     if best is None:
         return None, None
     return best, "rules: " + ", ".join(best_cues)
+
+
+@lru_cache(maxsize=None)
+def _cue_automaton(designs: tuple[tuple[str, tuple[str, ...]], ...]):
+    """An Aho-Corasick automaton over every design's cues: each occurrence in a text gives the
+    designs that cue belongs to."""
+    automaton = ahocorasick.Automaton()
+    owners: dict[str, set] = {}
+    for design, patterns in designs:
+        for pattern in patterns:
+            owners.setdefault(pattern, set()).add(design)
+    for pattern, names in owners.items():
+        automaton.add_word(pattern, frozenset(names))
+    automaton.make_automaton()
+    return automaton
 
 
 @lru_cache(maxsize=None)

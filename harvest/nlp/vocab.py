@@ -40,7 +40,7 @@ class Taxonomy:
     mental_health_weak_terms: list[str] = field(default_factory=list)  # professions, broad words
     statement_groups: dict[str, list[str]] = field(default_factory=dict)
     statements: list[dict] = field(default_factory=list)  # {theme, name, all, unless, ordered}
-    study_designs: list[tuple[str, list[str]]] = field(default_factory=list)
+    study_designs: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (design, its cues), in order of preference
     publication_types: dict[str, str] = field(default_factory=dict)
     digest: str = ""
 
@@ -95,7 +95,7 @@ def load_taxonomy(path: Path = TAXONOMY) -> Taxonomy:
         mental_health_weak_terms=spec["relevance"].get("mental_health_weak") or [],
         statement_groups={k: [str(t) for t in v] for k, v in (spec.get("statements") or {}).get("groups", {}).items()},
         statements=[_statement(rule, themes) for rule in (spec.get("statements") or {}).get("rules", [])],
-        study_designs=[(d["design"], d["patterns"]) for d in spec["study_designs"]],
+        study_designs=tuple((d["design"], tuple(d["patterns"])) for d in spec["study_designs"]),
         publication_types=spec.get("publication_types") or {},
         digest=hashlib.sha256(raw).hexdigest()[:12])
 
