@@ -116,7 +116,8 @@ def rule_results(nlp: Language, taxonomy: Taxonomy, inputs: Iterable[TextInput],
 def finish(results: list[dict], taxonomy: Taxonomy, decisions: list[dict] | None) -> Iterator[dict]:
     """Decide the themes of rule results: `decisions` (theme -> shown?, per result, from the
     learned layer) where given, the rules' threshold otherwise. A theme is shown only with a
-    sentence that justifies it. Removes `_rules`."""
+    sentence that justifies it; one the rules did not reach, only where a term, a statement or
+    LEARNED_MIN_WORDS different words name it (`_named`). Removes `_rules`."""
     for index, result in enumerate(results):
         rules = result.pop("_rules")
         decision = decisions[index] if decisions else None
