@@ -233,6 +233,7 @@ def test_statements_of_the_domain_tag_their_theme_and_passing_words_do_not(tagge
     ("Reviewers doubt the clinical use of large language models in psychiatry.", {"clinical_practice"}, set()),
     ("Chatbots for anxiety are low cost for people who cannot afford therapy.", {"access"}, set()),
     ("A fifth of the chatbot's answers on antidepressants were inaccurate.", {"safety"}, set()),
+    ("The chatbot's screening output for depression gave few false positives.", set(), {"safety"}),
     ("The depression chatbot app falls outside HIPAA.", {"privacy", "regulation"}, set()),
 ])
 def test_the_rules_read_statements_not_passing_words(tagger, text, shown, not_shown):
