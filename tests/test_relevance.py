@@ -276,3 +276,21 @@ def test_the_embedding_scale_is_chosen_without_the_documents_it_will_judge(monke
     assert len(choices) == 3
     held_out = [every - chosen_from for chosen_from in choices]
     assert all(held_out) and set().union(*held_out) == every  # each fold's texts stayed out of its choice
+
+
+def test_a_disputed_theme_counts_as_neither_error(tmp_path):
+    """gold-real's README: `themes_disputed` are themes the two annotators did not agree on, "score
+    neither way": shown or not, they are neither a hit nor an error."""
+    from harvest.nlp.evaluate import load_gold, score
+    path = tmp_path / "gold.jsonl"
+    path.write_text("\n".join(json.dumps(row) for row in [
+        {"id": "a", "title": "t", "text": "", "relevant": True, "themes": ["safety"], "themes_disputed": ["trust"]},
+        {"id": "b", "title": "t", "text": "", "relevant": True, "themes": ["safety", "trust"],
+         "themes_disputed": ["trust"]},
+    ]) + "\n")
+    gold = load_gold(path)
+    shown = {"a": {"relevant": True, "study_design": None, "themes": [{"theme": "safety"}, {"theme": "trust"}]},
+             "b": {"relevant": True, "study_design": None, "themes": [{"theme": "safety"}]}}
+    scores = score(gold, shown, ["safety", "trust"])
+    assert scores["themes"]["trust"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert scores["micro"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0}

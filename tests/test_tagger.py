@@ -210,6 +210,39 @@ def test_statements_of_the_domain_tag_their_theme_and_passing_words_do_not(tagge
     assert shown <= themes(result) and not (not_shown & themes(result)), result["themes"]
 
 
+
+@pytest.mark.parametrize("text, shown, not_shown", [
+    # a passing word is not a statement: a companion product, "encourage", health information named
+    ("An AI companion chatbot urged a lonely user with depression to kill himself.", {"safety"}, {"treatment"}),
+    ("Many young adults with depression now spend their evenings talking to an AI companion.", {"treatment"},
+     set()),
+    ("The companion chatbot shows crisis-line numbers to users who mention suicide.", set(),
+     {"treatment", "symptoms"}),
+    ("We encourage other teams to reuse our chatbot framework for depression care.", set(), {"safety"}),
+    ("Women with postnatal depression asked the chatbot for health information and rated its answers.",
+     set(), {"misinformation"}),
+    ("An AI companion chatbot faces scrutiny for inciting violence and self-harm among users with depression.",
+     {"safety"}, {"symptoms", "treatment"}),
+    # statements of the theme in other words
+    ("In the trial of the depression chatbot, one site reported an increase in depressive symptoms.",
+     {"symptoms"}, set()),
+    ("The chatbot encouraged a user's delusional beliefs about his psychiatrist.", {"safety"}, set()),
+    ("Usability of the mental health chatbot was rated by 40 participants with anxiety.", {"trust"}, set()),
+    ("The chatbot gave empathic replies to users with anxiety.", set(), {"trust"}),
+    ("We discuss barriers to the implementation of LLM chatbots in routine mental health care.",
+     {"clinical_practice"}, set()),
+    ("Reviewers doubt the clinical use of large language models in psychiatry.", {"clinical_practice"}, set()),
+    ("Chatbots for anxiety are low cost for people who cannot afford therapy.", {"access"}, set()),
+    ("A fifth of the chatbot's answers on antidepressants were inaccurate.", {"safety"}, set()),
+    ("The chatbot's screening output for depression gave few false positives.", set(), {"safety"}),
+    ("The depression chatbot app falls outside HIPAA.", {"privacy", "regulation"}, set()),
+])
+def test_the_rules_read_statements_not_passing_words(tagger, text, shown, not_shown):
+    """The rules alone (the learned layer, trained on longer texts, is not asked about one sentence)."""
+    result = next(tag_documents(tagger.nlp, load_taxonomy(), [TextInput(id="x", abstract=text)], learned=False))
+    assert result["relevant"], result["relevance_reason"]
+    assert shown <= themes(result) and not (not_shown & themes(result)), result["themes"]
+
 def test_json_objects_numbers_lines_and_names_what_is_not_an_object():
     from harvest.formats import json_objects
     lines = ['{"id": "a"}', "", "not json", "[1, 2]", '{"id": "b"}']
@@ -217,3 +250,18 @@ def test_json_objects_numbers_lines_and_names_what_is_not_an_object():
     assert [(n, row) for n, row, problem in found if not problem] == [(1, {"id": "a"}), (5, {"id": "b"})]
     assert [n for n, _, problem in found if problem] == [3, 4]
     assert "not an object" in found[2][2]
+
+
+def test_the_learned_layer_needs_more_than_one_repeated_passing_word(tagger):
+    """Where the rules did not reach a theme, the learned layer may show it only where a term, a
+    statement or two different words name it: "data" said three times is not about privacy."""
+    from harvest.nlp.tagger import finish, rule_results
+    taxonomy = load_taxonomy()
+    text = ("Users of the depression chatbot typed messages; the data were stored. The data were analysed. "
+            "We describe the data in a table. Mood support and care were offered.")
+    result = next(rule_results(tagger.nlp, taxonomy, [TextInput(id="x", title="A chatbot study", abstract=text)]))
+    words = result["_rules"]["words"]  # lemmas
+    assert result["relevance"] == "relevant" and len(words["privacy"]) == 1 and len(words["treatment"]) == 2
+    shown = next(finish([result], taxonomy, [{"privacy": True, "treatment": True}]))
+    assert "privacy" not in themes(shown)  # one word, repeated
+    assert [t["source"] for t in shown["themes"] if t["theme"] == "treatment"] == ["learned"]  # two words

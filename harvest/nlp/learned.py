@@ -7,7 +7,8 @@ were negated or hedged; then the document's embedding (WordLlama's l2_supercat, 
 whose weights ship inside the `wordllama` wheel: nothing is fetched at run time).
 
 The layer decides whether a theme is shown; it never invents evidence: a theme it accepts is
-shown only where the rules found a sentence naming it (a weak term is enough). It judges relevant
+shown only where the rules found a sentence naming it, by a term, a statement or at least two
+different weak words (`tagger.LEARNED_MIN_WORDS`: one passing word repeated is not a statement). It judges relevant
 documents with more than a title (`judges`): a headline judged alone is one statement, which the
 rules' terms and statements read as a person does; an embedding of ten words and counts of one
 sentence tell the layer little (17 relevant headlines among the gold sets' 186 texts).

@@ -26,6 +26,8 @@ FIELDS = ("title", "abstract", "body")
 MAX_FIELD_CHARS = 50_000  # longer fields are cut here (and the result says so)
 MAX_EVIDENCE = 5  # sentences kept per theme
 LEARNED_BATCH = 256  # rule results judged by the learned layer at a time (embedded in order of length)
+LEARNED_MIN_WORDS = 2  # different words (lemmas) of a theme the learned layer needs where no term or
+# statement names it: one passing word, however often repeated ("data", "access"), is not a statement
 TOO_LITTLE_TEXT = "too little text to judge (a title alone, or nothing)"
 PLACEHOLDER_ONLY = "known only by placeholder text from the seed list (its link text), not yet by the work itself"
 RELEVANCE_STATES = ("relevant", "related", "off-topic", "undetermined")
@@ -116,7 +118,8 @@ def rule_results(nlp: Language, taxonomy: Taxonomy, inputs: Iterable[TextInput],
 def finish(results: list[dict], taxonomy: Taxonomy, decisions: list[dict] | None) -> Iterator[dict]:
     """Decide the themes of rule results: `decisions` (theme -> shown?, per result, from the
     learned layer) where given, the rules' threshold otherwise. A theme is shown only with a
-    sentence that justifies it. Removes `_rules`."""
+    sentence that justifies it; one the rules did not reach, only where a term, a statement or
+    LEARNED_MIN_WORDS different words name it (`_named`). Removes `_rules`."""
     for index, result in enumerate(results):
         rules = result.pop("_rules")
         decision = decisions[index] if decisions else None
@@ -125,6 +128,8 @@ def finish(results: list[dict], taxonomy: Taxonomy, decisions: list[dict] | None
             for theme in taxonomy.themes:
                 fired = fires(rules, theme)
                 chosen = decision[theme] if decision and theme in decision else fired
+                if chosen and not fired and not _named(rules, theme):
+                    chosen = False
                 evidence = _distinct(rules["evidence"].get(theme, []))[:MAX_EVIDENCE]
                 if not chosen or not evidence:
                     continue
@@ -147,6 +152,7 @@ def _result(item: TextInput, docs: dict, texts: dict, notes: list[str], taxonomy
     negated: dict[str, list] = {}
     signals = Signals()
     strong: set[str] = set()  # themes named by a term or a statement, not by weak words alone
+    words: dict[str, set[str]] = {}  # theme -> the lemmas of its hits that count
     counted: set[tuple[str, str, str]] = set()  # a sentence repeated (a title echoed in the text) counts once
     readings = {name: reading(doc) for name, doc in docs.items()}
     for name, read in readings.items():
@@ -166,6 +172,7 @@ def _result(item: TextInput, docs: dict, texts: dict, notes: list[str], taxonomy
                 continue
             if not hit.weak:
                 strong.add(hit.theme)
+            words.setdefault(hit.theme, set()).add(" ".join(doc[i].norm_ for i in range(hit.start, hit.end)))
             key = (hit.theme, hit.rule, record["sentence"])
             if key not in counted:
                 counted.add(key)
@@ -177,7 +184,7 @@ def _result(item: TextInput, docs: dict, texts: dict, notes: list[str], taxonomy
             "entities": _entities(docs, readings, texts), "study_design": design,
             "study_design_source": design_source, "notes": notes,
             "_rules": {"scores": scores, "evidence": evidence, "negated": negated, "signals": signals,
-                       "strong": strong,
+                       "strong": strong, "words": words,
                        "threshold": settings.theme_threshold, "texts": texts,
                        "headline": bool(texts.get("title")) and not (texts.get("abstract") or texts.get("body"))}}
 
@@ -262,6 +269,12 @@ def fires(rules: dict, theme: str) -> bool:
     """Do the rules alone tag `theme`? Its score reaches the threshold, and a term or a statement
     names it: weak words alone ("clinicians", "training") are passing words, not a statement."""
     return rules["scores"].get(theme, 0.0) >= rules["threshold"] and theme in rules["strong"]
+
+
+def _named(rules: dict, theme: str) -> bool:
+    """Is `theme` named by a term or a statement, or by at least LEARNED_MIN_WORDS different weak
+    words? What the learned layer may show where the rules' threshold was not reached."""
+    return theme in rules["strong"] or len(rules["words"].get(theme, ())) >= LEARNED_MIN_WORDS
 
 
 def _distinct(records: list[dict]) -> list[dict]:
