@@ -102,6 +102,7 @@ class Hit:
     hedged: bool
     start_char: int = 0  # character offsets in the doc's text
     end_char: int = 0
+    lemmas: str = ""  # the lemmas of its words, space-separated ("chatbot", "ai psychosis")
 
 
 class Sentences:
@@ -283,7 +284,8 @@ class ThemeMatcher:
                                 for i in range(start, end - 1)) + strings[lowers[end - 1]]
                 hits.append(Hit(theme, f"{theme}:{words}", start, end, weak, self._negated(lowers, lemmas, before),
                                 _any_between(hedges, sentence_start, start),
-                                offsets[start], offsets[end - 1] + lengths[end - 1]))
+                                offsets[start], offsets[end - 1] + lengths[end - 1],
+                                " ".join(strings[lemmas[i]] for i in range(start, end))))
         if self.statements and groups:
             groups["ai"] = found.get(AI, [])  # AI of any kind: themes are read only in relevant documents
             hits += self._statement_hits(hits, groups, starts, lowers, lemmas, hedges, offsets, lengths)
@@ -304,7 +306,8 @@ class ThemeMatcher:
             made.append(Hit(theme, f"{theme}:statement:{name}", start, end, False,
                             self._negated(lowers, lemmas, range(max(sentence_start, last - self.window), last)),
                             _any_between(hedges, sentence_start, start),
-                            offsets[start], offsets[end - 1] + lengths[end - 1]))
+                            offsets[start], offsets[end - 1] + lengths[end - 1],
+                            " ".join(self.vocab.strings[lemmas[i]] for i in range(start, end))))
         return made
 
     def _negated(self, lowers: list[int], lemmas: list[int], window: range) -> bool:

@@ -172,7 +172,7 @@ def _result(item: TextInput, docs: dict, texts: dict, notes: list[str], taxonomy
                 continue
             if not hit.weak:
                 strong.add(hit.theme)
-            words.setdefault(hit.theme, set()).add(" ".join(doc[i].norm_ for i in range(hit.start, hit.end)))
+            words.setdefault(hit.theme, set()).add(hit.lemmas)
             key = (hit.theme, hit.rule, record["sentence"])
             if key not in counted:
                 counted.add(key)
