@@ -1,0 +1,384 @@
+"""The search page's text index on a large corpus: a Tantivy index (a folder beside the database,
+`corpus.db` -> `corpus.db.search/`) that finds, counts, filters, ranks (top-k, block-max pruning)
+and counts facets in Rust, so a broad word over a million documents answers in milliseconds
+where SQLite FTS5 must read and score every match.
+
+It answers exactly what `harvest.search` asks of FTS5, from the same parsed query (`parse_query`;
+words with their synonyms, "phrases", prefixes, OR, exclusions): title, abstract and body text
+tokenized as FTS5's `porter unicode61 remove_diacritics 2` does (words of letters and digits,
+lower case, accents folded, English stemming: Tantivy's Snowball English, the successor of the
+Porter stemmer FTS5 uses; the two stem a few rare words differently), and the facts the page filters
+and counts by (kind, relevance, year, date, study design, outlet, themes, products,
+jurisdictions), copied from the `SearchIndex` of the same database version.
+
+The index records what it was built from (`fingerprint`: a digest of those facts and the
+database's `documents` change counter, or the file's size and time on a database without one);
+`harvest.search` uses it only when that matches the database it serves, and otherwise falls back
+to FTS5, so a stale or missing index makes a search slower, never wrong. Built by
+`harvest search-index DB` and, when missing or stale on a corpus of more than BUILD_AT documents,
+by `harvest serve` on a thread of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = 2  # the schema below; an index of another format is rebuilt
+BUILD_AT = 50_000  # documents: a smaller corpus is searched with FTS5 alone
+FIELDS = {"title": 10.0, "abstract": 3.0, "body": 1.0}  # bm25 weights, as harvest.search gives FTS5
+TITLE_TIER = 1e6  # added to a title match's score: above any bm25 over the whole text
+CODED = ("kind", "relevance", "design", "venue", "theme", "product", "jurisdiction")
+SCOPE_CODES = {"relevant": 0, "related": 1}  # a document's narrowest scope (relevant or not judged: 0); others 2
+UNDATED_LAST = 99_999_999  # the `oldest` sort key of an undated document
+
+
+def directory_for(database: str | os.PathLike) -> Path:
+    """Where the index of the database file at `database` lives: `<file>.search/` beside it."""
+    return Path(str(database) + ".search")
+
+
+def _analyzer(stem: bool):
+    import tantivy
+    builder = (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).filter(tantivy.Filter.remove_long(255))
+               .filter(tantivy.Filter.lowercase()).filter(tantivy.Filter.ascii_fold()))
+    if stem:
+        builder = builder.filter(tantivy.Filter.stemmer("english"))
+    return builder.build()
+
+
+def _schema():
+    import tantivy
+    builder = tantivy.SchemaBuilder()
+    builder.add_unsigned_field("rowid", stored=False, indexed=True, fast=True)
+    for name in FIELDS:
+        builder.add_text_field(name, stored=False, tokenizer_name="harvest", index_option="position")
+    for name in CODED:  # the SearchIndex's code of the value + 1 (0: none); themes, products, jurisdictions: several
+        builder.add_unsigned_field(name, stored=False, indexed=True, fast=True)
+    builder.add_unsigned_field("scope", stored=False, indexed=True, fast=False)  # SCOPE_CODES
+    for name in ("year", "date", "date_oldest"):
+        builder.add_integer_field(name, stored=False, indexed=True, fast=True)
+    return builder.build()
+
+
+def _open_index(path: Path):
+    import tantivy
+    index = tantivy.Index(_schema(), path=str(path), reuse=True)
+    index.register_tokenizer("harvest", _analyzer(stem=True))
+    return index
+
+
+def text_marker(conn) -> list:
+    """What says the indexed text changed: the `documents` change counter (moved by every insert,
+    delete and change of title, abstract or body: harvest.db's derive_counters) with the number of
+    documents and the largest rowid; on a database without counters, also the file's size and time."""
+    count, largest = conn.execute("SELECT count(*), max(rowid) FROM documents").fetchone()
+    try:
+        counter = conn.execute("SELECT value FROM derive_counters WHERE name = 'documents'").fetchone()
+    except Exception:  # noqa: BLE001 - an older schema: no counters
+        counter = None
+    if counter is not None:
+        return [count, largest, counter[0]]
+    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    stamps = []
+    for name in (path, f"{path}-wal"):
+        try:
+            found = os.stat(name)
+            stamps.append([found.st_size, found.st_mtime_ns] if found.st_size else [])
+        except (FileNotFoundError, TypeError):
+            stamps.append([])
+    return [count, largest, None, stamps]
+
+
+def facts_digest(facts) -> str:
+    """A digest of every fact of a SearchIndex that the text index copies (ids, rowids, codes and labels)."""
+    digest = hashlib.sha256()
+    for array in (facts.position, facts.kind, facts.year, facts.design, facts.venue, facts.date, facts.relevance,
+                  facts.theme_doc, facts.theme, *[facts.entity_doc[k] for k in ("product", "jurisdiction")],
+                  *[facts.entity[k] for k in ("product", "jurisdiction")]):
+        digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(b"|")
+    labels = [facts.kinds, facts.designs, facts.venues, facts.relevances, facts.themes,
+              facts.entities["product"], facts.entities["jurisdiction"]]
+    digest.update(json.dumps(labels, default=str).encode())
+    digest.update("\n".join(map(str, facts.ids)).encode())
+    return digest.hexdigest()
+
+
+def fingerprint(conn, facts) -> dict:
+    """What an index built now from `conn` and its SearchIndex `facts` would record: read once per
+    SearchIndex (which is itself built once per version of the database file)."""
+    found = getattr(facts, "_text_fingerprint", None)
+    if found is None:
+        found = {"format": FORMAT, "text": text_marker(conn), "facts": facts_digest(facts)}
+        facts._text_fingerprint = found
+    return found
+
+
+def build(conn, facts, directory: Path | None = None, heap_mb: int = 256) -> Path:
+    """Build the text index of the database `conn` reads (its SearchIndex given as `facts`) into
+    `directory` (default: `directory_for` the database), replacing an older one only when the new
+    one is complete. Returns the directory. Raises ValueError for an in-memory database."""
+    import tantivy
+    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    if directory is None:
+        if not path:
+            raise ValueError("an in-memory database has no place for a text index: give a directory")
+        directory = directory_for(path)
+    directory = Path(directory)
+    recorded = fingerprint(conn, facts)
+    partial = directory.with_name(directory.name + f".building-{os.getpid()}-{threading.get_ident()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    index = _open_index(partial)
+    writer = index.writer(heap_mb * 2**20, 1)
+    multi = {"theme": (facts.theme_doc, facts.theme)}
+    for kind in ("product", "jurisdiction"):
+        multi[kind] = (facts.entity_doc[kind], facts.entity[kind])
+    values: dict[str, dict[int, list]] = {}
+    for name, (doc, codes) in multi.items():
+        found: dict[int, list] = {}
+        for position, code in zip(doc.tolist(), codes.tolist()):
+            if position >= 0 and code >= 0:
+                found.setdefault(position, []).append(code + 1)
+        values[name] = found
+    single = {"kind": facts.kind, "relevance": facts.relevance, "design": facts.design, "venue": facts.venue}
+    scope_of = {n: SCOPE_CODES.get(label, 2) for n, label in enumerate(facts.relevances)}
+    for rowid, title, abstract, body in conn.execute("SELECT rowid, title, abstract, body FROM documents ORDER BY rowid"):
+        position = int(facts.position[rowid]) if rowid < len(facts.position) else -1
+        if position < 0:
+            continue  # added after the facts were read: the fingerprint will not match, the index is not used
+        date = int(facts.date[position])
+        document = tantivy.Document()
+        document.add_unsigned("rowid", rowid)
+        document.add_integer("year", int(facts.year[position]))
+        document.add_integer("date", date)
+        document.add_integer("date_oldest", date if date >= 0 else UNDATED_LAST)
+        for name, text in (("title", title), ("abstract", abstract), ("body", body)):
+            if text:
+                document.add_text(name, text)
+        for name, codes in single.items():
+            document.add_unsigned(name, int(codes[position]) + 1)
+        relevance = int(facts.relevance[position])
+        document.add_unsigned("scope", 0 if relevance < 0 else scope_of[relevance])
+        for name, found in values.items():
+            for value in found.get(position, ()):
+                document.add_unsigned(name, value)
+        writer.add_document(document)
+    writer.commit()
+    writer.wait_merging_threads()
+    (partial / "harvest.json").write_text(json.dumps(recorded))
+    old = directory.with_name(directory.name + f".old-{os.getpid()}-{threading.get_ident()}")
+    if directory.exists():
+        directory.rename(old)
+    partial.rename(directory)
+    shutil.rmtree(old, ignore_errors=True)
+    return directory
+
+
+def recorded(directory: Path) -> dict | None:
+    """The fingerprint an index folder records, or None (no index, or not a complete one)."""
+    try:
+        return json.loads((Path(directory) / "harvest.json").read_text())
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return None
+
+
+class TextIndex:
+    """An opened text index: `search` and `ordered_rowids` for the search page and its exports."""
+
+    def __init__(self, directory: Path):
+        import tantivy
+        self.directory = Path(directory)
+        self.fingerprint = recorded(self.directory)
+        self.index = _open_index(self.directory)
+        self.schema = self.index.schema
+        self.searcher = self.index.searcher()
+        self._stemmed, self._folded = _analyzer(stem=True), _analyzer(stem=False)
+        self._tantivy = tantivy
+
+    # -- the query --------------------------------------------------------------------------
+    def _unit(self, term, text: str, fields) -> object | None:
+        """One alternative (a word or quoted text: a phrase of its tokens; a prefix) over `fields`,
+        each weighted as FTS5's bm25 weights them; None when it holds no token."""
+        Q, Occur = self._tantivy.Query, self._tantivy.Occur
+        tokens = self._stemmed.analyze(text) if term.kind != "prefix" else self._folded.analyze(text)
+        if not tokens:
+            return None
+        per_field = []
+        for field in fields:
+            if term.kind == "prefix":
+                stemmed = self._stemmed.analyze(text)[:-1] if len(tokens) > 1 else []
+                if stemmed:
+                    query = Q.phrase_prefix_query(self.schema, field, stemmed + [tokens[-1]])
+                else:
+                    query = Q.regex_query(self.schema, field, _regex_escape(tokens[-1]) + ".*")
+            elif len(tokens) == 1:
+                query = Q.term_query(self.schema, field, tokens[0], index_option="freq")
+            else:
+                query = Q.phrase_query(self.schema, field, tokens)
+            per_field.append((Occur.Should, Q.boost_query(query, FIELDS[field])))
+        return per_field[0][1] if len(per_field) == 1 else Q.boolean_query(per_field)
+
+    def _clause(self, clause, synonyms, fields) -> object | None:
+        Q, Occur = self._tantivy.Query, self._tantivy.Occur
+        units = []
+        for term in clause:
+            texts = [term.text] if term.kind != "word" else list(synonyms.get(term.text.lower(), (term.text,)))
+            for text in dict.fromkeys(texts):
+                unit = self._unit(term, text, fields)
+                if unit is not None:
+                    units.append((Occur.Should, unit))
+        if not units:
+            return None
+        return units[0][1] if len(units) == 1 else Q.boolean_query(units)
+
+    def text_query(self, clauses, synonyms) -> tuple[object | None, object | None]:
+        """(the query of every document matching, the query of those whose title matches every
+        required clause) for parsed clauses; (None, None) when nothing is left to look for."""
+        Q, Occur = self._tantivy.Query, self._tantivy.Occur
+        required, title, excluded = [], [], []
+        for clause in clauses:
+            whole = self._clause(clause, synonyms, FIELDS)
+            if whole is None:
+                if not clause[0].excluded:
+                    return None, None  # FTS5: an empty quoted string matches nothing
+                continue
+            if clause[0].excluded:
+                excluded.append((Occur.MustNot, whole))
+            else:
+                required.append((Occur.Must, whole))
+                title.append((Occur.Must, self._clause(clause, synonyms, ["title"])))
+        if not required:
+            return None, None
+        return Q.boolean_query(required + excluded), Q.boolean_query(title + excluded)
+
+    def filter_query(self, facts, request) -> list:
+        """The request's scope and filters as (Occur.Must, query) pairs: the codes of the values
+        `SearchIndex.keep` would keep (the same matching of names and labels)."""
+        from harvest.search import DESIGN_LABELS
+        Q, Occur = self._tantivy.Query, self._tantivy.Occur
+        integer = self._tantivy.FieldType.Integer
+        found = []
+
+        def one_of(field, codes):
+            codes = sorted({int(c) + 1 for c in codes})  # stored as code + 1 (0: none)
+            if not codes:
+                return Occur.Must, Q.empty_query()
+            if len(codes) == 1:
+                return Occur.Must, Q.term_query(self.schema, field, codes[0])
+            return Occur.Must, Q.term_set_query(self.schema, field, codes)
+        if request.scope != "all":
+            scopes = [0, 1] if request.scope == "related" else [0]
+            found.append((Occur.Must, Q.term_query(self.schema, "scope", 0) if len(scopes) == 1
+                          else Q.term_set_query(self.schema, "scope", scopes)))
+        if request.kinds:
+            found.append(one_of("kind", facts._matching(facts.kinds, request.kinds)))
+        if request.themes:
+            wanted = {t.lower() for t in request.themes}
+            found.append(one_of("theme", [n for n, t in enumerate(facts.themes) if t.lower() in wanted
+                                          or str(facts.theme_labels.get(t, "")).lower() in wanted]))
+        if request.year_from:
+            found.append((Occur.Must, Q.range_query(self.schema, "year", integer, lower_bound=request.year_from)))
+        if request.year_to:
+            found.append((Occur.Must, Q.range_query(self.schema, "year", integer, lower_bound=1, upper_bound=request.year_to)))
+        if request.design in ("none", "not determined"):
+            found.append(one_of("design", [-1]))
+        elif request.design:
+            code = next((c for c, label in DESIGN_LABELS.items() if request.design.lower() in (c, label.lower())), request.design)
+            found.append(one_of("design", facts._matching(facts.designs, [code])))
+        for kind in ("product", "jurisdiction"):
+            if getattr(request, kind):
+                found.append(one_of(kind, facts._matching(facts.entities[kind], [getattr(request, kind)])))
+        if request.outlet:
+            found.append(one_of("venue", facts._matching(facts.venues, [request.outlet])))
+        return found
+
+    # -- answers ----------------------------------------------------------------------------
+    def _query(self, facts, request, clauses, synonyms):
+        Q, Occur = self._tantivy.Query, self._tantivy.Occur
+        matching, title = self.text_query(clauses, synonyms)
+        if matching is None:
+            return None
+        filters = self.filter_query(facts, request)
+        if request.sort == "relevance":
+            ranked = Q.boolean_query([(Occur.Must, matching),
+                                      (Occur.Should, Q.const_score_query(title, TITLE_TIER))] +
+                                     [(Occur.Must, Q.const_score_query(q, 0.0)) for _, q in filters])
+        else:
+            ranked = Q.boolean_query([(Occur.Must, matching)] + filters)
+        return ranked
+
+    def _hits(self, query, request, limit: int, offset: int = 0) -> list:
+        order = self._tantivy.Order
+        if request.sort == "newest":
+            result = self.searcher.search(query, limit, count=False, order_by_field="date", offset=offset, order=order.Desc)
+        elif request.sort == "oldest":
+            result = self.searcher.search(query, limit, count=False, order_by_field="date_oldest", offset=offset,
+                                          order=order.Asc)
+        else:
+            result = self.searcher.search(query, limit, count=False, offset=offset)
+        return [address for _, address in result.hits]
+
+    def search(self, facts, request, clauses, synonyms, offset: int, limit: int) -> tuple[int, list[int], dict]:
+        """(documents matching, the rowids of `limit` of them from `offset` in the request's order,
+        {facet: [(label, documents)]}: kind, theme, year, design, venue, product, jurisdiction, every
+        value with its count, most first)."""
+        query = self._query(facts, request, clauses, synonyms)
+        if query is None:
+            return 0, [], {}
+        addresses = self._hits(query, request, limit, offset)
+        rowids = self.searcher.fast_field_values("rowid", addresses) if addresses else []
+        total, counts = self.counts(query)
+        return total, rowids, counts
+
+    FACETS = ("kind", "theme", "design", "venue", "product", "jurisdiction", "year")
+
+    def counts(self, query) -> tuple[int, dict]:
+        """(documents matching `query`, {facet: {value code + 1 (a year for `year`): documents}}),
+        counted in one pass over the matches."""
+        aggregations = {name: {"terms": {"field": name, "size": 1_000_000}} for name in self.FACETS}
+        answer = self.searcher.aggregate(query, aggregations)
+        total = self.searcher.search(query, 1, count=True).count
+        return total, {name: {int(b["key"]): int(b["doc_count"]) for b in answer[name]["buckets"]} for name in self.FACETS}
+
+    def ordered_rowids(self, facts, request, clauses, synonyms) -> list[int]:
+        """Every matching document's rowid in the request's order (for exports and feeds)."""
+        query = self._query(facts, request, clauses, synonyms)
+        if query is None:
+            return []
+        total = self.searcher.search(query, 1, count=True).count
+        addresses = self._hits(query, request, max(1, total))
+        return self.searcher.fast_field_values("rowid", addresses) if addresses else []
+
+
+def _regex_escape(text: str) -> str:
+    return "".join("\\" + c if c in r".^$*+?()[]{}|\\-" else c for c in text)
+
+
+_OPENED: dict = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def current(conn, facts) -> TextIndex | None:
+    """The text index of the database `conn` reads when one is there and was built from exactly
+    this version of it (`fingerprint`), else None (the caller falls back to FTS5)."""
+    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    if not path:
+        return None
+    directory = directory_for(path)
+    found = recorded(directory)
+    if found is None or found != fingerprint(conn, facts):
+        return None
+    with _OPEN_LOCK:
+        opened = _OPENED.get(str(directory))
+        if opened is None or opened.fingerprint != found:
+            opened = TextIndex(directory)
+            _OPENED[str(directory)] = opened
+        return opened
