@@ -132,6 +132,8 @@ def build(conn, facts, directory: Path | None = None, heap_mb: int = 256) -> Pat
             raise ValueError("an in-memory database has no place for a text index: give a directory")
         directory = directory_for(path)
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise NotADirectoryError(f"{directory} is a file, not a text index folder: move it away")
     recorded = fingerprint(conn, facts)
     partial = directory.with_name(directory.name + f".building-{os.getpid()}-{threading.get_ident()}")
     shutil.rmtree(partial, ignore_errors=True)
@@ -200,7 +202,7 @@ class TextIndex:
         self.index = _open_index(self.directory)
         self.schema = self.index.schema
         self.searcher = self.index.searcher()
-        self._stemmed, self._folded = _analyzer(stem=True), _analyzer(stem=False)
+        self._stemmed = _analyzer(stem=True)
         self._tantivy = tantivy
 
     # -- the query --------------------------------------------------------------------------
@@ -208,17 +210,15 @@ class TextIndex:
         """One alternative (a word or quoted text: a phrase of its tokens; a prefix) over `fields`,
         each weighted as FTS5's bm25 weights them; None when it holds no token."""
         Q, Occur = self._tantivy.Query, self._tantivy.Occur
-        tokens = self._stemmed.analyze(text) if term.kind != "prefix" else self._folded.analyze(text)
+        tokens = self._stemmed.analyze(text)  # a prefix too: FTS5 stems the text before its `*`
         if not tokens:
             return None
         per_field = []
         for field in fields:
-            if term.kind == "prefix":
-                stemmed = self._stemmed.analyze(text)[:-1] if len(tokens) > 1 else []
-                if stemmed:
-                    query = Q.phrase_prefix_query(self.schema, field, stemmed + [tokens[-1]])
-                else:
-                    query = Q.regex_query(self.schema, field, _regex_escape(tokens[-1]) + ".*")
+            if term.kind == "prefix" and len(tokens) > 1:
+                query = Q.phrase_prefix_query(self.schema, field, tokens)
+            elif term.kind == "prefix":
+                query = Q.regex_query(self.schema, field, _regex_escape(tokens[0]) + ".*")
             elif len(tokens) == 1:
                 query = Q.term_query(self.schema, field, tokens[0], index_option="freq")
             else:
@@ -348,6 +348,14 @@ class TextIndex:
         total = self.searcher.search(query, 1, count=True).count
         return total, {name: {int(b["key"]): int(b["doc_count"]) for b in answer[name]["buckets"]} for name in self.FACETS}
 
+    def count(self, facts, request, clauses, synonyms) -> int:
+        """How many documents match the request (its query, scope and filters)."""
+        matching, _ = self.text_query(clauses, synonyms)
+        if matching is None:
+            return 0
+        query = self._tantivy.Query.boolean_query([(self._tantivy.Occur.Must, matching)] + self.filter_query(facts, request))
+        return self.searcher.search(query, 1, count=True).count
+
     def ordered_rowids(self, facts, request, clauses, synonyms) -> list[int]:
         """Every matching document's rowid in the request's order (for exports and feeds)."""
         query = self._query(facts, request, clauses, synonyms)
@@ -382,3 +390,45 @@ def current(conn, facts) -> TextIndex | None:
             opened = TextIndex(directory)
             _OPENED[str(directory)] = opened
         return opened
+
+
+_BUILDING: dict = {}
+_FAILED: dict = {}
+
+
+def build_soon(path: str, wait: bool = False) -> threading.Thread | None:
+    """(Re)build the text index of the database file at `path` on a thread of its own (one at a
+    time per file) from a read-only connection and the file's SearchIndex; `wait` joins it. A build
+    that fails (an unwritable folder, a full disk) is reported on stderr once per version of the
+    database and not retried for it; searches keep using FTS5. Returns the thread, or None when a
+    build is already running."""
+    with _OPEN_LOCK:
+        running = _BUILDING.get(path)
+        if running is not None and running.is_alive():
+            return None
+
+        def run():
+            import sqlite3
+            import sys
+
+            from harvest.search import index_for
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            try:
+                facts = index_for(conn)
+                wanted = fingerprint(conn, facts)
+                if recorded(directory_for(path)) == wanted or _FAILED.get(path) == wanted:
+                    return
+                try:
+                    build(conn, facts, directory_for(path))
+                except (OSError, ValueError) as error:
+                    _FAILED[path] = wanted
+                    print(f"harvest: the text index of {path} could not be built ({error}); "
+                          "searches use SQLite FTS5", file=sys.stderr)
+            finally:
+                conn.close()
+        thread = threading.Thread(target=run, name="text-index", daemon=True)
+        _BUILDING[path] = thread
+        thread.start()
+    if wait:
+        thread.join()
+    return thread
