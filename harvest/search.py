@@ -837,8 +837,10 @@ def _loosenings(conn, index: SearchIndex, request: SearchRequest, clauses, synon
 
 
 def search(conn, request: SearchRequest, synonyms: dict | None = None) -> dict:
-    """Run a search on a sqlite3 connection. Returns {total, results (one page), facets, incidents,
-    suggestions (only when nothing matched), query (as understood), match (the FTS5 expression)}.
+    """Run a search on a sqlite3 connection. Returns {total, estimated (None, or the share of the
+    matches the total and facets were counted on: see harvest.textindex), results (one page),
+    facets, incidents, suggestions (only when nothing matched), query (as understood), match (the
+    FTS5 expression), engine ("tantivy" when the text index answered, else "fts5")}.
     A query with nothing searchable in it (only quotes or punctuation) finds nothing, never everything."""
     synonyms = load_synonyms() if synonyms is None else synonyms
     clauses = parse_query(request.q)
@@ -850,14 +852,15 @@ def search(conn, request: SearchRequest, synonyms: dict | None = None) -> dict:
         key = ("engine", tuple(request.args()))
         found = index.recall(key)
         if found is None:
-            total, rowids, counted = engine.search(index, request, clauses, synonyms, start, PAGE_SIZE)
-            found = {"total": total, "positions": _inside(index, np.array(rowids, dtype=np.int64)), "counted": counted}
+            total, rowids, counted, share = engine.search(index, request, clauses, synonyms, start, PAGE_SIZE)
+            found = {"total": total, "positions": _inside(index, np.array(rowids, dtype=np.int64)), "counted": counted,
+                     "share": share}
             index.remember(key, found)
-        total, page, facets = found["total"], found["positions"], index.shown_facets(found["counted"])
+        total, page, facets, share = found["total"], found["positions"], index.shown_facets(found["counted"]), found["share"]
     else:
         positions, ordered = _matches(conn, index, request, match, needed=start + PAGE_SIZE)
-        total, page, facets = len(positions), ordered[start:start + PAGE_SIZE], index.facets(positions)
-    return {"total": total, "results": _page(conn, index.ids[page[page >= 0]].tolist(), match),
+        total, page, facets, share = len(positions), ordered[start:start + PAGE_SIZE], index.facets(positions), None
+    return {"total": total, "estimated": share, "results": _page(conn, index.ids[page[page >= 0]].tolist(), match),
             "facets": facets, "incidents": _incidents(conn, match) if match and request.page == 1 else [],
             "query": shown_query(clauses), "match": match, "engine": "tantivy" if engine is not None else "fts5",
             "suggestions": _loosenings(conn, index, request, clauses, synonyms) if not total else []}

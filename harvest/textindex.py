@@ -30,13 +30,21 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT = 2  # the schema below; an index of another format is rebuilt
+FORMAT = 3  # the schema below; an index of another format is rebuilt
 BUILD_AT = 50_000  # documents: a smaller corpus is searched with FTS5 alone
 FIELDS = {"title": 10.0, "abstract": 3.0, "body": 1.0}  # bm25 weights, as harvest.search gives FTS5
-TITLE_TIER = 1e6  # added to a title match's score: above any bm25 over the whole text
 CODED = ("kind", "relevance", "design", "venue", "theme", "product", "jurisdiction")
+SAMPLES = 64  # every document is in one of 64 samples (`sample_of` its rowid)
+EXACT_UNDER = 50_000  # matches (estimated from one sample): fewer are counted exactly, more on samples
+SAMPLE_TARGET = 20_000  # matches a sampled count reads (about)
 SCOPE_CODES = {"relevant": 0, "related": 1}  # a document's narrowest scope (relevant or not judged: 0); others 2
 UNDATED_LAST = 99_999_999  # the `oldest` sort key of an undated document
+
+
+def sample_of(rowid: int) -> int:
+    """The sample (0 to SAMPLES - 1) a rowid belongs to: the top six bits of a multiplicative hash,
+    so that each sample is spread over the whole corpus, old documents and new alike."""
+    return ((rowid * 0x9E3779B97F4A7C15) % 2**64) >> 58
 
 
 def directory_for(database: str | os.PathLike) -> Path:
@@ -62,6 +70,7 @@ def _schema():
     for name in CODED:  # the SearchIndex's code of the value + 1 (0: none); themes, products, jurisdictions: several
         builder.add_unsigned_field(name, stored=False, indexed=True, fast=True)
     builder.add_unsigned_field("scope", stored=False, indexed=True, fast=False)  # SCOPE_CODES
+    builder.add_unsigned_field("sample", stored=False, indexed=True, fast=False)  # sample_of(rowid)
     for name in ("year", "date", "date_oldest"):
         builder.add_integer_field(name, stored=False, indexed=True, fast=True)
     return builder.build()
@@ -159,6 +168,7 @@ def build(conn, facts, directory: Path | None = None, heap_mb: int = 256) -> Pat
         date = int(facts.date[position])
         document = tantivy.Document()
         document.add_unsigned("rowid", rowid)
+        document.add_unsigned("sample", sample_of(rowid))
         document.add_integer("year", int(facts.year[position]))
         document.add_integer("date", date)
         document.add_integer("date_oldest", date if date >= 0 else UNDATED_LAST)
@@ -301,55 +311,72 @@ class TextIndex:
         return found
 
     # -- answers ----------------------------------------------------------------------------
-    def _query(self, facts, request, clauses, synonyms):
-        Q, Occur = self._tantivy.Query, self._tantivy.Occur
+    def _const(self, filters) -> list:
+        Q = self._tantivy.Query
+        return [(occur, Q.const_score_query(query, 0.0)) for occur, query in filters]
+
+    def _ordered(self, matching, title, filters, request, offset: int, limit: int) -> list:
+        """DocAddresses of `limit` matches from `offset` in the request's order: by date, or the
+        documents whose title matches first (by bm25 on the title), then the others (bm25 over
+        title, abstract and body weighted 10, 3, 1), as harvest.search ranks with FTS5. Top-k
+        searches: the title matches are read only as far as the page, the others only when the
+        page reaches past the title matches."""
+        Q, Occur, order = self._tantivy.Query, self._tantivy.Occur, self._tantivy.Order
+        wanted = offset + limit
+        if wanted <= 0:
+            return []
+        if request.sort in ("newest", "oldest"):
+            query = Q.boolean_query([(Occur.Must, matching)] + self._const(filters))
+            field, direction = ("date", order.Desc) if request.sort == "newest" else ("date_oldest", order.Asc)
+            hits = self.searcher.search(query, limit, count=False, order_by_field=field, offset=offset, order=direction).hits
+            return [address for _, address in hits]
+        titled = self.searcher.search(Q.boolean_query([(Occur.Must, title)] + self._const(filters)), wanted, count=False).hits
+        found = [address for _, address in titled]
+        if len(found) < wanted:  # every title match is in `found`: the others follow
+            rest = Q.boolean_query([(Occur.Must, matching), (Occur.MustNot, title)] + self._const(filters))
+            found += [address for _, address in self.searcher.search(rest, wanted - len(found), count=False).hits]
+        return found[offset:wanted]
+
+    def search(self, facts, request, clauses, synonyms, offset: int, limit: int) -> tuple[int, list[int], dict, float | None]:
+        """(documents matching, the rowids of `limit` of them from `offset` in the request's order,
+        counts (see `counts`), the share of the matches counted: None when all were, else about
+        SAMPLE_TARGET / matches, and the total and counts are estimates)."""
         matching, title = self.text_query(clauses, synonyms)
         if matching is None:
-            return None
+            return 0, [], {}, None
         filters = self.filter_query(facts, request)
-        if request.sort == "relevance":
-            ranked = Q.boolean_query([(Occur.Must, matching),
-                                      (Occur.Should, Q.const_score_query(title, TITLE_TIER))] +
-                                     [(Occur.Must, Q.const_score_query(q, 0.0)) for _, q in filters])
-        else:
-            ranked = Q.boolean_query([(Occur.Must, matching)] + filters)
-        return ranked
-
-    def _hits(self, query, request, limit: int, offset: int = 0) -> list:
-        order = self._tantivy.Order
-        if request.sort == "newest":
-            result = self.searcher.search(query, limit, count=False, order_by_field="date", offset=offset, order=order.Desc)
-        elif request.sort == "oldest":
-            result = self.searcher.search(query, limit, count=False, order_by_field="date_oldest", offset=offset,
-                                          order=order.Asc)
-        else:
-            result = self.searcher.search(query, limit, count=False, offset=offset)
-        return [address for _, address in result.hits]
-
-    def search(self, facts, request, clauses, synonyms, offset: int, limit: int) -> tuple[int, list[int], dict]:
-        """(documents matching, the rowids of `limit` of them from `offset` in the request's order,
-        {facet: [(label, documents)]}: kind, theme, year, design, venue, product, jurisdiction, every
-        value with its count, most first)."""
-        query = self._query(facts, request, clauses, synonyms)
-        if query is None:
-            return 0, [], {}
-        addresses = self._hits(query, request, limit, offset)
+        addresses = self._ordered(matching, title, filters, request, offset, limit)
         rowids = self.searcher.fast_field_values("rowid", addresses) if addresses else []
-        total, counts = self.counts(query)
-        return total, rowids, counts
+        total, counted, share = self.counts(self._tantivy.Query.boolean_query([(self._tantivy.Occur.Must, matching)] + filters))
+        return total, rowids, counted, share
 
     FACETS = ("kind", "theme", "design", "venue", "product", "jurisdiction", "year")
 
-    def counts(self, query) -> tuple[int, dict]:
-        """(documents matching `query`, {facet: {value code + 1 (a year for `year`): documents}}),
-        counted in one pass over the matches."""
+    def counts(self, query) -> tuple[int, dict, float | None]:
+        """(documents matching `query`, {facet: {value code + 1 (a year for `year`): documents}},
+        the share counted). Up to about EXACT_UNDER matches (estimated from one sample) every match
+        is counted; past that, enough samples for about SAMPLE_TARGET matches, and the total and
+        each count are scaled up (estimates, rounded), which keeps a word in most documents of a
+        large corpus as quick to count as a rare one."""
+        Q, Occur = self._tantivy.Query, self._tantivy.Occur
+        first = self.searcher.search(Q.boolean_query([(Occur.Must, query), (Occur.Must, Q.term_query(self.schema, "sample", 0))]),
+                                     1, count=True).count
+        share = None
+        if first * SAMPLES > EXACT_UNDER:
+            taken = min(SAMPLES, max(1, -(-SAMPLE_TARGET * SAMPLES // (first * SAMPLES))))
+            if taken < SAMPLES:
+                share = taken / SAMPLES
+                query = Q.boolean_query([(Occur.Must, query),
+                                         (Occur.Must, Q.term_set_query(self.schema, "sample", list(range(taken))))])
         aggregations = {name: {"terms": {"field": name, "size": 1_000_000}} for name in self.FACETS}
         answer = self.searcher.aggregate(query, aggregations)
         total = self.searcher.search(query, 1, count=True).count
-        return total, {name: {int(b["key"]): int(b["doc_count"]) for b in answer[name]["buckets"]} for name in self.FACETS}
+        scale = 1 / share if share else 1
+        counted = {name: {int(b["key"]): round(b["doc_count"] * scale) for b in answer[name]["buckets"]} for name in self.FACETS}
+        return round(total * scale), counted, share
 
     def count(self, facts, request, clauses, synonyms) -> int:
-        """How many documents match the request (its query, scope and filters)."""
+        """How many documents match the request (its query, scope and filters), exactly."""
         matching, _ = self.text_query(clauses, synonyms)
         if matching is None:
             return 0
@@ -358,11 +385,11 @@ class TextIndex:
 
     def ordered_rowids(self, facts, request, clauses, synonyms) -> list[int]:
         """Every matching document's rowid in the request's order (for exports and feeds)."""
-        query = self._query(facts, request, clauses, synonyms)
-        if query is None:
+        matching, title = self.text_query(clauses, synonyms)
+        if matching is None:
             return []
-        total = self.searcher.search(query, 1, count=True).count
-        addresses = self._hits(query, request, max(1, total))
+        total = self.count(facts, request, clauses, synonyms)
+        addresses = self._ordered(matching, title, self.filter_query(facts, request), request, 0, total)
         return self.searcher.fast_field_values("rowid", addresses) if addresses else []
 
 
