@@ -8,7 +8,9 @@ after the server has built its search index:
 
 - the search page (/-/search): broad words (each query asked once, so nothing is remembered),
   with kind, year and theme filters (new words), those words refined by the same filters just
-  after being asked without them (as a person narrowing a search does), and a two-word phrase;
+  after being asked without them (as a person narrowing a search does), a two-word phrase, and
+  words sorted newest first; the server uses the text index (`harvest search-index`) when the
+  corpus has one built from its current version (`ready_seconds` includes building a missing one);
 - the ranked canned query (search_documents), without and with a theme filter;
 - the documents table with its default facets, with the theme and product facets, and filtered
   by a theme; a document page; the evidence map and the charts.
@@ -95,7 +97,7 @@ def measure(repo: Path, database: Path, size: int, before: bool, repeats: int) -
         session.get(base + "/-/search?q=warm", timeout=600)  # waits for the search index
         ready = round(time.perf_counter() - started, 1)
         words = queries()
-        plain, other = words[:repeats], words[repeats:2 * repeats]
+        plain, other, newest = words[:repeats], words[repeats:2 * repeats], words[2 * repeats:3 * repeats]
         rng = random.Random(2)
         ids = [document_id(rng.randrange(size)) for _ in range(repeats)]
         pages = max(5, repeats // 4)
@@ -107,6 +109,7 @@ def measure(repo: Path, database: Path, size: int, before: bool, repeats: int) -
             ("search_page_filtered", [f"/-/search?q={quote(q)}{FILTERS}" for q in other]),
             ("search_page_refined", [f"/-/search?q={quote(q)}{FILTERS}" for q in other]),
             ("search_page_phrase", [f"/-/search?q={quote(chr(34) + q.split()[0] + ' study' + chr(34))}" for q in plain]),
+            ("search_page_newest", [f"/-/search?q={quote(q)}&sort=newest" for q in newest]),
             ("ranked_search", [f"/corpus/search_documents.json?q={quote(q)}&kind=&theme=&year=&scope=" for q in plain]),
             ("ranked_search_theme", [f"/corpus/search_documents.json?q={quote(q)}&kind=&theme=safety&year=&scope="
                                      for q in other]),
