@@ -30,11 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT = 3  # the schema below; an index of another format is rebuilt
+FORMAT = 4  # the schema below; an index of another format is rebuilt
 BUILD_AT = 50_000  # documents: a smaller corpus is searched with FTS5 alone
 FIELDS = {"title": 10.0, "abstract": 3.0, "body": 1.0}  # bm25 weights, as harvest.search gives FTS5
 CODED = ("kind", "relevance", "design", "venue", "theme", "product", "jurisdiction")
 SAMPLES = 64  # every document is in one of 64 samples (`sample_of` its rowid)
+LEVELS = (1, 2, 4, 8, 16, 32)  # a document is indexed `within` each level above its sample: one posting list a share
 EXACT_UNDER = 50_000  # matches (estimated from one sample): fewer are counted exactly, more on samples
 SAMPLE_TARGET = 20_000  # matches a sampled count reads (about)
 SCOPE_CODES = {"relevant": 0, "related": 1}  # a document's narrowest scope (relevant or not judged: 0); others 2
@@ -70,7 +71,7 @@ def _schema():
     for name in CODED:  # the SearchIndex's code of the value + 1 (0: none); themes, products, jurisdictions: several
         builder.add_unsigned_field(name, stored=False, indexed=True, fast=True)
     builder.add_unsigned_field("scope", stored=False, indexed=True, fast=False)  # SCOPE_CODES
-    builder.add_unsigned_field("sample", stored=False, indexed=True, fast=False)  # sample_of(rowid)
+    builder.add_unsigned_field("within", stored=False, indexed=True, fast=False)  # each of LEVELS above sample_of(rowid)
     for name in ("year", "date", "date_oldest"):
         builder.add_integer_field(name, stored=False, indexed=True, fast=True)
     return builder.build()
@@ -168,7 +169,9 @@ def build(conn, facts, directory: Path | None = None, heap_mb: int = 256) -> Pat
         date = int(facts.date[position])
         document = tantivy.Document()
         document.add_unsigned("rowid", rowid)
-        document.add_unsigned("sample", sample_of(rowid))
+        for level in LEVELS:
+            if sample_of(rowid) < level:
+                document.add_unsigned("within", level)
         document.add_integer("year", int(facts.year[position]))
         document.add_integer("date", date)
         document.add_integer("date_oldest", date if date >= 0 else UNDATED_LAST)
@@ -347,28 +350,31 @@ class TextIndex:
         filters = self.filter_query(facts, request)
         addresses = self._ordered(matching, title, filters, request, offset, limit)
         rowids = self.searcher.fast_field_values("rowid", addresses) if addresses else []
-        total, counted, share = self.counts(self._tantivy.Query.boolean_query([(self._tantivy.Occur.Must, matching)] + filters))
+        total, counted, share = self.counts(facts, self._tantivy.Query.boolean_query([(self._tantivy.Occur.Must, matching)] + filters))
         return total, rowids, counted, share
 
     FACETS = ("kind", "theme", "design", "venue", "product", "jurisdiction", "year")
 
-    def counts(self, query) -> tuple[int, dict, float | None]:
+    def counts(self, facts, query) -> tuple[int, dict, float | None]:
         """(documents matching `query`, {facet: {value code + 1 (a year for `year`): documents}},
         the share counted). Up to about EXACT_UNDER matches (estimated from one sample) every match
         is counted; past that, enough samples for about SAMPLE_TARGET matches, and the total and
         each count are scaled up (estimates, rounded), which keeps a word in most documents of a
         large corpus as quick to count as a rare one."""
         Q, Occur = self._tantivy.Query, self._tantivy.Occur
-        first = self.searcher.search(Q.boolean_query([(Occur.Must, query), (Occur.Must, Q.term_query(self.schema, "sample", 0))]),
+        first = self.searcher.search(Q.boolean_query([(Occur.Must, query), (Occur.Must, Q.term_query(self.schema, "within", 1))]),
                                      1, count=True).count
         share = None
         if first * SAMPLES > EXACT_UNDER:
-            taken = min(SAMPLES, max(1, -(-SAMPLE_TARGET * SAMPLES // (first * SAMPLES))))
+            wanted = SAMPLE_TARGET / first  # samples for about SAMPLE_TARGET matches
+            taken = next((level for level in LEVELS if level >= wanted), SAMPLES)
             if taken < SAMPLES:
                 share = taken / SAMPLES
-                query = Q.boolean_query([(Occur.Must, query),
-                                         (Occur.Must, Q.term_set_query(self.schema, "sample", list(range(taken))))])
-        aggregations = {name: {"terms": {"field": name, "size": 1_000_000}} for name in self.FACETS}
+                query = Q.boolean_query([(Occur.Must, query), (Occur.Must, Q.term_query(self.schema, "within", taken))])
+        sizes = {"kind": facts.kinds, "theme": facts.themes, "design": facts.designs, "venue": facts.venues,
+                 "product": facts.entities["product"], "jurisdiction": facts.entities["jurisdiction"],
+                 "year": np.unique(facts.year)}  # every value's bucket is asked for, and no more (more costs time)
+        aggregations = {name: {"terms": {"field": name, "size": len(values) + 1}} for name, values in sizes.items()}
         answer = self.searcher.aggregate(query, aggregations)
         total = self.searcher.search(query, 1, count=True).count
         scale = 1 / share if share else 1
