@@ -375,8 +375,9 @@ class TextIndex:
                  "product": facts.entities["product"], "jurisdiction": facts.entities["jurisdiction"],
                  "year": np.unique(facts.year)}  # every value's bucket is asked for, and no more (more costs time)
         aggregations = {name: {"terms": {"field": name, "size": len(values) + 1}} for name, values in sizes.items()}
+        aggregations["total"] = {"value_count": {"field": "rowid"}}  # every document has one rowid
         answer = self.searcher.aggregate(query, aggregations)
-        total = self.searcher.search(query, 1, count=True).count
+        total = int(answer["total"]["value"])
         scale = 1 / share if share else 1
         counted = {name: {int(b["key"]): round(b["doc_count"] * scale) for b in answer[name]["buckets"]} for name in self.FACETS}
         return round(total * scale), counted, share
