@@ -350,23 +350,53 @@ class TextIndex:
         filters = self.filter_query(facts, request)
         addresses = self._ordered(matching, title, filters, request, offset, limit)
         rowids = self.searcher.fast_field_values("rowid", addresses) if addresses else []
-        total, counted, share = self.counts(facts, self._tantivy.Query.boolean_query([(self._tantivy.Occur.Must, matching)] + filters))
+        total, counted, share = self.counts(facts, self._tantivy.Query.boolean_query([(self._tantivy.Occur.Must, matching)] + filters),
+                                            self.estimate(facts, request, clauses, synonyms))
         return total, rowids, counted, share
 
     FACETS = ("kind", "theme", "design", "venue", "product", "jurisdiction", "year")
 
-    def counts(self, facts, query) -> tuple[int, dict, float | None]:
+    def estimate(self, facts, request, clauses, synonyms) -> float:
+        """About how many documents match, without reading a match: for each required clause, its
+        alternatives' document frequencies added (a word or phrase: its rarest token, in the field
+        where it is commonest; a prefix: every document), the smallest clause's, times the share of
+        the corpus the request's scope and filters keep. Chooses between an exact and a sampled count."""
+        documents = max(1, self.searcher.num_docs)
+        smallest = documents
+        for clause in clauses:
+            if clause[0].excluded:
+                continue
+            found = 0
+            for term in clause:
+                texts = [term.text] if term.kind != "word" else list(synonyms.get(term.text.lower(), (term.text,)))
+                for text in dict.fromkeys(texts):
+                    tokens = self._stemmed.analyze(text)
+                    if term.kind == "prefix" or not tokens:
+                        found = documents
+                    else:
+                        found += max(min(self.searcher.doc_freq(field, token) for token in tokens) for field in FIELDS)
+            smallest = min(smallest, found)
+        return smallest * self.kept_share(facts, request)
+
+    def kept_share(self, facts, request) -> float:
+        """The share of all documents the request's scope and filters keep (remembered per filters)."""
+        key = ("kept share", tuple(pair for pair in request.args(q="", page=1, sort="relevance") if pair[0] != "q"))
+        found = facts.recall(key)
+        if found is None:
+            found = {"share": float(facts.keep(np.arange(facts.size), request).mean()) if facts.size else 0.0}
+            facts.remember(key, found)
+        return found["share"]
+
+    def counts(self, facts, query, estimate: float = 0) -> tuple[int, dict, float | None]:
         """(documents matching `query`, {facet: {value code + 1 (a year for `year`): documents}},
-        the share counted). Up to about EXACT_UNDER matches (estimated from one sample) every match
-        is counted; past that, enough samples for about SAMPLE_TARGET matches, and the total and
-        each count are scaled up (estimates, rounded), which keeps a word in most documents of a
-        large corpus as quick to count as a rare one."""
+        the share counted). When the `estimate` of the matches is at most EXACT_UNDER every match is
+        counted; past that, enough samples for about SAMPLE_TARGET matches, and the total and each
+        count are scaled up (estimates, rounded), which keeps a word in most documents of a large
+        corpus about as quick to count as a rare one."""
         Q, Occur = self._tantivy.Query, self._tantivy.Occur
-        first = self.searcher.search(Q.boolean_query([(Occur.Must, query), (Occur.Must, Q.term_query(self.schema, "within", 1))]),
-                                     1, count=True).count
         share = None
-        if first * SAMPLES > EXACT_UNDER:
-            wanted = SAMPLE_TARGET / first  # samples for about SAMPLE_TARGET matches
+        if estimate > EXACT_UNDER:
+            wanted = SAMPLE_TARGET * SAMPLES / estimate  # samples for about SAMPLE_TARGET matches
             taken = next((level for level in LEVELS if level >= wanted), SAMPLES)
             if taken < SAMPLES:
                 share = taken / SAMPLES
