@@ -36,6 +36,25 @@ def corpus(tmp_path_factory):
     return folder / "corpus.db"
 
 
+def indexed_copy(corpus, folder):
+    """A copy of the corpus with its text index built."""
+    copy = folder / "corpus.db"
+    shutil.copy(corpus, copy)
+    conn = sqlite3.connect(copy)
+    textindex.build(conn, search.index_for(conn))
+    conn.close()
+    return copy
+
+
+def with_index(corpus):
+    """The corpus's facts and text index (built unless it is current), on a connection left open."""
+    conn = sqlite3.connect(corpus)
+    facts = search.index_for(conn)
+    if textindex.current(conn, facts) is None:
+        textindex.build(conn, facts)
+    return conn, facts, textindex.current(conn, facts)
+
+
 def answers(path, request):
     conn = sqlite3.connect(path)
     try:
@@ -72,11 +91,8 @@ def test_the_text_index_finds_counts_and_filters_as_fts5_does(corpus):
 
 
 def test_title_matches_come_first_and_snippets_are_marked(corpus):
-    conn = sqlite3.connect(corpus)
+    conn, _, _ = with_index(corpus)
     try:
-        facts = search.index_for(conn)
-        if textindex.current(conn, facts) is None:
-            textindex.build(conn, facts)
         found = search.search(conn, SearchRequest(q="psychosis", scope="all"))
         assert found["engine"] == "tantivy"
         titled = ["psychosis" in (r["title"] or "").lower() or "psychotic" in (r["title"] or "").lower()
@@ -90,10 +106,8 @@ def test_title_matches_come_first_and_snippets_are_marked(corpus):
 
 
 def test_a_stale_index_is_never_used(corpus, tmp_path):
-    copy = tmp_path / "corpus.db"
-    shutil.copy(corpus, copy)
+    copy = indexed_copy(corpus, tmp_path)
     conn = sqlite3.connect(copy)
-    textindex.build(conn, search.index_for(conn))
     assert search.search(conn, SearchRequest(q="zeugma"))["total"] == 0
     conn.close()
     db = database.connect(copy)
@@ -117,11 +131,7 @@ def test_a_stale_index_is_never_used(corpus, tmp_path):
 
 
 def test_an_edited_abstract_makes_the_index_stale(corpus, tmp_path):
-    copy = tmp_path / "corpus.db"
-    shutil.copy(corpus, copy)
-    conn = sqlite3.connect(copy)
-    textindex.build(conn, search.index_for(conn))
-    conn.close()
+    copy = indexed_copy(corpus, tmp_path)
     db = database.connect(copy)  # brings the schema (and its change counters) up to date, as any harvest does
     with transaction(db):
         db.execute("UPDATE documents SET abstract = coalesce(abstract, '') || ' quokka' WHERE rowid = (SELECT min(rowid) FROM documents)")
@@ -169,11 +179,7 @@ def test_a_failed_background_build_is_reported_once_and_fts5_answers(corpus, tmp
 
 
 def test_the_search_page_and_its_exports_use_the_index(corpus):
-    conn = sqlite3.connect(corpus)
-    facts = search.index_for(conn)
-    if textindex.current(conn, facts) is None:
-        textindex.build(conn, facts)
-    conn.close()
+    with_index(corpus)[0].close()
     datasette = Datasette([str(corpus)], metadata=yaml.safe_load((PLUGINS_DIR / "metadata.yml").read_text()),
                           plugins_dir=str(PLUGINS_DIR), template_dir=str(PLUGINS_DIR / "templates"), settings=SETTINGS)
 
@@ -186,11 +192,7 @@ def test_the_search_page_and_its_exports_use_the_index(corpus):
 
 
 def test_queries_become_tantivy_queries_with_fts5_tokens(corpus):
-    conn = sqlite3.connect(corpus)
-    facts = search.index_for(conn)
-    if textindex.current(conn, facts) is None:
-        textindex.build(conn, facts)
-    engine = textindex.current(conn, facts)
+    conn, facts, engine = with_index(corpus)
     conn.close()
     synonyms = load_synonyms()
     assert engine.text_query(parse_query('"" -chatbot'), synonyms) == (None, None), "only an exclusion: nothing"
@@ -200,10 +202,7 @@ def test_queries_become_tantivy_queries_with_fts5_tokens(corpus):
 
 
 def test_a_broad_query_is_counted_on_samples_and_says_so(corpus, monkeypatch):
-    conn = sqlite3.connect(corpus)
-    facts = search.index_for(conn)
-    if textindex.current(conn, facts) is None:
-        textindex.build(conn, facts)
+    conn, _, _ = with_index(corpus)
     exact = search.search(conn, SearchRequest(q="chatbot", scope="all"))
     assert exact["estimated"] is None
     monkeypatch.setattr(textindex, "EXACT_UNDER", 10)
