@@ -387,6 +387,14 @@ class TextIndex:
             facts.remember(key, found)
         return found["share"]
 
+    @staticmethod
+    def _years(facts) -> list:
+        found = facts.recall(("years",))
+        if found is None:
+            found = {"years": np.unique(facts.year).tolist()}
+            facts.remember(("years",), found)
+        return found["years"]
+
     def counts(self, facts, query, estimate: float = 0) -> tuple[int, dict, float | None]:
         """(documents matching `query`, {facet: {value code + 1 (a year for `year`): documents}},
         the share counted). When the `estimate` of the matches is at most EXACT_UNDER every match is
@@ -403,7 +411,7 @@ class TextIndex:
                 query = Q.boolean_query([(Occur.Must, query), (Occur.Must, Q.term_query(self.schema, "within", taken))])
         sizes = {"kind": facts.kinds, "theme": facts.themes, "design": facts.designs, "venue": facts.venues,
                  "product": facts.entities["product"], "jurisdiction": facts.entities["jurisdiction"],
-                 "year": np.unique(facts.year)}  # every value's bucket is asked for, and no more (more costs time)
+                 "year": self._years(facts)}  # every value's bucket is asked for, and no more (more costs time)
         aggregations = {name: {"terms": {"field": name, "size": len(values) + 1}} for name, values in sizes.items()}
         aggregations["total"] = {"value_count": {"field": "rowid"}}  # every document has one rowid
         answer = self.searcher.aggregate(query, aggregations)
