@@ -20,7 +20,7 @@ stopped at the 3 s limit) to benchmarks/results/serve.json under `--label` and t
 
     python benchmarks/bench_serve.py --sizes 100000 --label after
     python benchmarks/bench_serve.py --sizes 100000 --label before --repo /path/to/older/checkout
-    python benchmarks/bench_serve.py --sizes 1000000 --only search_page --label after   # the search page alone
+    python benchmarks/bench_serve.py --sizes 1000000 --only search_page document_page --label after
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def timed(session: requests.Session, base: str, paths: list[str], first: list[st
             "requests": len(times), "failures": failures}
 
 
-def measure(repo: Path, database: Path, size: int, before: bool, repeats: int, only: str = "") -> dict:
+def measure(repo: Path, database: Path, size: int, before: bool, repeats: int, only: tuple = ()) -> dict:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(repo)}
     server = subprocess.Popen([sys.executable, "-m", "harvest", "serve", str(database), "--port", str(port)], cwd=repo,
@@ -121,7 +121,7 @@ def measure(repo: Path, database: Path, size: int, before: bool, repeats: int, o
             ("evidence_map", ["/-/evidence-map"] * pages),
             ("charts", ["/-/charts"] * pages),
         ]:
-            if not name.startswith(only):
+            if only and not name.startswith(only):
                 continue
             result[name] = timed(session, base, paths, [f"/-/search?q={quote(q)}" for q in other]
                                  if name == "search_page_refined" else None)
@@ -141,7 +141,8 @@ def main() -> None:
     parser.add_argument("--before", action="store_true", help="ask the theme facet and filter as the older code offered them "
                                                               "(_facet_array, themes__arraycontains)")
     parser.add_argument("--repeats", type=int, default=40)
-    parser.add_argument("--only", default="", help="measure only the pages whose name starts with this (e.g. search_page)")
+    parser.add_argument("--only", nargs="*", default=[], help="measure only the pages whose name starts with one of "
+                                                              "these (e.g. search_page document_page)")
     args = parser.parse_args()
     output = HERE / "results" / "serve.json"
     report = json.loads(output.read_text()) if output.exists() else {}
@@ -154,7 +155,7 @@ def main() -> None:
             started = time.perf_counter()
             make_corpus(database, size)
             print(size, "built in", round(time.perf_counter() - started, 1), "s", flush=True)
-        result = measure(args.repo.resolve(), database, size, args.before, args.repeats, args.only)
+        result = measure(args.repo.resolve(), database, size, args.before, args.repeats, tuple(args.only))
         result["database_mb"] = round(database.stat().st_size / 2**20, 1)
         result["load_average"] = [round(x, 1) for x in os.getloadavg()]
         run = report["runs"].setdefault(args.label, {"date": time.strftime("%Y-%m-%d"),
