@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT = 4  # the schema below; an index of another format is rebuilt
+FORMAT = 5  # the schema below; an index of another format is rebuilt
 BUILD_AT = 50_000  # documents: a smaller corpus is searched with FTS5 alone
 FIELDS = {"title": 10.0, "abstract": 3.0, "body": 1.0}  # bm25 weights, as harvest.search gives FTS5
 CODED = ("kind", "relevance", "design", "venue", "theme", "product", "jurisdiction")
@@ -42,10 +42,15 @@ SCOPE_CODES = {"relevant": 0, "related": 1}  # a document's narrowest scope (rel
 UNDATED_LAST = 99_999_999  # the `oldest` sort key of an undated document
 
 
+RUN = 1024  # consecutive rowids that share a sample
+
+
 def sample_of(rowid: int) -> int:
-    """The sample (0 to SAMPLES - 1) a rowid belongs to: the top six bits of a multiplicative hash,
-    so that each sample is spread over the whole corpus, old documents and new alike."""
-    return ((rowid * 0x9E3779B97F4A7C15) % 2**64) >> 58
+    """The sample (0 to SAMPLES - 1) a rowid belongs to: runs of RUN consecutive rowids share one,
+    chosen by a multiplicative hash of the run's number, so that each sample is spread over the
+    whole corpus (old documents and new alike) while a sampled count reads whole runs of
+    neighbouring documents (a phrase is then checked only inside them, not between them)."""
+    return (((rowid // RUN) * 0x9E3779B97F4A7C15) % 2**64) >> 58
 
 
 def directory_for(database: str | os.PathLike) -> Path:

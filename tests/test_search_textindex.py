@@ -201,21 +201,21 @@ def test_queries_become_tantivy_queries_with_fts5_tokens(corpus):
         engine.count(facts, SearchRequest(q="cafe"), parse_query("cafe"), synonyms), "accents folded, as FTS5 does"
 
 
-def test_a_broad_query_is_counted_on_samples_and_says_so(corpus, monkeypatch):
-    conn, _, _ = with_index(corpus)
+def test_a_broad_query_is_counted_on_samples_and_says_so(corpus, monkeypatch, tmp_path):
+    monkeypatch.setattr(textindex, "RUN", 1)  # a few hundred documents: samples of single rowids, not runs
+    corpus = indexed_copy(corpus, tmp_path)
+    conn = sqlite3.connect(corpus)
     exact = search.search(conn, SearchRequest(q="chatbot", scope="all"))
     assert exact["estimated"] is None
     monkeypatch.setattr(textindex, "EXACT_UNDER", 10)
     monkeypatch.setattr(textindex, "SAMPLE_TARGET", 20)
     broad = SearchRequest(q="chatbot", scope="all", sort="newest")
-    rowids = [conn.execute("SELECT rowid FROM documents WHERE id = ?", [i]).fetchone()[0] for i in ordered_ids(conn, broad)]
-    assert any(textindex.sample_of(r) == 0 for r in rowids), "the first sample holds matches (an estimate of many)"
     sampled = search.search(conn, broad)
     conn.close()
     assert 0 < sampled["estimated"] < 1, "counted on a share of the samples"
     shares = {textindex.sample_of(rowid) for rowid in range(1, 2000)}
     assert shares == set(range(textindex.SAMPLES)), "every sample holds documents"
-    assert exact["total"] / 4 < sampled["total"] < exact["total"] * 4 or sampled["total"] == 0
+    assert exact["total"] / 4 < sampled["total"] < exact["total"] * 4, (exact["total"], sampled["total"])
     assert sampled["results"], "the page itself is whole: top-ranked, not sampled"
     datasette = Datasette([str(corpus)], metadata=yaml.safe_load((PLUGINS_DIR / "metadata.yml").read_text()),
                           plugins_dir=str(PLUGINS_DIR), template_dir=str(PLUGINS_DIR / "templates"), settings=SETTINGS)
