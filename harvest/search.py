@@ -13,6 +13,11 @@ date, are dated by their current version.
 The relevance scope says which documents count: `relevant` (the default: about AI and mental
 health, and documents the tagger has not judged yet), `related` (adds other AI or machine learning
 applied to mental health) or `all` (adds off-topic and undetermined records).
+
+Text queries on a corpus with a current text index (`harvest.textindex`, Tantivy) are found,
+ranked in the same tiers, filtered and counted there (past about 50,000 matches the total and
+facets are estimated from samples, and the answer says so); without one, or when it was built
+from another version of the database, SQLite FTS5 answers as described above.
 """
 
 from __future__ import annotations
