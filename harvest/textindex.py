@@ -1,15 +1,17 @@
 """The search page's text index on a large corpus: a Tantivy index (a folder beside the database,
 `corpus.db` -> `corpus.db.search/`) that finds, counts, filters, ranks (top-k, block-max pruning)
-and counts facets in Rust, so a broad word over a million documents answers in milliseconds
-where SQLite FTS5 must read and score every match.
+and counts facets in Rust, so a broad word over a million documents answers in tens of
+milliseconds where SQLite FTS5 must read and score every match.
 
-It answers exactly what `harvest.search` asks of FTS5, from the same parsed query (`parse_query`;
+It answers what `harvest.search` asks of FTS5 (the same documents, except where the two
+stemmers below differ), from the same parsed query (`parse_query`;
 words with their synonyms, "phrases", prefixes, OR, exclusions): title, abstract and body text
 tokenized as FTS5's `porter unicode61 remove_diacritics 2` does (words of letters and digits,
 lower case, accents folded, English stemming: Tantivy's Snowball English, the successor of the
 Porter stemmer FTS5 uses; the two stem a few rare words differently), and the facts the page filters
 and counts by (kind, relevance, year, date, study design, outlet, themes, products,
-jurisdictions), copied from the `SearchIndex` of the same database version.
+jurisdictions), copied from the `SearchIndex` of the same database version. Past EXACT_UNDER
+estimated matches, the total and the facet counts are estimated from samples (`TextIndex.counts`).
 
 The index records what it was built from (`fingerprint`: a digest of those facts and the
 database's `documents` change counter, or the file's size and time on a database without one);
@@ -149,7 +151,7 @@ def build(conn, facts, directory: Path | None = None, heap_mb: int = 256) -> Pat
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise NotADirectoryError(f"{directory} is a file, not a text index folder: move it away")
-    recorded = fingerprint(conn, facts)
+    made_from = fingerprint(conn, facts)
     partial = directory.with_name(directory.name + f".building-{os.getpid()}-{threading.get_ident()}")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
@@ -193,7 +195,7 @@ def build(conn, facts, directory: Path | None = None, heap_mb: int = 256) -> Pat
         writer.add_document(document)
     writer.commit()
     writer.wait_merging_threads()
-    (partial / "harvest.json").write_text(json.dumps(recorded))
+    (partial / "harvest.json").write_text(json.dumps(made_from))
     old = directory.with_name(directory.name + f".old-{os.getpid()}-{threading.get_ident()}")
     if directory.exists():
         directory.rename(old)
