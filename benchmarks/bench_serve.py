@@ -8,7 +8,9 @@ after the server has built its search index:
 
 - the search page (/-/search): broad words (each query asked once, so nothing is remembered),
   with kind, year and theme filters (new words), those words refined by the same filters just
-  after being asked without them (as a person narrowing a search does), and a two-word phrase;
+  after being asked without them (as a person narrowing a search does), a two-word phrase, and
+  words sorted newest first; the server uses the text index (`harvest search-index`) when the
+  corpus has one built from its current version (`ready_seconds` includes building a missing one);
 - the ranked canned query (search_documents), without and with a theme filter;
 - the documents table with its default facets, with the theme and product facets, and filtered
   by a theme; a document page; the evidence map and the charts.
@@ -18,6 +20,7 @@ stopped at the 3 s limit) to benchmarks/results/serve.json under `--label` and t
 
     python benchmarks/bench_serve.py --sizes 100000 --label after
     python benchmarks/bench_serve.py --sizes 100000 --label before --repo /path/to/older/checkout
+    python benchmarks/bench_serve.py --sizes 1000000 --only search_page document_page --label after
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ def timed(session: requests.Session, base: str, paths: list[str], first: list[st
             "requests": len(times), "failures": failures}
 
 
-def measure(repo: Path, database: Path, size: int, before: bool, repeats: int) -> dict:
+def measure(repo: Path, database: Path, size: int, before: bool, repeats: int, only: tuple = ()) -> dict:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(repo)}
     server = subprocess.Popen([sys.executable, "-m", "harvest", "serve", str(database), "--port", str(port)], cwd=repo,
@@ -95,7 +98,7 @@ def measure(repo: Path, database: Path, size: int, before: bool, repeats: int) -
         session.get(base + "/-/search?q=warm", timeout=600)  # waits for the search index
         ready = round(time.perf_counter() - started, 1)
         words = queries()
-        plain, other = words[:repeats], words[repeats:2 * repeats]
+        plain, other, newest = words[:repeats], words[repeats:2 * repeats], words[2 * repeats:3 * repeats]
         rng = random.Random(2)
         ids = [document_id(rng.randrange(size)) for _ in range(repeats)]
         pages = max(5, repeats // 4)
@@ -107,6 +110,7 @@ def measure(repo: Path, database: Path, size: int, before: bool, repeats: int) -
             ("search_page_filtered", [f"/-/search?q={quote(q)}{FILTERS}" for q in other]),
             ("search_page_refined", [f"/-/search?q={quote(q)}{FILTERS}" for q in other]),
             ("search_page_phrase", [f"/-/search?q={quote(chr(34) + q.split()[0] + ' study' + chr(34))}" for q in plain]),
+            ("search_page_newest", [f"/-/search?q={quote(q)}&sort=newest" for q in newest]),
             ("ranked_search", [f"/corpus/search_documents.json?q={quote(q)}&kind=&theme=&year=&scope=" for q in plain]),
             ("ranked_search_theme", [f"/corpus/search_documents.json?q={quote(q)}&kind=&theme=safety&year=&scope="
                                      for q in other]),
@@ -117,6 +121,8 @@ def measure(repo: Path, database: Path, size: int, before: bool, repeats: int) -
             ("evidence_map", ["/-/evidence-map"] * pages),
             ("charts", ["/-/charts"] * pages),
         ]:
+            if only and not name.startswith(only):
+                continue
             result[name] = timed(session, base, paths, [f"/-/search?q={quote(q)}" for q in other]
                                  if name == "search_page_refined" else None)
             print(size, name, result[name], flush=True)
@@ -135,6 +141,8 @@ def main() -> None:
     parser.add_argument("--before", action="store_true", help="ask the theme facet and filter as the older code offered them "
                                                               "(_facet_array, themes__arraycontains)")
     parser.add_argument("--repeats", type=int, default=40)
+    parser.add_argument("--only", nargs="*", default=[], help="measure only the pages whose name starts with one of "
+                                                              "these (e.g. search_page document_page)")
     args = parser.parse_args()
     output = HERE / "results" / "serve.json"
     report = json.loads(output.read_text()) if output.exists() else {}
@@ -147,7 +155,7 @@ def main() -> None:
             started = time.perf_counter()
             make_corpus(database, size)
             print(size, "built in", round(time.perf_counter() - started, 1), "s", flush=True)
-        result = measure(args.repo.resolve(), database, size, args.before, args.repeats)
+        result = measure(args.repo.resolve(), database, size, args.before, args.repeats, tuple(args.only))
         result["database_mb"] = round(database.stat().st_size / 2**20, 1)
         result["load_average"] = [round(x, 1) for x in os.getloadavg()]
         run = report["runs"].setdefault(args.label, {"date": time.strftime("%Y-%m-%d"),

@@ -854,6 +854,37 @@ def graph_command(db_path, export_path, everything):
         click.echo(f"written as {written}: {export_path}")
 
 
+@main.command("search-index")
+@database_argument
+@click.option("--force", is_flag=True, help="Build it even when the one there is up to date.")
+def search_index_command(db_path, force):
+    """Build the search page's text index of DATABASE (a Tantivy index in DATABASE.search/ beside
+    it), when it is missing or was built from another version of the database. Searches use it
+    only while it matches the database; `harvest serve` builds it too on a corpus of more than
+    50,000 documents."""
+    import sqlite3
+    import time
+
+    from . import search, textindex
+    if not db_path.exists():
+        raise click.ClickException(f"{db_path} does not exist; build it with `harvest seed {db_path}`.")
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        facts = search.index_for(conn)
+        directory = textindex.directory_for(db_path)
+        if not force and textindex.current(conn, facts) is not None:
+            click.echo(f"search-index: {directory} is up to date ({facts.size} documents); --force builds it again")
+            return
+        started = time.perf_counter()
+        try:
+            textindex.build(conn, facts, directory)
+        except OSError as error:
+            raise click.ClickException(f"cannot write the text index to {directory}: {error}")
+        click.echo(f"search-index: {facts.size} documents in {directory} ({time.perf_counter() - started:.0f} s)")
+    finally:
+        conn.close()
+
+
 @main.command("tag-text")
 def tag_text_command():
     """Tag JSON Lines {"id", "title", "text"} from standard input; JSON Lines out, in input order.

@@ -13,6 +13,11 @@ date, are dated by their current version.
 The relevance scope says which documents count: `relevant` (the default: about AI and mental
 health, and documents the tagger has not judged yet), `related` (adds other AI or machine learning
 applied to mental health) or `all` (adds off-topic and undetermined records).
+
+Text queries on a corpus with a current text index (`harvest.textindex`, Tantivy) are found,
+ranked in the same tiers, filtered and counted there (past about 50,000 matches the total and
+facets are estimated from samples, and the answer says so); without one, or when it was built
+from another version of the database, SQLite FTS5 answers as described above.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from markupsafe import Markup, escape
 
-from harvest import config
+from harvest import config, textindex
 from harvest.db import query_rows
 from harvest.similar import similar_documents
 
@@ -415,8 +420,8 @@ class SearchIndex:
         answers hold fewer than MATCH_CACHE_VALUES positions, forgetting the least recently used first."""
         with self._lock:
             self._remembered[key] = found
-            while len(self._remembered) > 1 and sum(len(v[0]) for v in self._remembered.values()
-                                                    if isinstance(v, tuple)) > MATCH_CACHE_VALUES:
+            while len(self._remembered) > 1 and (len(self._remembered) > REMEMBERED_ANSWERS or sum(
+                    len(v[0]) for v in self._remembered.values() if isinstance(v, tuple)) > MATCH_CACHE_VALUES):
                 self._remembered.popitem(last=False)
 
     TABLE_COLUMNS = ("kind", "year", "study_design", "venue", "relevance", "themes", "products")
@@ -512,29 +517,43 @@ class SearchIndex:
         return np.lexsort(keys)
 
     def facets(self, positions: np.ndarray) -> dict:
-        def single(codes, labels, limit=None, by_value=False):
-            counts = np.bincount(codes[codes >= 0], minlength=len(labels)) if len(labels) else np.zeros(0, dtype=np.int64)
-            found = [(labels[n], int(c)) for n, c in enumerate(counts) if c]
-            found.sort(key=(lambda kv: -kv[0]) if by_value else (lambda kv: (-kv[1], str(kv[0]))))
-            return found[:limit] if limit else found
+        """The search page's facets over the documents at `positions` (see `shown_facets`)."""
+        chosen = np.zeros(self.size, dtype=bool)
+        chosen[positions] = True
 
-        def multi(doc, codes, labels, limit=None):
-            chosen = np.zeros(self.size, dtype=bool)
-            chosen[positions] = True
-            return single(codes[chosen[doc]], labels, limit) if len(doc) else []
+        def single(codes):
+            return np.bincount(codes[codes >= 0] + 1, minlength=1)
+
+        def multi(doc, codes):
+            return single(codes[chosen[doc]]) if len(doc) else np.zeros(1, dtype=np.int64)
         years = self.year[positions]
+        counted = {"kind": single(self.kind[positions]), "theme": multi(self.theme_doc, self.theme),
+                   "design": single(self.design[positions]), "venue": single(self.venue[positions]),
+                   "year": np.bincount(years[years > 0], minlength=1)}
+        for kind in ("product", "jurisdiction"):
+            counted[kind] = multi(self.entity_doc[kind], self.entity[kind])
+        return self.shown_facets({name: {n: int(c) for n, c in enumerate(counts.tolist()) if c}
+                                  for name, counts in counted.items()})
+
+    def shown_facets(self, counted: dict) -> dict:
+        """The facets as the page lists them: {facet: [{value, label, n}]}, most documents first
+        (years newest first), outlets, products and jurisdictions the FACET_LIMIT largest, from
+        `counted`: {kind, theme, design, venue, product, jurisdiction: {label code + 1: documents},
+        year: {year: documents}} (code 0 and year 0, no value, are not listed)."""
+        def listed(name, labels, limit=None):
+            found = [(labels[code - 1], n) for code, n in counted.get(name, {}).items() if 0 < code <= len(labels) and n]
+            found.sort(key=lambda kv: (-kv[1], str(kv[0])))
+            return found[:limit] if limit else found
+        years = sorted(((year, n) for year, n in counted.get("year", {}).items() if year > 0 and n), reverse=True)
         facets = {
-            "kind": [{"value": v, "label": v, "n": n} for v, n in single(self.kind[positions], self.kinds)],
-            "theme": [{"value": v, "label": self.theme_labels.get(v, v), "n": n}
-                      for v, n in multi(self.theme_doc, self.theme, self.themes)],
-            "year": [{"value": int(v), "label": int(v), "n": n} for v, n in single(
-                np.where(years > 0, years, -1), list(range(int(years.max()) + 1)) if len(years) else [], by_value=True)],
-            "design": [{"value": v, "label": DESIGN_LABELS.get(v, v), "n": n} for v, n in single(self.design[positions], self.designs)],
-            "outlet": [{"value": v, "label": v, "n": n} for v, n in single(self.venue[positions], self.venues, FACET_LIMIT)],
+            "kind": [{"value": v, "label": v, "n": n} for v, n in listed("kind", self.kinds)],
+            "theme": [{"value": v, "label": self.theme_labels.get(v, v), "n": n} for v, n in listed("theme", self.themes)],
+            "year": [{"value": int(v), "label": int(v), "n": n} for v, n in years],
+            "design": [{"value": v, "label": DESIGN_LABELS.get(v, v), "n": n} for v, n in listed("design", self.designs)],
+            "outlet": [{"value": v, "label": v, "n": n} for v, n in listed("venue", self.venues, FACET_LIMIT)],
         }
         for kind in ("product", "jurisdiction"):
-            facets[kind] = [{"value": v, "label": v, "n": n} for v, n in
-                            multi(self.entity_doc[kind], self.entity[kind], self.entities[kind], FACET_LIMIT)]
+            facets[kind] = [{"value": v, "label": v, "n": n} for v, n in listed(kind, self.entities[kind], FACET_LIMIT)]
         return facets
 
 
@@ -609,7 +628,9 @@ def warm(path: str) -> threading.Thread:
         import sqlite3
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
         try:
-            index_for(conn)
+            index = index_for(conn)
+            if index.size > textindex.BUILD_AT and textindex.current(conn, index) is None:
+                textindex.build_soon(path, wait=True)
         finally:
             conn.close()
     thread = threading.Thread(target=build, name="search-index", daemon=True)
@@ -634,6 +655,7 @@ def _inside(index: SearchIndex, rowids: np.ndarray) -> np.ndarray:
 
 FTS_CHUNK = 200_000  # rowids read as one string (1.6 MB at seven digits; the site's limit on a value is 4 MB)
 MATCH_CACHE_VALUES = 4_000_000  # positions (and scores) kept per index for repeated full-text matches
+REMEMBERED_ANSWERS = 2_000  # answers of any kind kept per index (the text index's are a page and counts each)
 
 
 def _fts(conn, index: SearchIndex, match: str, score: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -719,10 +741,30 @@ def _matches(conn, index: SearchIndex, request: SearchRequest, match: str,
 
 def ordered_ids(conn, request: SearchRequest, synonyms=None) -> list[str]:
     """Every matching document's id, in the request's order (for exports and feeds)."""
-    match = fts_match(parse_query(request.q), synonyms if synonyms is not None else load_synonyms()) if request.q else ""
+    synonyms = synonyms if synonyms is not None else load_synonyms()
+    match = fts_match(parse_query(request.q), synonyms) if request.q else ""
     index = index_for(conn)
+    engine = _engine(conn, index, request, match)
+    if engine is not None:
+        rowids = np.array(engine.ordered_rowids(index, request, parse_query(request.q), synonyms), dtype=np.int64)
+        positions = _inside(index, rowids)
+        return index.ids[positions[positions >= 0]].tolist()
     _, ordered = _matches(conn, index, request, match)
     return index.ids[ordered].tolist()
+
+
+def _engine(conn, index: SearchIndex, request: SearchRequest, match: str):
+    """The text index (harvest.textindex) that answers this request, when the request is a text
+    query and an index built from this very version of the database is there; else None (FTS5
+    answers). A missing or stale one on a large corpus is (re)built on a thread of its own."""
+    if not match or match == NOTHING or request.similar or request.cited:
+        return None
+    engine = textindex.current(conn, index)
+    if engine is None and index.size > textindex.BUILD_AT:
+        path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+        if path:
+            textindex.build_soon(path)
+    return engine
 
 
 def highlighted(text: str | None) -> Markup:
@@ -853,24 +895,42 @@ def _loosenings(conn, index: SearchIndex, request: SearchRequest, clauses, synon
         match = fts_match(parse_query(loosened.q), synonyms) if loosened.q else ""
         if match == NOTHING:  # only exclusions left
             continue
-        positions, _ = _candidates(conn, index, loosened, match)
-        n = int(index.keep(positions, loosened).sum())
+        engine = _engine(conn, index, loosened, match)
+        if engine is not None:
+            n = engine.count(index, loosened, parse_query(loosened.q), synonyms)
+        else:
+            positions, _ = _candidates(conn, index, loosened, match)
+            n = int(index.keep(positions, loosened).sum())
         if n:
             found.append({"label": label, "n": n, "args": loosened.args()})
     return found
 
 
 def search(conn, request: SearchRequest, synonyms: dict | None = None) -> dict:
-    """Run a search on a sqlite3 connection. Returns {total, results (one page), facets, incidents,
-    suggestions (only when nothing matched), query (as understood), match (the FTS5 expression)}.
+    """Run a search on a sqlite3 connection. Returns {total, estimated (None, or the share of the
+    matches the total and facets were counted on: see harvest.textindex), results (one page),
+    facets, incidents, suggestions (only when nothing matched), query (as understood), match (the
+    FTS5 expression), engine ("tantivy" when the text index answered, else "fts5")}.
     A query with nothing searchable in it (only quotes or punctuation) finds nothing, never everything."""
     synonyms = load_synonyms() if synonyms is None else synonyms
     clauses = parse_query(request.q)
     match = fts_match(clauses, synonyms) if request.q.strip() else ""  # stray syntax alone: NOTHING
     index = index_for(conn)
     start = (request.page - 1) * PAGE_SIZE
-    positions, ordered = _matches(conn, index, request, match, needed=start + PAGE_SIZE)
-    return {"total": len(positions), "results": _page(conn, index.ids[ordered[start:start + PAGE_SIZE]].tolist(), match),
-            "facets": index.facets(positions), "incidents": _incidents(conn, match) if match and request.page == 1 else [],
-            "query": shown_query(clauses), "match": match,
-            "suggestions": _loosenings(conn, index, request, clauses, synonyms) if not len(positions) else []}
+    engine = _engine(conn, index, request, match)
+    if engine is not None:
+        key = ("engine", tuple(request.args()))
+        found = index.recall(key)
+        if found is None:
+            total, rowids, counted, share = engine.search(index, request, clauses, synonyms, start, PAGE_SIZE)
+            found = {"total": total, "positions": _inside(index, np.array(rowids, dtype=np.int64)), "counted": counted,
+                     "share": share}
+            index.remember(key, found)
+        total, page, facets, share = found["total"], found["positions"], index.shown_facets(found["counted"]), found["share"]
+    else:
+        positions, ordered = _matches(conn, index, request, match, needed=start + PAGE_SIZE)
+        total, page, facets, share = len(positions), ordered[start:start + PAGE_SIZE], index.facets(positions), None
+    return {"total": total, "estimated": share, "results": _page(conn, index.ids[page[page >= 0]].tolist(), match),
+            "facets": facets, "incidents": _incidents(conn, match) if match and request.page == 1 else [],
+            "query": shown_query(clauses), "match": match, "engine": "tantivy" if engine is not None else "fts5",
+            "suggestions": _loosenings(conn, index, request, clauses, synonyms) if not total else []}
