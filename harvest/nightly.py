@@ -9,9 +9,9 @@ Shape of one run (`run_nightly`):
 3. run each source of the schedule (`annotations/schedule.yaml`) as its own `harvest SOURCE`
    process with a time budget: a source that fails, crashes or hangs is recorded and stopped, and
    the others go on. Its outcome is read back from the `harvest_runs` row it wrote;
-4. re-derive tags, incidents and the graph in this process (skipped when the inputs they are made
-   from are the same as after the last completed derivation, so a night with nothing new writes
-   nothing);
+4. re-derive tags, incidents and the graph in this process, then the search page's text index
+   (a folder beside the database; skipped when the inputs they are made from are the same as after
+   the last completed derivation, so a night with nothing new writes nothing);
 5. write the digest (`digest.py`) and the exit status: 0 every source ok and none stale, 3 some
    sources failed or are stale (or a derivation step failed), 1 no source worked.
 
@@ -43,7 +43,7 @@ from .db import transaction
 
 ANNOTATIONS = Path(__file__).resolve().parent.parent / "annotations"
 SCHEDULE = ANNOTATIONS / "schedule.yaml"
-DERIVE_STEPS = ("tag", "incidents", "graph")
+DERIVE_STEPS = ("tag", "incidents", "graph", "search-index")
 RESUME_WITHIN = timedelta(hours=20)  # a cut-off run older than this is closed, not resumed
 SUCCESS = ("ok", "partial")  # a run that landed something
 EXIT_OK, EXIT_SOME, EXIT_NOTHING = 0, 3, 1
@@ -340,10 +340,17 @@ def derive(db, step: str) -> tuple[int, str]:
         text = (f"{summary.curated} curated incident(s), {summary.machine_links} machine link(s), "
                 f"{summary.candidates} candidate(s)" + ("; nothing it reads changed" if summary.unchanged else
                 f"; {'every' if summary.rescored is None else summary.rescored} report(s) scored"))
-    else:
+    elif step == "graph":
         from .graph import update_graph
         summary = update_graph(db)
         text = f"{summary.nodes} nodes, {summary.edges} edges" if summary else "nothing it is made from changed"
+    else:  # the search page's text index, beside the database (harvest.textindex): no row written
+        from . import search, textindex
+        facts = search.index_for(db.conn)
+        if textindex.current(db.conn, facts) is not None:
+            text = "up to date"
+        else:
+            text = f"{facts.size} documents indexed in {textindex.build(db.conn, facts).name}"
     return db.conn.total_changes - before, text
 
 

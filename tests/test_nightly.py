@@ -124,7 +124,7 @@ def test_a_night_with_nothing_new_writes_nothing(three_nights):
     assert three_nights["snapshots"][1] == three_nights["snapshots"][0]
     assert second["new_relevant"]["count"] == 0 and second["incidents"] == {"new": [], "changed": []}
     assert [(d["step"], d["status"], d["rows_written"]) for d in second["derivations"]] == \
-        [("tag", "skipped", 0), ("incidents", "skipped", 0), ("graph", "skipped", 0)]
+        [("tag", "skipped", 0), ("incidents", "skipped", 0), ("graph", "skipped", 0), ("search-index", "skipped", 0)]
     assert all(s["counts"].get("added", 0) == s["counts"].get("updated", 0) == 0 for s in second["sources"])
     guidance = [h for p, _, h in three_nights["requests"] if p == "/guidance/ai"]
     assert guidance[1].get("If-None-Match") == '"v1"', "the second night asks conditionally"
@@ -137,7 +137,10 @@ def test_changed_guidance_comes_with_its_diff(three_nights):
     assert "+Psychologists must not rely" in changed["diff"]
     markdown = (three_nights["db"].parent / "corpus.digest.md").read_text()
     assert "```diff" in markdown and "-Psychologists should not rely" in markdown
-    assert [d["status"] for d in third["derivations"]] == ["ok", "ok", "ok"]
+    assert [d["status"] for d in third["derivations"]] == ["ok", "ok", "ok", "ok"]
+    from harvest import search, textindex
+    with sqlite3.connect(three_nights["db"]) as conn:  # the night leaves a search index that matches it
+        assert textindex.current(conn, search.index_for(conn)) is not None
 
 
 def test_status_page_and_nightly_feed(three_nights):
