@@ -40,6 +40,7 @@ EDGE_TYPES = {"cites": "citations", "about": "document_themes", "mentions": "doc
 KINDS = tuple(EDGE_TYPES)
 LOUVAIN_SEED = 1
 PAGERANK_DAMPING = 0.85
+WRITE_CACHE_KIB = 256 * 1024  # SQLite's page cache while graph_nodes/graph_edges are written
 PAGERANK_ITERATIONS = 100  # power iterations: the error shrinks as 0.85**n (about 1e-7 after 100)
 
 
@@ -110,22 +111,19 @@ class EvidenceGraph:
 
 
 class _Candidates:
-    """Edges in the order they are found, before one per pair of nodes is kept."""
+    """Edges in the order they are found, before one per pair of nodes is kept: node indexes, kind,
+    weight and origin rows (JSON) of each."""
 
-    def __init__(self, index: dict):
-        self.index = index
+    def __init__(self):
         self.first, self.second, self.kinds = array("i"), array("i"), array("b")
         self.weights, self.rows = array("d"), []
 
-    def add(self, first: str, second: str, kind: str, weight: float, rows: list) -> None:
-        a, b = self.index.get(first), self.index.get(second)
-        if a is None or b is None:
-            return
+    def add(self, a: int, b: int, kind: int, weight: float, rows: str) -> None:
         self.first.append(a)
         self.second.append(b)
-        self.kinds.append(KINDS.index(kind))
-        self.weights.append(float(weight))
-        self.rows.append(json.dumps(rows))
+        self.kinds.append(kind)
+        self.weights.append(weight)
+        self.rows.append(rows)
 
     def resolve(self, nodes: list) -> EvidenceGraph:
         """One edge per pair: of two kinds of relation the stronger is kept (the first found on a tie),
@@ -152,33 +150,49 @@ class _Candidates:
                              [self.rows[i] for i in chosen.tolist()])
 
 
+def _key_rows(*keys: str) -> str:
+    """json.dumps([[key, ...]]) for string keys, without the encoder's per-call set-up."""
+    return "[[" + ", ".join(map(_json_string, keys)) + "]]"
+
+
+_json_string = json.encoder.encode_basestring_ascii  # what json.dumps uses for a str (ensure_ascii)
+
+
 def read_graph(db) -> EvidenceGraph:
     """The graph from the tables. The same rows give the same graph (and the same communities)
     whatever order they were written in: nodes are numbered in id order, candidate edges read in key
     order. Themes and entities no document mentions are left out."""
-    nodes, documents = [], set()
-    for doc_id, title, url, kind in db.execute("SELECT id, title, url, kind FROM documents"):
-        documents.add(doc_id)
-        nodes.append((f"document:{doc_id}", kind or "document", title or url or doc_id, "documents", doc_id))
-    for theme, label in db.execute("SELECT id, label FROM themes"):
-        nodes.append((f"theme:{theme}", "theme", label or theme, "themes", theme))
-    for entity, kind, name in db.execute("SELECT id, type, name FROM entities"):
-        nodes.append((f"entity:{entity}", kind, name or entity, "entities", entity))
-    for incident, title in db.execute("SELECT id, title FROM incidents"):
-        nodes.append((f"incident:{incident}", "incident", title or incident, "incidents", incident))
+    nodes = [(f"document:{doc_id}", kind or "document", title or url or doc_id, "documents", doc_id)
+             for doc_id, title, url, kind in db.execute("SELECT id, title, url, kind FROM documents")]
+    nodes += [(f"theme:{theme}", "theme", label or theme, "themes", theme)
+              for theme, label in db.execute("SELECT id, label FROM themes")]
+    nodes += [(f"entity:{entity}", kind, name or entity, "entities", entity)
+              for entity, kind, name in db.execute("SELECT id, type, name FROM entities")]
+    nodes += [(f"incident:{incident}", "incident", title or incident, "incidents", incident)
+              for incident, title in db.execute("SELECT id, title FROM incidents")]
     nodes.sort(key=lambda node: node[0])
-    edges = _Candidates({node[0]: i for i, node in enumerate(nodes)})
+    index = {table: {} for table in ("documents", "themes", "entities", "incidents")}  # table -> key -> node
+    for number, node in enumerate(nodes):
+        index[node[3]][node[4]] = number
+    documents, themes, entities, incidents = (index[t] for t in ("documents", "themes", "entities", "incidents"))
+    edges = _Candidates()
+    add = edges.add
+    cites, about, mentions, shares, tells, same_story = (KINDS.index(k) for k in (
+        "cites", "about", "mentions", "shares_entities", "tells", "same_story"))
 
     for citing, cited in db.execute("SELECT citing_id, cited_id FROM citations ORDER BY 1, 2"):
-        if citing in documents and cited in documents:
-            edges.add(f"document:{citing}", f"document:{cited}", "cites", 1.0, [[citing, cited]])
+        a, b = documents.get(citing), documents.get(cited)
+        if a is not None and b is not None:
+            add(a, b, cites, 1.0, _key_rows(citing, cited))
     for doc_id, theme, score in db.execute("SELECT document_id, theme, coalesce(score, 1.0) FROM document_themes ORDER BY 1, 2"):
-        if doc_id in documents:
-            edges.add(f"document:{doc_id}", f"theme:{theme}", "about", score, [[doc_id, theme]])
+        a, b = documents.get(doc_id), themes.get(theme)
+        if a is not None and b is not None:
+            add(a, b, about, float(score), _key_rows(doc_id, theme))
     by_entity = defaultdict(list)
-    for doc_id, entity, mentions in db.execute("SELECT document_id, entity_id, mentions FROM document_entities ORDER BY 1, 2"):
-        if doc_id in documents:
-            edges.add(f"document:{doc_id}", f"entity:{entity}", "mentions", mentions, [[doc_id, entity]])
+    for doc_id, entity, count in db.execute("SELECT document_id, entity_id, mentions FROM document_entities ORDER BY 1, 2"):
+        a, b = documents.get(doc_id), entities.get(entity)
+        if a is not None and b is not None:
+            add(a, b, mentions, float(count), _key_rows(doc_id, entity))
             by_entity[entity].append(doc_id)
     shared = defaultdict(list)
     for entity, docs in by_entity.items():
@@ -186,18 +200,20 @@ def read_graph(db) -> EvidenceGraph:
             for a, b in combinations(sorted(docs), 2):
                 shared[(a, b)].append(entity)
     del by_entity
-    for (a, b), entities in shared.items():
-        if len(entities) >= 2:
-            edges.add(f"document:{a}", f"document:{b}", "shares_entities", len(entities),
-                      [[a, e] for e in entities] + [[b, e] for e in entities])
+    for (a, b), names in shared.items():
+        if len(names) >= 2:
+            add(documents[a], documents[b], shares, float(len(names)),
+                json.dumps([[a, e] for e in names] + [[b, e] for e in names]))
     del shared
     for incident, doc_id, role in db.execute("SELECT incident_id, document_id, role FROM incident_documents ORDER BY 1, 2"):
-        if doc_id in documents:
-            edges.add(f"incident:{incident}", f"document:{doc_id}", "tells", 1.0, [[incident, doc_id, role]])
+        a, b = incidents.get(incident), documents.get(doc_id)
+        if a is not None and b is not None:
+            add(a, b, tells, 1.0, json.dumps([[incident, doc_id, role]]))
     for doc_id, story in db.execute("SELECT id, story_id FROM documents WHERE story_id IS NOT NULL AND story_id != id ORDER BY id"):
-        if doc_id in documents and story in documents:
-            edges.add(f"document:{doc_id}", f"document:{story}", "same_story", 1.0, [[doc_id], [story]])
-    del documents
+        a, b = documents.get(doc_id), documents.get(story)
+        if a is not None and b is not None:
+            add(a, b, same_story, 1.0, json.dumps([[doc_id], [story]]))
+    del index, documents, themes, entities, incidents
     graph = edges.resolve(nodes)
     del edges
 
@@ -273,13 +289,18 @@ def save_graph(db, graph: EvidenceGraph | nx.Graph, marker: dict | None = None) 
     edge_rows = ((ids[a], ids[b], KINDS[k], w, EDGE_TYPES[KINDS[k]], rows) for a, b, k, w, rows in
                  zip(graph.sources.tolist(), graph.targets.tolist(), graph.kinds.tolist(), graph.weights.tolist(),
                      graph.origin_rows))
-    with transaction(db):
-        db.execute("PRAGMA defer_foreign_keys = ON")  # edges and their nodes checked together at the end
-        _write_diff(db, "graph_nodes", NODE_COLUMNS, 1, node_rows)
-        _write_diff(db, "graph_edges", EDGE_COLUMNS, 3, edge_rows)
-        if marker is not None:
-            from .runs import save_marker
-            save_marker(db, "graph", marker)
+    cache = db.execute("PRAGMA cache_size").fetchone()[0]
+    db.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")  # the tables' indexes in memory while they are written
+    try:
+        with transaction(db):
+            db.execute("PRAGMA defer_foreign_keys = ON")  # edges and their nodes checked together at the end
+            _write_diff(db, "graph_nodes", NODE_COLUMNS, 1, node_rows)
+            _write_diff(db, "graph_edges", EDGE_COLUMNS, 3, edge_rows)
+            if marker is not None:
+                from .runs import save_marker
+                save_marker(db, "graph", marker)
+    finally:
+        db.execute(f"PRAGMA cache_size = {cache}")
     return GraphSummary(n, graph.number_of_edges(), communities, graph.edge_types())
 
 
