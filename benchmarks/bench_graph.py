@@ -88,8 +88,8 @@ def measure(corpus: Path, trees: dict, workdir: Path) -> dict:
         first, second = (run["quality"][label] for label in outputs)
         run["same_nodes_and_edges"] = first["structure"] == second["structure"]
         run["top100_pagerank_shared"] = len(set(first["top_pagerank"]) & set(second["top_pagerank"]))
-        steps = list(run["steps"].values())
-        run["ratio_before_over_after"] = {key: round(steps[0][key] / steps[1][key], 2) for key in ("wall_s", "cpu_s", "peak_rss_mb")}
+        before, after = run["steps"]["before"], run["steps"]["after"]
+        run["ratio_before_over_after"] = {key: round(before[key] / after[key], 2) for key in ("wall_s", "cpu_s", "peak_rss_mb")}
     for quality in run["quality"].values():
         quality["top_pagerank"] = quality["top_pagerank"][:10]
     return run
@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_graph"))
     arguments = parser.parse_args()
     arguments.workdir.mkdir(parents=True, exist_ok=True)
-    trees = {**({"before": arguments.before.resolve()} if arguments.before else {}), "after": ROOT}
+    trees = {"after": ROOT, **({"before": arguments.before.resolve()} if arguments.before else {})}
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     for corpus in arguments.corpora:
         run = measure(corpus, trees, arguments.workdir)
