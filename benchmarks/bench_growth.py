@@ -61,8 +61,8 @@ THEME_FOR = {"psychosis": "symptoms", '"AI psychosis"': "symptoms", "Character.A
 TARGETS = {"search_p95_ms": 100, "table_page_ms": 500, "graph_seconds": 600, "graph_peak_mb": 4096}
 
 
-def _environment() -> dict:
-    return {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+def _environment(root: Path = ROOT) -> dict:
+    return {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
 def _limit_memory() -> None:
@@ -70,11 +70,12 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
-def run_step(args: list[str], log: Path, limit: float = STEP_LIMIT_S) -> dict:
-    """Run `python -m harvest ARGS` to the end (or `limit` seconds): wall and CPU seconds, peak RSS."""
+def run_step(args: list[str], log: Path, limit: float = STEP_LIMIT_S, root: Path = ROOT) -> dict:
+    """Run `python -m harvest ARGS` to the end (or `limit` seconds): wall and CPU seconds, peak RSS.
+    `root`: the checkout whose code runs (another one for a before/after comparison)."""
     started = time.perf_counter()
     with open(log, "ab") as output:
-        process = subprocess.Popen([sys.executable, "-m", "harvest", *args], cwd=ROOT, env=_environment(),
+        process = subprocess.Popen([sys.executable, "-m", "harvest", *args], cwd=root, env=_environment(root),
                                    stdout=output, stderr=subprocess.STDOUT, preexec_fn=_limit_memory)
     timed_out = False
     while True:

@@ -840,7 +840,7 @@ def graph_command(db_path, export_path, everything):
         raise click.ClickException(f"cannot write {export_path.name}: use a .graphml, .gexf or .json file name")
     _check_annotations()
     db = database.connect(db_path)
-    built = graphing.build_graph(db) if export_path else None  # built once, for the tables and the file
+    built = graphing.read_graph(db) if export_path else None  # read once, for the tables and the file
     summary = graphing.update_graph(db, everything=everything, graph=built)
     if summary is None:
         click.echo("graph: nothing it is made from changed since it was last built; graph_nodes and graph_edges "

@@ -3,7 +3,6 @@ corpus costs no tagging, scoring or Louvain and writes nothing, a change is redo
 touches, and the result equals a from-scratch run. Also migration 11 on an older database."""
 
 
-import networkx as nx
 import pytest
 
 from conftest import DATA
@@ -69,7 +68,7 @@ def forbid(monkeypatch, calls):
         return wrapper
     monkeypatch.setattr(tagging, "tag_chunks", counting("tagger", tagging.tag_chunks))
     monkeypatch.setattr(incidents_module, "score", counting("score", incidents_module.score))
-    monkeypatch.setattr(nx.community, "louvain_communities", counting("louvain", nx.community.louvain_communities))
+    monkeypatch.setattr(graphing, "louvain", counting("louvain", graphing.louvain))
 
 
 def test_an_unchanged_corpus_is_not_tagged_scored_or_graphed_and_nothing_is_written(built, monkeypatch):
@@ -98,8 +97,8 @@ def test_a_change_to_one_document_retags_and_rescores_only_it(built, monkeypatch
         return real(chunks)
     monkeypatch.setattr(tagging, "tag_chunks", recording)
     calls = {}
-    monkeypatch.setattr(nx.community, "louvain_communities",
-                        lambda *a, **k: calls.setdefault("louvain", nx.algorithms.community.louvain.louvain_communities(*a, **k)))
+    real_louvain = graphing.louvain
+    monkeypatch.setattr(graphing, "louvain", lambda *a, **k: calls.setdefault("louvain", real_louvain(*a, **k)))
     tagged, matched, graphed = derive(db, curation, corrections)
     assert tagged_ids == [ids["follow"]] and tagged.tagged == 1
     assert matched.rescored == 1, "only the changed report is scored again"
