@@ -18,7 +18,7 @@ import queue
 import signal
 import threading
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from itertools import chain, islice
@@ -108,23 +108,26 @@ def _end_of_last(buffer: bytes, tag: bytes, start: int = 0) -> int:
 
 
 def parse_pieces(pieces: Iterator[Piece], parse_piece: Callable, name: str,
-                 workers: int | None = None) -> Iterator:
+                 workers: int | None = None, prepare: Callable | None = None) -> Iterator:
     """`parse_piece(data, name, first_record)` of each piece, in order: in worker processes
-    for a large input (so it must be a module-level function), in this one for a small one."""
+    for a large input (so it must be a module-level function), in this one for a small one or
+    for `workers=1`.
+
+    Given `prepare`, parse_piece gets `prepare(data)` instead of the piece's bytes. In this
+    process, `prepare` runs on a thread of its own, one piece ahead: a step that lets go of the
+    GIL (lxml building a tree from bytes does) then overlaps with parse_piece's Python work."""
     workers = workers or os.cpu_count() or 1
     head: list[Piece] = []
     try:
         head.extend(islice(pieces, PARALLEL_AFTER))
     except Exception:  # damage (a cap hit) early in the input: what came before it still counts
-        for piece in head:
-            yield uncollected(parse_piece, piece.data, name, piece.first_record)
+        yield from _here(iter(head), parse_piece, name, prepare)
         raise
     if workers == 1 or len(head) < PARALLEL_AFTER:
-        for piece in chain(head, pieces):
-            yield uncollected(parse_piece, piece.data, name, piece.first_record)
+        yield from _here(chain(head, pieces), parse_piece, name, prepare)
         return
     pieces = chain(head, pieces)
-    parse_piece = partial(_pickled, parse_piece)
+    parse_piece = partial(_pickled, parse_piece, prepare)
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_worker_start, initargs=(os.getpid(),)) as pool:
         pending: deque = deque()
@@ -141,11 +144,36 @@ def parse_pieces(pieces: Iterator[Piece], parse_piece: Callable, name: str,
             yield uncollected(pickle.loads, pending.popleft().result())
 
 
-def _pickled(parse_piece: Callable, *args) -> bytes:
-    """Worker side: `parse_piece(*args)` pickled here, so that the parent unpickles it with the
+def _here(pieces: Iterator[Piece], parse_piece: Callable, name: str, prepare: Callable | None) -> Iterator:
+    """parse_pieces in this process: `prepare` (if any) on a thread, one piece ahead."""
+    if prepare is None:
+        for piece in pieces:
+            yield uncollected(parse_piece, piece.data, name, piece.first_record)
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="prepare-piece") as pool:
+        ahead: deque = deque()
+        try:
+            for piece in pieces:
+                ahead.append((pool.submit(prepare, piece.data), piece.first_record))
+                if len(ahead) > 1:
+                    prepared, first_record = ahead.popleft()
+                    yield uncollected(parse_piece, prepared.result(), name, first_record)
+        except Exception:  # damage found while splitting: the pieces before it still count
+            while ahead:
+                prepared, first_record = ahead.popleft()
+                yield uncollected(parse_piece, prepared.result(), name, first_record)
+            raise
+        while ahead:
+            prepared, first_record = ahead.popleft()
+            yield uncollected(parse_piece, prepared.result(), name, first_record)
+
+
+def _pickled(parse_piece: Callable, prepare: Callable | None, data: bytes, *args) -> bytes:
+    """Worker side: `parse_piece(prepare(data), *args)` pickled here, so that the parent unpickles it with the
     cycle collector paused (see `uncollected`), not in the pool's own thread with it running:
     measured on a PubMed baseline file, the collector tripled the parent's unpickling time."""
-    return pickle.dumps(uncollected(parse_piece, *args), pickle.HIGHEST_PROTOCOL)
+    prepared = data if prepare is None else prepare(data)
+    return pickle.dumps(uncollected(parse_piece, prepared, *args), pickle.HIGHEST_PROTOCOL)
 
 
 def uncollected(function: Callable, *args):
