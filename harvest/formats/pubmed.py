@@ -539,15 +539,16 @@ def _mesh(heading) -> dict:
     descriptor, qualifiers = None, []
     for child in heading:  # one pass: DescriptorName, then its QualifierNames
         tag = child.tag
-        if tag == "QualifierName":
-            qualifiers.append({"name": _text(child), "ui": child.get("UI"),
-                               "major": child.get("MajorTopicYN") == "Y"})
+        if tag == "QualifierName":  # (a name is plain text but for rare markup: _text then)
+            qualifiers.append({"name": _text(child) if len(child) else _clean(child.text),
+                               "ui": child.get("UI"), "major": child.get("MajorTopicYN") == "Y"})
         elif tag == "DescriptorName" and descriptor is None:
             descriptor = child
     if descriptor is None:
         raise ValueError("MeshHeading without DescriptorName")
-    return {"descriptor": _text(descriptor), "ui": descriptor.get("UI"),
-            "major": descriptor.get("MajorTopicYN") == "Y", "qualifiers": qualifiers}
+    return {"descriptor": _text(descriptor) if len(descriptor) else _clean(descriptor.text),
+            "ui": descriptor.get("UI"), "major": descriptor.get("MajorTopicYN") == "Y",
+            "qualifiers": qualifiers}
 
 
 def _pages(pagination) -> str | None:
