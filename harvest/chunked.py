@@ -77,28 +77,44 @@ def split_at_records(stream: IO[bytes], end_tags: tuple[bytes, ...], root: bytes
 
 def _read_ahead(stream: IO[bytes], size: int) -> Iterator[bytes]:
     """Blocks of `stream`, read (and so decompressed) by a thread one block ahead of the
-    consumer, then b"" for ever. zlib lets go of the GIL, so this overlaps with parsing."""
+    consumer, then b"" for ever. zlib lets go of the GIL, so this overlaps with parsing.
+    A consumer that stops early (closes this generator, or drops it) stops the thread, which
+    lets go of the stream after at most the block it is reading."""
     blocks: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand_over(item) -> None:
+        while not stop.is_set():
+            try:
+                blocks.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
 
     def read() -> None:
         try:
-            while True:
+            while not stop.is_set():
                 data = stream.read(size)
-                blocks.put(data)
+                hand_over(data)
                 if not data:
                     return
         except BaseException as error:  # handed to the consumer, raised there
-            blocks.put(error)
+            hand_over(error)
 
-    threading.Thread(target=read, daemon=True).start()
-    while True:
-        data = blocks.get()
-        if isinstance(data, BaseException):
-            raise data
-        yield data
-        if not data:
-            while True:
-                yield b""
+    reader = threading.Thread(target=read, name="read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            data = blocks.get()
+            if isinstance(data, BaseException):
+                raise data
+            yield data
+            if not data:
+                while True:
+                    yield b""
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _end_of_last(buffer: bytes, tag: bytes, start: int = 0) -> int:

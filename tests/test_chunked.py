@@ -140,3 +140,15 @@ def test_pieces_are_parsed_with_the_cycle_collector_paused_and_restored():
 def _collector_state(data, name, first_record):
     import gc
     return gc.isenabled()
+
+
+def test_a_reader_stopped_early_lets_go_of_the_stream():
+    """`harvest screen --limit` stops reading a file after some records: the thread that
+    decompresses ahead must end then, not wait for ever holding the file."""
+    import threading
+    before = threading.active_count()
+    records = parse_pubmed(gzip.compress(big_file(40)), "big", workers=1)
+    assert next(records)["pmid"] == "9100001"
+    assert threading.active_count() > before
+    records.close()
+    assert threading.active_count() == before
