@@ -62,8 +62,11 @@ def parse_pubmed(data: bytes | IO[bytes], name: str = "input", on_error=None,
     A record that is well-formed but unusable (no PMID, no Article) raises PubmedParseError,
     or, given `on_error`, is handed to it as that error and skipped, so one odd record does not
     hold back its batch. Malformed XML raises after every complete record before the damage:
-    nothing after it can be trusted. A large XML input is parsed on `workers` processes
-    (None: every core); a small one, such as an efetch batch, always in this process.
+    nothing after it can be trusted. A PubmedArticleSet is cut into pieces of about 1 MiB
+    (harvest.chunked), each parsed whole: a large one on `workers` processes (None: every core),
+    a small one, such as an efetch batch, or any with `workers=1`, in this process, where a
+    thread builds the next piece's tree while this one's records are read. Memory stays flat
+    in the input's size either way.
     """
     return _parse(data, name, on_error, workers, json_lines=False)
 
