@@ -18,7 +18,7 @@ import queue
 import signal
 import threading
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from itertools import chain, islice
@@ -129,9 +129,8 @@ def parse_pieces(pieces: Iterator[Piece], parse_piece: Callable, name: str,
     for a large input (so it must be a module-level function), in this one for a small one or
     for `workers=1`.
 
-    Given `prepare`, parse_piece gets `prepare(data)` instead of the piece's bytes. In this
-    process, `prepare` runs on a thread of its own, one piece ahead: a step that lets go of the
-    GIL (lxml building a tree from bytes does) then overlaps with parse_piece's Python work."""
+    Given `prepare`, parse_piece gets `prepare(data)` instead of the piece's bytes (run where
+    parse_piece runs)."""
     workers = workers or os.cpu_count() or 1
     head: list[Piece] = []
     try:
@@ -161,27 +160,10 @@ def parse_pieces(pieces: Iterator[Piece], parse_piece: Callable, name: str,
 
 
 def _here(pieces: Iterator[Piece], parse_piece: Callable, name: str, prepare: Callable | None) -> Iterator:
-    """parse_pieces in this process: `prepare` (if any) on a thread, one piece ahead."""
-    if prepare is None:
-        for piece in pieces:
-            yield uncollected(parse_piece, piece.data, name, piece.first_record)
-        return
-    with ThreadPoolExecutor(1, thread_name_prefix="prepare-piece") as pool:
-        ahead: deque = deque()
-        try:
-            for piece in pieces:
-                ahead.append((pool.submit(prepare, piece.data), piece.first_record))
-                if len(ahead) > 1:
-                    prepared, first_record = ahead.popleft()
-                    yield uncollected(parse_piece, prepared.result(), name, first_record)
-        except Exception:  # damage found while splitting: the pieces before it still count
-            while ahead:
-                prepared, first_record = ahead.popleft()
-                yield uncollected(parse_piece, prepared.result(), name, first_record)
-            raise
-        while ahead:
-            prepared, first_record = ahead.popleft()
-            yield uncollected(parse_piece, prepared.result(), name, first_record)
+    """parse_pieces in this process."""
+    for piece in pieces:
+        prepared = piece.data if prepare is None else prepare(piece.data)
+        yield uncollected(parse_piece, prepared, name, piece.first_record)
 
 
 def _pickled(parse_piece: Callable, prepare: Callable | None, data: bytes, *args) -> bytes:

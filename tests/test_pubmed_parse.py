@@ -159,9 +159,8 @@ def test_parse_command_reports_bad_files_and_fails(tmp_path):
     assert "bad.xml: malformed XML" in run.stderr
 
 
-def test_streaming_parser_frees_each_article_so_memory_stays_flat(monkeypatch):
-    """iterparse keeps building the tree; the streaming parser (single-record documents, and
-    damaged pieces of a large file) must drop what it has read."""
+def test_parser_frees_each_article_so_memory_stays_flat(monkeypatch):
+    """iterparse keeps building the tree; the parser must drop what it has read."""
     from harvest.formats import pubmed
     article = SAMPLE[SAMPLE.index(b"<PubmedArticle>"):SAMPLE.index(b"</PubmedArticle>") + 16]
     big = b"<PubmedArticleSet>" + article * 3000 + b"</PubmedArticleSet>"
@@ -173,29 +172,9 @@ def test_streaming_parser_frees_each_article_so_memory_stays_flat(monkeypatch):
         siblings.append((len(before), sum(len(b) for b in before)))
         return real(element)
     monkeypatch.setattr(pubmed, "_article", watching)
-    assert sum(1 for _ in pubmed.parse_pubmed_xml(io.BytesIO(big), "big")) == 3000
+    assert sum(1 for _ in parse_pubmed(io.BytesIO(big), "big")) == 3000
     # at most the previous article's empty shell is left; everything read before is gone
     assert max(count for count, _ in siblings) == 1 and max(size for _, size in siblings) == 0
-
-
-def test_a_record_set_is_held_one_piece_at_a_time(monkeypatch):
-    """A PubmedArticleSet is cut into pieces, each built as a tree of its own: the tree an
-    article is read from never holds more than one piece's articles, however large the file."""
-    from harvest import chunked
-    from harvest.formats import pubmed
-    monkeypatch.setattr(chunked, "PIECE_BYTES", 20_000)
-    article = SAMPLE[SAMPLE.index(b"<PubmedArticle>"):SAMPLE.index(b"</PubmedArticle>") + 16]
-    big = b"<PubmedArticleSet>" + article * 3000 + b"</PubmedArticleSet>"
-    held = []
-    real = pubmed._article
-
-    def watching(element):
-        held.append(len(element.getparent()))
-        return real(element)
-    monkeypatch.setattr(pubmed, "_article", watching)
-    assert sum(1 for _ in parse_pubmed(io.BytesIO(big), "big", workers=1)) == 3000
-    # a piece is a 20,000-byte block plus the end of the record cut off before it
-    assert len(held) == 3000 and max(held) <= (20_000 + len(article)) // len(article)
 
 
 def test_unusable_record_is_skipped_with_an_error_and_the_rest_kept():
