@@ -53,8 +53,6 @@ def parse_harvest(path: Path, workers: int | None = None):
 
 
 def parse_harvest_one_process(path: Path):
-    """Held to one process: the pieces are read in this one, the next piece's tree built on a
-    thread while this piece's records are read (and the file decompressed on another)."""
     yield from parse_harvest(path, workers=1)
 
 
