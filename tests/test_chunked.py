@@ -103,11 +103,11 @@ def test_a_piece_is_parsed_whole_and_a_damaged_one_streamed_to_its_damage(monkey
     doctype = (b'<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD '
                b'PubMedArticle, 1st January 2019//EN" "http://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_190101.dtd">\n')
     data = doctype + b"<PubmedArticleSet>" + ARTICLES + b"</PubmedArticleSet>"
-    records, errors, fatal = pubmed._parse_piece(data, "whole", 0)
+    records, errors, fatal = pubmed._parse_tree(pubmed._piece_tree(data), "whole", 0)
     assert (errors, fatal, streamed) == ([], None, [])
     assert [r["pmid"] for r in records] == ["90000001", "90000002", "90000003"]
     assert records == list(parse_pubmed(data, "streamed"))
-    records, errors, fatal = pubmed._parse_piece(data[: data.rindex(b"<PubmedArticle>") + 100], "cut", 7)
+    records, errors, fatal = pubmed._parse_tree(pubmed._piece_tree(data[: data.rindex(b"<PubmedArticle>") + 100]), "cut", 7)
     assert streamed == ["streamed", "cut"]
     assert len(records) == 2 and fatal.startswith("cut: malformed XML after 9 complete records")
 
@@ -140,3 +140,16 @@ def test_pieces_are_parsed_with_the_cycle_collector_paused_and_restored():
 def _collector_state(data, name, first_record):
     import gc
     return gc.isenabled()
+
+
+def test_a_reader_stopped_early_lets_go_of_the_stream():
+    """A consumer that stops reading a file after some pieces: the thread that decompresses
+    ahead must end then, not wait for ever holding the file."""
+    import threading
+    before = threading.active_count()
+    stream = gzip.GzipFile(fileobj=io.BytesIO(gzip.compress(big_file(40))))
+    pieces = chunked.split_at_records(stream, (b"</PubmedArticle>",), b"PubmedArticleSet")
+    assert next(pieces).records > 0
+    assert threading.active_count() > before
+    pieces.close()
+    assert threading.active_count() == before

@@ -13,6 +13,7 @@ import gzip
 import io
 import json
 import re
+import threading
 import zlib
 from dataclasses import dataclass
 from datetime import date
@@ -62,7 +63,9 @@ def parse_pubmed(data: bytes | IO[bytes], name: str = "input", on_error=None,
     or, given `on_error`, is handed to it as that error and skipped, so one odd record does not
     hold back its batch. Malformed XML raises after every complete record before the damage:
     nothing after it can be trusted. A large XML input is parsed on `workers` processes
-    (None: every core); a small one, such as an efetch batch, always in this process.
+    (None: every core); a small one, such as an efetch batch, always in this process; with
+    `workers=1` it is streamed with iterparse (measured on a loaded 2-core machine: cheaper in
+    CPU and in wall time than building pieces' trees on a second thread).
     """
     return _parse(data, name, on_error, workers, json_lines=False)
 
@@ -92,8 +95,8 @@ def _parse(data, name: str, on_error, workers: int | None, json_lines: bool) -> 
         raise PubmedParseError(f"{name}: damaged or oversized gzip data: {exc}") from None
     if first.startswith(b"<"):
         if workers != 1 and b"<PubmedArticleSet>" in first:
-            piece = _parse_piece_json_lines if json_lines else _parse_piece
-            return _unpacked(_parse_xml_pieces(stream, name, on_error, workers, piece), name)
+            parse_tree = _parse_tree_json_lines if json_lines else _parse_tree
+            return _unpacked(_parse_xml_pieces(stream, name, on_error, workers, parse_tree), name)
         records = parse_pubmed_xml(stream, name, on_error)
     elif first.startswith(b"PMID-") or first[:4].isupper():
         records = parse_medline(stream, name, on_error)
@@ -125,11 +128,11 @@ def _first_text(stream) -> bytes:
     return peeked.lstrip(b"\xef\xbb\xbf \t\r\n")
 
 
-def _parse_xml_pieces(stream, name: str, on_error, workers: int | None, parse_piece) -> Iterator:
-    """Records of a PubmedArticleSet parsed piece by piece by `parse_piece`, on several cores
-    when it is large."""
+def _parse_xml_pieces(stream, name: str, on_error, workers: int | None, parse_tree) -> Iterator:
+    """Records of a PubmedArticleSet cut into pieces (see harvest.chunked), each built into a
+    tree by `_piece_tree` and read by `parse_tree`, on several cores when it is large."""
     pieces = split_at_records(stream, RECORD_END_TAGS, b"PubmedArticleSet")
-    for records, errors, fatal in parse_pieces(pieces, parse_piece, name, workers):
+    for records, errors, fatal in parse_pieces(pieces, parse_tree, name, workers, prepare=_piece_tree):
         for error in errors:
             _unusable(error, on_error)
         yield from records
@@ -137,50 +140,53 @@ def _parse_xml_pieces(stream, name: str, on_error, workers: int | None, parse_pi
             raise PubmedParseError(fatal)
 
 
-def _parse_piece(data: bytes, name: str, first_record: int) -> tuple[list[dict], list[str], str | None]:
-    """Worker side of `_parse_xml_pieces`: the piece's records, its unusable-record messages,
-    and the message of the damage that ended it, if any.
-
-    A piece is small (about PIECE_BYTES), so it is parsed whole into a tree, which libxml2 builds
-    faster than iterparse hands out its events; a damaged piece is read again by the streaming
-    parser, which keeps the records before the damage and says where it is."""
-    errors: list = []
+def _piece_tree(data: bytes) -> tuple:
+    """(root element, data) of a piece parsed whole, which libxml2 does faster than iterparse
+    hands out its events; (None, data) for a piece that is not well-formed."""
     try:
-        root = etree.fromstring(data, _piece_parser())
+        return etree.fromstring(data, _piece_parser()), data
     except etree.XMLSyntaxError:
-        records: list = []
-        try:
-            for record in parse_pubmed_xml(io.BytesIO(data), name, errors.append, first_record):
-                records.append(record)
-        except PubmedParseError as error:
-            return records, [str(e) for e in errors], str(error)
-        return records, [str(e) for e in errors], None
-    records = []
+        return None, data
+
+
+def _parse_tree(tree: tuple, name: str, first_record: int) -> tuple[list[dict], list[str], str | None]:
+    """The records of a piece's tree (`_piece_tree`), its unusable-record messages, and the
+    message of the damage that ended it, if any. A damaged piece is read again by the
+    streaming parser, which keeps the records before the damage and says where it is."""
+    root, data = tree
+    errors: list = []
+    records: list = []
     try:
-        for count, element in enumerate(root.iter(*RECORD_TAGS), start=first_record + 1):
-            if (record := _record(element, name, count, errors.append)) is not None:
-                records.append(record)
-        _check_root(root, name)
+        if root is None:
+            for record in parse_pubmed_xml(io.BytesIO(data), name, errors.append, first_record):
+                records.append(record)  # one by one: those before the damage are kept
+        else:
+            for count, element in enumerate(root.iter(*RECORD_TAGS), start=first_record + 1):
+                if (record := _record(element, name, count, errors.append)) is not None:
+                    records.append(record)
+            _check_root(root, name)
     except PubmedParseError as error:
         return records, [str(e) for e in errors], str(error)
     return records, [str(e) for e in errors], None
 
 
-def _parse_piece_json_lines(data: bytes, name: str, first_record: int) -> tuple[list[bytes], list[str], str | None]:
-    """`_parse_piece` with each record encoded as a JSON line (see parse_pubmed_json_lines)."""
-    records, errors, fatal = _parse_piece(data, name, first_record)
+def _parse_tree_json_lines(tree: tuple, name: str, first_record: int) -> tuple[list[bytes], list[str], str | None]:
+    """`_parse_tree` with each record encoded as a JSON line (see parse_pubmed_json_lines)."""
+    records, errors, fatal = _parse_tree(tree, name, first_record)
     return [_json_line(record) for record in records], errors, fatal
 
 
-_PARSERS: dict = {}
+_PARSERS = threading.local()
 
 
 def _piece_parser() -> etree.XMLParser:
-    """This process's parser for whole pieces: no DTD, no external entities, no network."""
-    if "piece" not in _PARSERS:
-        _PARSERS["piece"] = etree.XMLParser(load_dtd=False, no_network=True, resolve_entities=False,
-                                            remove_comments=True, remove_pis=True)
-    return _PARSERS["piece"]
+    """This thread's parser for whole pieces (an lxml parser serves one thread at a time):
+    no DTD, no external entities, no network."""
+    parser = getattr(_PARSERS, "piece", None)
+    if parser is None:
+        parser = _PARSERS.piece = etree.XMLParser(load_dtd=False, no_network=True, resolve_entities=False,
+                                                  remove_comments=True, remove_pis=True)
+    return parser
 
 
 def parse_pubmed_xml(source: IO[bytes], name: str = "input", on_error=None,
@@ -311,23 +317,66 @@ def _grandchildren(element, child: str, grandchild: str) -> Iterator:
 
 
 def _article(node) -> dict:
-    citation = _child(node, "MedlineCitation")
-    parts = _first_children(citation)
-    article = parts.get("Article")
+    """The record of a PubmedArticle. Each element on the way is walked once, its children
+    sorted by tag in one pass: a child costs one lxml object, while a find() or iterchildren()
+    per field costs an iterator or a trip through lxml's path engine each time."""
+    citation = pubmed_data = None
+    for child in node:
+        tag = child.tag
+        if tag == "MedlineCitation":
+            if citation is None:
+                citation = child
+        elif tag == "PubmedData" and pubmed_data is None:
+            pubmed_data = child
+    pmid = article = journal_info = None
+    mesh_lists, keyword_lists, correction_lists = [], [], []
+    for child in () if citation is None else citation:
+        tag = child.tag
+        if tag == "MeshHeadingList":
+            mesh_lists.append(child)
+        elif tag == "Article":
+            if article is None:
+                article = child
+        elif tag == "PMID":
+            if pmid is None:
+                pmid = child
+        elif tag == "MedlineJournalInfo":
+            if journal_info is None:
+                journal_info = child
+        elif tag == "KeywordList":
+            keyword_lists.append(child)
+        elif tag == "CommentsCorrectionsList":
+            correction_lists.append(child)
     if article is None:
         raise ValueError("no MedlineCitation/Article element")
-    fields = _first_children(article)
-    journal = fields.get("Journal")
-    journal_fields = _first_children(journal)
+    fields: dict = {}
+    abstracts, type_lists = [], []
+    for child in article:
+        tag = child.tag
+        if tag == "Abstract":
+            abstracts.append(child)
+        elif tag == "PublicationTypeList":
+            type_lists.append(child)
+        elif tag not in fields:
+            fields[tag] = child
+    journal_fields = _first_children(fields.get("Journal"))
     issue = _first_children(journal_fields.get("JournalIssue"))
     published = _pub_date(issue.get("PubDate")) or _ymd(fields.get("ArticleDate"))
-    record = _common(citation, article, _child(node, "PubmedData"), parts.get("PMID"))
-    abbrev = _leaf(parts.get("MedlineJournalInfo"), "MedlineTA")
+    ids = _article_ids(pubmed_data)
+    sections = _sections(abstracts)
+    mesh = [_mesh(h) for mesh_list in mesh_lists for h in mesh_list.iterchildren("MeshHeading")]
+    notices = _retraction_notices(correction_lists)
+    abbrev = _leaf(journal_info, "MedlineTA")
     if abbrev is None:
         abbrev = _leaf_text(journal_fields.get("ISOAbbreviation"))
-    record.update({
-        "record_type": "PubmedArticle",
+    publication_types = _texts(t for types in type_lists for t in types.iterchildren("PublicationType"))
+    record = {  # in RECORD_FIELDS order
+        "pmid": (_raw(pmid) or "").strip() or None,
+        "doi": _valid_doi(normalise_doi(ids.get("doi")), article),
+        "pmcid": normalise_pmcid(ids.get("pmc")),
         "title": _text(fields.get("ArticleTitle")) or _text(fields.get("VernacularTitle")),
+        "abstract": "\n".join(labelled(s["label"], s["text"]) for s in sections) or None,
+        "abstract_sections": sections,
         "authors": _people(fields.get("AuthorList")),
         "journal": _text(journal_fields.get("Title")),
         "journal_abbrev": abbrev,
@@ -336,11 +385,20 @@ def _article(node) -> dict:
         "pages": _pages(fields.get("Pagination")),
         "published": published,
         "year": int(published[:4]) if published else None,
-        "publication_types": _texts(_grandchildren(article, "PublicationTypeList", "PublicationType")),
+        "publication_types": publication_types,
+        "mesh": mesh,
+        "keywords": _texts(k for keywords in keyword_lists for k in keywords.iterchildren("Keyword")),
         "language": _leaf_text(fields.get("Language")),
-    })
-    record["doi"] = _valid_doi(record["doi"], article)
-    return _finish(record)
+        "retracted": notices is not None or "Retracted Publication" in publication_types,
+        "retraction_notices": notices or [],
+        "record_type": "PubmedArticle",
+        "book_title": None,
+        "editors": [],
+        "publisher": None,
+        "contribution_date": None,
+    }
+    _check_pmid(record)
+    return record
 
 
 def _valid_doi(listed: str | None, holder) -> str | None:
@@ -385,15 +443,10 @@ def _book(node) -> dict:
 
 
 def _common(citation, article, pubmed_data, pmid) -> dict:
-    """Fields that articles and book chapters spell alike (`pmid`: the citation's PMID element)."""
-    ids = {}
-    if pubmed_data is not None:
-        for article_id in _grandchildren(pubmed_data, "ArticleIdList", "ArticleId"):
-            ids.setdefault(article_id.get("IdType"), (article_id.text or "").strip())
-    sections = [{"label": a.get("Label"), "text": text}
-                for a in _grandchildren(article, "Abstract", "AbstractText") if (text := _text(a))]
-    corrections = [c for c in _grandchildren(citation, "CommentsCorrectionsList", "CommentsCorrections")
-                   if c.get("RefType") == "RetractionIn"]
+    """Fields that book chapters spell as articles do (`pmid`: the citation's PMID element)."""
+    ids = _article_ids(pubmed_data)
+    sections = _sections(article.iterchildren("Abstract"))
+    notices = _retraction_notices(citation.iterchildren("CommentsCorrectionsList"))
     return {
         "pmid": (_raw(pmid) or "").strip() or None,
         "doi": normalise_doi(ids.get("doi")),
@@ -402,15 +455,47 @@ def _common(citation, article, pubmed_data, pmid) -> dict:
         "abstract": "\n".join(labelled(s["label"], s["text"]) for s in sections) or None,
         "mesh": [_mesh(h) for h in _grandchildren(citation, "MeshHeadingList", "MeshHeading")],
         "keywords": _texts(_grandchildren(citation, "KeywordList", "Keyword")),
-        "retracted": bool(corrections),
-        "retraction_notices": [notice for c in corrections if (notice := _raw(_child(c, "PMID")))],
+        "retracted": notices is not None,
+        "retraction_notices": notices or [],
     }
+
+
+def _article_ids(pubmed_data) -> dict:
+    """{IdType: id} of PubmedData/ArticleIdList, the first of each type."""
+    ids: dict = {}
+    if pubmed_data is not None:
+        for article_id in _grandchildren(pubmed_data, "ArticleIdList", "ArticleId"):
+            ids.setdefault(article_id.get("IdType"), (article_id.text or "").strip())
+    return ids
+
+
+def _sections(abstracts) -> list[dict]:
+    """[{label, text}] of the AbstractText elements of these Abstract elements."""
+    return [{"label": a.get("Label"), "text": text}
+            for abstract in abstracts for a in abstract.iterchildren("AbstractText") if (text := _text(a))]
+
+
+def _retraction_notices(correction_lists) -> list[str] | None:
+    """PMIDs of the RetractionIn notices in these CommentsCorrectionsList elements; None if
+    there is no RetractionIn entry at all (a notice without a PMID still marks the retraction)."""
+    notices = None
+    for corrections in correction_lists:
+        for correction in corrections.iterchildren("CommentsCorrections"):
+            if correction.get("RefType") == "RetractionIn":
+                notices = [] if notices is None else notices
+                if notice := _raw(_child(correction, "PMID")):
+                    notices.append(notice)
+    return notices
+
+
+def _check_pmid(record: dict) -> None:
+    if not record["pmid"] or not record["pmid"].isdigit():
+        raise ValueError(f"no usable PMID ({record['pmid']!r})")
 
 
 def _finish(record: dict) -> dict:
     """The record with every documented field, in the documented order."""
-    if not record["pmid"] or not record["pmid"].isdigit():
-        raise ValueError(f"no usable PMID ({record['pmid']!r})")
+    _check_pmid(record)
     if "Retracted Publication" in record["publication_types"]:
         record["retracted"] = True
     record.setdefault("editors", [])
@@ -454,15 +539,16 @@ def _mesh(heading) -> dict:
     descriptor, qualifiers = None, []
     for child in heading:  # one pass: DescriptorName, then its QualifierNames
         tag = child.tag
-        if tag == "QualifierName":
-            qualifiers.append({"name": _text(child), "ui": child.get("UI"),
-                               "major": child.get("MajorTopicYN") == "Y"})
+        if tag == "QualifierName":  # (a name is plain text but for rare markup: _text then)
+            qualifiers.append({"name": _text(child) if len(child) else _clean(child.text),
+                               "ui": child.get("UI"), "major": child.get("MajorTopicYN") == "Y"})
         elif tag == "DescriptorName" and descriptor is None:
             descriptor = child
     if descriptor is None:
         raise ValueError("MeshHeading without DescriptorName")
-    return {"descriptor": _text(descriptor), "ui": descriptor.get("UI"),
-            "major": descriptor.get("MajorTopicYN") == "Y", "qualifiers": qualifiers}
+    return {"descriptor": _text(descriptor) if len(descriptor) else _clean(descriptor.text),
+            "ui": descriptor.get("UI"), "major": descriptor.get("MajorTopicYN") == "Y",
+            "qualifiers": qualifiers}
 
 
 def _pages(pagination) -> str | None:
