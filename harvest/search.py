@@ -745,9 +745,9 @@ def ordered_ids(conn, request: SearchRequest, synonyms=None) -> list[str]:
     match = fts_match(parse_query(request.q), synonyms) if request.q else ""
     index = index_for(conn)
     engine = _engine(conn, index, request, match)
-    if engine is not None:
-        rowids = np.array(engine.ordered_rowids(index, request, parse_query(request.q), synonyms), dtype=np.int64)
-        positions = _inside(index, rowids)
+    rowids = _asked(engine, lambda: engine.ordered_rowids(index, request, parse_query(request.q), synonyms))
+    if rowids is not None:
+        positions = _inside(index, np.array(rowids, dtype=np.int64))
         return index.ids[positions[positions >= 0]].tolist()
     _, ordered = _matches(conn, index, request, match)
     return index.ids[ordered].tolist()
@@ -765,6 +765,18 @@ def _engine(conn, index: SearchIndex, request: SearchRequest, match: str):
         if path:
             textindex.build_soon(path)
     return engine
+
+
+def _asked(engine, call):
+    """What the text index answers to `call`, or None when there is no index or it cannot be read
+    (then it is set aside, said once on stderr, and FTS5 answers: a damaged index never fails a page)."""
+    if engine is None:
+        return None
+    try:
+        return call()
+    except (OSError, ValueError) as error:
+        textindex.damaged(engine.directory, error)
+        return None
 
 
 def highlighted(text: str | None) -> Markup:
@@ -896,9 +908,8 @@ def _loosenings(conn, index: SearchIndex, request: SearchRequest, clauses, synon
         if match == NOTHING:  # only exclusions left
             continue
         engine = _engine(conn, index, loosened, match)
-        if engine is not None:
-            n = engine.count(index, loosened, parse_query(loosened.q), synonyms)
-        else:
+        n = _asked(engine, lambda: engine.count(index, loosened, parse_query(loosened.q), synonyms))
+        if n is None:
             positions, _ = _candidates(conn, index, loosened, match)
             n = int(index.keep(positions, loosened).sum())
         if n:
@@ -918,14 +929,18 @@ def search(conn, request: SearchRequest, synonyms: dict | None = None) -> dict:
     index = index_for(conn)
     start = (request.page - 1) * PAGE_SIZE
     engine = _engine(conn, index, request, match)
-    if engine is not None:
-        key = ("engine", tuple(request.args()))
-        found = index.recall(key)
-        if found is None:
-            total, rowids, counted, share = engine.search(index, request, clauses, synonyms, start, PAGE_SIZE)
+    key = ("engine", tuple(request.args()))
+    found = index.recall(key) if engine is not None else None
+    if engine is not None and found is None:
+        answer = _asked(engine, lambda: engine.search(index, request, clauses, synonyms, start, PAGE_SIZE))
+        if answer is None:
+            engine = None
+        else:
+            total, rowids, counted, share = answer
             found = {"total": total, "positions": _inside(index, np.array(rowids, dtype=np.int64)), "counted": counted,
                      "share": share}
             index.remember(key, found)
+    if engine is not None:
         total, page, facets, share = found["total"], found["positions"], index.shown_facets(found["counted"]), found["share"]
     else:
         positions, ordered = _matches(conn, index, request, match, needed=start + PAGE_SIZE)

@@ -461,14 +461,44 @@ def current(conn, facts) -> TextIndex | None:
         return None
     directory = directory_for(path)
     found = recorded(directory)
-    if found is None or found != fingerprint(conn, facts):
+    if found is None or found != fingerprint(conn, facts) or _DAMAGED.get(str(directory)) == _made(directory):
         return None
     with _OPEN_LOCK:
         opened = _OPENED.get(str(directory))
         if opened is None or opened.fingerprint != found:
-            opened = TextIndex(directory)
+            try:
+                opened = TextIndex(directory)
+            except (OSError, ValueError) as error:  # files missing or corrupt: FTS5 answers
+                damaged(directory, error)
+                return None
             _OPENED[str(directory)] = opened
         return opened
+
+
+_DAMAGED: dict = {}  # directory -> `_made` of an index that could not be read
+
+
+def _made(directory: Path) -> tuple:
+    """Which build of the index in `directory` this is (its record's path and modification time):
+    a build after a damaged one is another build, even of the same version of the database."""
+    try:
+        return ("made", (Path(directory) / "harvest.json").stat().st_mtime_ns)
+    except OSError:
+        return ("missing",)
+
+
+def damaged(directory: Path, error: Exception) -> None:
+    """Set aside the index in `directory` that failed to open or to answer: searches use FTS5
+    until it is built again (`harvest search-index`, or the server's own rebuild). Said once on
+    stderr."""
+    import sys
+    _OPENED.pop(str(directory), None)
+    made = _made(directory)
+    if _DAMAGED.get(str(directory)) != made:
+        _DAMAGED[str(directory)] = made
+        print(f"harvest: the text index in {directory} cannot be read ({error}); searches use SQLite FTS5 "
+              f"until it is built again: harvest search-index --force {str(directory)[:-len('.search')]}",
+              file=sys.stderr)
 
 
 _BUILDING: dict = {}
@@ -495,7 +525,9 @@ def build_soon(path: str, wait: bool = False) -> threading.Thread | None:
             try:
                 facts = index_for(conn)
                 wanted = fingerprint(conn, facts)
-                if recorded(directory_for(path)) == wanted or _FAILED.get(path) == wanted:
+                directory = directory_for(path)
+                if (recorded(directory) == wanted and _DAMAGED.get(str(directory)) != _made(directory)) \
+                        or _FAILED.get(path) == wanted:
                     return
                 try:
                     build(conn, facts, directory_for(path))

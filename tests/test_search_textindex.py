@@ -225,3 +225,31 @@ def test_a_broad_query_is_counted_on_samples_and_says_so(corpus, monkeypatch, tm
     page = asyncio.run(fetch("/-/search?q=chatbot&scope=all&sort=newest"))
     assert page.status_code == 200
     assert "<strong>about " in page.text and "estimated from a sample of" in page.text
+
+
+@pytest.mark.parametrize("damage", ["segments", "record"])
+def test_a_damaged_index_is_set_aside_fts5_answers_and_a_build_repairs_it(corpus, tmp_path, capsys, damage):
+    copy = indexed_copy(corpus, tmp_path)
+    directory = textindex.directory_for(copy)
+    conn = sqlite3.connect(copy)
+    try:
+        expected = search.search(conn, SearchRequest(q="chatbot"))
+        assert expected["engine"] == "tantivy"
+        textindex._OPENED.clear()
+        if damage == "segments":  # the index's files gone (a disk cleaned up, a copy cut short)
+            for path in directory.iterdir():
+                if path.suffix == ".idx":
+                    path.unlink()
+        else:  # its meta.json cut short
+            meta = directory / "meta.json"
+            meta.write_text(meta.read_text()[:40])
+        found = search.search(conn, SearchRequest(q="chatbot"))
+        assert found["engine"] == "fts5" and found["total"] == expected["total"], "FTS5 answers the same search"
+        assert ordered_ids(conn, SearchRequest(q="chatbot")), "exports too"
+        said = capsys.readouterr().err
+        assert said.count("cannot be read") == 1 and "harvest search-index --force" in said, said
+        result = CliRunner().invoke(main, ["search-index", str(copy)])
+        assert result.exit_code == 0 and "up to date" not in result.output, result.output
+        assert search.search(conn, SearchRequest(q="chatbot"))["engine"] == "tantivy", "built again, it is used again"
+    finally:
+        conn.close()
