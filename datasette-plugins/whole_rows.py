@@ -14,7 +14,7 @@ import json
 
 from datasette import hookimpl
 
-from harvest.exports import StreamingResponse, file_name, query_batches, without_page_limit
+from harvest.exports import StreamingResponse, attachment, file_name, query_batches, without_page_limit
 
 BATCH = 1000
 FORMATS = {  # extension -> (file extension, content type, start, row separator, end)
@@ -42,7 +42,7 @@ def _renderer(extension):
             yield end if written else start + end.lstrip("\n")
         name = file_name(table or (data or {}).get("query_name") or "query", total, suffix)
         return StreamingResponse(chunks(), content_type,
-                                 {"content-disposition": f'attachment; filename="{name}"', "x-result-count": str(total)})
+                                 {"content-disposition": attachment(name), "x-result-count": str(total)})
     return render
 
 

@@ -20,6 +20,7 @@ import io
 import json
 import re
 import sqlite3
+from urllib.parse import quote
 
 from datasette.utils import sqlite_timelimit
 from datasette.utils.asgi import Response
@@ -73,6 +74,16 @@ def file_name(stem: str, count: int, extension: str, single_id: str | None = Non
     return f"{single_id}.{extension}" if single_id and count == 1 else f"{safe}-{count}.{extension}"
 
 
+def attachment(name: str) -> str:
+    """A Content-Disposition value for a file called `name`: an ASCII `filename` (headers are
+    Latin-1; other letters become "-") and, when the name has other letters, RFC 6266's
+    `filename*` in UTF-8 (RFC 8187), which browsers prefer."""
+    plain = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "export"
+    if plain == name:
+        return f'attachment; filename="{name}"'
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 def export(datasette, request, database: str, ids: list[str], extension: str, stem: str, single: bool = False) -> Response:
     """Stream the documents `ids` (in order, duplicates dropped) as `extension`."""
     ids = list(dict.fromkeys(i for i in ids if i))
@@ -121,7 +132,7 @@ def export(datasette, request, database: str, ids: list[str], extension: str, st
 
     name = file_name(stem, len(ids), extension, ids[0] if single and ids else None)
     return StreamingResponse(chunks(), f"{CONTENT_TYPES[extension]}; charset=utf-8",
-                             {"content-disposition": f'attachment; filename="{name}"', "x-result-count": str(len(ids)),
+                             {"content-disposition": attachment(name), "x-result-count": str(len(ids)),
                               "access-control-expose-headers": "X-Result-Count"})
 
 

@@ -154,6 +154,17 @@ def test_search_exports_are_whole(site, built, extension):
     assert len(parsed) == expected
 
 
+@pytest.mark.parametrize("query", ["治疗", "депрессия", "thérapie"])
+def test_an_export_named_after_a_query_in_any_script_downloads(site, query):
+    from urllib.parse import unquote
+    datasette, _ = site
+    for extension in ("json", "csv", "bib"):
+        disposition = get(datasette, f"/-/search.{extension}?q={query}&scope=all").headers["content-disposition"]
+        plain = disposition.split('filename="')[1].split('"')[0]
+        assert plain.isascii() and plain.endswith(f".{extension}"), disposition  # headers are Latin-1
+        assert query in unquote(disposition.split("filename*=UTF-8''")[1]), "browsers get the real name"
+
+
 def test_table_and_query_exports_are_whole(site, built):
     datasette, ids = site
     path = built[0]
