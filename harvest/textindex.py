@@ -212,6 +212,23 @@ def recorded(directory: Path) -> dict | None:
         return None
 
 
+VOWELS = frozenset("aeiouy")
+
+
+def acronym_forms(word: str) -> list[str]:
+    """The other number of an acronym (LLM <-> LLMs, RCT <-> RCTs): FTS5's Porter stemmer reads
+    both as one word, the index's Snowball stemmer keeps the s of a word with no vowel before it,
+    so a query for one asks for the other too."""
+    lower = word.lower()
+    if not lower.isalpha() or len(lower) < 2:
+        return []
+    if lower.endswith("s") and len(lower) > 2 and not VOWELS & set(lower[:-1]):
+        return [word[:-1]]
+    if not VOWELS & set(lower):
+        return [word + "s"]
+    return []
+
+
 class TextIndex:
     """An opened text index: `search` and `ordered_rowids` for the search page and its exports."""
 
@@ -251,6 +268,8 @@ class TextIndex:
         units = []
         for term in clause:
             texts = [term.text] if term.kind != "word" else list(synonyms.get(term.text.lower(), (term.text,)))
+            if term.kind == "word":
+                texts += [form for text in texts for form in acronym_forms(text)]
             for text in dict.fromkeys(texts):
                 unit = self._unit(term, text, fields)
                 if unit is not None:

@@ -253,3 +253,31 @@ def test_a_damaged_index_is_set_aside_fts5_answers_and_a_build_repairs_it(corpus
         assert search.search(conn, SearchRequest(q="chatbot"))["engine"] == "tantivy", "built again, it is used again"
     finally:
         conn.close()
+
+
+def test_an_acronym_and_its_plural_find_what_fts5_finds(corpus, tmp_path):
+    copy = tmp_path / "corpus.db"
+    shutil.copy(corpus, copy)
+    db = database.connect(copy)
+    with transaction(db):
+        for n, (title, abstract) in enumerate([("LLMs as counsellors", "Large language models in therapy."),
+                                               ("An LLM for crisis lines", "One model, one line."),
+                                               ("RCTs of chatbot therapy", "Three RCT designs compared.")]):
+            url = f"https://acronym.example/{n}"
+            save_document(db, DocumentRecord(fields={"kind": "paper", "title": title, "abstract": abstract, "url": url,
+                                                     "published": "2025-01-01", "relevance": "relevant"},
+                                             identifiers=[("url", url)]),
+                          Provenance("news", url, "2025-07-01T00:00:00Z", url=url))
+    db.conn.close()
+    conn = sqlite3.connect(copy)
+    try:
+        facts = search.index_for(conn)
+        fts5 = {q: search.search(conn, SearchRequest(q=q, scope="all"))["total"] for q in ("LLM", "LLMs", "RCT", "RCTs")}
+        textindex.build(conn, facts)
+        for query, expected in fts5.items():
+            found = search.search(conn, SearchRequest(q=query, scope="all"))
+            assert found["engine"] == "tantivy" and found["total"] == expected, (query, found["total"], expected)
+        assert fts5["LLMs"] >= 2 and fts5["RCT"] == fts5["RCTs"] == 1, fts5  # (LLM has synonyms: more)
+        assert textindex.acronym_forms("LLMs") == ["LLM"] and textindex.acronym_forms("news") == []
+    finally:
+        conn.close()
