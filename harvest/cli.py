@@ -182,7 +182,7 @@ def _stacked(*decorators):
     return decorate
 
 
-database_argument = click.argument("db_path", metavar="DATABASE", type=click.Path(path_type=Path))
+database_argument = click.argument("db_path", metavar="DATABASE", type=click.Path(dir_okay=False, path_type=Path))
 quiet_option = click.option("--quiet", is_flag=True,
                             help="No progress or summary unless something failed (for cron).")
 
@@ -838,6 +838,9 @@ def graph_command(db_path, export_path, everything):
         raise click.ClickException(f"{db_path} does not exist; build it with `harvest seed {db_path}`.")
     if export_path and export_path.suffix.lower().lstrip(".") not in graphing.EXPORT_FORMATS:
         raise click.ClickException(f"cannot write {export_path.name}: use a .graphml, .gexf or .json file name")
+    if export_path and not export_path.parent.is_dir():
+        raise click.ClickException(f"cannot write {export_path}: the folder {export_path.parent} does not exist; "
+                                   "make it first, or give another path")
     _check_annotations()
     db = database.connect(db_path)
     built = graphing.read_graph(db) if export_path else None  # read once, for the tables and the file

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import harvest.cli
+import pytest
+from click.testing import CliRunner
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -61,3 +63,20 @@ def test_no_command_prints_its_own_lower_case_error_prefix():
             and getattr(node.func, "id", None) == "_say" and isinstance(node.args[0], ast.Constant)]
     assert set(said) <= {"Error", "Warning", "Note", "Interrupted"} and "Error" in said
     assert not re.search(r"ClickException\(f?[\"']Error", source), "click adds `Error: ` itself"
+
+
+
+@pytest.mark.parametrize("command", [["graph"], ["search-index"], ["tag"], ["incidents"]])
+def test_a_folder_given_as_the_database_is_refused_by_name(tmp_path, command):
+    result = CliRunner().invoke(harvest.cli.main, command + [str(tmp_path)])
+    assert result.exit_code == 2 and "is a directory" in result.output and result.exception.__class__ is SystemExit, \
+        result.output
+
+
+def test_a_graph_export_into_a_missing_folder_is_refused_before_the_work(tmp_path):
+    from harvest import db as database
+    corpus = tmp_path / "corpus.db"
+    database.connect(corpus).conn.close()
+    result = CliRunner().invoke(harvest.cli.main, ["graph", str(corpus), "--export", str(tmp_path / "nodir" / "g.json")])
+    assert result.exit_code == 1 and "nodir does not exist" in result.output and result.exception.__class__ is SystemExit, \
+        result.output
