@@ -1,6 +1,7 @@
 """`harvest import`: citation files (BibTeX, RIS, CSL, MEDLINE, identifier lists) as documents."""
 
 import json
+import sqlite3
 import re
 import subprocess
 import sys
@@ -331,3 +332,25 @@ def test_cli_import_names_a_misspelt_csl_key(tmp_path):
     assert done.returncode == 3, done.stderr
     assert "refs.yaml: 1 new, 0 merged, 0 updated, 0 unchanged, 5 refused" in done.stdout
     assert "refs.yaml item venue: unknown CSL key 'containter-title' (did you mean 'container-title'?)" in done.stdout
+
+
+def test_an_abstract_in_any_citation_format_is_kept_and_imported(tmp_path):
+    abstract = "Chatbot users reported less loneliness after four weeks."
+    files = {
+        "a.bib": f"@article{{k1, title={{Companion chatbots}}, abstract={{{abstract}}}, doi={{10.5555/a1}}, year={{2025}}}}",
+        "a.ris": f"TY  - JOUR\nTI  - Companion chatbots\nAB  - {abstract}\nDO  - 10.5555/a2\nPY  - 2025\nER  - \n",
+        "a.json": json.dumps([{"id": "k3", "type": "article-journal", "title": "Companion chatbots",
+                               "abstract": abstract, "DOI": "10.5555/a3"}]),
+    }
+    for name, text in files.items():
+        items = parse_citations(text.encode(), name).items
+        assert [item["abstract"] for item in items] == [abstract], name
+        (tmp_path / name).write_text(text)
+    from click.testing import CliRunner
+    from harvest.cli import main
+    corpus = tmp_path / "corpus.db"
+    for name in files:
+        result = CliRunner().invoke(main, ["import", str(corpus), str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+    stored = sqlite3.connect(corpus).execute("SELECT count(*) FROM documents WHERE abstract = ?", [abstract]).fetchone()[0]
+    assert stored == 3

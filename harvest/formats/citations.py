@@ -36,7 +36,7 @@ from ..identifiers import (ARXIV_PATTERN, canonical_url, identifiers_from_url, n
 from ..limits import load_json
 
 EMPTY_ITEM = {
-    "entry": None, "where": None, "kind": "paper", "title": None, "authors": [], "venue": None, "year": None,
+    "entry": None, "where": None, "kind": "paper", "title": None, "abstract": None, "authors": [], "venue": None, "year": None,
     "published": None, "volume": None, "issue": None, "pages": None, "publisher": None,
     "doi": None, "pmid": None, "pmcid": None, "arxiv": None, "url": None, "keywords": None,
 }
@@ -256,7 +256,7 @@ def _bibtex(text: str, name: str):
             _iso(value("year"), value("month"), value("day")) if value("year") else None)
         yield f"{name} @{entry.key}", {
             "entry": entry.key, "kind": KINDS.get(entry.entry_type.lower(), "paper"),
-            "title": value("title"), "authors": [a for a in authors if a], "venue": venue,
+            "title": value("title"), "abstract": value("abstract"), "authors": [a for a in authors if a], "venue": venue,
             "published": published, "volume": value("volume"), "issue": value("number") or value("issue"),
             "pages": re.sub(r"[-\u2013\u2014]+", "-", raw("pages") or "") or None, "publisher": value("publisher"),
             "doi": raw("doi"), "pmid": pmid, "pmcid": pmcid, "arxiv": arxiv, "url": raw("url"),
@@ -297,7 +297,8 @@ def _ris(text: str, name: str):
         start, end = first("start_page"), first("end_page")
         yield where, {
             "entry": first("id") or str(position), "kind": KINDS.get(entry.get("type_of_reference") or "", "paper"),
-            "title": first("title", "primary_title", "translated_title"), "authors": [a for a in authors if a],
+            "title": first("title", "primary_title", "translated_title"), "abstract": first("abstract", "notes_abstract"),
+            "authors": [a for a in authors if a],
             "venue": first("secondary_title", "journal_name", "alternate_title3", "alternate_title1"),
             "published": published, "volume": first("volume"), "issue": first("number"),
             "pages": f"{start}-{end}" if start and end else start, "publisher": first("publisher"),
@@ -417,7 +418,8 @@ def csl_to_item(item: dict) -> dict:
     keywords = item.get("keyword")
     return {
         "entry": str(item.get("id") or ""), "kind": KINDS.get(item.get("type") or "", "paper"),
-        "title": text("title"), "authors": [a for a in authors if a], "venue": text("container-title"),
+        "title": text("title"), "abstract": text("abstract"), "authors": [a for a in authors if a],
+        "venue": text("container-title"),
         "published": published, "volume": text("volume"), "issue": text("issue"), "pages": text("page"),
         "publisher": text("publisher"), "doi": text("DOI"), "pmid": text("PMID"), "pmcid": text("PMCID"),
         "arxiv": arxiv, "url": text("URL"),

@@ -67,6 +67,8 @@ def to_document(item: dict) -> DocumentRecord:
               "published": item["published"], "year": item["year"], "volume": item["volume"],
               "issue": item["issue"], "pages": item["pages"], "publisher": item["publisher"],
               "url": url, "keywords": item["keywords"]}
+    if item.get("abstract"):  # a list's abstract fills the document's; none leaves what a harvest found
+        fields["abstract"] = item["abstract"]
     return DocumentRecord(fields=fields, identifiers=identifiers, authors=item["authors"])
 
 
