@@ -216,7 +216,7 @@ class SearchRequest:
     # Datasette's own switches, and the tracking tags links collect on the way (a feed address
     # shared with utm_source=... still answers)
     IGNORED = re.compile(r"^(_bom|_col|_nocol|_size|_facet.*|_labels|_nolabels|_nocount|_nofacet|_nosuggest|_next"
-                         r"|utm_\w+|fbclid|gclid|msclkid|mc_cid|mc_eid|_ga)$")
+                         r"|utm_\w+|fbclid|gclid|msclkid|mc_cid|mc_eid|_ga|_)$")  # `_=123`: a cache-buster
     KNOWN = {"q", "scope", "sort", "page", "similar", "cited"}
 
     @classmethod
