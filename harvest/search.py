@@ -363,6 +363,21 @@ class SearchIndex:
             found = [r for r in entities if r[1] == kind]
             self.entity_doc[kind] = self.position[np.fromiter((r[0] for r in found), dtype=np.int64, count=len(found))]
             self.entity[kind], self.entities[kind] = _codes([r[2] for r in found])
+        self.entity_names: dict[str, dict[str, str]] = {"product": {}, "jurisdiction": {}}  # id or alias -> name
+        for kind, name, entity_id, aliases in conn.execute(
+                "SELECT type, name, id, aliases FROM entities WHERE type IN ('product', 'jurisdiction') AND name IS NOT NULL"):
+            try:
+                aliases = json.loads(aliases or "[]")
+            except ValueError:
+                aliases = []
+            for known in [entity_id] + (aliases if isinstance(aliases, list) else []):
+                if isinstance(known, str):
+                    self.entity_names[kind].setdefault(known.lower(), name)
+
+    def entity_codes(self, kind: str, value: str) -> np.ndarray:
+        """Codes of the product or jurisdiction `value` names: its name, id or an alias, in any case
+        ("chat gpt" is ChatGPT), as the documents table reads `_product=`."""
+        return self._matching(self.entities[kind], [self.entity_names[kind].get(value.lower(), value)])
 
     @staticmethod
     def _matching(labels: list, wanted: list[str]) -> np.ndarray:
@@ -401,7 +416,7 @@ class SearchIndex:
             keep &= np.isin(self.design[positions], self._matching(self.designs, [code]))
         for kind in ("product", "jurisdiction"):
             if getattr(request, kind):
-                codes = self._matching(self.entities[kind], [getattr(request, kind)])
+                codes = self.entity_codes(kind, getattr(request, kind))
                 keep &= self._having(self.entity_doc[kind], self.entity[kind], codes)[positions]
         if request.outlet:
             keep &= np.isin(self.venue[positions], self._matching(self.venues, [request.outlet]))

@@ -334,7 +334,7 @@ class TextIndex:
             found.append(one_of("design", facts._matching(facts.designs, [code])))
         for kind in ("product", "jurisdiction"):
             if getattr(request, kind):
-                found.append(one_of(kind, facts._matching(facts.entities[kind], [getattr(request, kind)])))
+                found.append(one_of(kind, facts.entity_codes(kind, getattr(request, kind))))
         if request.outlet:
             found.append(one_of("venue", facts._matching(facts.venues, [request.outlet])))
         return found

@@ -127,8 +127,12 @@ def test_theme_and_product_filters_take_any_case_label_or_alias(site, built):
         assert "theme is Safety and quality of responses" in found["human_description_en"]
     chatgpt = count(path, "SELECT count(DISTINCT l.document_id) FROM document_entities l JOIN entities e ON e.id = l.entity_id "
                           "WHERE e.name = 'ChatGPT'")
+    in_scope = count(path, "SELECT count(DISTINCT l.document_id) FROM document_entities l JOIN entities e ON e.id = l.entity_id "
+                           "WHERE e.name = 'ChatGPT'")
     for asked in ("ChatGPT", "chatgpt", "chat+gpt", "GPT-4o", "product:chatgpt"):
         assert _rows(site, f"_product={asked}")["filtered_table_rows_count"] == chatgpt > 0, asked
+        for name in ("product", "_product"):  # the search page reads them the same way
+            assert total(get(site, f"/-/search?{name}={asked}&scope=all").text) == in_scope, (name, asked)
     facets = _rows(site, "_theme=SAFETY&_facet_linked=themes")["facet_results"]["themes"]["results"]
     chosen = next(v for v in facets if v["value"] == "safety")
     assert chosen["selected"] and chosen["count"] == safety and "_theme" not in chosen["toggle_url"], \
