@@ -935,7 +935,8 @@ def _loosenings(conn, index: SearchIndex, request: SearchRequest, clauses, synon
 def search(conn, request: SearchRequest, synonyms: dict | None = None) -> dict:
     """Run a search on a sqlite3 connection. Returns {total, estimated (None, or the share of the
     matches the total and facets were counted on: see harvest.textindex), results (one page),
-    facets, incidents, suggestions (only when nothing matched), query (as understood), match (the
+    facets, incidents (the five best matching, on the first page), incidents_total (how many
+    match), suggestions (only when nothing matched), query (as understood), match (the
     FTS5 expression), engine ("tantivy" when the text index answered, else "fts5")}.
     A query with nothing searchable in it (only quotes or punctuation) finds nothing, never everything."""
     synonyms = load_synonyms() if synonyms is None else synonyms
@@ -962,5 +963,7 @@ def search(conn, request: SearchRequest, synonyms: dict | None = None) -> dict:
         total, page, facets, share = len(positions), ordered[start:start + PAGE_SIZE], index.facets(positions), None
     return {"total": total, "estimated": share, "results": _page(conn, index.ids[page[page >= 0]].tolist(), match),
             "facets": facets, "incidents": _incidents(conn, match) if match and request.page == 1 else [],
+            "incidents_total": conn.execute("SELECT count(*) FROM incidents_fts WHERE incidents_fts MATCH ?", [match]
+                                            ).fetchone()[0] if match and match != NOTHING and request.page == 1 else 0,
             "query": shown_query(clauses), "match": match, "engine": "tantivy" if engine is not None else "fts5",
             "suggestions": _loosenings(conn, index, request, clauses, synonyms) if not total else []}

@@ -184,3 +184,23 @@ def test_a_product_whose_aliases_are_not_a_list_is_still_known_by_name(built, tm
                           "e.id = l.entity_id WHERE e.name = 'Replika'")
     assert _rows(datasette, "_product=REPLIKA")["filtered_table_rows_count"] == replika > 0
     assert _rows(datasette, "_product=chat+gpt")["filtered_table_rows_count"] > 0, "the others keep their aliases"
+
+
+def test_the_incidents_block_says_how_many_match_and_links_to_them_all(built, tmp_path):
+    copy = tmp_path / f"{NAME}.db"
+    shutil.copy(built[0], copy)
+    conn = sqlite3.connect(copy)
+    conn.executemany("INSERT INTO incidents (id, title, summary, status, method) VALUES (?, ?, ?, 'reported', 'curated')",
+                     [(f"extra-{n}", f"Companion chatbot harm number {n}", "A companion chatbot harmed a user.")
+                      for n in range(7)])
+    conn.commit()
+    matching = conn.execute("SELECT count(*) FROM incidents_fts WHERE incidents_fts MATCH 'companion'").fetchone()[0]
+    conn.close()
+    assert matching >= 7
+    metadata = yaml.safe_load((PLUGINS_DIR / "metadata.yml").read_text())
+    datasette = Datasette([str(copy)], metadata=metadata, plugins_dir=str(PLUGINS_DIR),
+                          template_dir=str(PLUGINS_DIR / "templates"), settings=SETTINGS)
+    page = get(datasette, "/-/search?q=companion").text
+    block = page[page.index('class="incidents"'):page.index("</section>", page.index('class="incidents"'))]
+    assert block.count('<li class="hit">') == 5
+    assert f'<a href="/-/incidents?q=companion">All {matching} incidents matching <q>companion</q></a>' in block
