@@ -254,12 +254,11 @@ def pagerank(adjacency: sparse.csr_matrix) -> np.ndarray:
     strength = np.asarray(adjacency.sum(axis=1)).ravel()
     dangling = strength == 0
     inverse = np.divide(1.0, strength, out=np.zeros(n), where=~dangling)
-    transition = sparse.diags(inverse) @ adjacency  # row-stochastic where a node has edges
-    transpose = transition.T.tocsr()
     rank = np.full(n, 1.0 / n)
     for _ in range(PAGERANK_ITERATIONS):
         spread = (PAGERANK_DAMPING * rank[dangling].sum() + 1.0 - PAGERANK_DAMPING) / n
-        new = PAGERANK_DAMPING * (transpose @ rank) + spread
+        # each node passes its rank to its neighbours in proportion to the edge weights (symmetric: A @ (r / s))
+        new = PAGERANK_DAMPING * (adjacency @ (rank * inverse)) + spread
         change = np.abs(new - rank).sum()
         rank = new
         if change < PAGERANK_TOLERANCE:
