@@ -163,3 +163,26 @@ def test_an_export_that_cannot_start_is_an_error_page_not_a_cut_file(site, monke
     with pytest.raises(DatasetteError, match="the query took longer than 1 ms") as stopped:
         asyncio.run(read())
     assert stopped.value.status == 400
+
+
+@pytest.mark.parametrize("extension", ["alljson", "jsonl"])
+def test_a_row_pages_whole_export_is_that_row(site, extension):
+    document_id = f"d{7:012x}"
+    response = get(site, f"/corpus/documents/{document_id}.{extension}")
+    assert response.headers["x-result-count"] == "1"
+    assert f'filename="documents-{document_id}-1.' in response.headers["content-disposition"]
+    expected = plain_rows(site.get_database("corpus").path, f"select * from documents where id = '{document_id}'")
+    assert len(expected) == 1
+    assert response.text == ("[\n" + expected[0] + "\n]\n" if extension == "alljson" else expected[0] + "\n")
+    missing = asyncio.run(site.client.get(f"/corpus/documents/no-such-id.{extension}"))
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize("extension", ["alljson", "jsonl"])
+def test_a_whole_export_of_a_database_page_is_a_clear_400(site, extension):
+    response = asyncio.run(site.client.get(f"/corpus.{extension}"))
+    assert response.status_code == 400, response.text[:300]
+    answer = response.json()
+    assert answer["ok"] is False and "for a table or a query" in answer["error"]
+    assert answer["tables"] == "/corpus" and answer["example"].startswith("/corpus/")
+    assert get(site, answer["example"]).headers["content-type"].startswith(("application/json", "application/jsonl"))

@@ -1,4 +1,4 @@
-"""The evidence graph's metrics at any size: arrays, scikit-network's PageRank and Louvain, and a
+"""The evidence graph's metrics at any size: arrays, PageRank as networkx defines it, scikit-network's Louvain, and a
 diff written through SQL. Small corpora written here: two groups of papers that cite within the
 group and once across, a theme, two entities two papers share, an incident."""
 
@@ -147,3 +147,20 @@ def test_links_to_rows_that_are_not_nodes_are_left_out_and_no_links_store_no_met
     assert (summary.nodes, summary.edges, summary.communities) == (1, 0, 0)
     assert db.execute("SELECT id, degree, weighted_degree, pagerank, community FROM graph_nodes").fetchall() == \
         [("document:d1", 0, 0.0, 0.0, None)]
+
+
+def test_pagerank_is_networkx_pagerank_and_an_unlinked_node_ranks_below_linked_ones(tmp_path):
+    db = write_corpus(tmp_path / "isolated.db", seed=1)
+    with transaction(db):
+        db.conn.executemany("INSERT INTO documents (id, kind, title, retracted, first_seen, last_seen) "
+                            "VALUES (?, 'paper', ?, 0, '2025-01-01', '2025-01-01')",
+                            [("lone1", "Nobody cites me"), ("lone2", "Nor me")])
+    save_graph(db, read_graph(db))
+    ranks = dict(db.execute("SELECT id, pagerank FROM graph_nodes").fetchall())
+    expected = nx.pagerank(build_graph(db), alpha=0.85, weight="weight", tol=1e-12, max_iter=1000)
+    assert ranks.keys() == expected.keys()
+    for node_id, rank in expected.items():
+        assert ranks[node_id] == pytest.approx(rank, abs=1e-5), node_id
+    linked = [rank for node_id, rank in ranks.items() if not node_id.startswith("document:lone")]
+    assert ranks["document:lone1"] == ranks["document:lone2"] < min(linked)
+    assert ranks["document:lone1"] < ranks["incident:case-1"], "a node with one link outranks one with none"
