@@ -107,19 +107,30 @@ class Hit:
 
 class Sentences:
     """spaCy's rule-based sentence splitting (the `sentencizer`, default punctuation: a sentence
-    starts at the first word after a run holding a sentence-final mark), computed on arrays.
-    Gives the same boundaries as spacy.pipeline.Sentencizer, without a Token object per token."""
+    starts at the first word after a run holding a sentence-final mark), computed on arrays,
+    without a Token object per token.
+
+    Gives the same boundaries as spacy.pipeline.Sentencizer but for one deliberate difference:
+    a final mark with no whitespace after it (SPACY false) that is directly followed by a word
+    token does not end a sentence, since a real sentence end is followed by a space, a line break,
+    a quote or bracket, or the end of the text. spaCy's tokenizer splits "Character.AI" and
+    "Node.js" into three tokens, and the stock rule would end the sentence at their ".": "Teen died
+    by suicide after Character." would be a sentence."""
 
     def __init__(self, nlp: Language):
         self.final = flag(nlp, "sentence_final", frozenset(Sentencizer.default_punct_chars), lower=False)
+        self.alphanumeric_start = lexeme_flag(nlp, "alphanumeric_start", lambda text: text[:1].isalnum())
 
     def __call__(self, doc: Doc) -> Doc:
         if not len(doc):
             doc._.reading = Reading([Sentence(0, 0, 0, 0)])
             return doc
-        array = doc.to_array([self.final, IDX, LENGTH, SPACY, IS_PUNCT])
+        array = doc.to_array([self.final, IDX, LENGTH, SPACY, IS_PUNCT, self.alphanumeric_start])
         final = array[:, 0] == 1
         word = ~final & (array[:, 4] == 0)
+        # a mark glued to the word after it ("Character.AI") is inside a name, not a sentence end
+        # (a word opening with a quote or bracket, '"Quoted', may still start a sentence)
+        final[:-1] &= ~((array[:-1, 3] == 0) & word[1:] & (array[1:, 5] == 1))
         marks_before = numpy.concatenate(([0], numpy.cumsum(final)))  # marks among tokens [0, i)
         words = numpy.flatnonzero(word)
         previous = numpy.concatenate(([-1], words[:-1]))  # the word before each word
@@ -135,11 +146,17 @@ class Sentences:
 def flag(nlp: Language, name: str, words: frozenset[str], lower: bool = True) -> int:
     """A lexeme flag (an attribute id for Doc.to_array) set on the words of `words`, compared in
     lower case unless `lower` is False. The vocabulary computes it once per word, not per token."""
-    key = ("flags", name, words, lower)
-    cached = nlp.vocab.cfg.get(key)  # one flag per vocabulary and word list
+    return lexeme_flag(nlp, (name, words, lower),
+                       (lambda text: text.lower() in words) if lower else (lambda text: text in words))
+
+
+def lexeme_flag(nlp: Language, key, test) -> int:
+    """A lexeme flag (an attribute id for Doc.to_array) set on the words for which `test(text)`
+    is true, one per vocabulary and `key` (a hashable name for the test)."""
+    key = ("flags", key)
+    cached = nlp.vocab.cfg.get(key)  # one flag per vocabulary and test
     if cached is None:
-        cached = nlp.vocab.cfg[key] = nlp.vocab.add_flag(
-            (lambda text: text.lower() in words) if lower else (lambda text: text in words))
+        cached = nlp.vocab.cfg[key] = nlp.vocab.add_flag(test)
     return cached
 
 
