@@ -158,7 +158,14 @@ def test_sentences_split_as_spacys_sentencizer_does_where_no_mark_is_glued_to_a_
 
 @pytest.mark.parametrize("text, sentences", [
     ("Lawsuit: Character.AI sued. Node.js and ASP.NET too.", ["Lawsuit: Character.AI sued.", "Node.js and ASP.NET too."]),
-    ("Ask Character.AI?Yes! Done", ["Ask Character.AI?Yes!", "Done"]),
+    ("Ask Character.AI? Yes! Character.AI-based, (Character.AI) Done", ["Ask Character.AI?", "Yes!", "Character.AI-based, (Character.AI) Done"]),
+    # abstracts whose section labels lost their space: real ends before a capitalised word, a
+    # single capital or a long capitals word
+    ("It reached 70% accuracy.ConclusionOur results hold. Ok",
+     ["It reached 70% accuracy.", "ConclusionOur results hold.", "Ok"]),
+    ("Data were kept for 12 months.A total of 54 patients took part.",
+     ["Data were kept for 12 months.", "A total of 54 patients took part."]),
+    ("We enrolled controls.RESULTS We found none.", ["We enrolled controls.", "RESULTS We found none."]),
     ("It ended.\"Quoted\" (next.) Then", ["It ended.", "\"Quoted\" (next.)", "Then"]),
     ("It ended.\nNext. Last.", ["It ended.", "Next.", "Last."]),
 ])

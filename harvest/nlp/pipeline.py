@@ -112,24 +112,27 @@ class Sentences:
 
     Gives the same boundaries as spacy.pipeline.Sentencizer but for one deliberate difference:
     a final mark with no whitespace after it (SPACY false) that is directly followed by a word
-    token does not end a sentence, since a real sentence end is followed by a space, a line break,
-    a quote or bracket, or the end of the text. spaCy's tokenizer splits "Character.AI" and
-    "Node.js" into three tokens, and the stock rule would end the sentence at their ".": "Teen died
-    by suicide after Character." would be a sentence."""
+    token which starts in lower case or is two or three capitals ("AI", "NET", "JS") is part of a
+    name and does not end a sentence. spaCy's tokenizer splits "Character.AI" into three tokens
+    (an infix rule splits a "." between a letter and a capital), and the stock rule would make
+    "Teen died by suicide after Character." a sentence. A glued mark before a capitalised word,
+    a single capital or a longer capitals word still ends one: abstracts whose section labels lost
+    their space ("accuracy.ConclusionOur results", "12 months.A total of", "controls.RESULTS We")
+    end real sentences there. A mark followed by a space, a line break, a quote or bracket, or
+    the end of the text is spaCy's rule unchanged."""
 
     def __init__(self, nlp: Language):
         self.final = flag(nlp, "sentence_final", frozenset(Sentencizer.default_punct_chars), lower=False)
-        self.alphanumeric_start = lexeme_flag(nlp, "alphanumeric_start", lambda text: text[:1].isalnum())
+        self.name_part = lexeme_flag(nlp, "name_part_after_a_mark", _name_part)
 
     def __call__(self, doc: Doc) -> Doc:
         if not len(doc):
             doc._.reading = Reading([Sentence(0, 0, 0, 0)])
             return doc
-        array = doc.to_array([self.final, IDX, LENGTH, SPACY, IS_PUNCT, self.alphanumeric_start])
+        array = doc.to_array([self.final, IDX, LENGTH, SPACY, IS_PUNCT, self.name_part])
         final = array[:, 0] == 1
         word = ~final & (array[:, 4] == 0)
-        # a mark glued to the word after it ("Character.AI") is inside a name, not a sentence end
-        # (a word opening with a quote or bracket, '"Quoted', may still start a sentence)
+        # a mark glued to a name part after it ("Character.AI") is inside a name, not a sentence end
         final[:-1] &= ~((array[:-1, 3] == 0) & word[1:] & (array[1:, 5] == 1))
         marks_before = numpy.concatenate(([0], numpy.cumsum(final)))  # marks among tokens [0, i)
         words = numpy.flatnonzero(word)
@@ -158,6 +161,12 @@ def lexeme_flag(nlp: Language, key, test) -> int:
     if cached is None:
         cached = nlp.vocab.cfg[key] = nlp.vocab.add_flag(test)
     return cached
+
+
+def _name_part(text: str) -> bool:
+    """Whether a word glued after a sentence-final mark continues a name: it starts in lower
+    case ("js"), or is two or three capital letters ("AI", "NET")."""
+    return text[:1].islower() or (text.isalpha() and text.isupper() and 2 <= len(text) <= 3)
 
 
 @Language.factory("sentences")
