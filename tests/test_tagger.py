@@ -158,7 +158,8 @@ def test_sentences_split_as_spacys_sentencizer_does_where_no_mark_is_glued_to_a_
 
 @pytest.mark.parametrize("text, sentences", [
     ("Lawsuit: Character.AI sued. Node.js and ASP.NET too.", ["Lawsuit: Character.AI sued.", "Node.js and ASP.NET too."]),
-    ("Ask Character.AI? Yes! Character.AI-based, (Character.AI) Done", ["Ask Character.AI?", "Yes!", "Character.AI-based, (Character.AI) Done"]),
+    ("Ask Character.AI? Yes! Character.AI-based, (Character.AI) Done",
+     ["Ask Character.AI?", "Yes!", "Character.AI-based, (Character.AI) Done"]),
     # abstracts whose section labels lost their space: real ends before a capitalised word, a
     # single capital or a long capitals word
     ("It reached 70% accuracy.ConclusionOur results hold. Ok",
