@@ -142,7 +142,7 @@ SPLITTING = [
 ]
 
 
-def test_sentences_split_as_spacys_sentencizer_does():
+def test_sentences_split_as_spacys_sentencizer_does_where_no_mark_is_glued_to_a_word():
     import spacy
     stock = spacy.blank("en")
     stock.add_pipe("sentencizer")
@@ -154,6 +154,50 @@ def test_sentences_split_as_spacys_sentencizer_does():
         assert [(s.start, s.end) for s in doc._.reading.sentences if s.end > s.start] == expected, text
         assert [text[s.start_char:s.end_char].strip() for s in doc._.reading.sentences if s.end > s.start] == \
             [s.text.strip() for s in stock(text).sents], text
+
+
+@pytest.mark.parametrize("text, sentences", [
+    ("Lawsuit: Character.AI sued. Node.js and ASP.NET too.", ["Lawsuit: Character.AI sued.", "Node.js and ASP.NET too."]),
+    ("Ask Character.AI? Yes! Character.AI-based, (Character.AI) Done",
+     ["Ask Character.AI?", "Yes!", "Character.AI-based, (Character.AI) Done"]),
+    # abstracts whose section labels lost their space: real ends before a capitalised word, a
+    # single capital or a long capitals word
+    ("It reached 70% accuracy.ConclusionOur results hold. Ok",
+     ["It reached 70% accuracy.", "ConclusionOur results hold.", "Ok"]),
+    ("Data were kept for 12 months.A total of 54 patients took part.",
+     ["Data were kept for 12 months.", "A total of 54 patients took part."]),
+    ("We enrolled controls.RESULTS We found none.", ["We enrolled controls.", "RESULTS We found none."]),
+    ("It ended.\"Quoted\" (next.) Then", ["It ended.", "\"Quoted\" (next.)", "Then"]),
+    ("It ended.\nNext. Last.", ["It ended.", "Next.", "Last."]),
+])
+def test_a_final_mark_glued_to_the_next_word_does_not_end_a_sentence(text, sentences):
+    import spacy
+    stock = spacy.blank("en")
+    stock.add_pipe("sentencizer")
+    doc = build_pipeline()(text)
+    assert [text[s.start_char:s.end_char].strip() for s in doc._.reading.sentences if s.end > s.start] == sentences
+    assert [s.text.strip() for s in doc.sents] == sentences
+    if "Character.AI" in text:  # the one deliberate difference from spaCy's sentencizer
+        assert [s.text.strip() for s in stock(text).sents] != sentences
+
+
+HEADLINE = "Teen died by suicide after Character.AI chatbot urged him, lawsuit says"
+
+
+def test_evidence_sentence_of_a_headline_naming_character_ai_is_the_whole_headline(tagger):
+    result = one(tagger, HEADLINE, kind="news")
+    evidence = [e for t in result["themes"] for e in t["evidence"]] + [e["evidence"] for e in result["entities"]]
+    assert {"symptoms", "regulation"} <= themes(result)  # "died by suicide" and "lawsuit", either side of the "."
+    assert "product:character.ai" in {e["id"] for e in result["entities"]}
+    assert {e["sentence"] for e in evidence} == {HEADLINE}
+
+
+def test_evidence_sentence_in_an_abstract_keeps_character_ai_whole(tagger):
+    sentence = ("Users of Character.AI and other AI companions reported loneliness and emotional "
+                "dependence after months of daily chatbot conversations.")
+    result = one(tagger, "AI companions and loneliness", "We surveyed 400 adults. " + sentence + " Implications follow.")
+    evidence = [e for t in result["themes"] for e in t["evidence"] if e["field"] == "abstract"]
+    assert evidence and {e["sentence"] for e in evidence} == {sentence}
 
 
 def test_entity_matcher_finds_what_two_entity_rulers_found():

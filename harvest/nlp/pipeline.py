@@ -107,19 +107,33 @@ class Hit:
 
 class Sentences:
     """spaCy's rule-based sentence splitting (the `sentencizer`, default punctuation: a sentence
-    starts at the first word after a run holding a sentence-final mark), computed on arrays.
-    Gives the same boundaries as spacy.pipeline.Sentencizer, without a Token object per token."""
+    starts at the first word after a run holding a sentence-final mark), computed on arrays,
+    without a Token object per token.
+
+    Gives the same boundaries as spacy.pipeline.Sentencizer but for one deliberate difference:
+    a final mark with no whitespace after it (SPACY false) that is directly followed by a word
+    token which starts in lower case or is two or three capitals ("AI", "NET", "JS") is part of a
+    name and does not end a sentence. spaCy's tokenizer splits "Character.AI" into three tokens
+    (an infix rule splits a "." between a letter and a capital), and the stock rule would make
+    "Teen died by suicide after Character." a sentence. A glued mark before a capitalised word,
+    a single capital or a longer capitals word still ends one: abstracts whose section labels lost
+    their space ("accuracy.ConclusionOur results", "12 months.A total of", "controls.RESULTS We")
+    end real sentences there. A mark followed by a space, a line break, a quote or bracket, or
+    the end of the text is spaCy's rule unchanged."""
 
     def __init__(self, nlp: Language):
         self.final = flag(nlp, "sentence_final", frozenset(Sentencizer.default_punct_chars), lower=False)
+        self.name_part = lexeme_flag(nlp, "name_part_after_a_mark", _name_part)
 
     def __call__(self, doc: Doc) -> Doc:
         if not len(doc):
             doc._.reading = Reading([Sentence(0, 0, 0, 0)])
             return doc
-        array = doc.to_array([self.final, IDX, LENGTH, SPACY, IS_PUNCT])
+        array = doc.to_array([self.final, IDX, LENGTH, SPACY, IS_PUNCT, self.name_part])
         final = array[:, 0] == 1
         word = ~final & (array[:, 4] == 0)
+        # a mark glued to a name part after it ("Character.AI") is inside a name, not a sentence end
+        final[:-1] &= ~((array[:-1, 3] == 0) & word[1:] & (array[1:, 5] == 1))
         marks_before = numpy.concatenate(([0], numpy.cumsum(final)))  # marks among tokens [0, i)
         words = numpy.flatnonzero(word)
         previous = numpy.concatenate(([-1], words[:-1]))  # the word before each word
@@ -135,12 +149,24 @@ class Sentences:
 def flag(nlp: Language, name: str, words: frozenset[str], lower: bool = True) -> int:
     """A lexeme flag (an attribute id for Doc.to_array) set on the words of `words`, compared in
     lower case unless `lower` is False. The vocabulary computes it once per word, not per token."""
-    key = ("flags", name, words, lower)
-    cached = nlp.vocab.cfg.get(key)  # one flag per vocabulary and word list
+    return lexeme_flag(nlp, (name, words, lower),
+                       (lambda text: text.lower() in words) if lower else (lambda text: text in words))
+
+
+def lexeme_flag(nlp: Language, key, test) -> int:
+    """A lexeme flag (an attribute id for Doc.to_array) set on the words for which `test(text)`
+    is true, one per vocabulary and `key` (a hashable name for the test)."""
+    key = ("flags", key)
+    cached = nlp.vocab.cfg.get(key)  # one flag per vocabulary and test
     if cached is None:
-        cached = nlp.vocab.cfg[key] = nlp.vocab.add_flag(
-            (lambda text: text.lower() in words) if lower else (lambda text: text in words))
+        cached = nlp.vocab.cfg[key] = nlp.vocab.add_flag(test)
     return cached
+
+
+def _name_part(text: str) -> bool:
+    """Whether a word glued after a sentence-final mark continues a name: it starts in lower
+    case ("js"), or is two or three capital letters ("AI", "NET")."""
+    return text[:1].islower() or (text.isalpha() and text.isupper() and 2 <= len(text) <= 3)
 
 
 @Language.factory("sentences")
