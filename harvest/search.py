@@ -374,6 +374,21 @@ class SearchIndex:
                 if isinstance(known, str):
                     self.entity_names[kind].setdefault(known.lower(), name)
 
+    def unknown(self, request: "SearchRequest") -> list[tuple[str, str, list[str]]]:
+        """(filter, value, the values it knows) for each theme, product or jurisdiction the request
+        names that the corpus does not know by id, label, name or alias: the page says so, as the
+        documents table does, rather than only finding nothing."""
+        found = []
+        themes = {str(t).lower() for pair in self.theme_labels.items() for t in pair}
+        found += [("theme", t, sorted(map(str, self.theme_labels.values()))) for t in request.themes
+                  if t.lower() not in themes]
+        for kind in ("product", "jurisdiction"):
+            value = getattr(request, kind)
+            names = {str(n).lower() for n in self.entities[kind]}
+            if value and value.lower() not in self.entity_names[kind] and value.lower() not in names:
+                found.append((kind, value, sorted(map(str, self.entities[kind]))))
+        return found
+
     def entity_codes(self, kind: str, value: str) -> np.ndarray:
         """Codes of the product or jurisdiction `value` names: its name, id or an alias, in any case
         ("chat gpt" is ChatGPT), as the documents table reads `_product=`."""
@@ -935,8 +950,9 @@ def _loosenings(conn, index: SearchIndex, request: SearchRequest, clauses, synon
 def search(conn, request: SearchRequest, synonyms: dict | None = None) -> dict:
     """Run a search on a sqlite3 connection. Returns {total, estimated (None, or the share of the
     matches the total and facets were counted on: see harvest.textindex), results (one page),
-    facets, incidents (the five best matching, on the first page), incidents_total (how many
-    match), suggestions (only when nothing matched), query (as understood), match (the
+    facets, unknown (filters naming a theme, product or place the corpus does not know; see
+    SearchIndex.unknown), incidents (the five best matching, on the first page), incidents_total
+    (how many match), suggestions (only when nothing matched), query (as understood), match (the
     FTS5 expression), engine ("tantivy" when the text index answered, else "fts5")}.
     A query with nothing searchable in it (only quotes or punctuation) finds nothing, never everything."""
     synonyms = load_synonyms() if synonyms is None else synonyms
@@ -962,7 +978,8 @@ def search(conn, request: SearchRequest, synonyms: dict | None = None) -> dict:
         positions, ordered = _matches(conn, index, request, match, needed=start + PAGE_SIZE)
         total, page, facets, share = len(positions), ordered[start:start + PAGE_SIZE], index.facets(positions), None
     return {"total": total, "estimated": share, "results": _page(conn, index.ids[page[page >= 0]].tolist(), match),
-            "facets": facets, "incidents": _incidents(conn, match) if match and request.page == 1 else [],
+            "facets": facets, "unknown": index.unknown(request),
+            "incidents": _incidents(conn, match) if match and request.page == 1 else [],
             "incidents_total": conn.execute("SELECT count(*) FROM incidents_fts WHERE incidents_fts MATCH ?", [match]
                                             ).fetchone()[0] if match and match != NOTHING and request.page == 1 else 0,
             "query": shown_query(clauses), "match": match, "engine": "tantivy" if engine is not None else "fts5",

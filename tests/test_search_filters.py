@@ -204,3 +204,13 @@ def test_the_incidents_block_says_how_many_match_and_links_to_them_all(built, tm
     block = page[page.index('class="incidents"'):page.index("</section>", page.index('class="incidents"'))]
     assert block.count('<li class="hit">') == 5
     assert f'<a href="/-/incidents?q=companion">All {matching} incidents matching <q>companion</q></a>' in block
+
+
+def test_an_unknown_theme_or_product_on_the_search_page_is_named_with_the_known_ones(site):
+    page = get(site, "/-/search?q=chatbot&theme=saftey&product=nosuchbot").text
+    assert "No theme is called <q>saftey</q>, so nothing matches it." in page
+    assert "No product is called <q>nosuchbot</q>, so nothing matches it." in page
+    assert '?q=chatbot&amp;theme=Safety+and+quality+of+responses">Safety and quality of responses</a>' in page
+    assert ">Character.AI</a>" in page
+    known = get(site, "/-/search?q=chatbot&theme=SAFETY&product=chat+gpt").text
+    assert "is called" not in known, "an id, label or alias in any case is known"
