@@ -192,13 +192,23 @@ def floor_seconds(path: Path, order: str, repeats: int) -> tuple[float, float]:
     return best_of_both(read, repeats)
 
 
+def _shown(path: Path) -> str:
+    """A plugins folder as the results file records it: relative to the repository when inside it,
+    else only its name (a machine's own paths stay out of the repository)."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(HERE.parent))
+    except ValueError:
+        return f"(outside the repository) {path.name}"
+
+
 def whole(arguments) -> None:
     sys.path.insert(0, str(HERE))
     from synthetic import make_corpus
     out = HERE / "results" / "exports_whole.json"
     results = json.loads(out.read_text()) if out.exists() else {}
     run = {"machine": platform.platform(), "python": platform.python_version(), "load_average": os.getloadavg()[0],
-           "plugins": str(arguments.plugins), "sizes": {}}
+           "plugins": _shown(arguments.plugins), "sizes": {}}
     for size in arguments.sizes:
         path = arguments.corpus_dir / f"c{size}.db"
         if not path.exists():
