@@ -511,6 +511,11 @@ def apply_migrations(db: sqlite_utils.Database, upto: int | None = None) -> list
     return applied
 
 
+def file_of(conn: sqlite3.Connection) -> str:
+    """The file a sqlite3 connection's main database is ("" for an in-memory one)."""
+    return next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "") or ""
+
+
 def query_rows(conn, sql: str, params=()) -> list[dict]:
     """Rows as dicts, from a sqlite3 connection or a sqlite_utils Database (the Datasette plugins
     get the former, harvest code the latter)."""

@@ -34,7 +34,7 @@ import numpy as np
 from markupsafe import Markup, escape
 
 from harvest import config, textindex
-from harvest.db import query_rows
+from harvest.db import file_of, query_rows
 from harvest.similar import similar_documents
 
 SYNONYMS = Path(__file__).resolve().parents[1] / "annotations" / "synonyms.yaml"
@@ -611,7 +611,7 @@ def index_for(conn) -> SearchIndex:
     except that an index of more than STALE_AFTER documents keeps answering while its successor is
     built on a thread of its own (seconds at a million documents; documents added meanwhile wait
     for it, as `_positions` says), so a nightly run's writes never hold up the site."""
-    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    path = file_of(conn)
     signature = (_stamp(path), _stamp(f"{path}-wal")) if path else None
     with _LOCK:
         building = _BUILDING.setdefault(path, threading.Lock())
@@ -791,7 +791,7 @@ def _engine(conn, index: SearchIndex, request: SearchRequest, match: str):
         return None
     engine = textindex.current(conn, index)
     if engine is None and index.size > textindex.BUILD_AT:
-        path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+        path = file_of(conn)
         if path:
             textindex.build_soon(path)
     return engine

@@ -30,6 +30,8 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 
+from .db import file_of
+
 WORD = re.compile(r"[^\W_]+")
 STOP = frozenset("""a about above after again against all also an and any are as at be because been before being
     between both but by can could did do does during each few for from further had has have having here how if in
@@ -92,7 +94,7 @@ _LOCK = threading.Lock()
 
 def _version(conn) -> tuple:
     """The main database file and the size and time of it and its WAL: a write makes a new version."""
-    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    path = file_of(conn)
     stamps = []
     for name in (path, f"{path}-wal"):
         try:

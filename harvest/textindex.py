@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .db import file_of
+
 FORMAT = 5  # the schema below; an index of another format is rebuilt
 BUILD_AT = 50_000  # documents: a smaller corpus is searched with FTS5 alone
 FIELDS = {"title": 10.0, "abstract": 3.0, "body": 1.0}  # bm25 weights, as harvest.search gives FTS5
@@ -102,7 +104,7 @@ def text_marker(conn) -> list:
         counter = None
     if counter is not None:
         return [count, largest, counter[0]]
-    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    path = file_of(conn)
     stamps = []
     for name in (path, f"{path}-wal"):
         try:
@@ -143,7 +145,7 @@ def build(conn, facts, directory: Path | None = None, heap_mb: int = 256) -> Pat
     `directory` (default: `directory_for` the database), replacing an older one only when the new
     one is complete. Returns the directory. Raises ValueError for an in-memory database."""
     import tantivy
-    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    path = file_of(conn)
     if directory is None:
         if not path:
             raise ValueError("an in-memory database has no place for a text index: give a directory")
@@ -475,7 +477,7 @@ _OPEN_LOCK = threading.Lock()
 def current(conn, facts) -> TextIndex | None:
     """The text index of the database `conn` reads when one is there and was built from exactly
     this version of it (`fingerprint`), else None (the caller falls back to FTS5)."""
-    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    path = file_of(conn)
     if not path:
         return None
     directory = directory_for(path)
